@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['agent/**/*.test.ts', 'controller/**/*.test.ts', 'proto/**/*.test.ts', 'test/**/*.test.ts'],
+    exclude: ['test/e2e/**', 'node_modules/**'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // integration tests start real processes; two cores, so keep parallelism modest
+    maxWorkers: 2,
+  },
+});
