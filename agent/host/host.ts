@@ -1,0 +1,66 @@
+/**
+ * The Host layer: every side effect of the agent goes through this interface.
+ * Paths are always absolute host paths ("/etc/sysctl.d/99-kctl.conf"); an implementation maps them
+ * under its root (default "/"), so tests run the same code against a temp directory.
+ */
+export interface FileStat {
+  mode: number; // permission bits only (e.g. 0o644)
+  uid: number;
+  gid: number;
+  size: number;
+  isFile: boolean;
+  isDirectory: boolean;
+  isSymlink: boolean;
+}
+
+export interface WriteOptions {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+}
+
+export interface WriteReport {
+  path: string;
+  changed: boolean;
+  /** content-addressed backup of the previous content, when there was one */
+  backupPath?: string;
+}
+
+export interface RunOptions {
+  timeoutMs?: number;
+  input?: string;
+  /** extra variables on top of the fixed environment (S15) */
+  env?: Record<string, string>;
+  /** when false (default) a non-zero exit throws KctlError('program_failed') */
+  allowFailure?: boolean;
+  maxBufferBytes?: number;
+}
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Host {
+  readonly root: string;
+  readFile(path: string): Promise<string | undefined>;
+  readFileBytes(path: string): Promise<Buffer | undefined>;
+  stat(path: string): Promise<FileStat | undefined>;
+  exists(path: string): Promise<boolean>;
+  listDir(path: string): Promise<string[]>;
+  /** temp file + fsync + rename + fsync(dir); keeps mode/owner; backs up old content; path allowlisted (S16, S17) */
+  writeFileAtomic(path: string, content: string | Buffer, options?: WriteOptions): Promise<WriteReport>;
+  removeFile(path: string): Promise<boolean>;
+  /** value of /proc/sys/<key with dots as slashes>, trimmed; undefined when the key does not exist */
+  readSysctl(key: string): Promise<string | undefined>;
+  writeSysctl(key: string, value: string): Promise<void>;
+  /** runs an allowlisted program by name with an argument array; never a shell (S15) */
+  run(program: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
+  /** absolute path of a program on the host's PATH, or undefined */
+  which(program: string): Promise<string | undefined>;
+  /** true when a TCP listen on the port succeeds right now */
+  canBind(port: number): Promise<boolean>;
+  /** effective uid of the agent process */
+  uid(): number;
+}

@@ -1,0 +1,21 @@
+import { z } from 'zod';
+
+const shortString = z.string().max(256);
+
+/** What an agent tells the controller about its host in hello. Self-reported: informative, never identity. */
+export const HostFacts = z.strictObject({
+  hostname: shortString,
+  machineId: shortString,
+  productUuid: shortString,
+  macs: z.array(shortString).max(256),
+  ips: z.array(shortString).max(512),
+  os: z.strictObject({ id: shortString, versionId: shortString, prettyName: shortString }),
+  kernel: shortString,
+  arch: shortString,
+  cpus: z.number().int().nonnegative(),
+  memoryBytes: z.number().int().nonnegative(),
+  cgroupVersion: z.union([z.literal(1), z.literal(2), z.literal(0)]),
+  /** kubelet version if a kubelet is installed, for fleet skew checks. */
+  kubeletVersion: shortString.optional(),
+});
+export type HostFacts = z.infer<typeof HostFacts>;

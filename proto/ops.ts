@@ -1,0 +1,27 @@
+import { z } from 'zod';
+import { HostFacts } from './facts.js';
+
+/**
+ * The closed set of operations an agent executes (S8). There is no generic exec.
+ * Each op has a strict args schema (checked by the agent) and a result schema (checked by the controller).
+ * Domain files add their ops here; nothing else defines an op.
+ */
+export const Ops = {
+  /** liveness probe through the command path; `delayMs` lets tests hold a command in flight */
+  ping: {
+    args: z.strictObject({ delayMs: z.number().int().min(0).max(60_000).optional() }),
+    result: z.strictObject({ pong: z.literal(true), ranAt: z.number().int(), runId: z.string() }),
+  },
+  'facts.get': {
+    args: z.strictObject({}),
+    result: HostFacts,
+  },
+} as const;
+
+export type OpName = keyof typeof Ops;
+export type OpArgs<N extends OpName> = z.infer<(typeof Ops)[N]['args']>;
+export type OpResult<N extends OpName> = z.infer<(typeof Ops)[N]['result']>;
+
+export function isOpName(name: string): name is OpName {
+  return Object.hasOwn(Ops, name);
+}
