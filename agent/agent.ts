@@ -1,0 +1,82 @@
+import type { Logger } from 'pino';
+import { KctlError, toWireError } from '../proto/errors.js';
+import { agentConfigPins, type AgentConfig } from './config.js';
+import { StateDir } from './host/state-dir.js';
+import { LocalHost } from './host/local-host.js';
+import { gatherFacts } from './facts.js';
+import { enroll, loadIdentity, type AgentIdentity } from './enroll.js';
+import { CommandJournal } from './journal.js';
+import { CommandExecutor } from './executor.js';
+import { AgentConnection } from './connection.js';
+import { agentOps } from './ops/index.js';
+
+const JOURNAL_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
+const ENROLL_RETRY_MS = { initial: 1000, max: 60_000 };
+
+/** Composition root of the agent: reads its config, enrolls once, then serves the controller. */
+export async function runAgent(config: AgentConfig, log: Logger): Promise<{ stop(): Promise<void> }> {
+  if (config.unsafeSkipCaVerification) {
+    log.error('unsafeSkipCaVerification is set: the controller CA is NOT pinned (S2); do not use this in production');
+  }
+  const state = new StateDir(config.stateDir);
+  await state.init();
+  const host = new LocalHost({ root: config.hostRoot, ...(config.programPath ? { programPath: config.programPath } : {}) });
+  const journal = new CommandJournal(state);
+  const pruned = await journal.prune(JOURNAL_MAX_AGE_MS, Date.now());
+  if (pruned > 0) log.info({ pruned }, 'journal pruned');
+
+  let stopping = false;
+  let identity: AgentIdentity | undefined = await loadIdentity(state);
+  for (let attempt = 0; !identity && !stopping; attempt++) {
+    if (!config.token) {
+      throw new KctlError('invalid_config', 'token: this agent has no identity yet and agent.yaml has no bootstrap token');
+    }
+    try {
+      identity = await enroll({
+        controller: config.controller,
+        pins: agentConfigPins(config),
+        skipCaVerification: config.unsafeSkipCaVerification,
+        token: config.token,
+        facts: await gatherFacts(host),
+        labels: config.labels,
+        state,
+        log,
+      });
+    } catch (err) {
+      const wire = toWireError(err);
+      // a wrong pin or a dead token will not fix itself: stop and say so (systemd shows the reason)
+      if (!wire.retryable) throw err;
+      const delay = Math.min(ENROLL_RETRY_MS.max, ENROLL_RETRY_MS.initial * 2 ** attempt) * Math.random();
+      log.warn({ code: wire.code, reason: wire.message, retryInMs: Math.round(delay) }, 'enrollment failed');
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+  if (!identity) return { stop: () => Promise.resolve() };
+  const id = identity;
+  const hostLog = log.child({ hostId: id.hostId, host: id.hostName });
+
+  const connection = new AgentConnection({
+    controller: config.controller,
+    identity: id,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    reconnect: config.reconnect,
+    facts: () => gatherFacts(host),
+    log: hostLog,
+  });
+  const executor = new CommandExecutor({
+    ops: agentOps(),
+    journal,
+    host,
+    log: hostLog,
+    hostId: () => id.hostId,
+    send: (frame) => connection.send(frame),
+  });
+  connection.start(executor);
+  return {
+    async stop() {
+      stopping = true;
+      await connection.stop();
+    },
+  };
+}
+

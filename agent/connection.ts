@@ -1,0 +1,187 @@
+import { WebSocket, type RawData } from 'ws';
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import { ControllerFrame, parseJson, type AgentFrame } from '../proto/wire.js';
+import { PROTOCOL_VERSION, KCTL_VERSION, MAX_FRAME_BYTES } from '../proto/version.js';
+import { WireError } from '../proto/errors.js';
+import type { HostFacts } from '../proto/facts.js';
+import type { AgentIdentity } from './enroll.js';
+import type { CommandExecutor } from './executor.js';
+
+export interface ConnectionOptions {
+  controller: string;
+  identity: AgentIdentity;
+  heartbeatIntervalMs: number;
+  reconnect: { initialDelayMs: number; maxDelayMs: number };
+  facts: () => Promise<HostFacts>;
+  log: Logger;
+  random?: () => number;
+}
+
+export type ConnectionState = 'connecting' | 'online' | 'waiting' | 'stopped';
+
+/** Full jitter (AWS architecture blog): uniform in [0, min(cap, base * 2^attempt)]. */
+export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random: () => number): number {
+  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
+  return Math.floor(random() * ceiling);
+}
+
+/**
+ * The agent's one outbound WebSocket: mutual TLS with the pinned CA only, hello/welcome,
+ * heartbeats both ways, and reconnect with capped exponential backoff and full jitter.
+ */
+export class AgentConnection {
+  private ws: WebSocket | undefined;
+  private attempt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private lastFrameAt = 0;
+  private seq = 0;
+  private stopped = false;
+  state: ConnectionState = 'waiting';
+  private executor: CommandExecutor | undefined;
+
+  constructor(private readonly options: ConnectionOptions) {}
+
+  start(executor: CommandExecutor): void {
+    this.executor = executor;
+    this.connect();
+  }
+
+  send(frame: AgentFrame): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+    // a result that cannot be sent now is not lost: it is journaled, and the controller re-sends the command
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.state = 'stopped';
+    clearTimeout(this.timer);
+    clearInterval(this.heartbeat);
+    const ws = this.ws;
+    if (!ws || ws.readyState === WebSocket.CLOSED) return;
+    await new Promise<void>((resolve) => {
+      ws.once('close', () => resolve());
+      ws.close(1001, 'agent stopping');
+      setTimeout(() => {
+        ws.terminate();
+        resolve();
+      }, 2000).unref();
+    });
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    this.state = 'connecting';
+    const { identity, log } = this.options;
+    const url = `${this.options.controller.replace(/^https:/, 'wss:').replace(/\/$/, '')}/v1/agent`;
+    const ws = new WebSocket(url, {
+      ca: [identity.caPem],
+      cert: identity.certPem,
+      key: identity.keyPem,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+      perMessageDeflate: false,
+      maxPayload: MAX_FRAME_BYTES,
+      handshakeTimeout: 10_000,
+      followRedirects: false,
+    });
+    this.ws = ws;
+
+    ws.on('unexpected-response', (_req, res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        let error: WireError | undefined;
+        try {
+          const parsed = WireError.safeParse((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error?: unknown }).error);
+          if (parsed.success) error = parsed.data;
+        } catch {
+          // not our JSON: reported by status below
+        }
+        log.error({ status: res.statusCode, code: error?.code, reason: error?.message }, 'controller refused connection');
+        ws.terminate();
+      });
+    });
+
+    ws.on('open', () => {
+      void this.options
+        .facts()
+        .then((facts) => {
+          this.send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, agentVersion: KCTL_VERSION, facts });
+        })
+        .catch((err: unknown) => {
+          log.error({ err: (err as Error).message }, 'cannot gather facts for hello');
+          ws.close(1011, 'facts failed');
+        });
+    });
+
+    ws.on('message', (data: RawData) => {
+      this.lastFrameAt = Date.now();
+      const parsed = parseJson(Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer), ControllerFrame, 'controller frame');
+      if (!parsed.ok) {
+        log.warn({ code: parsed.error.code, reason: parsed.error.message }, 'frame rejected');
+        this.send({ type: 'error', error: parsed.error });
+        ws.close(1008, 'invalid frame');
+        return;
+      }
+      const frame = parsed.value;
+      switch (frame.type) {
+        case 'welcome':
+          if (frame.protocolVersion !== PROTOCOL_VERSION) {
+            log.error({ agentProtocol: PROTOCOL_VERSION, controllerProtocol: frame.protocolVersion }, 'protocol mismatch');
+            ws.close(4000, 'protocol mismatch');
+            return;
+          }
+          this.attempt = 0;
+          this.state = 'online';
+          this.startHeartbeat(ws, frame.heartbeatIntervalMs || this.options.heartbeatIntervalMs);
+          log.info({ hostId: frame.hostId, controllerVersion: frame.controllerVersion }, 'connected');
+          return;
+        case 'heartbeat':
+          return;
+        case 'command':
+          void this.executor?.handle(frame);
+          return;
+        case 'cancel':
+          this.executor?.cancel(frame.id);
+          return;
+        case 'error':
+          log.error({ code: frame.error.code, reason: frame.error.message }, 'controller reported error');
+          return;
+      }
+    });
+
+    ws.on('close', (code: number, reason: Buffer) => {
+      clearInterval(this.heartbeat);
+      if (this.ws === ws) this.ws = undefined;
+      if (this.stopped) return;
+      this.state = 'waiting';
+      const delay = backoffDelay(
+        this.attempt++,
+        this.options.reconnect.initialDelayMs,
+        this.options.reconnect.maxDelayMs,
+        this.options.random ?? Math.random,
+      );
+      log.info({ code, reason: reason.toString(), retryInMs: delay }, 'disconnected');
+      this.timer = setTimeout(() => this.connect(), delay);
+    });
+
+    ws.on('error', (err: Error) => {
+      log.warn({ err: err.message }, 'connection error');
+    });
+  }
+
+  private startHeartbeat(ws: WebSocket, intervalMs: number): void {
+    clearInterval(this.heartbeat);
+    this.lastFrameAt = Date.now();
+    this.heartbeat = setInterval(() => {
+      if (Date.now() - this.lastFrameAt > intervalMs * 3) {
+        this.options.log.warn({ silentMs: Date.now() - this.lastFrameAt }, 'controller heartbeat timeout');
+        ws.terminate();
+        return;
+      }
+      this.send({ type: 'heartbeat', seq: this.seq++, sentAt: Date.now() });
+    }, intervalMs);
+  }
+}

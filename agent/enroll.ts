@@ -1,0 +1,93 @@
+import { z } from 'zod';
+import type { Logger } from 'pino';
+import { KctlError } from '../proto/errors.js';
+import { EnrollResponse } from '../proto/admin-api.js';
+import { caPinOf, pinMatches } from '../proto/ca-pin.js';
+import { PROTOCOL_VERSION } from '../proto/version.js';
+import type { HostFacts } from '../proto/facts.js';
+import type { StateDir } from './host/state-dir.js';
+import { createAgentKeyAndCsr } from './identity.js';
+import { httpsJson } from './https-json.js';
+
+export interface AgentIdentity {
+  hostId: string;
+  hostName: string;
+  caPem: string;
+  certPem: string;
+  keyPem: string;
+}
+
+const IdentityFile = z.strictObject({ hostId: z.string(), hostName: z.string() });
+
+const FILES = { identity: 'identity.json', ca: 'ca.crt', cert: 'agent.crt', key: 'agent.key' } as const;
+
+/** Loads the identity from the state dir, or undefined when this agent has not enrolled yet. */
+export async function loadIdentity(state: StateDir): Promise<AgentIdentity | undefined> {
+  const [idText, caPem, certPem, keyPem] = await Promise.all([
+    state.read(FILES.identity),
+    state.read(FILES.ca),
+    state.read(FILES.cert),
+    state.read(FILES.key),
+  ]);
+  if (idText === undefined || caPem === undefined || certPem === undefined || keyPem === undefined) return undefined;
+  const parsed = IdentityFile.safeParse(JSON.parse(idText));
+  if (!parsed.success) {
+    throw new KctlError('invalid_config', `${state.path(FILES.identity)} is damaged; remove the state dir and enroll again`);
+  }
+  return { ...parsed.data, caPem, certPem, keyPem };
+}
+
+/**
+ * First contact: fetch the controller CA, refuse it unless its SPKI hash is one of our pins (S2),
+ * then, over a connection verified with that CA only, trade the token and a CSR for a certificate.
+ * The private key is made here and never leaves the host (S4).
+ */
+export async function enroll(options: {
+  controller: string;
+  pins: string[];
+  skipCaVerification: boolean;
+  token: string;
+  facts: HostFacts;
+  labels: Record<string, string>;
+  state: StateDir;
+  log: Logger;
+}): Promise<AgentIdentity> {
+  const { controller, log } = options;
+  const caBody = z.strictObject({ caPem: z.string() }).safeParse(
+    await httpsJson({ method: 'GET', url: `${controller}/v1/ca` }),
+  );
+  if (!caBody.success) throw new KctlError('invalid_frame', `${controller}/v1/ca did not return a CA`);
+  const caPem = caBody.data.caPem;
+  const pin = caPinOf(caPem);
+  if (!options.skipCaVerification && !pinMatches(pin, options.pins)) {
+    throw new KctlError(
+      'ca_pin_mismatch',
+      `The controller at ${controller} presents CA ${pin}, which matches none of the configured pins`,
+      { details: { remedy: 'check caPin in agent.yaml against the pin printed by "kctl controller init"' } },
+    );
+  }
+  const { keyPem, csrPem } = await createAgentKeyAndCsr();
+  const response = EnrollResponse.safeParse(
+    await httpsJson({
+      method: 'POST',
+      url: `${controller}/v1/enroll`,
+      ca: caPem,
+      body: { token: options.token, csrPem, facts: options.facts, labels: options.labels, protocolVersion: PROTOCOL_VERSION },
+    }),
+  );
+  if (!response.success) throw new KctlError('invalid_frame', 'The controller answered enrollment with an unexpected body');
+  const identity: AgentIdentity = {
+    hostId: response.data.hostId,
+    hostName: response.data.hostName,
+    caPem,
+    certPem: response.data.certPem,
+    keyPem,
+  };
+  // key first: an identity.json without its key would look enrolled but never connect
+  await options.state.write(FILES.key, keyPem);
+  await options.state.write(FILES.cert, identity.certPem);
+  await options.state.write(FILES.ca, caPem);
+  await options.state.write(FILES.identity, JSON.stringify({ hostId: identity.hostId, hostName: identity.hostName }));
+  log.info({ hostId: identity.hostId, host: identity.hostName }, 'enrolled');
+  return identity;
+}

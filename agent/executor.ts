@@ -1,0 +1,134 @@
+import type { Logger } from 'pino';
+import { KctlError, describeZodError, toWireError } from '../proto/errors.js';
+import { Ops, isOpName } from '../proto/ops.js';
+import type { AgentFrame, CommandFrame, Outcome } from '../proto/wire.js';
+import type { Host } from './host/host.js';
+import type { CommandJournal, JournalEntry } from './journal.js';
+import type { OpContext, OpImplementations } from './ops/registry.js';
+
+export interface ExecutorDeps {
+  ops: OpImplementations;
+  journal: CommandJournal;
+  host: Host;
+  log: Logger;
+  hostId: () => string;
+  send: (frame: AgentFrame) => void;
+  now?: () => number;
+}
+
+/**
+ * Runs commands from the controller: checks they are for this host and fresh (S11), answers
+ * re-sent ones from the journal, validates args against the op's schema, and reports one result.
+ */
+export class CommandExecutor {
+  private readonly inFlight = new Map<string, { promise: Promise<Outcome>; abort: AbortController }>();
+
+  constructor(private readonly deps: ExecutorDeps) {}
+
+  private now(): number {
+    return this.deps.now?.() ?? Date.now();
+  }
+
+  async handle(frame: CommandFrame): Promise<void> {
+    const log = this.deps.log.child({ commandId: frame.id, op: frame.op });
+    const reply = (outcome: Outcome, replayed: boolean): void =>
+      this.deps.send({ type: 'result', id: frame.id, replayed, outcome });
+
+    if (frame.hostId !== this.deps.hostId()) {
+      log.warn({ forHost: frame.hostId }, 'command for another host refused');
+      return reply(failure(new KctlError('command_foreign_host', `Command ${frame.id} is addressed to another host`)), false);
+    }
+    const running = this.inFlight.get(frame.id);
+    if (running) {
+      // re-sent while still running here (reconnect mid-command): answer when the one run finishes
+      return reply(await running.promise, true);
+    }
+    const journaled = await this.deps.journal.get(frame.id);
+    if (journaled?.status === 'done' && journaled.outcome) {
+      log.info('command answered from journal');
+      return reply(journaled.outcome, true);
+    }
+    if (this.now() >= frame.expiresAt) {
+      return reply(failure(new KctlError('command_expired', `Command ${frame.id} expired before it could run`)), false);
+    }
+    const abort = new AbortController();
+    const promise = this.run(frame, journaled, abort.signal, log);
+    this.inFlight.set(frame.id, { promise, abort });
+    try {
+      reply(await promise, false);
+    } finally {
+      this.inFlight.delete(frame.id);
+    }
+  }
+
+  cancel(id: string): void {
+    this.inFlight.get(id)?.abort.abort();
+  }
+
+  inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** Resolves when no command is running (for a clean stop). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.inFlight.values()].map((r) => r.promise));
+  }
+
+  private async run(frame: CommandFrame, previous: JournalEntry | undefined, signal: AbortSignal, log: Logger): Promise<Outcome> {
+    if (!isOpName(frame.op)) {
+      return failure(new KctlError('unknown_op', `Unknown op "${frame.op}"; this agent knows: ${Object.keys(Ops).join(', ')}`));
+    }
+    const op = frame.op;
+    const args = Ops[op].args.safeParse(frame.args);
+    if (!args.success) {
+      return failure(new KctlError('invalid_args', `${op}: ${describeZodError(args.error, 'args')}`));
+    }
+    if (previous?.status === 'running') log.warn('command was interrupted by an agent restart; running it again');
+    const startedAt = this.now();
+    const entry: JournalEntry = { id: frame.id, op, status: 'running', startedAt };
+    try {
+      await this.deps.journal.begin(frame.id, op, startedAt);
+    } catch (err) {
+      // without a journal entry a re-send could run twice: refuse rather than risk it
+      log.error({ err: toWireError(err) }, 'journal write failed');
+      return failure(err);
+    }
+    const ctx: OpContext = {
+      host: this.deps.host,
+      hostId: frame.hostId,
+      log,
+      signal,
+      progress: (p) =>
+        this.deps.send({
+          type: 'progress',
+          id: frame.id,
+          message: p.message.slice(0, 4096),
+          ...(p.stepId !== undefined ? { stepId: p.stepId } : {}),
+          ...(p.fraction !== undefined ? { fraction: p.fraction } : {}),
+        }),
+    };
+    let outcome: Outcome;
+    try {
+      // the registry's mapped type ties each name to its own args; TS cannot follow a union key
+      const impl = this.deps.ops[op] as unknown as { run(a: unknown, c: OpContext): Promise<unknown> };
+      const value = await impl.run(args.data, ctx);
+      outcome = { ok: true, value };
+    } catch (err) {
+      outcome = failure(err);
+    }
+    log.info({ ok: outcome.ok, durationMs: this.now() - startedAt }, 'command finished');
+    try {
+      await this.deps.journal.finish(entry, outcome, this.now());
+    } catch (err) {
+      log.error({ err: toWireError(err) }, 'journal write failed after command ran');
+      return failure(
+        new KctlError('io_error', `Command ran but its result could not be journaled: ${toWireError(err).message}`),
+      );
+    }
+    return outcome;
+  }
+}
+
+function failure(err: unknown): Outcome {
+  return { ok: false, error: toWireError(err) };
+}

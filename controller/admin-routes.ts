@@ -1,0 +1,177 @@
+import type { Logger } from 'pino';
+import { KctlError } from '../proto/errors.js';
+import {
+  EnrollRequest,
+  RunOpRequest,
+  TokenCreateRequest,
+  type HostView,
+  type RunOpResponse,
+  type TokenView,
+} from '../proto/admin-api.js';
+import type { Route, Caller } from './http-router.js';
+import type { Store, HostRecord } from './store/store.js';
+import type { AgentRegistry } from './registry.js';
+import type { Enrollment } from './enrollment.js';
+import { CloseCode } from './agent-endpoint.js';
+import { generateToken, hashTokenSecret, MAX_TOKEN_TTL_MS } from './tokens.js';
+
+export interface RouteDeps {
+  store: Store;
+  registry: AgentRegistry;
+  enrollment: Enrollment;
+  caPem: string;
+  log: Logger;
+}
+
+function actorOf(caller: Caller): string {
+  return caller.kind === 'admin' ? `admin:${caller.name}` : caller.kind === 'host' ? `host:${caller.hostId}` : 'anonymous';
+}
+
+export function hostView(h: HostRecord, online: boolean): HostView {
+  return {
+    id: h.id,
+    name: h.name,
+    state: h.state,
+    online,
+    lastSeenAt: h.lastSeenAt,
+    ip: h.lastIp,
+    os: h.facts?.os.prettyName ?? null,
+    kernel: h.facts?.kernel ?? null,
+    agentVersion: h.agentVersion,
+    labels: h.labels,
+    enrolledAt: h.enrolledAt,
+    facts: h.facts,
+  };
+}
+
+export function hostByName(store: Store, name: string): HostRecord {
+  const host = store.getHostByName(name);
+  if (!host) throw new KctlError('unknown_host', `No enrolled host named "${name}"`);
+  return host;
+}
+
+/** Every HTTP route of the controller, in one list, so a test can enumerate them (S14). */
+export function controllerRoutes(deps: RouteDeps): Route[] {
+  const { store, registry, enrollment, log } = deps;
+  return [
+    { method: 'GET', path: '/healthz', auth: 'public', handle: () => Promise.resolve({ ok: true }) },
+    { method: 'GET', path: '/v1/ca', auth: 'public', handle: () => Promise.resolve({ caPem: deps.caPem }) },
+    {
+      method: 'POST',
+      path: '/v1/enroll',
+      auth: 'public', // authenticated by the bootstrap token inside the body
+      handle: async (ctx) => enrollment.enroll(await ctx.body(EnrollRequest), ctx.caller.ip),
+    },
+    {
+      method: 'GET',
+      path: '/v1/admin/hosts',
+      auth: 'admin',
+      handle: () => Promise.resolve({ hosts: store.listHosts().map((h) => hostView(h, registry.isOnline(h.id))) }),
+    },
+    {
+      method: 'POST',
+      path: '/v1/admin/hosts/:name/revoke',
+      auth: 'admin',
+      handle: (ctx) => {
+        const host = hostByName(store, ctx.params.name ?? '');
+        store.revokeHost(host.id, Date.now());
+        store.audit({ actor: actorOf(ctx.caller), action: 'host.revoke', target: host.name, details: { hostId: host.id } });
+        registry.disconnect(host.id, CloseCode.revoked, 'host revoked');
+        registry.failPending(host.id, new KctlError('host_revoked', `Host "${host.name}" was revoked`));
+        log.warn({ hostId: host.id, host: host.name }, 'host revoked');
+        return Promise.resolve({ ok: true });
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/v1/admin/hosts/:name',
+      auth: 'admin',
+      handle: (ctx) => {
+        const host = hostByName(store, ctx.params.name ?? '');
+        store.revokeHost(host.id, Date.now());
+        registry.disconnect(host.id, CloseCode.revoked, 'host deleted');
+        store.deleteHost(host.id);
+        store.audit({ actor: actorOf(ctx.caller), action: 'host.delete', target: host.name, details: { hostId: host.id } });
+        return Promise.resolve({ ok: true });
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/admin/tokens',
+      auth: 'admin',
+      handle: async (ctx) => {
+        const body = await ctx.body(TokenCreateRequest);
+        if (body.ttlMs > MAX_TOKEN_TTL_MS) {
+          throw new KctlError('invalid_args', `ttlMs: ${body.ttlMs} exceeds the maximum of ${MAX_TOKEN_TTL_MS} (24h)`);
+        }
+        const t = generateToken();
+        const now = Date.now();
+        store.createToken({
+          id: t.id,
+          secretHash: hashTokenSecret(t.secret),
+          createdAt: now,
+          expiresAt: now + body.ttlMs,
+          usesTotal: body.uses,
+          usesLeft: body.uses,
+          labels: body.labels,
+          description: body.description,
+        });
+        store.audit({ actor: actorOf(ctx.caller), action: 'token.create', target: t.id, details: { ttlMs: body.ttlMs, uses: body.uses } });
+        return { id: t.id, token: t.token, expiresAt: now + body.ttlMs, uses: body.uses };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/admin/tokens',
+      auth: 'admin',
+      handle: () =>
+        Promise.resolve({
+          tokens: store.listTokens().map(
+            (t): TokenView => ({
+              id: t.id,
+              createdAt: t.createdAt,
+              expiresAt: t.expiresAt,
+              usesTotal: t.usesTotal,
+              usesLeft: t.usesLeft,
+              labels: t.labels,
+              description: t.description,
+            }),
+          ),
+        }),
+    },
+    {
+      method: 'DELETE',
+      path: '/v1/admin/tokens/:id',
+      auth: 'admin',
+      handle: (ctx) => {
+        const id = ctx.params.id ?? '';
+        if (!store.deleteToken(id)) throw new KctlError('not_found', `No token with id "${id}"`);
+        store.audit({ actor: actorOf(ctx.caller), action: 'token.delete', target: id, details: null });
+        return Promise.resolve({ ok: true });
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/admin/ops',
+      auth: 'admin',
+      handle: async (ctx): Promise<RunOpResponse> => {
+        const body = await ctx.body(RunOpRequest);
+        const host = hostByName(store, body.host);
+        const result = await registry.sendCommand(host.id, body.op, body.args, { timeoutMs: body.timeoutMs });
+        store.audit({
+          actor: actorOf(ctx.caller),
+          action: `op.${body.op}`,
+          target: host.name,
+          details: { commandId: result.commandId, ok: result.outcome.ok },
+        });
+        return { host: host.name, ...result };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/admin/audit',
+      auth: 'admin',
+      handle: (ctx) => Promise.resolve({ entries: store.listAudit(Number(ctx.url.searchParams.get('limit') ?? 100)) }),
+    },
+  ];
+}

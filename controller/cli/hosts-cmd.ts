@@ -1,0 +1,50 @@
+import { Command } from 'commander';
+import { HostList, OkResponse } from '../../proto/admin-api.js';
+import { outputFormat, type CliContext } from './context.js';
+import { formatAge, renderTable } from './table.js';
+
+export function hostsCommand(ctx: CliContext): Command {
+  const cmd = new Command('hosts')
+    .description('list enrolled hosts')
+    .option('-o, --output <format>', 'table or json')
+    .action(async (opts: { output?: string }, self: Command) => {
+      const format = outputFormat(opts.output);
+      const { hosts } = await (await ctx.client(self)).get('/v1/admin/hosts', HostList);
+      if (format === 'json') return ctx.out(JSON.stringify(hosts, null, 2) + '\n');
+      const now = Date.now();
+      ctx.out(
+        renderTable(
+          ['NAME', 'STATUS', 'LAST SEEN', 'IP', 'OS', 'KERNEL', 'AGENT'],
+          hosts.map((h) => [
+            h.name,
+            h.state === 'revoked' ? 'revoked' : h.online ? 'online' : 'offline',
+            h.online ? 'now' : formatAge(h.lastSeenAt, now),
+            h.ip ?? '-',
+            h.os ?? '-',
+            h.kernel ?? '-',
+            h.agentVersion ?? '-',
+          ]),
+        ),
+      );
+    });
+
+  cmd
+    .command('revoke')
+    .description('refuse a host from now on and close its connection')
+    .argument('<name>')
+    .action(async (name: string, _opts: unknown, self: Command) => {
+      await (await ctx.client(self)).post(`/v1/admin/hosts/${encodeURIComponent(name)}/revoke`, {}, OkResponse);
+      ctx.out(`host ${name} revoked\n`);
+    });
+
+  cmd
+    .command('delete')
+    .description('forget a host (revokes it first); it may enroll again with a new token')
+    .argument('<name>')
+    .action(async (name: string, _opts: unknown, self: Command) => {
+      await (await ctx.client(self)).delete(`/v1/admin/hosts/${encodeURIComponent(name)}`, OkResponse);
+      ctx.out(`host ${name} deleted\n`);
+    });
+
+  return cmd;
+}

@@ -1,0 +1,37 @@
+import { Command, CommanderError } from 'commander';
+import { KctlError, toWireError } from '../../proto/errors.js';
+import { KCTL_VERSION } from '../../proto/version.js';
+import { defaultContext, type CliContext } from './context.js';
+import { controllerCommand } from './controller-cmd.js';
+import { tokenCommand } from './token-cmd.js';
+import { hostsCommand } from './hosts-cmd.js';
+
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command('kctl')
+    .description('bootstrap Kubernetes hosts: one controller, an agent per host, no SSH')
+    .version(KCTL_VERSION)
+    .option('--config <file>', 'kctl client config (default: $KCTL_CONFIG or ~/.kctl/config.yaml)')
+    .showHelpAfterError()
+    .exitOverride();
+  for (const sub of [controllerCommand(ctx), tokenCommand(ctx), hostsCommand(ctx)]) {
+    program.addCommand(sub);
+  }
+  return program;
+}
+
+/** kctl's top level: the one place errors become text and exit codes. */
+export async function runKctl(argv: string[], ctx: CliContext = defaultContext()): Promise<number> {
+  const program = buildProgram(ctx);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    const wire = toWireError(err);
+    ctx.err(`kctl: ${wire.message}\n`);
+    const remedy = wire.details?.remedy;
+    if (typeof remedy === 'string') ctx.err(`  remedy: ${remedy}\n`);
+    return err instanceof KctlError ? 1 : wire.code === 'internal' && /^-/.test(wire.message) ? 2 : 1;
+  }
+}
+

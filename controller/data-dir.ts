@@ -1,0 +1,139 @@
+import { chmod, mkdir, readFile, writeFile, access } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { stringify as toYaml } from 'yaml';
+import { KctlError, describeZodError } from '../proto/errors.js';
+import { caPinOf } from '../proto/ca-pin.js';
+import { createCa, issueServerCert, issueAdminCert, type CaKeyPair } from './pki.js';
+
+/** controller.json: what `controller init` decided, read by `controller run`. */
+export const ControllerSettings = z.strictObject({
+  listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be HOST:PORT'),
+  sans: z.array(z.string()).max(64),
+  /** the URL agents and kctl use to reach this controller */
+  advertiseUrl: z.url(),
+  heartbeatIntervalMs: z.number().int().min(100).default(10_000),
+  agentCertValidityDays: z.number().int().min(1).max(30).default(30),
+});
+export type ControllerSettings = z.infer<typeof ControllerSettings>;
+
+export interface DataDirFiles {
+  dir: string;
+  settings: ControllerSettings;
+  ca: CaKeyPair;
+  server: { certPem: string; keyPem: string };
+  dbFile: string;
+  artifactsDir: string;
+}
+
+const FILES = {
+  settings: 'controller.json',
+  caCert: 'ca.crt',
+  caKey: 'ca.key',
+  serverCert: 'server.crt',
+  serverKey: 'server.key',
+  clientConfig: 'kctl.yaml',
+  db: 'state.db',
+  artifacts: 'artifacts',
+} as const;
+
+export function clientConfigPath(dataDir: string): string {
+  return join(dataDir, FILES.clientConfig);
+}
+
+export interface InitResult {
+  caPin: string;
+  clientConfig: string;
+  advertiseUrl: string;
+  created: boolean;
+}
+
+/**
+ * `kctl controller init`: CA, serving certificate, admin credential and client config, all 0600.
+ * Running it again keeps everything that exists (a second CA would orphan every enrolled host).
+ */
+export async function initDataDir(options: { dir: string; listen: string; sans: string[] }): Promise<InitResult> {
+  const { dir } = options;
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  if (await exists(join(dir, FILES.caKey))) {
+    const loaded = await loadDataDir(dir);
+    return {
+      caPin: caPinOf(loaded.ca.certPem),
+      clientConfig: clientConfigPath(dir),
+      advertiseUrl: loaded.settings.advertiseUrl,
+      created: false,
+    };
+  }
+  const { host, port } = splitHostPort(options.listen);
+  const advertiseHost = host === '0.0.0.0' || host === '::' || host === '[::]' ? '127.0.0.1' : host;
+  const sans = [...new Set(['localhost', '127.0.0.1', '::1', advertiseHost.replace(/^\[|\]$/g, ''), ...options.sans])];
+  const advertiseUrl = `https://${advertiseHost}:${port}`;
+  const ca = await createCa({ commonName: 'kctl controller CA' });
+  const server = await issueServerCert(ca, { sans });
+  const admin = await issueAdminCert(ca, { name: 'admin' });
+  const settings: ControllerSettings = ControllerSettings.parse({ listen: options.listen, sans, advertiseUrl });
+
+  await writeSecret(join(dir, FILES.caKey), ca.keyPem);
+  await writeSecret(join(dir, FILES.serverKey), server.keyPem);
+  await writeFile(join(dir, FILES.caCert), ca.certPem, { mode: 0o644 });
+  await writeFile(join(dir, FILES.serverCert), server.certPem, { mode: 0o644 });
+  await writeFile(join(dir, FILES.settings), JSON.stringify(settings, null, 2) + '\n', { mode: 0o644 });
+  await writeSecret(
+    clientConfigPath(dir),
+    toYaml({ controller: advertiseUrl, caPem: ca.certPem, certPem: admin.certPem, keyPem: admin.keyPem }),
+  );
+  return { caPin: caPinOf(ca.certPem), clientConfig: clientConfigPath(dir), advertiseUrl, created: true };
+}
+
+export async function loadDataDir(dir: string): Promise<DataDirFiles> {
+  const read = async (name: string): Promise<string> => {
+    try {
+      return await readFile(join(dir, name), 'utf8');
+    } catch (err) {
+      throw new KctlError('invalid_config', `Cannot read "${join(dir, name)}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+        details: { remedy: `run "kctl controller init --data-dir ${dir}" first` },
+      });
+    }
+  };
+  const settingsText = await read(FILES.settings);
+  let settingsJson: unknown;
+  try {
+    settingsJson = JSON.parse(settingsText);
+  } catch (err) {
+    throw new KctlError('invalid_config', `${join(dir, FILES.settings)}: not valid JSON: ${(err as Error).message}`);
+  }
+  const parsed = ControllerSettings.safeParse(settingsJson);
+  if (!parsed.success) {
+    throw new KctlError('invalid_config', `${join(dir, FILES.settings)}: ${describeZodError(parsed.error)}`);
+  }
+  return {
+    dir,
+    settings: parsed.data,
+    ca: { certPem: await read(FILES.caCert), keyPem: await read(FILES.caKey) },
+    server: { certPem: await read(FILES.serverCert), keyPem: await read(FILES.serverKey) },
+    dbFile: join(dir, FILES.db),
+    artifactsDir: join(dir, FILES.artifacts),
+  };
+}
+
+export function splitHostPort(listen: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(listen);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new KctlError('invalid_args', `--listen: "${listen}" is not HOST:PORT`);
+  return { host: m[1] ?? '', port };
+}
+
+async function writeSecret(path: string, content: string): Promise<void> {
+  await writeFile(path, content, { mode: 0o600 });
+  await chmod(path, 0o600);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,76 @@
+import type { Server } from 'node:https';
+import type { Logger } from 'pino';
+import { createLogger } from '../proto/logging.js';
+import { SqliteStore } from './store/sqlite-store.js';
+import { ControllerMetrics } from './metrics.js';
+import { AgentRegistry } from './registry.js';
+import { AgentEndpoint, CloseCode } from './agent-endpoint.js';
+import { Enrollment } from './enrollment.js';
+import { controllerRoutes } from './admin-routes.js';
+import { createControllerServer } from './server.js';
+import { loadDataDir, splitHostPort } from './data-dir.js';
+
+export interface RunningController {
+  url: string;
+  port: number;
+  store: SqliteStore;
+  registry: AgentRegistry;
+  metrics: ControllerMetrics;
+  server: Server;
+  close(): Promise<void>;
+}
+
+/** Composition root of the controller: the only place its parts are wired together. */
+export async function startController(options: {
+  dataDir: string;
+  listen?: string;
+  log?: Logger;
+}): Promise<RunningController> {
+  const files = await loadDataDir(options.dataDir);
+  const log = options.log ?? createLogger({ name: 'kctl-controller' });
+  const store = new SqliteStore(files.dbFile);
+  const metrics = new ControllerMetrics();
+  const heartbeatIntervalMs = files.settings.heartbeatIntervalMs;
+  const registry = new AgentRegistry({ store, log, metrics, heartbeatIntervalMs });
+  const endpoint = new AgentEndpoint({ store, registry, metrics, log, heartbeatIntervalMs });
+  const enrollment = new Enrollment({
+    store,
+    ca: files.ca,
+    log,
+    metrics,
+    certValidityDays: files.settings.agentCertValidityDays,
+  });
+  const routes = controllerRoutes({ store, registry, enrollment, caPem: files.ca.certPem, log });
+  const { server, wss } = createControllerServer({
+    tls: { certPem: files.server.certPem, keyPem: files.server.keyPem, caPem: files.ca.certPem },
+    routes,
+    store,
+    endpoint,
+    metrics,
+    log,
+  });
+  const { host, port } = splitHostPort(options.listen ?? files.settings.listen);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host.replace(/^\[|\]$/g, ''), () => resolve());
+  });
+  const address = server.address();
+  const boundPort = typeof address === 'object' && address ? address.port : port;
+  log.info({ listen: `${host}:${boundPort}`, dataDir: files.dir }, 'controller listening');
+
+  return {
+    url: files.settings.advertiseUrl,
+    port: boundPort,
+    store,
+    registry,
+    metrics,
+    server,
+    async close() {
+      registry.closeAll(CloseCode.shutdown, 'controller stopping');
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,42 @@
+/**
+ * Schema migrations, applied in order; PRAGMA user_version counts how many have run.
+ * Never edit a migration that has shipped: append a new one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: hosts, tokens, audit
+  `CREATE TABLE hosts (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     labels TEXT NOT NULL DEFAULT '{}',
+     state TEXT NOT NULL CHECK (state IN ('active', 'revoked')),
+     cert_serial TEXT NOT NULL,
+     cert_not_after INTEGER NOT NULL,
+     enrolled_at INTEGER NOT NULL,
+     revoked_at INTEGER,
+     last_seen_at INTEGER,
+     last_ip TEXT,
+     agent_version TEXT,
+     facts TEXT
+   );
+   CREATE TABLE tokens (
+     id TEXT PRIMARY KEY,
+     secret_hash TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     uses_total INTEGER NOT NULL,
+     uses_left INTEGER NOT NULL,
+     labels TEXT NOT NULL DEFAULT '{}',
+     description TEXT NOT NULL DEFAULT ''
+   );
+   CREATE TABLE audit (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at INTEGER NOT NULL,
+     actor TEXT NOT NULL,
+     action TEXT NOT NULL,
+     target TEXT,
+     details TEXT
+   );
+   -- the audit trail is append-only (S21)
+   CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+   CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;`,
+];

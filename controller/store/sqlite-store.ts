@@ -1,0 +1,217 @@
+import Database from 'better-sqlite3';
+import { chmodSync, closeSync, openSync } from 'node:fs';
+import type { HostFacts } from '../../proto/facts.js';
+import { KctlError } from '../../proto/errors.js';
+import type { AuditEntry, HostRecord, Store, TokenRecord, TokenUse } from './store.js';
+import { MIGRATIONS } from './migrations.js';
+
+type Row = Record<string, unknown>;
+
+/** Store on one SQLite file (WAL, synchronous=FULL so a kill -9 loses no committed transition). */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+
+  constructor(readonly file: string) {
+    if (file !== ':memory:') {
+      // create it 0600 before SQLite does, so the state never exists world-readable (S19)
+      closeSync(openSync(file, 'a', 0o600));
+      chmodSync(file, 0o600);
+    }
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+  }
+
+  /** Versioned migrations: user_version is the number of migrations applied. */
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    if (current > MIGRATIONS.length) {
+      throw new KctlError(
+        'invalid_config',
+        `State database "${this.file}" has schema version ${current}, newer than this controller knows (${MIGRATIONS.length})`,
+      );
+    }
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      const migration = MIGRATIONS[v];
+      if (migration === undefined) break;
+      this.db.transaction(() => {
+        this.db.exec(migration);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  schemaVersion(): number {
+    return this.db.pragma('user_version', { simple: true }) as number;
+  }
+
+  createHost(host: Omit<HostRecord, 'lastSeenAt' | 'lastIp' | 'agentVersion' | 'facts' | 'revokedAt'>): void {
+    this.db
+      .prepare(
+        `INSERT INTO hosts (id, name, labels, state, cert_serial, cert_not_after, enrolled_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        host.id,
+        host.name,
+        JSON.stringify(host.labels),
+        host.state,
+        host.certSerial,
+        host.certNotAfter,
+        host.enrolledAt,
+      );
+  }
+
+  getHost(id: string): HostRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM hosts WHERE id = ?').get(id) as Row | undefined;
+    return row ? hostFromRow(row) : undefined;
+  }
+
+  getHostByName(name: string): HostRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM hosts WHERE name = ?').get(name) as Row | undefined;
+    return row ? hostFromRow(row) : undefined;
+  }
+
+  listHosts(): HostRecord[] {
+    return (this.db.prepare('SELECT * FROM hosts ORDER BY name').all() as Row[]).map(hostFromRow);
+  }
+
+  recordHostSeen(
+    id: string,
+    seen: { at: number; ip: string | null; agentVersion?: string; facts?: HostFacts },
+  ): void {
+    this.db
+      .prepare(
+        `UPDATE hosts SET last_seen_at = ?, last_ip = COALESCE(?, last_ip),
+           agent_version = COALESCE(?, agent_version), facts = COALESCE(?, facts) WHERE id = ?`,
+      )
+      .run(seen.at, seen.ip, seen.agentVersion ?? null, seen.facts ? JSON.stringify(seen.facts) : null, id);
+  }
+
+  setHostCertificate(id: string, serial: string, notAfter: number): void {
+    this.db.prepare('UPDATE hosts SET cert_serial = ?, cert_not_after = ? WHERE id = ?').run(serial, notAfter, id);
+  }
+
+  revokeHost(id: string, at: number): boolean {
+    const r = this.db
+      .prepare(`UPDATE hosts SET state = 'revoked', revoked_at = ? WHERE id = ? AND state != 'revoked'`)
+      .run(at, id);
+    return r.changes > 0;
+  }
+
+  deleteHost(id: string): boolean {
+    return this.db.prepare('DELETE FROM hosts WHERE id = ?').run(id).changes > 0;
+  }
+
+  createToken(token: TokenRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO tokens (id, secret_hash, created_at, expires_at, uses_total, uses_left, labels, description)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        token.id,
+        token.secretHash,
+        token.createdAt,
+        token.expiresAt,
+        token.usesTotal,
+        token.usesLeft,
+        JSON.stringify(token.labels),
+        token.description,
+      );
+  }
+
+  listTokens(): TokenRecord[] {
+    return (this.db.prepare('SELECT * FROM tokens ORDER BY created_at').all() as Row[]).map(tokenFromRow);
+  }
+
+  deleteToken(id: string): boolean {
+    return this.db.prepare('DELETE FROM tokens WHERE id = ?').run(id).changes > 0;
+  }
+
+  useToken(id: string, verifySecret: (hash: string) => boolean, now: number): TokenUse {
+    return this.db.transaction((): TokenUse => {
+      const row = this.db.prepare('SELECT * FROM tokens WHERE id = ?').get(id) as Row | undefined;
+      if (!row) return { ok: false, reason: 'unknown' };
+      const token = tokenFromRow(row);
+      if (!verifySecret(token.secretHash)) return { ok: false, reason: 'mismatch' };
+      if (now >= token.expiresAt) return { ok: false, reason: 'expired' };
+      if (token.usesLeft <= 0) return { ok: false, reason: 'exhausted' };
+      this.db.prepare('UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?').run(id);
+      return { ok: true, token: { ...token, usesLeft: token.usesLeft - 1 } };
+    })();
+  }
+
+  refundToken(id: string): void {
+    this.db.prepare('UPDATE tokens SET uses_left = MIN(uses_total, uses_left + 1) WHERE id = ?').run(id);
+  }
+
+  audit(entry: Omit<AuditEntry, 'id' | 'at'> & { at?: number }): void {
+    this.db
+      .prepare('INSERT INTO audit (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)')
+      .run(
+        entry.at ?? Date.now(),
+        entry.actor,
+        entry.action,
+        entry.target,
+        entry.details ? JSON.stringify(entry.details) : null,
+      );
+  }
+
+  listAudit(limit: number): AuditEntry[] {
+    return (this.db.prepare('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(limit) as Row[]).map((r) => ({
+      id: r.id as number,
+      at: r.at as number,
+      actor: r.actor as string,
+      action: r.action as string,
+      target: (r.target as string | null) ?? null,
+      details: r.details ? (JSON.parse(r.details as string) as Record<string, unknown>) : null,
+    }));
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /** for store modules that add their own tables (applies, step journal) */
+  get database(): Database.Database {
+    return this.db;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function hostFromRow(r: Row): HostRecord {
+  return {
+    id: r.id as string,
+    name: r.name as string,
+    labels: JSON.parse(r.labels as string) as Record<string, string>,
+    state: r.state as HostRecord['state'],
+    certSerial: r.cert_serial as string,
+    certNotAfter: r.cert_not_after as number,
+    enrolledAt: r.enrolled_at as number,
+    revokedAt: (r.revoked_at as number | null) ?? null,
+    lastSeenAt: (r.last_seen_at as number | null) ?? null,
+    lastIp: (r.last_ip as string | null) ?? null,
+    agentVersion: (r.agent_version as string | null) ?? null,
+    facts: r.facts ? (JSON.parse(r.facts as string) as HostFacts) : null,
+  };
+}
+
+function tokenFromRow(r: Row): TokenRecord {
+  return {
+    id: r.id as string,
+    secretHash: r.secret_hash as string,
+    createdAt: r.created_at as number,
+    expiresAt: r.expires_at as number,
+    usesTotal: r.uses_total as number,
+    usesLeft: r.uses_left as number,
+    labels: JSON.parse(r.labels as string) as Record<string, string>,
+    description: r.description as string,
+  };
+}

@@ -1,0 +1,75 @@
+import type { HostFacts } from '../../proto/facts.js';
+
+export type HostState = 'active' | 'revoked';
+
+export interface HostRecord {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  state: HostState;
+  certSerial: string;
+  certNotAfter: number;
+  enrolledAt: number;
+  revokedAt: number | null;
+  lastSeenAt: number | null;
+  lastIp: string | null;
+  agentVersion: string | null;
+  facts: HostFacts | null;
+}
+
+export interface TokenRecord {
+  id: string;
+  secretHash: string;
+  createdAt: number;
+  expiresAt: number;
+  usesTotal: number;
+  usesLeft: number;
+  labels: Record<string, string>;
+  description: string;
+}
+
+export type TokenUse =
+  | { ok: true; token: TokenRecord }
+  | { ok: false; reason: 'unknown' | 'expired' | 'exhausted' | 'mismatch' };
+
+export interface AuditEntry {
+  id: number;
+  at: number;
+  actor: string;
+  action: string;
+  target: string | null;
+  details: Record<string, unknown> | null;
+}
+
+/**
+ * The controller's state. SQLite by default (sqlite-store.ts); the interface is what the rest of the
+ * controller sees, so a deployment can put it on another database.
+ */
+export interface Store {
+  createHost(host: Omit<HostRecord, 'lastSeenAt' | 'lastIp' | 'agentVersion' | 'facts' | 'revokedAt'>): void;
+  getHost(id: string): HostRecord | undefined;
+  getHostByName(name: string): HostRecord | undefined;
+  listHosts(): HostRecord[];
+  recordHostSeen(
+    id: string,
+    seen: { at: number; ip: string | null; agentVersion?: string; facts?: HostFacts },
+  ): void;
+  setHostCertificate(id: string, serial: string, notAfter: number): void;
+  revokeHost(id: string, at: number): boolean;
+  deleteHost(id: string): boolean;
+
+  createToken(token: TokenRecord): void;
+  listTokens(): TokenRecord[];
+  deleteToken(id: string): boolean;
+  /** checks the secret, expiry and uses, and takes one use, atomically */
+  useToken(id: string, verifySecret: (hash: string) => boolean, now: number): TokenUse;
+  /** gives a use back when enrollment fails after the token was taken */
+  refundToken(id: string): void;
+
+  audit(entry: Omit<AuditEntry, 'id' | 'at'> & { at?: number }): void;
+  listAudit(limit: number): AuditEntry[];
+
+  /** runs fn in one transaction */
+  transaction<T>(fn: () => T): T;
+  close(): void;
+}

@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { HostFacts } from './facts.js';
+import { Outcome, OpName } from './wire.js';
+import { WireError } from './errors.js';
+
+const Labels = z.record(z.string().regex(/^[a-z0-9][a-z0-9._/-]{0,62}$/), z.string().max(63));
+const Pem = z.string().max(16 * 1024);
+
+// ---------- enrollment (no client certificate yet; authenticated by the bootstrap token) ----------
+
+export const EnrollRequest = z.strictObject({
+  token: z.string().max(64),
+  csrPem: Pem,
+  facts: HostFacts,
+  labels: Labels.default({}),
+  protocolVersion: z.number().int(),
+});
+export type EnrollRequest = z.infer<typeof EnrollRequest>;
+
+export const EnrollResponse = z.strictObject({
+  hostId: z.string(),
+  hostName: z.string(),
+  certPem: Pem,
+  caPem: Pem,
+});
+export type EnrollResponse = z.infer<typeof EnrollResponse>;
+
+// ---------- admin API (mutual TLS with the admin certificate) ----------
+
+export const ApiErrorBody = z.strictObject({ error: WireError });
+
+export const HostView = z.strictObject({
+  id: z.string(),
+  name: z.string(),
+  state: z.enum(['active', 'revoked']),
+  online: z.boolean(),
+  lastSeenAt: z.number().nullable(),
+  ip: z.string().nullable(),
+  os: z.string().nullable(),
+  kernel: z.string().nullable(),
+  agentVersion: z.string().nullable(),
+  labels: Labels,
+  enrolledAt: z.number(),
+  facts: HostFacts.nullable(),
+});
+export type HostView = z.infer<typeof HostView>;
+export const HostList = z.strictObject({ hosts: z.array(HostView) });
+
+export const TokenCreateRequest = z.strictObject({
+  ttlMs: z.number().int().positive(),
+  uses: z.number().int().min(1).max(10_000).default(1),
+  labels: Labels.default({}),
+  description: z.string().max(256).default(''),
+});
+export type TokenCreateRequest = z.infer<typeof TokenCreateRequest>;
+
+export const TokenCreateResponse = z.strictObject({
+  id: z.string(),
+  token: z.string(),
+  expiresAt: z.number(),
+  uses: z.number(),
+});
+
+export const TokenView = z.strictObject({
+  id: z.string(),
+  createdAt: z.number(),
+  expiresAt: z.number(),
+  usesTotal: z.number(),
+  usesLeft: z.number(),
+  labels: Labels,
+  description: z.string(),
+});
+export type TokenView = z.infer<typeof TokenView>;
+export const TokenList = z.strictObject({ tokens: z.array(TokenView) });
+
+/** Runs one typed op on one host (the op set is closed; the agent validates args again). */
+export const RunOpRequest = z.strictObject({
+  host: z.string().max(253),
+  op: OpName,
+  args: z.record(z.string(), z.unknown()).default({}),
+  timeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
+});
+export type RunOpRequest = z.infer<typeof RunOpRequest>;
+
+export const RunOpResponse = z.strictObject({
+  host: z.string(),
+  commandId: z.string(),
+  replayed: z.boolean(),
+  durationMs: z.number(),
+  outcome: Outcome,
+});
+export type RunOpResponse = z.infer<typeof RunOpResponse>;
+
+export const OkResponse = z.strictObject({ ok: z.literal(true) });
