@@ -21,7 +21,10 @@ export interface ExecutorDeps {
  * re-sent ones from the journal, validates args against the op's schema, and reports one result.
  */
 export class CommandExecutor {
-  private readonly inFlight = new Map<string, { promise: Promise<Outcome>; abort: AbortController }>();
+  private readonly inFlight = new Map<
+    string,
+    { promise: Promise<{ outcome: Outcome; replayed: boolean }>; abort: AbortController }
+  >();
 
   constructor(private readonly deps: ExecutorDeps) {}
 
@@ -41,24 +44,44 @@ export class CommandExecutor {
     const running = this.inFlight.get(frame.id);
     if (running) {
       // re-sent while still running here (reconnect mid-command): answer when the one run finishes
-      return reply(await running.promise, true);
+      return reply((await running.promise).outcome, true);
     }
-    const journaled = await this.deps.journal.get(frame.id);
-    if (journaled?.status === 'done' && journaled.outcome) {
-      log.info('command answered from journal');
-      return reply(journaled.outcome, true);
-    }
-    if (this.now() >= frame.expiresAt) {
-      return reply(failure(new KctlError('command_expired', `Command ${frame.id} expired before it could run`)), false);
-    }
+    // registered before the first await, so a concurrent copy always finds it
     const abort = new AbortController();
-    const promise = this.run(frame, journaled, abort.signal, log);
+    const promise = this.process(frame, abort.signal, log);
     this.inFlight.set(frame.id, { promise, abort });
     try {
-      reply(await promise, false);
+      const { outcome, replayed } = await promise;
+      reply(outcome, replayed);
     } finally {
       this.inFlight.delete(frame.id);
     }
+  }
+
+  private async process(
+    frame: CommandFrame,
+    signal: AbortSignal,
+    log: Logger,
+  ): Promise<{ outcome: Outcome; replayed: boolean }> {
+    let journaled: JournalEntry | undefined;
+    try {
+      journaled = await this.deps.journal.get(frame.id);
+    } catch (err) {
+      // cannot tell whether it already ran: refuse rather than risk running it twice
+      log.error({ err: toWireError(err) }, 'journal read failed');
+      return { outcome: failure(err), replayed: false };
+    }
+    if (journaled?.status === 'done' && journaled.outcome) {
+      log.info('command answered from journal');
+      return { outcome: journaled.outcome, replayed: true };
+    }
+    if (this.now() >= frame.expiresAt) {
+      return {
+        outcome: failure(new KctlError('command_expired', `Command ${frame.id} expired before it could run`)),
+        replayed: false,
+      };
+    }
+    return { outcome: await this.run(frame, journaled, signal, log), replayed: false };
   }
 
   cancel(id: string): void {

@@ -13,6 +13,7 @@ import type { Store, HostRecord } from './store/store.js';
 import type { AgentRegistry } from './registry.js';
 import type { Enrollment } from './enrollment.js';
 import { CloseCode } from './agent-endpoint.js';
+import { renderPrometheus, type ControllerMetrics } from './metrics.js';
 import { generateToken, hashTokenSecret, MAX_TOKEN_TTL_MS } from './tokens.js';
 
 export interface RouteDeps {
@@ -21,6 +22,7 @@ export interface RouteDeps {
   enrollment: Enrollment;
   caPem: string;
   log: Logger;
+  metrics: ControllerMetrics;
 }
 
 function actorOf(caller: Caller): string {
@@ -165,6 +167,19 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
           details: { commandId: result.commandId, ok: result.outcome.ok },
         });
         return { host: host.name, ...result };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/metrics',
+      auth: 'admin',
+      handle: (ctx) => {
+        const hostsByState: Record<string, number> = { active: 0, revoked: 0 };
+        for (const h of store.listHosts()) hostsByState[h.state] = (hostsByState[h.state] ?? 0) + 1;
+        const text = renderPrometheus(deps.metrics, { hostsByState, agentsOnline: registry.onlineCount() });
+        ctx.res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+        ctx.res.end(text);
+        return Promise.resolve(undefined);
       },
     },
     {

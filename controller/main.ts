@@ -40,7 +40,7 @@ export async function startController(options: {
     metrics,
     certValidityDays: files.settings.agentCertValidityDays,
   });
-  const routes = controllerRoutes({ store, registry, enrollment, caPem: files.ca.certPem, log });
+  const routes = controllerRoutes({ store, registry, enrollment, caPem: files.ca.certPem, log, metrics });
   const { server, wss } = createControllerServer({
     tls: { certPem: files.server.certPem, keyPem: files.server.keyPem, caPem: files.ca.certPem },
     routes,

@@ -92,3 +92,13 @@ export const RunOpResponse = z.strictObject({
 export type RunOpResponse = z.infer<typeof RunOpResponse>;
 
 export const OkResponse = z.strictObject({ ok: z.literal(true) });
+
+export const AuditEntryView = z.strictObject({
+  id: z.number(),
+  at: z.number(),
+  actor: z.string(),
+  action: z.string(),
+  target: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()).nullable(),
+});
+export const AuditList = z.strictObject({ entries: z.array(AuditEntryView) });

@@ -19,11 +19,16 @@ export class ApiClient {
     return this.call('DELETE', path, undefined, schema);
   }
 
+  /** a plain-text route such as /metrics */
+  text(path: string): Promise<string> {
+    return this.call('GET', path, undefined, undefined);
+  }
+
   private call<T>(
     method: string,
     path: string,
     body: unknown,
-    schema: z.ZodType<T>,
+    schema: z.ZodType<T> | undefined,
     timeoutMs = 120_000,
   ): Promise<T> {
     const url = new URL(path, this.config.controller);
@@ -51,9 +56,11 @@ export class ApiClient {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            if (schema === undefined && (res.statusCode ?? 500) < 400) return resolve(text as T);
             let data: unknown;
             try {
-              data = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+              data = JSON.parse(text);
             } catch {
               return reject(new KctlError('invalid_frame', `${method} ${url.pathname}: HTTP ${res.statusCode}, body is not JSON`));
             }
@@ -65,6 +72,7 @@ export class ApiClient {
                   : new KctlError('internal', `${method} ${url.pathname}: HTTP ${res.statusCode}`),
               );
             }
+            if (schema === undefined) return resolve(text as T);
             const parsed = schema.safeParse(data);
             if (!parsed.success) {
               return reject(new KctlError('invalid_frame', `${method} ${url.pathname}: ${describeZodError(parsed.error)}`));

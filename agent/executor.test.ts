@@ -1,0 +1,132 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtemp, rm, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import type { AgentFrame, CommandFrame } from '../proto/wire.js';
+import type { Host } from './host/host.js';
+import { StateDir } from './host/state-dir.js';
+import { CommandJournal } from './journal.js';
+import { CommandExecutor } from './executor.js';
+import type { OpImplementations } from './ops/registry.js';
+
+const HOST_ID = 'host-1';
+
+function command(overrides: Partial<CommandFrame> = {}): CommandFrame {
+  const now = Date.now();
+  return { type: 'command', id: 'cmd-1', hostId: HOST_ID, op: 'ping', args: {}, issuedAt: now, expiresAt: now + 60_000, ...overrides };
+}
+
+describe('command executor', () => {
+  let dir: string;
+  let runs: number;
+  let sent: AgentFrame[];
+
+  const makeExecutor = (stateDir = new StateDir(join(dir, 'state'))): CommandExecutor => {
+    const ops = {
+      ping: {
+        name: 'ping',
+        run: async (args: { delayMs?: number }) => {
+          runs++;
+          if (args.delayMs) await new Promise((r) => setTimeout(r, args.delayMs));
+          return { pong: true as const, ranAt: Date.now(), runId: `run-${runs}` };
+        },
+      },
+    } as unknown as OpImplementations;
+    return new CommandExecutor({
+      ops,
+      journal: new CommandJournal(stateDir),
+      host: {} as Host,
+      log: pino({ level: 'silent' }),
+      hostId: () => HOST_ID,
+      send: (f) => sent.push(f),
+    });
+  };
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kctl-exec-'));
+    await new StateDir(join(dir, 'state')).init();
+    runs = 0;
+    sent = [];
+  });
+  afterEach(async () => {
+    await chmod(join(dir, 'state', 'journal'), 0o700).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const results = (): Array<Extract<AgentFrame, { type: 'result' }>> =>
+    sent.filter((f): f is Extract<AgentFrame, { type: 'result' }> => f.type === 'result');
+
+  it('runs a command once and answers a re-sent copy from the journal', async () => {
+    const ex = makeExecutor();
+    await ex.handle(command());
+    await ex.handle(command());
+    expect(runs).toBe(1);
+    const [first, second] = results();
+    expect(first?.replayed).toBe(false);
+    expect(second?.replayed).toBe(true);
+    expect(second?.outcome).toEqual(first?.outcome);
+  });
+
+  it('answers from the journal after an agent restart (a new executor over the same state dir)', async () => {
+    await makeExecutor().handle(command());
+    await makeExecutor().handle(command());
+    expect(runs).toBe(1);
+    expect(results()[1]?.replayed).toBe(true);
+  });
+
+  it('joins a copy re-sent while the first is still running instead of running it again', async () => {
+    const ex = makeExecutor();
+    await Promise.all([ex.handle(command({ args: { delayMs: 50 } })), ex.handle(command({ args: { delayMs: 50 } }))]);
+    expect(runs).toBe(1);
+    expect(results().map((r) => r.replayed).sort()).toEqual([false, true]);
+  });
+
+  it('refuses a command for another host (S11)', async () => {
+    await makeExecutor().handle(command({ hostId: 'someone-else' }));
+    expect(runs).toBe(0);
+    expect(results()[0]?.outcome).toMatchObject({ ok: false, error: { code: 'command_foreign_host' } });
+  });
+
+  it('refuses a command at exactly its expiry (now >= expiresAt)', async () => {
+    const now = Date.now();
+    const ex = new CommandExecutor({
+      ops: {} as OpImplementations,
+      journal: new CommandJournal(new StateDir(join(dir, 'state'))),
+      host: {} as Host,
+      log: pino({ level: 'silent' }),
+      hostId: () => HOST_ID,
+      send: (f) => sent.push(f),
+      now: () => now,
+    });
+    await ex.handle(command({ issuedAt: now - 10, expiresAt: now }));
+    expect(results()[0]?.outcome).toMatchObject({ ok: false, error: { code: 'command_expired' } });
+  });
+
+  it('answers an unknown op with a typed error', async () => {
+    await makeExecutor().handle(command({ op: 'shell.exec', args: { cmd: 'rm -rf /' } }));
+    expect(results()[0]?.outcome).toMatchObject({ ok: false, error: { code: 'unknown_op' } });
+  });
+
+  it('answers invalid args with a typed error naming the field', async () => {
+    await makeExecutor().handle(command({ args: { delayMs: -5 } }));
+    const outcome = results()[0]?.outcome;
+    expect(outcome).toMatchObject({ ok: false, error: { code: 'invalid_args' } });
+    if (outcome && !outcome.ok) expect(outcome.error.message).toContain('args.delayMs');
+    expect(runs).toBe(0);
+  });
+
+  it('does not run a command it cannot journal (so a re-send can never run it twice)', async () => {
+    if (process.getuid?.() === 0) {
+      // root ignores directory permissions; use a state dir whose journal path is a file instead
+      const { writeFile, rm: rmPath } = await import('node:fs/promises');
+      await rmPath(join(dir, 'state', 'journal'), { recursive: true });
+      await writeFile(join(dir, 'state', 'journal'), 'not a directory');
+    } else {
+      await chmod(join(dir, 'state', 'journal'), 0o500);
+    }
+    await makeExecutor().handle(command());
+    expect(runs).toBe(0);
+    expect(results()[0]?.outcome).toMatchObject({ ok: false, error: { code: 'io_error' } });
+  });
+});
