@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CheckResult, PreflightSpec } from './checks.js';
 import { HostFacts } from './facts.js';
 
 /**
@@ -15,6 +16,11 @@ export const Ops = {
   'facts.get': {
     args: z.strictObject({}),
     result: HostFacts,
+  },
+  /** every preflight check that applies to the spec, run concurrently on the host */
+  'preflight.run': {
+    args: z.strictObject({ spec: PreflightSpec }),
+    result: z.strictObject({ results: z.array(CheckResult).max(1000), durationMs: z.number().nonnegative() }),
   },
 } as const;
 

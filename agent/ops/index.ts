@@ -1,10 +1,12 @@
 import type { OpImplementations } from './registry.js';
 import { factsOp, pingOp } from './basic-ops.js';
+import { preflightOps } from './preflight-ops.js';
 
 /** Every op this agent implements; the type forces one implementation per op in proto/ops.ts. */
 export function agentOps(): OpImplementations {
   return {
     ping: pingOp,
     'facts.get': factsOp,
+    ...preflightOps,
   };
 }

@@ -1,0 +1,170 @@
+import { lookup } from 'node:dns/promises';
+import type { Host } from '../host/host.js';
+import { createHostProbes } from '../probes/host-probes.js';
+import type { CheckResult, PreflightSpec } from '../../proto/checks.js';
+import { checkApplies } from './check.js';
+import type { Check, CheckInput, CheckOutcome } from './check.js';
+import { binaryChecks } from './binaries.js';
+import { cpuMemChecks } from './cpu-mem.js';
+import { criChecks } from './cri.js';
+import { diskChecks } from './disk.js';
+import { fileChecks } from './files.js';
+import { forwardingChecks } from './forwarding.js';
+import { hostnameChecks } from './hostname.js';
+import { httpProxyChecks } from './http-proxy.js';
+import { identityChecks } from './identity.js';
+import { kernelModuleChecks } from './kernel-modules.js';
+import { kubeletVersionChecks } from './kubelet-version.js';
+import { portChecks } from './ports.js';
+import { resolvConfChecks } from './resolv-conf.js';
+import { rootChecks } from './root.js';
+import { swapChecks } from './swap.js';
+import { systemVerificationChecks } from './system-verification.js';
+import { timeSyncChecks } from './time-sync.js';
+
+/** Every check family, in report order; a family builds its checks from the spec (ports, CIDR families). */
+const CHECK_FAMILIES: readonly ((spec: PreflightSpec) => Check[])[] = [
+  rootChecks,
+  cpuMemChecks,
+  portChecks,
+  fileChecks,
+  swapChecks,
+  forwardingChecks,
+  binaryChecks,
+  criChecks,
+  kubeletVersionChecks,
+  hostnameChecks,
+  httpProxyChecks,
+  systemVerificationChecks,
+  kernelModuleChecks,
+  identityChecks,
+  timeSyncChecks,
+  resolvConfChecks,
+  diskChecks,
+];
+
+/** The checks that apply to this spec (its phase and Kubernetes version), in report order. */
+export function preflightChecks(spec: PreflightSpec): Check[] {
+  return CHECK_FAMILIES.flatMap((family) => family(spec)).filter((check) => checkApplies(check, spec));
+}
+
+const MAX_TEXT = 4096;
+const clip = (text: string): string => (text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT - 3)}...` : text);
+
+/** kubeadm --ignore-preflight-errors: case-insensitive ids, "all" for everything. */
+export function isIgnored(
+  check: Pick<Check, 'id' | 'ignoreGroup'>,
+  ignore: readonly string[] | undefined,
+): boolean {
+  const set = new Set((ignore ?? []).map((name) => name.toLowerCase()));
+  return (
+    set.has('all') ||
+    set.has(check.id.toLowerCase()) ||
+    (check.ignoreGroup !== undefined && set.has(check.ignoreGroup.toLowerCase()))
+  );
+}
+
+/** A check's outcome as reported: warning checks never fail, ignored failures become warnings. */
+export function toCheckResult(
+  check: Check,
+  outcome: CheckOutcome,
+  ignore: readonly string[] | undefined,
+): CheckResult {
+  let status = outcome.status;
+  if (status === 'fail' && check.severity === 'warning') status = 'warn';
+  const ignored = status === 'fail' && isIgnored(check, ignore);
+  if (ignored) status = 'warn';
+  const result: CheckResult = {
+    id: check.id,
+    title: check.title,
+    severity: check.severity,
+    status,
+    observed: clip(outcome.observed),
+    expected: clip(outcome.expected),
+    remedy: status === 'pass' || status === 'skip' ? '' : clip(outcome.remedy ?? ''),
+  };
+  if (ignored) result.ignored = true;
+  return result;
+}
+
+export interface PreflightOptions {
+  env?: Readonly<Record<string, string | undefined>>;
+  resolveName?: (name: string) => Promise<boolean>;
+  freeBytes?: (path: string) => Promise<number | undefined>;
+  /** a check still running after this long fails; default 5 s */
+  checkTimeoutMs?: number;
+}
+
+const DNS_TIMEOUT_MS = 500;
+
+/** getaddrinfo through libuv's pool, abandoned after a short wait so a dead resolver cannot stall preflight. */
+export function resolveWithTimeout(name: string, timeoutMs = DNS_TIMEOUT_MS): Promise<boolean> {
+  return withTimeout(
+    lookup(name).then(
+      () => true,
+      () => false,
+    ),
+    timeoutMs,
+    () => false,
+  );
+}
+
+/** Free bytes via `df` (coreutils), the one statfs reader the Host interface offers today. */
+export async function dfFreeBytes(host: Host, path: string): Promise<number | undefined> {
+  if ((await host.which('df')) === undefined) return undefined;
+  const result = await host
+    .run('df', ['--output=avail', '-B1', path], { allowFailure: true, timeoutMs: 2000 })
+    .catch(() => undefined);
+  const value = Number(result?.exitCode === 0 ? result.stdout.split('\n')[1]?.trim() : NaN);
+  return Number.isFinite(value) ? value : undefined;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(onTimeout()), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function runOne(check: Check, input: CheckInput, timeoutMs: number): Promise<CheckOutcome> {
+  const failed = (observed: string): CheckOutcome => ({
+    status: 'fail',
+    observed,
+    expected: check.title,
+    remedy: 'see the agent log for this check',
+  });
+  try {
+    return await withTimeout(check.run(input), timeoutMs, () =>
+      failed(`check did not finish within ${timeoutMs} ms`),
+    );
+  } catch (err) {
+    return failed(`check could not run: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** Runs every applicable check concurrently; shared host reads happen once. */
+export async function runPreflight(
+  host: Host,
+  spec: PreflightSpec,
+  options: PreflightOptions = {},
+): Promise<CheckResult[]> {
+  const input: CheckInput = {
+    host,
+    spec,
+    probes: createHostProbes(host),
+    env: options.env ?? {},
+    resolveName: options.resolveName ?? ((name) => resolveWithTimeout(name)),
+    freeBytes: options.freeBytes ?? ((path) => dfFreeBytes(host, path)),
+  };
+  const checks = preflightChecks(spec);
+  const outcomes = await Promise.all(
+    checks.map((check) => runOne(check, input, options.checkTimeoutMs ?? 5000)),
+  );
+  return checks.map((check, i) => toCheckResult(check, outcomes[i] ?? failedMissing(check), spec.ignore));
+}
+
+function failedMissing(check: Check): CheckOutcome {
+  return { status: 'fail', observed: 'no outcome', expected: check.title, remedy: '' };
+}

@@ -1,0 +1,103 @@
+import { z } from 'zod';
+
+/** Preflight: what the agent is asked to check, and what it answers (issue 3, kubeadm-facts §1). */
+
+export const KubeProxyMode = z.enum(['iptables', 'ipvs', 'nftables']);
+export type KubeProxyMode = z.infer<typeof KubeProxyMode>;
+
+export const NodeRole = z.enum(['control-plane', 'worker']);
+export type NodeRole = z.infer<typeof NodeRole>;
+
+const kubeVersion = z.string().regex(/^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]*)?$/, 'a version like v1.33.2');
+const shortText = z.string().min(1).max(256);
+
+export const PreflightSpec = z.strictObject({
+  role: NodeRole,
+  kubernetesVersion: kubeVersion,
+  /** the control plane that runs `kubeadm init`; other control planes join */
+  isFirstControlPlane: z.boolean(),
+  kubeProxyMode: KubeProxyMode,
+  /** localAPIEndpoint.bindPort; 6443 when absent */
+  apiServerPort: z.number().int().min(1).max(65535).optional(),
+  /** host or host:port of the API endpoint (VIP or DNS name) */
+  controlPlaneEndpoint: shortText.optional(),
+  /** the address this node's API server advertises (control planes) */
+  advertiseAddress: shortText.optional(),
+  /** one CIDR, or two comma-separated for dual-stack, as in kubeadm */
+  podSubnet: shortText.optional(),
+  serviceSubnet: shortText.optional(),
+  /** node name; the lowercased hostname when absent */
+  nodeName: shortText.optional(),
+  /** e.g. unix:///var/run/containerd/containerd.sock; auto-detected when absent */
+  criSocket: shortText.optional(),
+  /** kubeadm --ignore-preflight-errors: check ids, case-insensitive; "all" ignores every check */
+  ignore: z.array(z.string().min(1).max(128)).max(256).optional(),
+});
+export type PreflightSpec = z.infer<typeof PreflightSpec>;
+
+export const CheckSeverity = z.enum(['error', 'warning']);
+export type CheckSeverity = z.infer<typeof CheckSeverity>;
+
+export const CheckStatus = z.enum(['pass', 'warn', 'fail', 'skip']);
+export type CheckStatus = z.infer<typeof CheckStatus>;
+
+const resultText = z.string().max(4096);
+
+export const CheckResult = z.strictObject({
+  /** kubeadm's name where one exists (e.g. Port-6443, FileAvailable--etc-kubernetes-kubelet.conf) */
+  id: z.string().min(1).max(256),
+  title: resultText,
+  severity: CheckSeverity,
+  status: CheckStatus,
+  observed: resultText,
+  expected: resultText,
+  /** what to do when the status is warn or fail; '' on pass */
+  remedy: resultText,
+  /** true when a failure was turned into a warning by spec.ignore */
+  ignored: z.boolean().optional(),
+});
+export type CheckResult = z.infer<typeof CheckResult>;
+
+export const FleetFindingId = z.enum([
+  'DuplicateProductUUID',
+  'DuplicateMAC',
+  'DuplicateHostname',
+  'DuplicateMachineID',
+  'KubeletVersionSkew',
+]);
+export type FleetFindingId = z.infer<typeof FleetFindingId>;
+
+/** A problem found across hosts' facts on the controller. */
+export const FleetFinding = z.strictObject({
+  id: FleetFindingId,
+  severity: CheckSeverity,
+  /** the shared value (the duplicated MAC, the kubelet version...) */
+  value: z.string().max(256),
+  /** every host involved, sorted */
+  hosts: z.array(z.string().max(256)).min(1),
+  message: resultText,
+  remedy: resultText,
+});
+export type FleetFinding = z.infer<typeof FleetFinding>;
+
+export interface KubeVersion {
+  major: number;
+  minor: number;
+  patch: number;
+}
+
+/** "v1.33.2", "1.33.2-rc.0", "1.33" -> numbers; undefined when it is not a version. */
+export function parseKubeVersion(text: string): KubeVersion | undefined {
+  const match = /^v?(\d+)\.(\d+)(?:\.(\d+))?/.exec(text.trim());
+  if (!match) return undefined;
+  return { major: Number(match[1]), minor: Number(match[2]), patch: Number(match[3] ?? 0) };
+}
+
+/** Negative, zero or positive as a is below, at or above b, comparing major.minor only. */
+export function compareMinor(a: KubeVersion, b: KubeVersion): number {
+  return a.major !== b.major ? a.major - b.major : a.minor - b.minor;
+}
+
+export function formatMinor(v: KubeVersion): string {
+  return `${v.major}.${v.minor}`;
+}
