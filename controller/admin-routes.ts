@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { KctlError } from '../proto/errors.js';
 import {
   EnrollRequest,
+  PreflightRequest,
   RunOpRequest,
   TokenCreateRequest,
   type HostView,
@@ -14,6 +15,7 @@ import type { AgentRegistry } from './registry.js';
 import type { Enrollment } from './enrollment.js';
 import { CloseCode } from './agent-endpoint.js';
 import { renderPrometheus, type ControllerMetrics } from './metrics.js';
+import { runFleetPreflight } from './preflight-service.js';
 import { generateToken, hashTokenSecret, MAX_TOKEN_TTL_MS } from './tokens.js';
 
 export interface RouteDeps {
@@ -167,6 +169,17 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
           details: { commandId: result.commandId, ok: result.outcome.ok },
         });
         return { host: host.name, ...result };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/admin/preflight',
+      auth: 'admin',
+      handle: async (ctx) => {
+        const body = await ctx.body(PreflightRequest);
+        const result = await runFleetPreflight({ store, registry }, body);
+        store.audit({ actor: actorOf(ctx.caller), action: 'preflight', target: null, details: { hosts: result.hosts.length } });
+        return result;
       },
     },
     {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { HostFacts } from './facts.js';
 import { Outcome, OpName } from './wire.js';
 import { WireError } from './errors.js';
+import { CheckResult, FleetFinding, PreflightSpec } from './checks.js';
 
 const Labels = z.record(z.string().regex(/^[a-z0-9][a-z0-9._/-]{0,62}$/), z.string().max(63));
 const Pem = z.string().max(16 * 1024);
@@ -102,3 +103,30 @@ export const AuditEntryView = z.strictObject({
   details: z.record(z.string(), z.unknown()).nullable(),
 });
 export const AuditList = z.strictObject({ entries: z.array(AuditEntryView) });
+
+// ---------- preflight ----------
+
+export const PreflightRequest = z.strictObject({
+  /** host names; all enrolled, active hosts when absent */
+  hosts: z.array(z.string().max(253)).max(10_000).optional(),
+  /** per-host check specs computed by kctl from cluster.yaml; defaults from labels when absent */
+  specs: z.record(z.string(), PreflightSpec).optional(),
+  timeoutMs: z.number().int().min(1000).max(600_000).default(60_000),
+});
+export type PreflightRequest = z.infer<typeof PreflightRequest>;
+
+export const HostPreflight = z.strictObject({
+  host: z.string(),
+  spec: PreflightSpec,
+  results: z.array(CheckResult).optional(),
+  durationMs: z.number().optional(),
+  /** why the checks could not run on this host (offline, timed out...) */
+  error: WireError.optional(),
+});
+export type HostPreflight = z.infer<typeof HostPreflight>;
+
+export const PreflightResponse = z.strictObject({
+  hosts: z.array(HostPreflight),
+  fleet: z.array(FleetFinding),
+});
+export type PreflightResponse = z.infer<typeof PreflightResponse>;

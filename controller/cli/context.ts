@@ -7,10 +7,13 @@ export interface CliContext {
   out(text: string): void;
   err(text: string): void;
   client(cmd: Command): Promise<ApiClient>;
+  /** a command that finished but found problems (failed checks) sets a non-zero exit code */
+  exitCode: number;
 }
 
 export function defaultContext(): CliContext {
   return {
+    exitCode: 0,
     out: (t) => process.stdout.write(t),
     err: (t) => process.stderr.write(t),
     async client(cmd) {

@@ -5,6 +5,7 @@ import { defaultContext, type CliContext } from './context.js';
 import { controllerCommand } from './controller-cmd.js';
 import { tokenCommand } from './token-cmd.js';
 import { hostsCommand } from './hosts-cmd.js';
+import { preflightCommand } from './preflight-cmd.js';
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('kctl')
@@ -13,7 +14,7 @@ export function buildProgram(ctx: CliContext): Command {
     .option('--config <file>', 'kctl client config (default: $KCTL_CONFIG or ~/.kctl/config.yaml)')
     .showHelpAfterError()
     .exitOverride();
-  for (const sub of [controllerCommand(ctx), tokenCommand(ctx), hostsCommand(ctx)]) {
+  for (const sub of [controllerCommand(ctx), tokenCommand(ctx), hostsCommand(ctx), preflightCommand(ctx)]) {
     program.addCommand(sub);
   }
   return program;
@@ -24,7 +25,7 @@ export async function runKctl(argv: string[], ctx: CliContext = defaultContext()
   const program = buildProgram(ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return ctx.exitCode;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     const wire = toWireError(err);

@@ -1,0 +1,68 @@
+import type { PreflightRequest, PreflightResponse, HostPreflight } from '../proto/admin-api.js';
+import type { PreflightSpec } from '../proto/checks.js';
+import { Ops } from '../proto/ops.js';
+import { KctlError, toWireError } from '../proto/errors.js';
+import type { Store, HostRecord } from './store/store.js';
+import type { AgentRegistry } from './registry.js';
+import { runFleetChecks } from './fleet-checks.js';
+
+/** The newest Kubernetes version kctl targets when no cluster.yaml says otherwise. */
+export const DEFAULT_KUBERNETES_VERSION = 'v1.33.0';
+
+/** Bounded parallelism for fan-outs to hosts: enough to hide latency, not a thundering herd. */
+export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  });
+  await Promise.all(workers);
+  return results;
+}
+
+/** A spec for a host that no cluster.yaml describes: its role label, or worker. */
+export function defaultPreflightSpec(host: HostRecord): PreflightSpec {
+  const role = host.labels.role === 'control-plane' ? 'control-plane' : 'worker';
+  return { role, kubernetesVersion: DEFAULT_KUBERNETES_VERSION, isFirstControlPlane: false, kubeProxyMode: 'iptables' };
+}
+
+export function selectHosts(store: Store, names: readonly string[] | undefined): HostRecord[] {
+  const active = store.listHosts().filter((h) => h.state === 'active');
+  if (!names) return active;
+  return names.map((name) => {
+    const host = active.find((h) => h.name === name);
+    if (!host) throw new KctlError('unknown_host', `hosts: no enrolled, active host named "${name}"`);
+    return host;
+  });
+}
+
+/** Runs the checks on every selected host through its agent, then the fleet checks over all facts. */
+export async function runFleetPreflight(
+  deps: { store: Store; registry: AgentRegistry },
+  request: PreflightRequest,
+): Promise<PreflightResponse> {
+  const hosts = selectHosts(deps.store, request.hosts ?? (request.specs ? Object.keys(request.specs) : undefined));
+  const perHost = await mapBounded(hosts, 64, async (host): Promise<HostPreflight> => {
+    const spec = request.specs?.[host.name] ?? defaultPreflightSpec(host);
+    try {
+      const r = await deps.registry.sendCommand(host.id, 'preflight.run', { spec }, { timeoutMs: request.timeoutMs });
+      if (!r.outcome.ok) return { host: host.name, spec, error: r.outcome.error };
+      const value = Ops['preflight.run'].result.parse(r.outcome.value);
+      return { host: host.name, spec, results: value.results, durationMs: value.durationMs };
+    } catch (err) {
+      return { host: host.name, spec, error: toWireError(err) };
+    }
+  });
+  const version = Object.values(request.specs ?? {})[0]?.kubernetesVersion;
+  const fleet = runFleetChecks(
+    deps.store
+      .listHosts()
+      .filter((h) => h.state === 'active' && h.facts !== null)
+      .map((h) => ({ name: h.name, facts: h.facts! })),
+    version ? { kubernetesVersion: version } : {},
+  );
+  return { hosts: perHost, fleet };
+}
