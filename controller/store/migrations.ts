@@ -39,4 +39,29 @@ export const MIGRATIONS: readonly string[] = [
    -- the audit trail is append-only (S21)
    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;`,
+  // 2: applies and their step journal: every (host, step) transition is written before and after it runs
+  `CREATE TABLE applies (
+     id TEXT PRIMARY KEY,
+     cluster TEXT NOT NULL,
+     plan_hash TEXT NOT NULL,
+     plan TEXT NOT NULL,
+     status TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+     started_at INTEGER NOT NULL,
+     finished_at INTEGER,
+     error TEXT
+   );
+   CREATE INDEX applies_by_cluster ON applies (cluster, started_at);
+   CREATE TABLE apply_steps (
+     apply_id TEXT NOT NULL REFERENCES applies (id) ON DELETE CASCADE,
+     task_id TEXT NOT NULL,
+     phase TEXT NOT NULL,
+     host TEXT NOT NULL,
+     status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+     attempt INTEGER NOT NULL DEFAULT 1,
+     started_at INTEGER NOT NULL,
+     finished_at INTEGER,
+     output TEXT,
+     error TEXT,
+     PRIMARY KEY (apply_id, task_id)
+   );`,
 ];
