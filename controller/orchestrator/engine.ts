@@ -1,0 +1,160 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { KctlError, toWireError, type WireError } from '../../proto/errors.js';
+import { mapBounded } from '../preflight-service.js';
+import type { ApplyStore } from './apply-store.js';
+import { clusterPlanHash, type ClusterPlan, type Phase, type Task } from './plan.js';
+
+/** Runs one task on its host (through typed agent ops) and returns a secret-free summary. */
+export interface TaskRunner {
+  run(task: Task, ctx: TaskContext): Promise<unknown>;
+}
+
+export interface TaskContext {
+  applyId: string;
+  attempt: number;
+  progress(message: string): void;
+}
+
+export type ApplyEvent =
+  | { type: 'apply-start'; applyId: string; resumed: boolean; phases: Array<{ id: string; title: string; tasks: number }> }
+  | { type: 'phase-start'; phase: string; title: string; pending: number; skipped: number }
+  | { type: 'task-start'; phase: string; taskId: string; host: string; title: string; attempt: number }
+  | { type: 'task-progress'; phase: string; taskId: string; host: string; message: string }
+  | { type: 'task-done'; phase: string; taskId: string; host: string; durationMs: number }
+  | { type: 'task-skipped'; phase: string; taskId: string; host: string }
+  | { type: 'task-failed'; phase: string; taskId: string; host: string; error: WireError; willRetry: boolean }
+  | { type: 'phase-done'; phase: string }
+  | { type: 'apply-done'; applyId: string; status: 'succeeded' | 'failed'; durationMs: number; error?: WireError };
+
+export interface ApplyOutcome {
+  applyId: string;
+  status: 'succeeded' | 'failed';
+  resumed: boolean;
+  ran: string[];
+  skipped: string[];
+  error?: WireError;
+}
+
+export interface OrchestratorOptions {
+  store: ApplyStore;
+  runner: TaskRunner;
+  log: Logger;
+  now?: () => number;
+  /** attempts for a task failing with a retryable error (host offline, dpkg lock...) */
+  maxAttempts?: number;
+  retryDelayMs?: number;
+}
+
+/**
+ * Runs a cluster plan phase by phase. Every task transition is recorded before and after it runs,
+ * so after a crash or a failure the next apply of the same plan resumes: tasks recorded as done
+ * are skipped, never run again; a task recorded as running (the controller died under it) runs
+ * again, which is safe because every task converges by checking the host first.
+ */
+export class Orchestrator {
+  constructor(private readonly options: OrchestratorOptions) {}
+
+  private now(): number {
+    return this.options.now?.() ?? Date.now();
+  }
+
+  async apply(plan: ClusterPlan, onEvent: (e: ApplyEvent) => void = () => undefined): Promise<ApplyOutcome> {
+    const { store, log } = this.options;
+    const planHash = clusterPlanHash(plan);
+    const previous = store.latestUnfinished(plan.cluster);
+    const resumed = previous !== undefined && previous.planHash === planHash;
+    const applyId = resumed ? previous.id : randomUUID();
+    if (resumed) store.reopenApply(applyId);
+    else store.createApply({ id: applyId, cluster: plan.cluster, planHash, plan, now: this.now() });
+    if (previous && !resumed) store.finishApply(previous.id, 'failed', this.now(), { code: 'plan_stale', message: `superseded by apply ${applyId}`, retryable: false });
+    const alog = log.child({ applyId, cluster: plan.cluster });
+    const done = new Set(store.steps(applyId).filter((s) => s.status === 'done').map((s) => s.taskId));
+    const started = this.now();
+    const ran: string[] = [];
+    const skipped: string[] = [];
+    onEvent({
+      type: 'apply-start',
+      applyId,
+      resumed,
+      phases: plan.phases.map((p) => ({ id: p.id, title: p.title, tasks: p.tasks.length })),
+    });
+    alog.info({ resumed, planHash }, 'apply started');
+
+    for (const phase of plan.phases) {
+      const pending = phase.tasks.filter((t) => !done.has(t.id));
+      for (const t of phase.tasks.filter((t) => done.has(t.id))) {
+        skipped.push(t.id);
+        onEvent({ type: 'task-skipped', phase: phase.id, taskId: t.id, host: t.host });
+      }
+      onEvent({ type: 'phase-start', phase: phase.id, title: phase.title, pending: pending.length, skipped: phase.tasks.length - pending.length });
+      const failure = await this.runPhase(applyId, phase, pending, onEvent, ran);
+      if (failure) {
+        store.finishApply(applyId, 'failed', this.now(), failure);
+        alog.error({ phase: phase.id, code: failure.code }, 'apply failed');
+        onEvent({ type: 'apply-done', applyId, status: 'failed', durationMs: this.now() - started, error: failure });
+        return { applyId, status: 'failed', resumed, ran, skipped, error: failure };
+      }
+      onEvent({ type: 'phase-done', phase: phase.id });
+    }
+    store.finishApply(applyId, 'succeeded', this.now());
+    alog.info({ ran: ran.length, skipped: skipped.length }, 'apply succeeded');
+    onEvent({ type: 'apply-done', applyId, status: 'succeeded', durationMs: this.now() - started });
+    return { applyId, status: 'succeeded', resumed, ran, skipped };
+  }
+
+  /** Runs a phase; in a parallel phase the tasks already running finish before it reports a failure. */
+  private async runPhase(
+    applyId: string,
+    phase: Phase,
+    tasks: Task[],
+    onEvent: (e: ApplyEvent) => void,
+    ran: string[],
+  ): Promise<WireError | undefined> {
+    let failure: WireError | undefined;
+    const limit = phase.mode === 'serial' ? 1 : Math.max(1, phase.concurrency);
+    await mapBounded(tasks, limit, async (task) => {
+      if (failure) return; // stop starting new tasks after the first failure
+      const error = await this.runTask(applyId, task, onEvent);
+      if (error) failure ??= { ...error, message: `${task.host}: ${task.title}: ${error.message}` };
+      else ran.push(task.id);
+    });
+    return failure;
+  }
+
+  private async runTask(applyId: string, task: Task, onEvent: (e: ApplyEvent) => void): Promise<WireError | undefined> {
+    const { store, runner } = this.options;
+    const maxAttempts = this.options.maxAttempts ?? 3;
+    for (;;) {
+      const attempt = store.stepStarted({ applyId, taskId: task.id, phase: task.phase, host: task.host, now: this.now() });
+      const t0 = this.now();
+      onEvent({ type: 'task-start', phase: task.phase, taskId: task.id, host: task.host, title: task.title, attempt });
+      try {
+        const output = await runner.run(task, {
+          applyId,
+          attempt,
+          progress: (message) => onEvent({ type: 'task-progress', phase: task.phase, taskId: task.id, host: task.host, message }),
+        });
+        store.stepFinished({ applyId, taskId: task.id, status: 'done', now: this.now(), output });
+        onEvent({ type: 'task-done', phase: task.phase, taskId: task.id, host: task.host, durationMs: this.now() - t0 });
+        return undefined;
+      } catch (err) {
+        const error = toWireError(err);
+        const willRetry = error.retryable && attempt < maxAttempts;
+        store.stepFinished({ applyId, taskId: task.id, status: 'failed', now: this.now(), error });
+        onEvent({ type: 'task-failed', phase: task.phase, taskId: task.id, host: task.host, error, willRetry });
+        if (!willRetry) return error;
+        await new Promise((r) => setTimeout(r, (this.options.retryDelayMs ?? 2000) * attempt));
+      }
+    }
+  }
+}
+
+export function assertPlanUnchanged(expectedHash: string, plan: ClusterPlan): void {
+  const actual = clusterPlanHash(plan);
+  if (actual !== expectedHash) {
+    throw new KctlError('plan_stale', `The saved plan (${expectedHash.slice(0, 19)}…) no longer matches the hosts (${actual.slice(0, 19)}…)`, {
+      details: { remedy: 'run "kctl plan" again and review the changes' },
+    });
+  }
+}
