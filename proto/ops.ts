@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CheckResult, PreflightSpec } from './checks.js';
 import { HostFacts } from './facts.js';
+import { KubeadmOps } from './kubeadm-ops.js';
 
 /**
  * The closed set of operations an agent executes (S8). There is no generic exec.
@@ -22,6 +23,7 @@ export const Ops = {
     args: z.strictObject({ spec: PreflightSpec }),
     result: z.strictObject({ results: z.array(CheckResult).max(1000), durationMs: z.number().nonnegative() }),
   },
+  ...KubeadmOps,
 } as const;
 
 export type OpName = keyof typeof Ops;

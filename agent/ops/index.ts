@@ -1,6 +1,7 @@
 import type { OpImplementations } from './registry.js';
 import { factsOp, pingOp } from './basic-ops.js';
 import { preflightOps } from './preflight-ops.js';
+import { kubeadmOps } from './kubeadm-ops.js';
 
 /** Every op this agent implements; the type forces one implementation per op in proto/ops.ts. */
 export function agentOps(): OpImplementations {
@@ -8,5 +9,6 @@ export function agentOps(): OpImplementations {
     ping: pingOp,
     'facts.get': factsOp,
     ...preflightOps,
+    ...kubeadmOps,
   };
 }

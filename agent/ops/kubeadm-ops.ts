@@ -1,0 +1,158 @@
+import { z } from 'zod';
+import { KctlError } from '../../proto/errors.js';
+import { caPinOf } from '../../proto/ca-pin.js';
+import type { NodeStatus } from '../../proto/kubeadm-ops.js';
+import type { Host } from '../host/host.js';
+import type { AgentOp, OpImplementations } from './registry.js';
+
+const ADMIN_CONF = '/etc/kubernetes/admin.conf';
+const KUBELET_CONF = '/etc/kubernetes/kubelet.conf';
+const CA_CERT = '/etc/kubernetes/pki/ca.crt';
+/** transient, secret-bearing kubeadm configs live here (0600) only while kubeadm runs */
+const RUN_DIR = '/var/lib/kctl-agent/run';
+const KUBEADM_TIMEOUT_MS = 15 * 60_000;
+
+/** Writes a secret-bearing file, runs fn, and removes the file whatever happens. */
+async function withSecretFile<T>(host: Host, name: string, content: string, fn: (path: string) => Promise<T>): Promise<T> {
+  const path = `${RUN_DIR}/${name}`;
+  await host.writeFileAtomic(path, content, { mode: 0o600, uid: 0, gid: 0 });
+  try {
+    return await fn(path);
+  } finally {
+    await host.removeFile(path);
+  }
+}
+
+async function caCertHash(host: Host): Promise<string> {
+  const pem = await host.readFile(CA_CERT);
+  if (pem === undefined) {
+    throw new KctlError('step_failed', `${CA_CERT} does not exist after kubeadm ran`, { details: { remedy: 'check the kubeadm output in the agent log' } });
+  }
+  // the discovery hash is the same recipe as our own CA pin: SHA-256 over the SubjectPublicKeyInfo
+  return caPinOf(pem);
+}
+
+function ignoreFlag(ignore: readonly string[]): string[] {
+  return ignore.length > 0 ? [`--ignore-preflight-errors=${ignore.join(',')}`] : [];
+}
+
+export const kubeadmInitOp: AgentOp<'kubeadm.init'> = {
+  name: 'kubeadm.init',
+  async run(args, { host, log, progress }) {
+    // kubeadm init cannot run twice: the host's real state decides, not our memory of it
+    if (await host.exists(ADMIN_CONF)) {
+      log.info('control plane already initialised; init skipped');
+      return { alreadyInitialized: true, caCertHash: await caCertHash(host) };
+    }
+    for (const m of args.manifests) {
+      progress({ message: `writing ${m.path}` });
+      await host.writeFileAtomic(m.path, m.content, { mode: 0o600 });
+    }
+    progress({ message: 'kubeadm init --upload-certs' });
+    await withSecretFile(host, 'kubeadm-init.yaml', args.config, (path) =>
+      host.run('kubeadm', ['init', '--config', path, '--upload-certs', ...ignoreFlag(args.ignorePreflightErrors)], {
+        timeoutMs: KUBEADM_TIMEOUT_MS,
+      }),
+    );
+    return { alreadyInitialized: false, caCertHash: await caCertHash(host) };
+  },
+};
+
+export const kubeadmJoinMaterialOp: AgentOp<'kubeadm.joinMaterial'> = {
+  name: 'kubeadm.joinMaterial',
+  async run(args, { host }) {
+    const kubeconfig = ['--kubeconfig', ADMIN_CONF];
+    // a token we minted: `token create <token>` makes kubeadm print nothing secret we did not already know
+    await host.run('kubeadm', ['token', 'create', args.token, '--ttl', args.tokenTtl, ...kubeconfig], { timeoutMs: 120_000 });
+    let certsUploadedAt: number | null = null;
+    if (args.certificateKey) {
+      await host.run(
+        'kubeadm',
+        ['init', 'phase', 'upload-certs', '--upload-certs', '--certificate-key', args.certificateKey, ...kubeconfig],
+        { timeoutMs: 300_000 },
+      );
+      certsUploadedAt = Date.now();
+    }
+    return { caCertHash: await caCertHash(host), certsUploadedAt };
+  },
+};
+
+export const kubeadmJoinOp: AgentOp<'kubeadm.join'> = {
+  name: 'kubeadm.join',
+  async run(args, { host, log, progress }) {
+    if (await host.exists(KUBELET_CONF)) {
+      log.info('node already joined; join skipped');
+      for (const m of args.manifests) await host.writeFileAtomic(m.path, m.content, { mode: 0o600 });
+      return { alreadyJoined: true };
+    }
+    progress({ message: args.controlPlane ? 'kubeadm join --control-plane' : 'kubeadm join' });
+    await withSecretFile(host, 'kubeadm-join.yaml', args.config, (path) =>
+      host.run('kubeadm', ['join', '--config', path, ...ignoreFlag(args.ignorePreflightErrors)], { timeoutMs: KUBEADM_TIMEOUT_MS }),
+    );
+    for (const m of args.manifests) {
+      progress({ message: `writing ${m.path}` });
+      await host.writeFileAtomic(m.path, m.content, { mode: 0o600 });
+    }
+    return { alreadyJoined: false };
+  },
+};
+
+export const kubectlApplyOp: AgentOp<'kubectl.apply'> = {
+  name: 'kubectl.apply',
+  async run(args, { host }) {
+    const path = `${RUN_DIR}/${args.name}.yaml`;
+    await host.writeFileAtomic(path, args.manifest, { mode: 0o600 });
+    await host.run('kubectl', ['--kubeconfig', ADMIN_CONF, 'apply', '-f', path], { timeoutMs: 300_000 });
+    return { applied: true };
+  },
+};
+
+const NodeList = z.object({
+  items: z.array(
+    z.object({
+      metadata: z.object({ name: z.string(), labels: z.record(z.string(), z.string()).optional() }),
+      status: z
+        .object({
+          conditions: z.array(z.object({ type: z.string(), status: z.string() })).optional(),
+          nodeInfo: z.object({ kubeletVersion: z.string() }).partial().optional(),
+        })
+        .optional(),
+    }),
+  ),
+});
+
+export function parseNodeList(json: string): NodeStatus[] {
+  let data: unknown;
+  try {
+    data = JSON.parse(json);
+  } catch {
+    throw new KctlError('step_failed', 'kubectl get nodes -o json printed something that is not JSON');
+  }
+  const parsed = NodeList.safeParse(data);
+  if (!parsed.success) throw new KctlError('step_failed', 'kubectl get nodes -o json: unexpected shape');
+  return parsed.data.items.map((n) => ({
+    name: n.metadata.name,
+    ready: n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+    kubeletVersion: n.status?.nodeInfo?.kubeletVersion ?? '',
+    controlPlane: n.metadata.labels?.['node-role.kubernetes.io/control-plane'] !== undefined,
+  }));
+}
+
+export const kubectlNodesOp: AgentOp<'kubectl.nodes'> = {
+  name: 'kubectl.nodes',
+  async run(_args, { host }) {
+    const r = await host.run('kubectl', ['--kubeconfig', ADMIN_CONF, 'get', 'nodes', '-o', 'json'], { timeoutMs: 60_000 });
+    return { nodes: parseNodeList(r.stdout) };
+  },
+};
+
+export const kubeadmOps: Pick<
+  OpImplementations,
+  'kubeadm.init' | 'kubeadm.joinMaterial' | 'kubeadm.join' | 'kubectl.apply' | 'kubectl.nodes'
+> = {
+  'kubeadm.init': kubeadmInitOp,
+  'kubeadm.joinMaterial': kubeadmJoinMaterialOp,
+  'kubeadm.join': kubeadmJoinOp,
+  'kubectl.apply': kubectlApplyOp,
+  'kubectl.nodes': kubectlNodesOp,
+};

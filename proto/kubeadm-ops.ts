@@ -1,0 +1,67 @@
+import { z } from 'zod';
+
+/**
+ * Ops that drive kubeadm and kubectl on a host. Secrets (bootstrap token, certificate key) are
+ * minted by the controller just in time and travel only as args: results never carry them, so the
+ * agent's journal and the controller's apply journal never hold a secret.
+ */
+const Yaml = z.string().min(1).max(256 * 1024);
+const ManifestFile = z.strictObject({
+  path: z.string().regex(/^\/etc\/kubernetes\/manifests\/[a-z0-9-]+\.yaml$/, 'must be /etc/kubernetes/manifests/<name>.yaml'),
+  content: Yaml,
+});
+const BootstrapToken = z.string().regex(/^[a-z0-9]{6}\.[a-z0-9]{16}$/, 'must match [a-z0-9]{6}.[a-z0-9]{16}');
+const CertificateKey = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 hex characters');
+export const CaCertHash = z.string().regex(/^sha256:[0-9a-f]{64}$/);
+const IgnorePreflight = z.array(z.string().regex(/^[A-Za-z0-9._-]{1,128}$/)).max(64).default([]);
+
+export const NodeStatus = z.strictObject({
+  name: z.string(),
+  ready: z.boolean(),
+  kubeletVersion: z.string(),
+  controlPlane: z.boolean(),
+});
+export type NodeStatus = z.infer<typeof NodeStatus>;
+
+export const KubeadmOps = {
+  /** `kubeadm init --upload-certs` on the first control plane; skipped when admin.conf exists */
+  'kubeadm.init': {
+    args: z.strictObject({
+      config: Yaml,
+      /** the kube-vip static pod, written before init so the VIP exists when init needs it */
+      manifests: z.array(ManifestFile).max(8).default([]),
+      ignorePreflightErrors: IgnorePreflight,
+    }),
+    result: z.strictObject({ alreadyInitialized: z.boolean(), caCertHash: CaCertHash }),
+  },
+  /** a fresh bootstrap token and a re-upload of the control-plane certificates, on the first control plane */
+  'kubeadm.joinMaterial': {
+    args: z.strictObject({
+      token: BootstrapToken,
+      tokenTtl: z.string().regex(/^\d+[smh]$/),
+      certificateKey: CertificateKey.optional(),
+    }),
+    result: z.strictObject({ caCertHash: CaCertHash, certsUploadedAt: z.number().nullable() }),
+  },
+  /** `kubeadm join`; skipped when kubelet.conf exists (the node already joined) */
+  'kubeadm.join': {
+    args: z.strictObject({
+      config: Yaml,
+      controlPlane: z.boolean(),
+      /** kube-vip on joining control planes, written after the join */
+      manifests: z.array(ManifestFile).max(8).default([]),
+      ignorePreflightErrors: IgnorePreflight,
+    }),
+    result: z.strictObject({ alreadyJoined: z.boolean() }),
+  },
+  /** `kubectl apply -f` with the host's admin.conf (CNI manifests) */
+  'kubectl.apply': {
+    args: z.strictObject({ name: z.string().regex(/^[a-z0-9-]{1,63}$/), manifest: z.string().min(1).max(900 * 1024) }),
+    result: z.strictObject({ applied: z.literal(true) }),
+  },
+  /** the node list as the API server sees it, read with the host's admin.conf */
+  'kubectl.nodes': {
+    args: z.strictObject({}),
+    result: z.strictObject({ nodes: z.array(NodeStatus).max(10_000) }),
+  },
+} as const;
