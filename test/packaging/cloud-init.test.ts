@@ -170,4 +170,24 @@ describe('the installer steps written by kctl cloud-init', () => {
     expect(ran).toEqual(['/usr/bin/curl']);
     expect(failed).toMatch(/curl: \(60\)/);
   });
+
+  it("need the empty --capath: with --cacert alone, Debian's curl still searches /etc/ssl/certs", async () => {
+    const url = `${base}/artifacts/kctl-agent-linux-x64`;
+    const alone = await execa('curl', ['-sv', '-o', '/dev/null', '--cacert', pki.caCertPath, url], {
+      reject: false,
+    });
+    expect(alone.stderr).toContain('CApath: /etc/ssl/certs');
+    const empty = join(work.dir, 'empty-ca-dir');
+    await mkdir(empty, { recursive: true });
+    const ours = await execa(
+      'curl',
+      ['-sv', '-o', '/dev/null', '--cacert', pki.caCertPath, '--capath', empty, url],
+      {
+        reject: false,
+      },
+    );
+    expect(ours.stderr).toContain(`CApath: ${empty}`);
+    expect(ours.stderr).not.toContain('/etc/ssl/certs');
+    expect(ours.exitCode).toBe(0);
+  });
 });
