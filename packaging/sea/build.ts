@@ -52,8 +52,13 @@ export async function bundleToCjs(entry: string, outfile: string): Promise<numbe
     format: 'cjs',
     // ws loads these optional native speed-ups inside try/catch; the agent works without them
     external: ['bufferutil', 'utf-8-validate'],
-    // import.meta does not exist in CommonJS; inside a SEA the only file is the executable itself
-    define: { 'import.meta.url': '__kctlImportMetaUrl' },
+    define: {
+      // import.meta does not exist in CommonJS; inside a SEA the only file is the executable itself
+      'import.meta.url': '__kctlImportMetaUrl',
+      // a SEA's require() loads built-ins only and warns on anything else: tell ws not to try
+      'process.env.WS_NO_BUFFER_UTIL': '"1"',
+      'process.env.WS_NO_UTF_8_VALIDATE': '"1"',
+    },
     banner: { js: 'var __kctlImportMetaUrl = require("node:url").pathToFileURL(process.execPath).href;' },
     minifyWhitespace: true,
     minifySyntax: true,
