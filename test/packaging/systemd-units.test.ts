@@ -124,7 +124,9 @@ describe('security scores', () => {
     >;
     const doc = await readFile(join(REPO, 'docs/install.md'), 'utf8');
     for (const [unit, score] of Object.entries(baseline)) {
-      expect(doc).toMatch(new RegExp(`\\| ${unit.replace('.', '\\.')} \\| ${score.toFixed(1)} `));
+      expect(doc).toMatch(
+        new RegExp(`\\|\\s*${unit.replace('.', '\\.')}\\s*\\|\\s*${score.toFixed(1)}\\s*\\|`),
+      );
     }
   });
 
