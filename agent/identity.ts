@@ -1,3 +1,5 @@
+// @peculiar/x509 resolves its ASN.1 providers through tsyringe, which needs the Reflect metadata API
+import 'reflect-metadata';
 import { X509Certificate, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
