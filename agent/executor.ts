@@ -44,6 +44,7 @@ export class CommandExecutor {
     const running = this.inFlight.get(frame.id);
     if (running) {
       // re-sent while still running here (reconnect mid-command): answer when the one run finishes
+      log.info('command re-sent while running; joining it');
       return reply((await running.promise).outcome, true);
     }
     // registered before the first await, so a concurrent copy always finds it
@@ -108,6 +109,7 @@ export class CommandExecutor {
     }
     if (previous?.status === 'running') log.warn('command was interrupted by an agent restart; running it again');
     const startedAt = this.now();
+    log.info('command started');
     const entry: JournalEntry = { id: frame.id, op, status: 'running', startedAt };
     try {
       await this.deps.journal.begin(frame.id, op, startedAt);
