@@ -23,7 +23,10 @@ export default tseslint.config(
       'import-x/no-cycle': 'error',
       'no-restricted-syntax': [
         'error',
-        { selector: "Property[key.name='shell'][value.value=true]", message: 'No shell: argv arrays only (S15).' },
+        {
+          selector: "Property[key.name='shell'][value.value=true]",
+          message: 'No shell: argv arrays only (S15).',
+        },
       ],
     },
   },
@@ -34,7 +37,10 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: effectModules.map((name) => ({ name, message: 'Only agent/host/ touches fs and processes.' })),
+          paths: effectModules.map((name) => ({
+            name,
+            message: 'Only agent/host/ touches fs and processes.',
+          })),
           patterns: [{ group: ['**/controller/**'], message: 'agent/ never imports controller/.' }],
         },
       ],

@@ -16,11 +16,16 @@ const ENROLL_RETRY_MS = { initial: 1000, max: 60_000 };
 /** Composition root of the agent: reads its config, enrolls once, then serves the controller. */
 export async function runAgent(config: AgentConfig, log: Logger): Promise<{ stop(): Promise<void> }> {
   if (config.unsafeSkipCaVerification) {
-    log.error('unsafeSkipCaVerification is set: the controller CA is NOT pinned (S2); do not use this in production');
+    log.error(
+      'unsafeSkipCaVerification is set: the controller CA is NOT pinned (S2); do not use this in production',
+    );
   }
   const state = new StateDir(config.stateDir);
   await state.init();
-  const host = new LocalHost({ root: config.hostRoot, ...(config.programPath ? { programPath: config.programPath } : {}) });
+  const host = new LocalHost({
+    root: config.hostRoot,
+    ...(config.programPath ? { programPath: config.programPath } : {}),
+  });
   const journal = new CommandJournal(state);
   const pruned = await journal.prune(JOURNAL_MAX_AGE_MS, Date.now());
   if (pruned > 0) log.info({ pruned }, 'journal pruned');
@@ -29,7 +34,10 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<{ stop
   let identity: AgentIdentity | undefined = await loadIdentity(state);
   for (let attempt = 0; !identity && !stopping; attempt++) {
     if (!config.token) {
-      throw new KctlError('invalid_config', 'token: this agent has no identity yet and agent.yaml has no bootstrap token');
+      throw new KctlError(
+        'invalid_config',
+        'token: this agent has no identity yet and agent.yaml has no bootstrap token',
+      );
     }
     try {
       identity = await enroll({
@@ -79,4 +87,3 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<{ stop
     },
   };
 }
-

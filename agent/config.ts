@@ -3,7 +3,9 @@ import { parse as parseYaml } from 'yaml';
 import { KctlError, describeZodError } from '../proto/errors.js';
 
 export const CaPin = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 lowercase hex>');
-export const BootstrapToken = z.string().regex(/^[a-z0-9]{6}\.[a-z0-9]{16}$/, 'must match [a-z0-9]{6}.[a-z0-9]{16}');
+export const BootstrapToken = z
+  .string()
+  .regex(/^[a-z0-9]{6}\.[a-z0-9]{16}$/, 'must match [a-z0-9]{6}.[a-z0-9]{16}');
 
 /** /etc/kctl/agent.yaml */
 export const AgentConfig = z

@@ -21,7 +21,12 @@ export interface ConnectionOptions {
 export type ConnectionState = 'connecting' | 'online' | 'waiting' | 'stopped';
 
 /** Full jitter (AWS architecture blog): uniform in [0, min(cap, base * 2^attempt)]. */
-export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random: () => number): number {
+export function backoffDelay(
+  attempt: number,
+  initialMs: number,
+  maxMs: number,
+  random: () => number,
+): number {
   const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
   return Math.floor(random() * ceiling);
 }
@@ -94,12 +99,17 @@ export class AgentConnection {
       res.on('end', () => {
         let error: WireError | undefined;
         try {
-          const parsed = WireError.safeParse((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error?: unknown }).error);
+          const parsed = WireError.safeParse(
+            (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error?: unknown }).error,
+          );
           if (parsed.success) error = parsed.data;
         } catch {
           // not our JSON: reported by status below
         }
-        log.error({ status: res.statusCode, code: error?.code, reason: error?.message }, 'controller refused connection');
+        log.error(
+          { status: res.statusCode, code: error?.code, reason: error?.message },
+          'controller refused connection',
+        );
         ws.terminate();
       });
     });
@@ -118,7 +128,11 @@ export class AgentConnection {
 
     ws.on('message', (data: RawData) => {
       this.lastFrameAt = Date.now();
-      const parsed = parseJson(Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer), ControllerFrame, 'controller frame');
+      const parsed = parseJson(
+        Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer),
+        ControllerFrame,
+        'controller frame',
+      );
       if (!parsed.ok) {
         log.warn({ code: parsed.error.code, reason: parsed.error.message }, 'frame rejected');
         this.send({ type: 'error', error: parsed.error });
@@ -129,7 +143,10 @@ export class AgentConnection {
       switch (frame.type) {
         case 'welcome':
           if (frame.protocolVersion !== PROTOCOL_VERSION) {
-            log.error({ agentProtocol: PROTOCOL_VERSION, controllerProtocol: frame.protocolVersion }, 'protocol mismatch');
+            log.error(
+              { agentProtocol: PROTOCOL_VERSION, controllerProtocol: frame.protocolVersion },
+              'protocol mismatch',
+            );
             ws.close(4000, 'protocol mismatch');
             return;
           }

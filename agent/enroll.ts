@@ -29,10 +29,14 @@ export async function loadIdentity(state: StateDir): Promise<AgentIdentity | und
     state.read(FILES.cert),
     state.read(FILES.key),
   ]);
-  if (idText === undefined || caPem === undefined || certPem === undefined || keyPem === undefined) return undefined;
+  if (idText === undefined || caPem === undefined || certPem === undefined || keyPem === undefined)
+    return undefined;
   const parsed = IdentityFile.safeParse(JSON.parse(idText));
   if (!parsed.success) {
-    throw new KctlError('invalid_config', `${state.path(FILES.identity)} is damaged; remove the state dir and enroll again`);
+    throw new KctlError(
+      'invalid_config',
+      `${state.path(FILES.identity)} is damaged; remove the state dir and enroll again`,
+    );
   }
   return { ...parsed.data, caPem, certPem, keyPem };
 }
@@ -53,9 +57,9 @@ export async function enroll(options: {
   log: Logger;
 }): Promise<AgentIdentity> {
   const { controller, log } = options;
-  const caBody = z.strictObject({ caPem: z.string() }).safeParse(
-    await httpsJson({ method: 'GET', url: `${controller}/v1/ca` }),
-  );
+  const caBody = z
+    .strictObject({ caPem: z.string() })
+    .safeParse(await httpsJson({ method: 'GET', url: `${controller}/v1/ca` }));
   if (!caBody.success) throw new KctlError('invalid_frame', `${controller}/v1/ca did not return a CA`);
   const caPem = caBody.data.caPem;
   const pin = caPinOf(caPem);
@@ -72,10 +76,17 @@ export async function enroll(options: {
       method: 'POST',
       url: `${controller}/v1/enroll`,
       ca: caPem,
-      body: { token: options.token, csrPem, facts: options.facts, labels: options.labels, protocolVersion: PROTOCOL_VERSION },
+      body: {
+        token: options.token,
+        csrPem,
+        facts: options.facts,
+        labels: options.labels,
+        protocolVersion: PROTOCOL_VERSION,
+      },
     }),
   );
-  if (!response.success) throw new KctlError('invalid_frame', 'The controller answered enrollment with an unexpected body');
+  if (!response.success)
+    throw new KctlError('invalid_frame', 'The controller answered enrollment with an unexpected body');
   const identity: AgentIdentity = {
     hostId: response.data.hostId,
     hostName: response.data.hostName,
@@ -87,7 +98,10 @@ export async function enroll(options: {
   await options.state.write(FILES.key, keyPem);
   await options.state.write(FILES.cert, identity.certPem);
   await options.state.write(FILES.ca, caPem);
-  await options.state.write(FILES.identity, JSON.stringify({ hostId: identity.hostId, hostName: identity.hostName }));
+  await options.state.write(
+    FILES.identity,
+    JSON.stringify({ hostId: identity.hostId, hostName: identity.hostName }),
+  );
   log.info({ hostId: identity.hostId, host: identity.hostName }, 'enrolled');
   return identity;
 }

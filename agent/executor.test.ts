@@ -14,7 +14,16 @@ const HOST_ID = 'host-1';
 
 function command(overrides: Partial<CommandFrame> = {}): CommandFrame {
   const now = Date.now();
-  return { type: 'command', id: 'cmd-1', hostId: HOST_ID, op: 'ping', args: {}, issuedAt: now, expiresAt: now + 60_000, ...overrides };
+  return {
+    type: 'command',
+    id: 'cmd-1',
+    hostId: HOST_ID,
+    op: 'ping',
+    args: {},
+    issuedAt: now,
+    expiresAt: now + 60_000,
+    ...overrides,
+  };
 }
 
 describe('command executor', () => {
@@ -77,9 +86,16 @@ describe('command executor', () => {
 
   it('joins a copy re-sent while the first is still running instead of running it again', async () => {
     const ex = makeExecutor();
-    await Promise.all([ex.handle(command({ args: { delayMs: 50 } })), ex.handle(command({ args: { delayMs: 50 } }))]);
+    await Promise.all([
+      ex.handle(command({ args: { delayMs: 50 } })),
+      ex.handle(command({ args: { delayMs: 50 } })),
+    ]);
     expect(runs).toBe(1);
-    expect(results().map((r) => r.replayed).sort()).toEqual([false, true]);
+    expect(
+      results()
+        .map((r) => r.replayed)
+        .sort(),
+    ).toEqual([false, true]);
   });
 
   it('refuses a command for another host (S11)', async () => {

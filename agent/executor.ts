@@ -39,7 +39,10 @@ export class CommandExecutor {
 
     if (frame.hostId !== this.deps.hostId()) {
       log.warn({ forHost: frame.hostId }, 'command for another host refused');
-      return reply(failure(new KctlError('command_foreign_host', `Command ${frame.id} is addressed to another host`)), false);
+      return reply(
+        failure(new KctlError('command_foreign_host', `Command ${frame.id} is addressed to another host`)),
+        false,
+      );
     }
     const running = this.inFlight.get(frame.id);
     if (running) {
@@ -98,16 +101,27 @@ export class CommandExecutor {
     await Promise.allSettled([...this.inFlight.values()].map((r) => r.promise));
   }
 
-  private async run(frame: CommandFrame, previous: JournalEntry | undefined, signal: AbortSignal, log: Logger): Promise<Outcome> {
+  private async run(
+    frame: CommandFrame,
+    previous: JournalEntry | undefined,
+    signal: AbortSignal,
+    log: Logger,
+  ): Promise<Outcome> {
     if (!isOpName(frame.op)) {
-      return failure(new KctlError('unknown_op', `Unknown op "${frame.op}"; this agent knows: ${Object.keys(Ops).join(', ')}`));
+      return failure(
+        new KctlError(
+          'unknown_op',
+          `Unknown op "${frame.op}"; this agent knows: ${Object.keys(Ops).join(', ')}`,
+        ),
+      );
     }
     const op = frame.op;
     const args = Ops[op].args.safeParse(frame.args);
     if (!args.success) {
       return failure(new KctlError('invalid_args', `${op}: ${describeZodError(args.error, 'args')}`));
     }
-    if (previous?.status === 'running') log.warn('command was interrupted by an agent restart; running it again');
+    if (previous?.status === 'running')
+      log.warn('command was interrupted by an agent restart; running it again');
     const startedAt = this.now();
     log.info('command started');
     const entry: JournalEntry = { id: frame.id, op, status: 'running', startedAt };
@@ -147,7 +161,10 @@ export class CommandExecutor {
     } catch (err) {
       log.error({ err: toWireError(err) }, 'journal write failed after command ran');
       return failure(
-        new KctlError('io_error', `Command ran but its result could not be journaled: ${toWireError(err).message}`),
+        new KctlError(
+          'io_error',
+          `Command ran but its result could not be journaled: ${toWireError(err).message}`,
+        ),
       );
     }
     return outcome;

@@ -29,9 +29,13 @@ export function httpsJson(options: HttpsJsonOptions): Promise<unknown> {
         path: url.pathname + url.search,
         headers: {
           accept: 'application/json',
-          ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+          ...(payload
+            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+            : {}),
         },
-        ...(options.ca !== undefined ? { ca: [options.ca], rejectUnauthorized: true } : { rejectUnauthorized: false }),
+        ...(options.ca !== undefined
+          ? { ca: [options.ca], rejectUnauthorized: true }
+          : { rejectUnauthorized: false }),
         ...(options.cert !== undefined ? { cert: options.cert } : {}),
         ...(options.key !== undefined ? { key: options.key } : {}),
         minVersion: 'TLSv1.2',
@@ -52,23 +56,35 @@ export function httpsJson(options: HttpsJsonOptions): Promise<unknown> {
           try {
             data = JSON.parse(text);
           } catch {
-            return reject(new KctlError('invalid_frame', `${options.method} ${url.pathname}: HTTP ${res.statusCode}, not JSON`));
+            return reject(
+              new KctlError(
+                'invalid_frame',
+                `${options.method} ${url.pathname}: HTTP ${res.statusCode}, not JSON`,
+              ),
+            );
           }
           if ((res.statusCode ?? 500) >= 400) {
             const parsed = WireError.safeParse((data as { error?: unknown }).error);
             if (parsed.success) return reject(KctlError.fromWire(parsed.data));
-            return reject(new KctlError('internal', `${options.method} ${url.pathname}: HTTP ${res.statusCode}`));
+            return reject(
+              new KctlError('internal', `${options.method} ${url.pathname}: HTTP ${res.statusCode}`),
+            );
           }
           resolve(data);
         });
       },
     );
-    req.on('timeout', () => req.destroy(new KctlError('timeout', `${options.method} ${url.href} timed out`, { retryable: true })));
+    req.on('timeout', () =>
+      req.destroy(new KctlError('timeout', `${options.method} ${url.href} timed out`, { retryable: true })),
+    );
     req.on('error', (err) =>
       reject(
         err instanceof KctlError
           ? err
-          : new KctlError('io_error', `Cannot reach controller at ${url.origin}: ${err.message}`, { retryable: true, cause: err }),
+          : new KctlError('io_error', `Cannot reach controller at ${url.origin}: ${err.message}`, {
+              retryable: true,
+              cause: err,
+            }),
       ),
     );
     req.end(payload);

@@ -11,15 +11,21 @@ const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const
  * state dir and never travels; only the CSR goes to the controller, which ignores its subject.
  */
 export async function createAgentKeyAndCsr(): Promise<{ keyPem: string; csrPem: string }> {
-  const keys = (await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']);
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name: 'CN=kctl-agent',
     keys,
     signingAlgorithm: EC_P256,
   });
   const der = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
-  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').trimEnd();
-  return { keyPem: `-----BEGIN PRIVATE KEY-----\n${b64}\n-----END PRIVATE KEY-----\n`, csrPem: csr.toString('pem') + '\n' };
+  const b64 = Buffer.from(der)
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .trimEnd();
+  return {
+    keyPem: `-----BEGIN PRIVATE KEY-----\n${b64}\n-----END PRIVATE KEY-----\n`,
+    csrPem: csr.toString('pem') + '\n',
+  };
 }
 
 /** The host id the controller put in our certificate. */

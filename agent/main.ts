@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readFile } from 'node:fs/promises';
+import { readConfigFile } from './host/config-file.js';
 import { parseArgs } from 'node:util';
 import { KctlError, toWireError } from '../proto/errors.js';
 import { KCTL_VERSION, PROTOCOL_VERSION } from '../proto/version.js';
@@ -15,7 +15,11 @@ async function main(argv: string[]): Promise<number> {
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { config: { type: 'string' }, version: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        config: { type: 'string' },
+        version: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
     }));
   } catch (err) {
@@ -33,9 +37,12 @@ async function main(argv: string[]): Promise<number> {
   const configPath = values.config ?? '/etc/kctl/agent.yaml';
   let config: AgentConfig;
   try {
-    config = parseAgentConfig(await readFile(configPath, 'utf8'), configPath);
+    config = parseAgentConfig(await readConfigFile(configPath), configPath);
   } catch (err) {
-    const message = err instanceof KctlError ? err.message : `Cannot read config "${configPath}": ${(err as Error).message}`;
+    const message =
+      err instanceof KctlError
+        ? err.message
+        : `Cannot read config "${configPath}": ${(err as Error).message}`;
     process.stderr.write(`kctl-agent: ${message}\n`);
     return 2;
   }

@@ -28,7 +28,11 @@ export interface RouteDeps {
 }
 
 function actorOf(caller: Caller): string {
-  return caller.kind === 'admin' ? `admin:${caller.name}` : caller.kind === 'host' ? `host:${caller.hostId}` : 'anonymous';
+  return caller.kind === 'admin'
+    ? `admin:${caller.name}`
+    : caller.kind === 'host'
+      ? `host:${caller.hostId}`
+      : 'anonymous';
 }
 
 export function hostView(h: HostRecord, online: boolean): HostView {
@@ -70,7 +74,8 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
       method: 'GET',
       path: '/v1/admin/hosts',
       auth: 'admin',
-      handle: () => Promise.resolve({ hosts: store.listHosts().map((h) => hostView(h, registry.isOnline(h.id))) }),
+      handle: () =>
+        Promise.resolve({ hosts: store.listHosts().map((h) => hostView(h, registry.isOnline(h.id))) }),
     },
     {
       method: 'POST',
@@ -79,7 +84,12 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
       handle: (ctx) => {
         const host = hostByName(store, ctx.params.name ?? '');
         store.revokeHost(host.id, Date.now());
-        store.audit({ actor: actorOf(ctx.caller), action: 'host.revoke', target: host.name, details: { hostId: host.id } });
+        store.audit({
+          actor: actorOf(ctx.caller),
+          action: 'host.revoke',
+          target: host.name,
+          details: { hostId: host.id },
+        });
         registry.disconnect(host.id, CloseCode.revoked, 'host revoked');
         registry.failPending(host.id, new KctlError('host_revoked', `Host "${host.name}" was revoked`));
         log.warn({ hostId: host.id, host: host.name }, 'host revoked');
@@ -95,7 +105,12 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
         store.revokeHost(host.id, Date.now());
         registry.disconnect(host.id, CloseCode.revoked, 'host deleted');
         store.deleteHost(host.id);
-        store.audit({ actor: actorOf(ctx.caller), action: 'host.delete', target: host.name, details: { hostId: host.id } });
+        store.audit({
+          actor: actorOf(ctx.caller),
+          action: 'host.delete',
+          target: host.name,
+          details: { hostId: host.id },
+        });
         return Promise.resolve({ ok: true });
       },
     },
@@ -106,7 +121,10 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
       handle: async (ctx) => {
         const body = await ctx.body(TokenCreateRequest);
         if (body.ttlMs > MAX_TOKEN_TTL_MS) {
-          throw new KctlError('invalid_args', `ttlMs: ${body.ttlMs} exceeds the maximum of ${MAX_TOKEN_TTL_MS} (24h)`);
+          throw new KctlError(
+            'invalid_args',
+            `ttlMs: ${body.ttlMs} exceeds the maximum of ${MAX_TOKEN_TTL_MS} (24h)`,
+          );
         }
         const t = generateToken();
         const now = Date.now();
@@ -120,7 +138,12 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
           labels: body.labels,
           description: body.description,
         });
-        store.audit({ actor: actorOf(ctx.caller), action: 'token.create', target: t.id, details: { ttlMs: body.ttlMs, uses: body.uses } });
+        store.audit({
+          actor: actorOf(ctx.caller),
+          action: 'token.create',
+          target: t.id,
+          details: { ttlMs: body.ttlMs, uses: body.uses },
+        });
         return { id: t.id, token: t.token, expiresAt: now + body.ttlMs, uses: body.uses };
       },
     },
@@ -130,17 +153,15 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
       auth: 'admin',
       handle: () =>
         Promise.resolve({
-          tokens: store.listTokens().map(
-            (t): TokenView => ({
-              id: t.id,
-              createdAt: t.createdAt,
-              expiresAt: t.expiresAt,
-              usesTotal: t.usesTotal,
-              usesLeft: t.usesLeft,
-              labels: t.labels,
-              description: t.description,
-            }),
-          ),
+          tokens: store.listTokens().map((t): TokenView => ({
+            id: t.id,
+            createdAt: t.createdAt,
+            expiresAt: t.expiresAt,
+            usesTotal: t.usesTotal,
+            usesLeft: t.usesLeft,
+            labels: t.labels,
+            description: t.description,
+          })),
         }),
     },
     {
@@ -178,7 +199,12 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
       handle: async (ctx) => {
         const body = await ctx.body(PreflightRequest);
         const result = await runFleetPreflight({ store, registry }, body);
-        store.audit({ actor: actorOf(ctx.caller), action: 'preflight', target: null, details: { hosts: result.hosts.length } });
+        store.audit({
+          actor: actorOf(ctx.caller),
+          action: 'preflight',
+          target: null,
+          details: { hosts: result.hosts.length },
+        });
         return result;
       },
     },
@@ -199,7 +225,8 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
       method: 'GET',
       path: '/v1/admin/audit',
       auth: 'admin',
-      handle: (ctx) => Promise.resolve({ entries: store.listAudit(Number(ctx.url.searchParams.get('limit') ?? 100)) }),
+      handle: (ctx) =>
+        Promise.resolve({ entries: store.listAudit(Number(ctx.url.searchParams.get('limit') ?? 100)) }),
     },
   ];
 }

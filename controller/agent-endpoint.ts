@@ -68,19 +68,29 @@ export class AgentEndpoint {
 
     ws.on('message', (data: RawData, isBinary: boolean) => {
       lastFrameAt = Date.now();
-      if (isBinary) return reject({ code: 'invalid_frame', message: 'binary frames are not accepted', retryable: false }, 'binary');
+      if (isBinary)
+        return reject(
+          { code: 'invalid_frame', message: 'binary frames are not accepted', retryable: false },
+          'binary',
+        );
       const parsed = parseJson(rawToBuffer(data), AgentFrame, 'agent frame');
       if (!parsed.ok) return reject(parsed.error, parsed.error.code);
       const frame = parsed.value;
 
       if (!session) {
         if (frame.type !== 'hello') {
-          return reject({ code: 'invalid_frame', message: `expected hello, got ${frame.type}`, retryable: false }, 'no_hello');
+          return reject(
+            { code: 'invalid_frame', message: `expected hello, got ${frame.type}`, retryable: false },
+            'no_hello',
+          );
         }
         if (frame.protocolVersion !== PROTOCOL_VERSION) {
           this.deps.metrics.rejectFrame('protocol_mismatch');
           const message = `protocol version mismatch: agent speaks ${frame.protocolVersion}, controller speaks ${PROTOCOL_VERSION}`;
-          log.warn({ agentProtocol: frame.protocolVersion, controllerProtocol: PROTOCOL_VERSION }, 'protocol mismatch');
+          log.warn(
+            { agentProtocol: frame.protocolVersion, controllerProtocol: PROTOCOL_VERSION },
+            'protocol mismatch',
+          );
           this.sendError(ws, { code: 'protocol_mismatch', message, retryable: false });
           ws.close(CloseCode.protocolMismatch, 'protocol mismatch');
           return;
@@ -96,7 +106,12 @@ export class AgentEndpoint {
         };
         if (this.deps.registry.attach(candidate) === 'duplicate') {
           this.deps.metrics.refuseConnection('duplicate');
-          this.deps.store.audit({ actor: `host:${host.id}`, action: 'connection.duplicate', target: host.name, details: { ip } });
+          this.deps.store.audit({
+            actor: `host:${host.id}`,
+            action: 'connection.duplicate',
+            target: host.name,
+            details: { ip },
+          });
           log.error({ ip }, 'second live connection for host refused');
           this.sendError(ws, {
             code: 'duplicate_connection',
@@ -108,7 +123,12 @@ export class AgentEndpoint {
         }
         session = candidate;
         this.deps.metrics.connectionsAccepted++;
-        this.deps.store.recordHostSeen(host.id, { at: Date.now(), ip, agentVersion: frame.agentVersion, facts: frame.facts });
+        this.deps.store.recordHostSeen(host.id, {
+          at: Date.now(),
+          ip,
+          agentVersion: frame.agentVersion,
+          facts: frame.facts,
+        });
         this.send(ws, {
           type: 'welcome',
           protocolVersion: PROTOCOL_VERSION,
@@ -124,7 +144,10 @@ export class AgentEndpoint {
       session.lastFrameAt = lastFrameAt;
       switch (frame.type) {
         case 'hello':
-          return reject({ code: 'invalid_frame', message: 'hello sent twice', retryable: false }, 'hello_twice');
+          return reject(
+            { code: 'invalid_frame', message: 'hello sent twice', retryable: false },
+            'hello_twice',
+          );
         case 'heartbeat':
           this.deps.metrics.heartbeatsReceived++;
           this.deps.store.recordHostSeen(host.id, { at: lastFrameAt, ip });

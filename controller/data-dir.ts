@@ -52,7 +52,11 @@ export interface InitResult {
  * `kctl controller init`: CA, serving certificate, admin credential and client config, all 0600.
  * Running it again keeps everything that exists (a second CA would orphan every enrolled host).
  */
-export async function initDataDir(options: { dir: string; listen: string; sans: string[] }): Promise<InitResult> {
+export async function initDataDir(options: {
+  dir: string;
+  listen: string;
+  sans: string[];
+}): Promise<InitResult> {
   const { dir } = options;
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
@@ -67,12 +71,18 @@ export async function initDataDir(options: { dir: string; listen: string; sans: 
   }
   const { host, port } = splitHostPort(options.listen);
   const advertiseHost = host === '0.0.0.0' || host === '::' || host === '[::]' ? '127.0.0.1' : host;
-  const sans = [...new Set(['localhost', '127.0.0.1', '::1', advertiseHost.replace(/^\[|\]$/g, ''), ...options.sans])];
+  const sans = [
+    ...new Set(['localhost', '127.0.0.1', '::1', advertiseHost.replace(/^\[|\]$/g, ''), ...options.sans]),
+  ];
   const advertiseUrl = `https://${advertiseHost}:${port}`;
   const ca = await createCa({ commonName: 'kctl controller CA' });
   const server = await issueServerCert(ca, { sans });
   const admin = await issueAdminCert(ca, { name: 'admin' });
-  const settings: ControllerSettings = ControllerSettings.parse({ listen: options.listen, sans, advertiseUrl });
+  const settings: ControllerSettings = ControllerSettings.parse({
+    listen: options.listen,
+    sans,
+    advertiseUrl,
+  });
 
   await writeSecret(join(dir, FILES.caKey), ca.keyPem);
   await writeSecret(join(dir, FILES.serverKey), server.keyPem);
@@ -91,9 +101,13 @@ export async function loadDataDir(dir: string): Promise<DataDirFiles> {
     try {
       return await readFile(join(dir, name), 'utf8');
     } catch (err) {
-      throw new KctlError('invalid_config', `Cannot read "${join(dir, name)}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
-        details: { remedy: `run "kctl controller init --data-dir ${dir}" first` },
-      });
+      throw new KctlError(
+        'invalid_config',
+        `Cannot read "${join(dir, name)}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+        {
+          details: { remedy: `run "kctl controller init --data-dir ${dir}" first` },
+        },
+      );
     }
   };
   const settingsText = await read(FILES.settings);
@@ -101,7 +115,10 @@ export async function loadDataDir(dir: string): Promise<DataDirFiles> {
   try {
     settingsJson = JSON.parse(settingsText);
   } catch (err) {
-    throw new KctlError('invalid_config', `${join(dir, FILES.settings)}: not valid JSON: ${(err as Error).message}`);
+    throw new KctlError(
+      'invalid_config',
+      `${join(dir, FILES.settings)}: not valid JSON: ${(err as Error).message}`,
+    );
   }
   const parsed = ControllerSettings.safeParse(settingsJson);
   if (!parsed.success) {

@@ -46,7 +46,11 @@ export class Enrollment {
     }
   }
 
-  private async enrollChecked(request: EnrollRequest, ip: string | null, now: number): Promise<EnrollResponse> {
+  private async enrollChecked(
+    request: EnrollRequest,
+    ip: string | null,
+    now: number,
+  ): Promise<EnrollResponse> {
     if (request.protocolVersion !== PROTOCOL_VERSION) {
       throw this.refuse(
         'protocol_mismatch',
@@ -65,7 +69,11 @@ export class Enrollment {
       switch (use.reason) {
         case 'unknown':
         case 'mismatch':
-          throw this.refuse('token_invalid', `Bootstrap token "${token.id}" is not known to this controller`, ip);
+          throw this.refuse(
+            'token_invalid',
+            `Bootstrap token "${token.id}" is not known to this controller`,
+            ip,
+          );
         case 'expired':
           throw this.refuse('token_expired', `Bootstrap token "${token.id}" has expired`, ip);
         case 'exhausted':
@@ -125,14 +133,24 @@ export class Enrollment {
     this.attempts.set(ip, recent);
     if (this.attempts.size > 10_000) this.attempts.clear(); // bounded memory under a spray of addresses
     if (recent.length > ENROLL_RATE.perIpPerMinute) {
-      throw this.refuse('enroll_rate_limited', `Too many enrollment attempts from ${ip}; retry in a minute`, ip, true);
+      throw this.refuse(
+        'enroll_rate_limited',
+        `Too many enrollment attempts from ${ip}; retry in a minute`,
+        ip,
+        true,
+      );
     }
   }
 
   private refuse(code: KctlError['code'], message: string, ip: string | null, retryable = false): KctlError {
     this.deps.metrics.countEnrollment(code);
     this.deps.log.warn({ code, ip }, 'enrollment refused');
-    this.deps.store.audit({ actor: `ip:${ip ?? 'unknown'}`, action: 'host.enroll.refused', target: null, details: { code } });
+    this.deps.store.audit({
+      actor: `ip:${ip ?? 'unknown'}`,
+      action: 'host.enroll.refused',
+      target: null,
+      details: { code },
+    });
     return new KctlError(code, message, { retryable });
   }
 }

@@ -93,7 +93,10 @@ export class Router {
     }
   }
 
-  private match(method: string, pathname: string): { route: Route; params: Record<string, string> } | undefined {
+  private match(
+    method: string,
+    pathname: string,
+  ): { route: Route; params: Record<string, string> } | undefined {
     const parts = pathname.split('/');
     for (const route of this.routes) {
       if (route.method !== method) continue;

@@ -54,20 +54,28 @@ export function renderPrometheus(
   const label = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
   metric('kctl_hosts', 'gauge', 'Enrolled hosts by state.');
-  for (const [state, n] of Object.entries(gauges.hostsByState)) lines.push(`kctl_hosts{state="${label(state)}"} ${n}`);
+  for (const [state, n] of Object.entries(gauges.hostsByState))
+    lines.push(`kctl_hosts{state="${label(state)}"} ${n}`);
   metric('kctl_agents_online', 'gauge', 'Agents with a live connection.');
   lines.push(`kctl_agents_online ${gauges.agentsOnline}`);
   metric('kctl_heartbeats_received_total', 'counter', 'Heartbeat frames received from agents.');
   lines.push(`kctl_heartbeats_received_total ${m.heartbeatsReceived}`);
   metric('kctl_frames_rejected_total', 'counter', 'Agent frames rejected, by reason.');
-  for (const [reason, n] of m.framesRejected) lines.push(`kctl_frames_rejected_total{reason="${label(reason)}"} ${n}`);
+  for (const [reason, n] of m.framesRejected)
+    lines.push(`kctl_frames_rejected_total{reason="${label(reason)}"} ${n}`);
   metric('kctl_connections_refused_total', 'counter', 'Agent connections refused, by reason.');
-  for (const [reason, n] of m.connectionsRefused) lines.push(`kctl_connections_refused_total{reason="${label(reason)}"} ${n}`);
+  for (const [reason, n] of m.connectionsRefused)
+    lines.push(`kctl_connections_refused_total{reason="${label(reason)}"} ${n}`);
   metric('kctl_enrollments_total', 'counter', 'Enrollment attempts, by result.');
-  for (const [result, n] of m.enrollments) lines.push(`kctl_enrollments_total{result="${label(result)}"} ${n}`);
+  for (const [result, n] of m.enrollments)
+    lines.push(`kctl_enrollments_total{result="${label(result)}"} ${n}`);
   metric('kctl_commands_sent_total', 'counter', 'Commands sent to agents.');
   lines.push(`kctl_commands_sent_total ${m.commandsSent}`);
-  metric('kctl_command_duration_seconds', 'histogram', 'Command round-trip time, controller to agent and back.');
+  metric(
+    'kctl_command_duration_seconds',
+    'histogram',
+    'Command round-trip time, controller to agent and back.',
+  );
   let cumulative = 0;
   m.commandLatencyBuckets.forEach((b, i) => {
     cumulative += m.commandLatencyCounts[i] ?? 0;

@@ -20,7 +20,10 @@ export const HOST_URI_PREFIX = 'urn:kctl:host:';
 export const ADMIN_URI_PREFIX = 'urn:kctl:admin:';
 
 function pem(label: string, der: ArrayBuffer): string {
-  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').trimEnd();
+  const b64 = Buffer.from(der)
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .trimEnd();
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
@@ -36,7 +39,7 @@ function serial(): string {
 }
 
 async function newKeys(): Promise<CryptoKeyPair> {
-  return (await subtle.generateKey(EC_P256, true, ['sign', 'verify'])) as CryptoKeyPair;
+  return subtle.generateKey(EC_P256, true, ['sign', 'verify']);
 }
 
 async function exportKeyPem(key: CryptoKey): Promise<string> {
@@ -105,9 +108,14 @@ async function issue(
 }
 
 /** The controller's serving certificate: serverAuth only, SANs split into DNS names and IPs. */
-export async function issueServerCert(ca: CaKeyPair, options: { sans: string[]; validityDays?: number }): Promise<CaKeyPair> {
+export async function issueServerCert(
+  ca: CaKeyPair,
+  options: { sans: string[]; validityDays?: number },
+): Promise<CaKeyPair> {
   const keys = await newKeys();
-  const sans = options.sans.map((s): x509.JsonGeneralName => (isIP(s) ? { type: 'ip', value: s } : { type: 'dns', value: s }));
+  const sans = options.sans.map((s): x509.JsonGeneralName =>
+    isIP(s) ? { type: 'ip', value: s } : { type: 'dns', value: s },
+  );
   const { certPem } = await issue(ca, {
     subject: 'CN=kctl-controller',
     publicKey: keys.publicKey,
@@ -135,7 +143,10 @@ export async function signAgentCsr(
   }
   const alg = csr.publicKey.algorithm as EcKeyAlgorithm;
   if (alg.name !== 'ECDSA' || alg.namedCurve !== 'P-256') {
-    throw new KctlError('csr_invalid', `certificate request key must be ECDSA P-256, got ${alg.name} ${alg.namedCurve ?? ''}`.trim());
+    throw new KctlError(
+      'csr_invalid',
+      `certificate request key must be ECDSA P-256, got ${alg.name} ${alg.namedCurve ?? ''}`.trim(),
+    );
   }
   let valid = false;
   try {
@@ -155,7 +166,10 @@ export async function signAgentCsr(
 }
 
 /** The admin credential kctl uses. */
-export async function issueAdminCert(ca: CaKeyPair, options: { name: string; validityDays?: number }): Promise<CaKeyPair> {
+export async function issueAdminCert(
+  ca: CaKeyPair,
+  options: { name: string; validityDays?: number },
+): Promise<CaKeyPair> {
   const keys = await newKeys();
   const { certPem } = await issue(ca, {
     subject: `CN=kctl-admin:${options.name}`,

@@ -10,7 +10,11 @@ import { runFleetChecks } from './fleet-checks.js';
 export const DEFAULT_KUBERNETES_VERSION = 'v1.33.0';
 
 /** Bounded parallelism for fan-outs to hosts: enough to hide latency, not a thundering herd. */
-export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
@@ -26,7 +30,12 @@ export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (
 /** A spec for a host that no cluster.yaml describes: its role label, or worker. */
 export function defaultPreflightSpec(host: HostRecord): PreflightSpec {
   const role = host.labels.role === 'control-plane' ? 'control-plane' : 'worker';
-  return { role, kubernetesVersion: DEFAULT_KUBERNETES_VERSION, isFirstControlPlane: false, kubeProxyMode: 'iptables' };
+  return {
+    role,
+    kubernetesVersion: DEFAULT_KUBERNETES_VERSION,
+    isFirstControlPlane: false,
+    kubeProxyMode: 'iptables',
+  };
 }
 
 export function selectHosts(store: Store, names: readonly string[] | undefined): HostRecord[] {
@@ -44,11 +53,19 @@ export async function runFleetPreflight(
   deps: { store: Store; registry: AgentRegistry },
   request: PreflightRequest,
 ): Promise<PreflightResponse> {
-  const hosts = selectHosts(deps.store, request.hosts ?? (request.specs ? Object.keys(request.specs) : undefined));
+  const hosts = selectHosts(
+    deps.store,
+    request.hosts ?? (request.specs ? Object.keys(request.specs) : undefined),
+  );
   const perHost = await mapBounded(hosts, 64, async (host): Promise<HostPreflight> => {
     const spec = request.specs?.[host.name] ?? defaultPreflightSpec(host);
     try {
-      const r = await deps.registry.sendCommand(host.id, 'preflight.run', { spec }, { timeoutMs: request.timeoutMs });
+      const r = await deps.registry.sendCommand(
+        host.id,
+        'preflight.run',
+        { spec },
+        { timeoutMs: request.timeoutMs },
+      );
       if (!r.outcome.ok) return { host: host.name, spec, error: r.outcome.error };
       const value = Ops['preflight.run'].result.parse(r.outcome.value);
       return { host: host.name, spec, results: value.results, durationMs: value.durationMs };

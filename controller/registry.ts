@@ -132,11 +132,18 @@ export class AgentRegistry {
    * Sends a typed command and resolves with its outcome. Authorisation is checked here, before
    * every command (S6), not only when the host connected.
    */
-  sendCommand(hostId: string, op: string, args: Record<string, unknown>, options: CommandOptions = {}): Promise<CommandResult> {
+  sendCommand(
+    hostId: string,
+    op: string,
+    args: Record<string, unknown>,
+    options: CommandOptions = {},
+  ): Promise<CommandResult> {
     const host = this.deps.store.getHost(hostId);
     if (!host) return Promise.reject(new KctlError('unknown_host', `No host with id "${hostId}"`));
     if (host.state !== 'active') {
-      return Promise.reject(new KctlError('host_revoked', `Host "${host.name}" is revoked; no commands are sent to it`));
+      return Promise.reject(
+        new KctlError('host_revoked', `Host "${host.name}" is revoked; no commands are sent to it`),
+      );
     }
     if (!isOpName(op)) return Promise.reject(new KctlError('unknown_op', `Unknown op "${op}"`));
     const session = this.sessions.get(hostId);
@@ -162,15 +169,26 @@ export class AgentRegistry {
       const timer = setTimeout(() => {
         this.pending.get(hostId)?.delete(frame.id);
         reject(
-          new KctlError('timeout', `Command ${op} to host "${host.name}" got no result within ${timeoutMs} ms`, {
-            retryable: true,
-            details: { commandId: frame.id },
-          }),
+          new KctlError(
+            'timeout',
+            `Command ${op} to host "${host.name}" got no result within ${timeoutMs} ms`,
+            {
+              retryable: true,
+              details: { commandId: frame.id },
+            },
+          ),
         );
       }, timeoutMs);
       let forHost = this.pending.get(hostId);
-      if (!forHost) this.pending.set(hostId, (forHost = new Map()));
-      forHost.set(frame.id, { frame, startedAt: now, resolve, reject, timer, onProgress: options.onProgress });
+      if (!forHost) this.pending.set(hostId, (forHost = new Map<string, Pending>()));
+      forHost.set(frame.id, {
+        frame,
+        startedAt: now,
+        resolve,
+        reject,
+        timer,
+        onProgress: options.onProgress,
+      });
       this.deps.metrics.commandsSent++;
       this.sendFrame(session, frame);
     });
@@ -186,7 +204,12 @@ export class AgentRegistry {
     clearTimeout(p.timer);
     const durationMs = Date.now() - p.startedAt;
     this.deps.metrics.observeCommandLatency(durationMs);
-    p.resolve({ commandId: frame.id, outcome: validateOutcome(p.frame.op, frame.outcome), replayed: frame.replayed, durationMs });
+    p.resolve({
+      commandId: frame.id,
+      outcome: validateOutcome(p.frame.op, frame.outcome),
+      replayed: frame.replayed,
+      durationMs,
+    });
   }
 
   handleProgress(hostId: string, frame: ProgressFrame): void {
@@ -204,7 +227,8 @@ export class AgentRegistry {
 
   closeAll(code: number, reason: string): void {
     for (const s of this.sessions.values()) s.ws.close(code, reason);
-    for (const [hostId] of this.pending) this.failPending(hostId, new KctlError('internal', 'controller shutting down'));
+    for (const [hostId] of this.pending)
+      this.failPending(hostId, new KctlError('internal', 'controller shutting down'));
   }
 
   private emit(event: RegistryEvent): void {

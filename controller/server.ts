@@ -25,7 +25,11 @@ const MAX_UPGRADES_IN_FLIGHT = 256;
 const MAX_UPGRADES_PER_IP = 64;
 
 /** The controller's one HTTPS port: JSON routes, and WSS for agents at /v1/agent. */
-export function createControllerServer(options: ServerOptions): { server: Server; router: Router; wss: WebSocketServer } {
+export function createControllerServer(options: ServerOptions): {
+  server: Server;
+  router: Router;
+  wss: WebSocketServer;
+} {
   const { store, log, metrics } = options;
   const router = new Router(options.routes);
   const server = createServer({
@@ -89,13 +93,15 @@ export function createControllerServer(options: ServerOptions): { server: Server
       );
     };
     const url = new URL(req.url ?? '/', 'https://controller');
-    if (url.pathname !== '/v1/agent') return refuse(404, 'not_found', `No WebSocket endpoint at ${url.pathname}`);
+    if (url.pathname !== '/v1/agent')
+      return refuse(404, 'not_found', `No WebSocket endpoint at ${url.pathname}`);
     if (!tls.authorized) {
       return refuse(401, 'not_authenticated', 'A client certificate issued by this controller is required');
     }
     const cert = tls.getPeerCertificate();
     const id = cert.raw ? identityOfPeer(cert.raw) : undefined;
-    if (id?.kind !== 'host') return refuse(403, 'forbidden', 'Only host certificates may open the agent channel');
+    if (id?.kind !== 'host')
+      return refuse(403, 'forbidden', 'Only host certificates may open the agent channel');
     const host = store.getHost(id.hostId);
     if (!host) return refuse(403, 'unknown_host', 'This certificate belongs to no enrolled host');
     if (host.state !== 'active') return refuse(403, 'host_revoked', `Host "${host.name}" is revoked`);

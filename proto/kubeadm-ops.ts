@@ -5,15 +5,26 @@ import { z } from 'zod';
  * minted by the controller just in time and travel only as args: results never carry them, so the
  * agent's journal and the controller's apply journal never hold a secret.
  */
-const Yaml = z.string().min(1).max(256 * 1024);
+const Yaml = z
+  .string()
+  .min(1)
+  .max(256 * 1024);
 const ManifestFile = z.strictObject({
-  path: z.string().regex(/^\/etc\/kubernetes\/manifests\/[a-z0-9-]+\.yaml$/, 'must be /etc/kubernetes/manifests/<name>.yaml'),
+  path: z
+    .string()
+    .regex(
+      /^\/etc\/kubernetes\/manifests\/[a-z0-9-]+\.yaml$/,
+      'must be /etc/kubernetes/manifests/<name>.yaml',
+    ),
   content: Yaml,
 });
 const BootstrapToken = z.string().regex(/^[a-z0-9]{6}\.[a-z0-9]{16}$/, 'must match [a-z0-9]{6}.[a-z0-9]{16}');
 const CertificateKey = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 hex characters');
 export const CaCertHash = z.string().regex(/^sha256:[0-9a-f]{64}$/);
-const IgnorePreflight = z.array(z.string().regex(/^[A-Za-z0-9._-]{1,128}$/)).max(64).default([]);
+const IgnorePreflight = z
+  .array(z.string().regex(/^[A-Za-z0-9._-]{1,128}$/))
+  .max(64)
+  .default([]);
 
 export const NodeStatus = z.strictObject({
   name: z.string(),
@@ -56,7 +67,13 @@ export const KubeadmOps = {
   },
   /** `kubectl apply -f` with the host's admin.conf (CNI manifests) */
   'kubectl.apply': {
-    args: z.strictObject({ name: z.string().regex(/^[a-z0-9-]{1,63}$/), manifest: z.string().min(1).max(900 * 1024) }),
+    args: z.strictObject({
+      name: z.string().regex(/^[a-z0-9-]{1,63}$/),
+      manifest: z
+        .string()
+        .min(1)
+        .max(900 * 1024),
+    }),
     result: z.strictObject({ applied: z.literal(true) }),
   },
   /** the node list as the API server sees it, read with the host's admin.conf */

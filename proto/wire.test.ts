@@ -19,16 +19,43 @@ const facts = {
 const agentFrames = [
   { type: 'hello', protocolVersion: 1, agentVersion: '0.1.0', facts },
   { type: 'heartbeat', seq: 3, sentAt: 1_700_000_000_000 },
-  { type: 'progress', id: 'c-1', message: 'writing /etc/sysctl.d/99-kctl.conf', stepId: 'sysctl', fraction: 0.5 },
+  {
+    type: 'progress',
+    id: 'c-1',
+    message: 'writing /etc/sysctl.d/99-kctl.conf',
+    stepId: 'sysctl',
+    fraction: 0.5,
+  },
   { type: 'result', id: 'c-1', replayed: false, outcome: { ok: true, value: { pong: true } } },
-  { type: 'result', id: 'c-1', replayed: true, outcome: { ok: false, error: { code: 'unknown_op', message: 'x', retryable: false } } },
+  {
+    type: 'result',
+    id: 'c-1',
+    replayed: true,
+    outcome: { ok: false, error: { code: 'unknown_op', message: 'x', retryable: false } },
+  },
   { type: 'error', inReplyTo: 'c-1', error: { code: 'invalid_frame', message: 'bad', retryable: false } },
 ];
 
 const controllerFrames = [
-  { type: 'welcome', protocolVersion: 1, controllerVersion: '0.1.0', hostId: 'h-1', hostName: 'cp-1', heartbeatIntervalMs: 10000 },
+  {
+    type: 'welcome',
+    protocolVersion: 1,
+    controllerVersion: '0.1.0',
+    hostId: 'h-1',
+    hostName: 'cp-1',
+    heartbeatIntervalMs: 10000,
+  },
   { type: 'heartbeat', seq: 0, sentAt: 1 },
-  { type: 'command', id: 'c-1', hostId: 'h-1', op: 'host.apply', args: { spec: {} }, issuedAt: 1, expiresAt: 2, planHash: `sha256:${'a'.repeat(64)}` },
+  {
+    type: 'command',
+    id: 'c-1',
+    hostId: 'h-1',
+    op: 'host.apply',
+    args: { spec: {} },
+    issuedAt: 1,
+    expiresAt: 2,
+    planHash: `sha256:${'a'.repeat(64)}`,
+  },
   { type: 'cancel', id: 'c-1' },
 ];
 
@@ -48,7 +75,11 @@ describe('wire frames', () => {
     ['an unknown key', { type: 'heartbeat', seq: 1, sentAt: 1, extra: true }, /extra/],
     ['a wrong type', { type: 'heartbeat', seq: 'one', sentAt: 1 }, /seq/],
     ['a negative sequence', { type: 'heartbeat', seq: -1, sentAt: 1 }, /seq/],
-    ['a hello with facts missing a field', { type: 'hello', protocolVersion: 1, agentVersion: '1', facts: { ...facts, kernel: undefined } }, /facts\.kernel/],
+    [
+      'a hello with facts missing a field',
+      { type: 'hello', protocolVersion: 1, agentVersion: '1', facts: { ...facts, kernel: undefined } },
+      /facts\.kernel/,
+    ],
     ['an id with a path in it', { type: 'progress', id: '../../etc/passwd', message: 'x' }, /id/],
   ])('rejects %s and names the field', (_what, frame, field) => {
     const r = parseJson(JSON.stringify(frame), AgentFrame);

@@ -4,7 +4,9 @@ import { WireError, describeZodError } from './errors.js';
 import { MAX_FRAME_BYTES } from './version.js';
 
 /** Ids are opaque but have a grammar, so they can never smuggle paths or markup. */
-export const Id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must match [A-Za-z0-9._-], 1-128 chars');
+export const Id = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must match [A-Za-z0-9._-], 1-128 chars');
 /** Op names: dotted lowercase words, e.g. `host.apply`. The registry decides whether one exists. */
 export const OpName = z.string().regex(/^[a-z][a-z0-9]*(\.[a-z][a-zA-Z0-9]*)*$/, 'must be a dotted op name');
 const Millis = z.number().int().nonnegative();
@@ -84,7 +86,10 @@ export const CommandFrame = z.strictObject({
   issuedAt: Millis,
   expiresAt: Millis,
   planId: Id.optional(),
-  planHash: z.string().regex(/^sha256:[0-9a-f]{64}$/).optional(),
+  planHash: z
+    .string()
+    .regex(/^sha256:[0-9a-f]{64}$/)
+    .optional(),
 });
 export type CommandFrame = z.infer<typeof CommandFrame>;
 

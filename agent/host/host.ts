@@ -42,6 +42,12 @@ export interface RunResult {
   stderr: string;
 }
 
+export interface FsSpace {
+  /** bytes available to unprivileged users (statfs f_bavail * f_bsize), as df's "Avail" */
+  freeBytes: number;
+  totalBytes: number;
+}
+
 export interface Host {
   readonly root: string;
   readFile(path: string): Promise<string | undefined>;
@@ -59,6 +65,8 @@ export interface Host {
   run(program: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
   /** absolute path of a program on the host's PATH, or undefined */
   which(program: string): Promise<string | undefined>;
+  /** space on the filesystem holding the path (statfs); undefined when the path does not exist */
+  statfs(path: string): Promise<FsSpace | undefined>;
   /** true when a TCP listen on the port succeeds right now */
   canBind(port: number): Promise<boolean>;
   /** effective uid of the agent process */

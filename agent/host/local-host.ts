@@ -1,11 +1,24 @@
 import { constants } from 'node:fs';
-import { chmod, chown, lstat, mkdir, open, readFile, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  lstat,
+  mkdir,
+  open,
+  readFile,
+  readdir,
+  realpath,
+  rename,
+  rm,
+  stat,
+  statfs,
+} from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join, basename } from 'node:path';
 import { execa } from 'execa';
 import { KctlError } from '../../proto/errors.js';
-import type { FileStat, Host, RunOptions, RunResult, WriteOptions, WriteReport } from './host.js';
+import type { FileStat, FsSpace, Host, RunOptions, RunResult, WriteOptions, WriteReport } from './host.js';
 import { checkWritablePath, isInsideAllowlist } from './paths.js';
 import { scrubSecrets } from './scrub.js';
 
@@ -91,7 +104,11 @@ export class LocalHost implements Host {
   }
 
   /** S16 + S17: allow-listed path, parent inside the allow-list after symlinks, temp + fsync + rename + fsync(dir). */
-  async writeFileAtomic(path: string, content: string | Buffer, options: WriteOptions = {}): Promise<WriteReport> {
+  async writeFileAtomic(
+    path: string,
+    content: string | Buffer,
+    options: WriteOptions = {},
+  ): Promise<WriteReport> {
     const target = checkWritablePath(path);
     const bytes = typeof content === 'string' ? Buffer.from(content) : content;
     const realTarget = this.real(target);
@@ -100,12 +117,18 @@ export class LocalHost implements Host {
     await this.checkParent(target, parent);
 
     const previous = await this.stat(target);
-    if (previous?.isSymlink) throw new KctlError('path_not_allowed', `Refusing to write "${path}": it is a symbolic link`);
+    if (previous?.isSymlink)
+      throw new KctlError('path_not_allowed', `Refusing to write "${path}": it is a symbolic link`);
     const old = previous ? await readFile(realTarget) : undefined;
     const mode = options.mode ?? previous?.mode ?? 0o644;
     const uid = options.uid ?? previous?.uid;
     const gid = options.gid ?? previous?.gid;
-    if (old?.equals(bytes) && previous?.mode === mode && (uid === undefined || previous.uid === uid) && (gid === undefined || previous.gid === gid)) {
+    if (
+      old?.equals(bytes) &&
+      previous?.mode === mode &&
+      (uid === undefined || previous.uid === uid) &&
+      (gid === undefined || previous.gid === gid)
+    ) {
       return { path: target, changed: false };
     }
     let backupPath: string | undefined;
@@ -113,7 +136,11 @@ export class LocalHost implements Host {
 
     const tmp = join(parent, `.${basename(realTarget)}.kctl-tmp-${randomBytes(6).toString('hex')}`);
     try {
-      const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+      const fh = await open(
+        tmp,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+        mode,
+      );
       try {
         await fh.writeFile(bytes);
         await fh.chmod(mode);
@@ -140,15 +167,29 @@ export class LocalHost implements Host {
   private async checkParent(target: string, realParent: string): Promise<void> {
     const resolved = await realpath(realParent);
     const rootReal = await realpath(this.root);
-    const hostView = rootReal === '/' ? resolved : resolved.startsWith(`${rootReal}/`) ? resolved.slice(rootReal.length) : undefined;
+    const hostView =
+      rootReal === '/'
+        ? resolved
+        : resolved.startsWith(`${rootReal}/`)
+          ? resolved.slice(rootReal.length)
+          : undefined;
     const parentOfTarget = dirname(target);
-    if (hostView === undefined || !(isInsideAllowlist(hostView) || hostView === parentOfTarget && isInsideAllowlist(target))) {
-      throw new KctlError('path_not_allowed', `Refusing to write "${target}": its directory resolves outside the allow-list`);
+    if (
+      hostView === undefined ||
+      !(isInsideAllowlist(hostView) || (hostView === parentOfTarget && isInsideAllowlist(target)))
+    ) {
+      throw new KctlError(
+        'path_not_allowed',
+        `Refusing to write "${target}": its directory resolves outside the allow-list`,
+      );
     }
     if (process.getuid?.() === 0) {
       const s = await stat(resolved);
       if (s.uid !== 0 || (s.mode & 0o022) !== 0) {
-        throw new KctlError('path_not_allowed', `Refusing to write "${target}": its directory is writable by a user other than root`);
+        throw new KctlError(
+          'path_not_allowed',
+          `Refusing to write "${target}": its directory is writable by a user other than root`,
+        );
       }
     }
   }
@@ -179,7 +220,8 @@ export class LocalHost implements Host {
 
   async writeSysctl(key: string, value: string): Promise<void> {
     if (!SYSCTL_KEY.test(key)) throw new KctlError('invalid_args', `"${key}" is not a sysctl key`);
-    if (!/^[A-Za-z0-9 ._:,-]{0,256}$/.test(value)) throw new KctlError('invalid_args', `sysctl ${key}: value "${value}" is not allowed`);
+    if (!/^[A-Za-z0-9 ._:,-]{0,256}$/.test(value))
+      throw new KctlError('invalid_args', `sysctl ${key}: value "${value}" is not allowed`);
     const path = this.real(`/proc/sys/${key.replaceAll('.', '/')}`);
     try {
       const fh = await open(path, constants.O_WRONLY | constants.O_TRUNC);
@@ -211,9 +253,13 @@ export class LocalHost implements Host {
   async run(program: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     const file = await this.which(program);
     if (!file) {
-      throw new KctlError('program_failed', `Program "${program}" was not found in ${this.programPath.join(':')}`, {
-        details: { remedy: `install ${program} on the host` },
-      });
+      throw new KctlError(
+        'program_failed',
+        `Program "${program}" was not found in ${this.programPath.join(':')}`,
+        {
+          details: { remedy: `install ${program} on the host` },
+        },
+      );
     }
     const env: Record<string, string> = {
       PATH: this.programPath.join(':'),
@@ -236,16 +282,37 @@ export class LocalHost implements Host {
     const stderr = typeof result.stderr === 'string' ? result.stderr : '';
     const exitCode = result.exitCode ?? (result.timedOut ? 124 : 1);
     if (result.timedOut) {
-      throw new KctlError('timeout', `${program} timed out after ${options.timeoutMs ?? 300_000} ms`, { retryable: true });
-    }
-    if (exitCode !== 0 && !options.allowFailure) {
-      const tail = scrubSecrets(stderr || stdout).trim().split('\n').slice(-8).join('\n');
-      throw new KctlError('program_failed', `${program} ${scrubSecrets(args.join(' '))} exited with ${exitCode}: ${tail}`, {
-        details: { program, exitCode },
-        retryable: /Could not get lock|dpkg.*lock/i.test(stderr),
+      throw new KctlError('timeout', `${program} timed out after ${options.timeoutMs ?? 300_000} ms`, {
+        retryable: true,
       });
     }
+    if (exitCode !== 0 && !options.allowFailure) {
+      const tail = scrubSecrets(stderr || stdout)
+        .trim()
+        .split('\n')
+        .slice(-8)
+        .join('\n');
+      throw new KctlError(
+        'program_failed',
+        `${program} ${scrubSecrets(args.join(' '))} exited with ${exitCode}: ${tail}`,
+        {
+          details: { program, exitCode },
+          retryable: /Could not get lock|dpkg.*lock/i.test(stderr),
+        },
+      );
+    }
     return { exitCode, stdout, stderr };
+  }
+
+  async statfs(path: string): Promise<FsSpace | undefined> {
+    try {
+      const s = await statfs(this.real(path));
+      return { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw ioError(`Cannot statfs "${path}"`, err);
+    }
   }
 
   canBind(port: number): Promise<boolean> {

@@ -27,13 +27,18 @@ export const WRITE_ALLOWLIST: readonly string[] = [
 
 /** Lexical checks: absolute, normalised, no `..`, no NUL, inside the allow-list. */
 export function checkWritablePath(path: string): string {
-  if (path.includes('\0')) throw new KctlError('path_not_allowed', `Path ${JSON.stringify(path)} contains a NUL byte`);
+  if (path.includes('\0'))
+    throw new KctlError('path_not_allowed', `Path ${JSON.stringify(path)} contains a NUL byte`);
   if (!path.startsWith('/')) throw new KctlError('path_not_allowed', `Path "${path}" is not absolute`);
   if (path.split('/').includes('..')) throw new KctlError('path_not_allowed', `Path "${path}" contains ".."`);
   const normal = posix.normalize(path);
-  if (normal !== path || normal.endsWith('/')) throw new KctlError('path_not_allowed', `Path "${path}" is not in normal form`);
+  if (normal !== path || normal.endsWith('/'))
+    throw new KctlError('path_not_allowed', `Path "${path}" is not in normal form`);
   if (!isInsideAllowlist(normal)) {
-    throw new KctlError('path_not_allowed', `Writing "${path}" is not allowed: it is outside the agent's write allow-list`);
+    throw new KctlError(
+      'path_not_allowed',
+      `Writing "${path}" is not allowed: it is outside the agent's write allow-list`,
+    );
   }
   return normal;
 }

@@ -4,8 +4,13 @@
  */
 export function scrubSecrets(text: string): string {
   return text
-    .replace(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g, '[redacted private key]')
+    .replace(
+      /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g,
+      '[redacted private key]',
+    )
     .replace(/(--(?:token|discovery-token|tls-bootstrap-token|certificate-key)[= ])\S+/g, '$1[redacted]')
     .replace(/\b[a-z0-9]{6}\.[a-z0-9]{16}\b/g, '[redacted token]')
-    .replace(/\b[0-9a-f]{64}\b/g, (m, offset: number, s: string) => (s.slice(Math.max(0, offset - 7), offset) === 'sha256:' ? m : '[redacted key]'));
+    .replace(/\b[0-9a-f]{64}\b/g, (m, offset: number, s: string) =>
+      s.slice(Math.max(0, offset - 7), offset) === 'sha256:' ? m : '[redacted key]',
+    );
 }

@@ -13,7 +13,12 @@ const RUN_DIR = '/var/lib/kctl-agent/run';
 const KUBEADM_TIMEOUT_MS = 15 * 60_000;
 
 /** Writes a secret-bearing file, runs fn, and removes the file whatever happens. */
-async function withSecretFile<T>(host: Host, name: string, content: string, fn: (path: string) => Promise<T>): Promise<T> {
+async function withSecretFile<T>(
+  host: Host,
+  name: string,
+  content: string,
+  fn: (path: string) => Promise<T>,
+): Promise<T> {
   const path = `${RUN_DIR}/${name}`;
   await host.writeFileAtomic(path, content, { mode: 0o600, uid: 0, gid: 0 });
   try {
@@ -26,7 +31,9 @@ async function withSecretFile<T>(host: Host, name: string, content: string, fn: 
 async function caCertHash(host: Host): Promise<string> {
   const pem = await host.readFile(CA_CERT);
   if (pem === undefined) {
-    throw new KctlError('step_failed', `${CA_CERT} does not exist after kubeadm ran`, { details: { remedy: 'check the kubeadm output in the agent log' } });
+    throw new KctlError('step_failed', `${CA_CERT} does not exist after kubeadm ran`, {
+      details: { remedy: 'check the kubeadm output in the agent log' },
+    });
   }
   // the discovery hash is the same recipe as our own CA pin: SHA-256 over the SubjectPublicKeyInfo
   return caPinOf(pem);
@@ -50,9 +57,13 @@ export const kubeadmInitOp: AgentOp<'kubeadm.init'> = {
     }
     progress({ message: 'kubeadm init --upload-certs' });
     await withSecretFile(host, 'kubeadm-init.yaml', args.config, (path) =>
-      host.run('kubeadm', ['init', '--config', path, '--upload-certs', ...ignoreFlag(args.ignorePreflightErrors)], {
-        timeoutMs: KUBEADM_TIMEOUT_MS,
-      }),
+      host.run(
+        'kubeadm',
+        ['init', '--config', path, '--upload-certs', ...ignoreFlag(args.ignorePreflightErrors)],
+        {
+          timeoutMs: KUBEADM_TIMEOUT_MS,
+        },
+      ),
     );
     return { alreadyInitialized: false, caCertHash: await caCertHash(host) };
   },
@@ -63,12 +74,22 @@ export const kubeadmJoinMaterialOp: AgentOp<'kubeadm.joinMaterial'> = {
   async run(args, { host }) {
     const kubeconfig = ['--kubeconfig', ADMIN_CONF];
     // a token we minted: `token create <token>` makes kubeadm print nothing secret we did not already know
-    await host.run('kubeadm', ['token', 'create', args.token, '--ttl', args.tokenTtl, ...kubeconfig], { timeoutMs: 120_000 });
+    await host.run('kubeadm', ['token', 'create', args.token, '--ttl', args.tokenTtl, ...kubeconfig], {
+      timeoutMs: 120_000,
+    });
     let certsUploadedAt: number | null = null;
     if (args.certificateKey) {
       await host.run(
         'kubeadm',
-        ['init', 'phase', 'upload-certs', '--upload-certs', '--certificate-key', args.certificateKey, ...kubeconfig],
+        [
+          'init',
+          'phase',
+          'upload-certs',
+          '--upload-certs',
+          '--certificate-key',
+          args.certificateKey,
+          ...kubeconfig,
+        ],
         { timeoutMs: 300_000 },
       );
       certsUploadedAt = Date.now();
@@ -87,7 +108,9 @@ export const kubeadmJoinOp: AgentOp<'kubeadm.join'> = {
     }
     progress({ message: args.controlPlane ? 'kubeadm join --control-plane' : 'kubeadm join' });
     await withSecretFile(host, 'kubeadm-join.yaml', args.config, (path) =>
-      host.run('kubeadm', ['join', '--config', path, ...ignoreFlag(args.ignorePreflightErrors)], { timeoutMs: KUBEADM_TIMEOUT_MS }),
+      host.run('kubeadm', ['join', '--config', path, ...ignoreFlag(args.ignorePreflightErrors)], {
+        timeoutMs: KUBEADM_TIMEOUT_MS,
+      }),
     );
     for (const m of args.manifests) {
       progress({ message: `writing ${m.path}` });
@@ -141,7 +164,9 @@ export function parseNodeList(json: string): NodeStatus[] {
 export const kubectlNodesOp: AgentOp<'kubectl.nodes'> = {
   name: 'kubectl.nodes',
   async run(_args, { host }) {
-    const r = await host.run('kubectl', ['--kubeconfig', ADMIN_CONF, 'get', 'nodes', '-o', 'json'], { timeoutMs: 60_000 });
+    const r = await host.run('kubectl', ['--kubeconfig', ADMIN_CONF, 'get', 'nodes', '-o', 'json'], {
+      timeoutMs: 60_000,
+    });
     return { nodes: parseNodeList(r.stdout) };
   },
 };

@@ -7,7 +7,7 @@ export interface OpContext {
   hostId: string;
   log: Logger;
   signal: AbortSignal;
-  progress(update: { message: string; stepId?: string; fraction?: number }): void;
+  progress: (update: { message: string; stepId?: string; fraction?: number }) => void;
 }
 
 export interface AgentOp<N extends OpName> {

@@ -49,7 +49,9 @@ export class ApiClient {
           timeout: timeoutMs,
           headers: {
             accept: 'application/json',
-            ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+            ...(payload
+              ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+              : {}),
           },
         },
         (res) => {
@@ -62,7 +64,12 @@ export class ApiClient {
             try {
               data = JSON.parse(text);
             } catch {
-              return reject(new KctlError('invalid_frame', `${method} ${url.pathname}: HTTP ${res.statusCode}, body is not JSON`));
+              return reject(
+                new KctlError(
+                  'invalid_frame',
+                  `${method} ${url.pathname}: HTTP ${res.statusCode}, body is not JSON`,
+                ),
+              );
             }
             if ((res.statusCode ?? 500) >= 400) {
               const err = WireError.safeParse((data as { error?: unknown }).error);
@@ -75,20 +82,29 @@ export class ApiClient {
             if (schema === undefined) return resolve(text as T);
             const parsed = schema.safeParse(data);
             if (!parsed.success) {
-              return reject(new KctlError('invalid_frame', `${method} ${url.pathname}: ${describeZodError(parsed.error)}`));
+              return reject(
+                new KctlError(
+                  'invalid_frame',
+                  `${method} ${url.pathname}: ${describeZodError(parsed.error)}`,
+                ),
+              );
             }
             resolve(parsed.data);
           });
         },
       );
-      req.on('timeout', () => req.destroy(new KctlError('timeout', `${method} ${url.pathname} timed out`, { retryable: true })));
+      req.on('timeout', () =>
+        req.destroy(new KctlError('timeout', `${method} ${url.pathname} timed out`, { retryable: true })),
+      );
       req.on('error', (err) =>
         reject(
           err instanceof KctlError
             ? err
             : new KctlError('io_error', `Cannot reach the controller at ${url.origin}: ${err.message}`, {
                 retryable: true,
-                details: { remedy: 'is "kctl controller run" running, and is the URL in the client config right?' },
+                details: {
+                  remedy: 'is "kctl controller run" running, and is the URL in the client config right?',
+                },
               }),
         ),
       );

@@ -25,11 +25,16 @@ export async function loadClientConfig(path: string | undefined): Promise<Client
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new KctlError('invalid_config', `Cannot read kctl client config "${file}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
-      details: {
-        remedy: 'run "kctl controller init --data-dir DIR" and pass --config DIR/kctl.yaml or set KCTL_CONFIG',
+    throw new KctlError(
+      'invalid_config',
+      `Cannot read kctl client config "${file}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      {
+        details: {
+          remedy:
+            'run "kctl controller init --data-dir DIR" and pass --config DIR/kctl.yaml or set KCTL_CONFIG',
+        },
       },
-    });
+    );
   }
   let data: unknown;
   try {

@@ -28,7 +28,10 @@ export function controllerCommand(ctx: CliContext): Command {
     .requiredOption('--data-dir <dir>', 'controller state directory')
     .option('--listen <host:port>', 'override the address chosen at init')
     .action(async (opts: { dataDir: string; listen?: string }) => {
-      const running = await startController({ dataDir: opts.dataDir, ...(opts.listen ? { listen: opts.listen } : {}) });
+      const running = await startController({
+        dataDir: opts.dataDir,
+        ...(opts.listen ? { listen: opts.listen } : {}),
+      });
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           void running.close().finally(resolve);

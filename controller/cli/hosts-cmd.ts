@@ -33,7 +33,9 @@ export function hostsCommand(ctx: CliContext): Command {
     .description('refuse a host from now on and close its connection')
     .argument('<name>')
     .action(async (name: string, _opts: unknown, self: Command) => {
-      await (await ctx.client(self)).post(`/v1/admin/hosts/${encodeURIComponent(name)}/revoke`, {}, OkResponse);
+      await (
+        await ctx.client(self)
+      ).post(`/v1/admin/hosts/${encodeURIComponent(name)}/revoke`, {}, OkResponse);
       ctx.out(`host ${name} revoked\n`);
     });
 

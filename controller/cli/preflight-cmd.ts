@@ -14,11 +14,18 @@ export function renderPreflightReport(report: PreflightResponse): string {
   const rows: string[][] = [];
   for (const h of report.hosts) {
     if (h.error) {
-      rows.push([h.host, '-', 'error', h.error.message, h.error.code === 'host_offline' ? 'start the agent on the host' : '']);
+      rows.push([
+        h.host,
+        '-',
+        'error',
+        h.error.message,
+        h.error.code === 'host_offline' ? 'start the agent on the host' : '',
+      ]);
       continue;
     }
     for (const r of h.results ?? []) {
-      if (r.status === 'fail' || r.status === 'warn') rows.push([h.host, r.id, r.status, r.observed, r.remedy]);
+      if (r.status === 'fail' || r.status === 'warn')
+        rows.push([h.host, r.id, r.status, r.observed, r.remedy]);
     }
   }
   let out = '';
@@ -52,8 +59,12 @@ export function preflightCommand(ctx: CliContext, specs?: PreflightSpecSource): 
     .action(async (opts: { hosts?: string; file?: string; output?: string }, self: Command) => {
       const format = outputFormat(opts.output);
       const client = await ctx.client(self);
-      const hosts = opts.hosts?.split(',').map((h) => h.trim()).filter((h) => h !== '');
-      const bySpec = opts.file && specs ? await specs.specsFromClusterFile(opts.file, hosts ?? []) : undefined;
+      const hosts = opts.hosts
+        ?.split(',')
+        .map((h) => h.trim())
+        .filter((h) => h !== '');
+      const bySpec =
+        opts.file && specs ? await specs.specsFromClusterFile(opts.file, hosts ?? []) : undefined;
       const report = await client.post(
         '/v1/admin/preflight',
         { ...(hosts ? { hosts } : {}), ...(bySpec ? { specs: bySpec } : {}) },

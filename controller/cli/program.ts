@@ -35,4 +35,3 @@ export async function runKctl(argv: string[], ctx: CliContext = defaultContext()
     return err instanceof KctlError ? 1 : wire.code === 'internal' && /^-/.test(wire.message) ? 2 : 1;
   }
 }
-

@@ -28,18 +28,21 @@ export function tokenCommand(ctx: CliContext): Command {
     .option('--uses <n>', 'how many hosts may enroll with it', '1')
     .option('--labels <k=v,...>', 'labels given to hosts that enroll with it')
     .option('--description <text>', 'free text shown in token list', '')
-    .action(async (opts: { ttl?: string; uses: string; labels?: string; description: string }, self: Command) => {
-      const ttlMs = opts.ttl ? parseDuration(opts.ttl, '--ttl') : DEFAULT_TOKEN_TTL_MS;
-      const uses = Number(opts.uses);
-      if (!Number.isInteger(uses) || uses < 1) throw new KctlError('invalid_args', `--uses: "${opts.uses}" is not a positive integer`);
-      const client = await ctx.client(self);
-      const r = await client.post(
-        '/v1/admin/tokens',
-        { ttlMs, uses, labels: parseLabels(opts.labels), description: opts.description },
-        TokenCreateResponse,
-      );
-      ctx.out(`${r.token}\n`);
-    });
+    .action(
+      async (opts: { ttl?: string; uses: string; labels?: string; description: string }, self: Command) => {
+        const ttlMs = opts.ttl ? parseDuration(opts.ttl, '--ttl') : DEFAULT_TOKEN_TTL_MS;
+        const uses = Number(opts.uses);
+        if (!Number.isInteger(uses) || uses < 1)
+          throw new KctlError('invalid_args', `--uses: "${opts.uses}" is not a positive integer`);
+        const client = await ctx.client(self);
+        const r = await client.post(
+          '/v1/admin/tokens',
+          { ttlMs, uses, labels: parseLabels(opts.labels), description: opts.description },
+          TokenCreateResponse,
+        );
+        ctx.out(`${r.token}\n`);
+      },
+    );
 
   cmd
     .command('list')
@@ -55,9 +58,13 @@ export function tokenCommand(ctx: CliContext): Command {
           ['ID', 'EXPIRES', 'USES LEFT', 'LABELS', 'DESCRIPTION'],
           tokens.map((t) => [
             t.id,
-            now >= t.expiresAt ? `expired ${formatAge(t.expiresAt, now)}` : `in ${Math.round((t.expiresAt - now) / 60000)}m`,
+            now >= t.expiresAt
+              ? `expired ${formatAge(t.expiresAt, now)}`
+              : `in ${Math.round((t.expiresAt - now) / 60000)}m`,
             `${t.usesLeft}/${t.usesTotal}`,
-            Object.entries(t.labels).map(([k, v]) => `${k}=${v}`).join(','),
+            Object.entries(t.labels)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(','),
             t.description,
           ]),
         ),

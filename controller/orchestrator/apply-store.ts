@@ -39,7 +39,9 @@ export class ApplyStore {
 
   createApply(a: { id: string; cluster: string; planHash: string; plan: unknown; now: number }): void {
     this.db
-      .prepare(`INSERT INTO applies (id, cluster, plan_hash, plan, status, started_at) VALUES (?, ?, ?, ?, 'running', ?)`)
+      .prepare(
+        `INSERT INTO applies (id, cluster, plan_hash, plan, status, started_at) VALUES (?, ?, ?, ?, 'running', ?)`,
+      )
       .run(a.id, a.cluster, a.planHash, JSON.stringify(a.plan), a.now);
   }
 
@@ -59,7 +61,11 @@ export class ApplyStore {
   }
 
   listApplies(limit = 20): ApplyRecord[] {
-    return (this.db.prepare('SELECT * FROM applies ORDER BY started_at DESC, rowid DESC LIMIT ?').all(limit) as Row[]).map(applyFromRow);
+    return (
+      this.db
+        .prepare('SELECT * FROM applies ORDER BY started_at DESC, rowid DESC LIMIT ?')
+        .all(limit) as Row[]
+    ).map(applyFromRow);
   }
 
   finishApply(id: string, status: Exclude<ApplyStatus, 'running'>, now: number, error?: WireError): void {
@@ -69,11 +75,15 @@ export class ApplyStore {
   }
 
   reopenApply(id: string): void {
-    this.db.prepare(`UPDATE applies SET status = 'running', finished_at = NULL, error = NULL WHERE id = ?`).run(id);
+    this.db
+      .prepare(`UPDATE applies SET status = 'running', finished_at = NULL, error = NULL WHERE id = ?`)
+      .run(id);
   }
 
   steps(applyId: string): StepRecord[] {
-    return (this.db.prepare('SELECT * FROM apply_steps WHERE apply_id = ?').all(applyId) as Row[]).map(stepFromRow);
+    return (this.db.prepare('SELECT * FROM apply_steps WHERE apply_id = ?').all(applyId) as Row[]).map(
+      stepFromRow,
+    );
   }
 
   /** Written before the task is sent to its host. */
@@ -94,9 +104,18 @@ export class ApplyStore {
   }
 
   /** Written after the host answered. `output` must hold no secrets. */
-  stepFinished(s: { applyId: string; taskId: string; status: 'done' | 'failed'; now: number; output?: unknown; error?: WireError }): void {
+  stepFinished(s: {
+    applyId: string;
+    taskId: string;
+    status: 'done' | 'failed';
+    now: number;
+    output?: unknown;
+    error?: WireError;
+  }): void {
     this.db
-      .prepare('UPDATE apply_steps SET status = ?, finished_at = ?, output = ?, error = ? WHERE apply_id = ? AND task_id = ?')
+      .prepare(
+        'UPDATE apply_steps SET status = ?, finished_at = ?, output = ?, error = ? WHERE apply_id = ? AND task_id = ?',
+      )
       .run(
         s.status,
         s.now,

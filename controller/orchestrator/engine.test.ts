@@ -15,7 +15,14 @@ function phase(id: string, mode: Phase['mode'], hosts: string[], kind: Task['kin
     title: id,
     mode,
     concurrency,
-    tasks: hosts.map((host) => ({ id: `${id}/${host}`, phase: id, host, kind, title: `${kind} on ${host}`, input: { host } })),
+    tasks: hosts.map((host) => ({
+      id: `${id}/${host}`,
+      phase: id,
+      host,
+      kind,
+      title: `${kind} on ${host}`,
+      input: { host },
+    })),
   };
 }
 
@@ -54,8 +61,10 @@ class RecordingRunner implements TaskRunner {
     await new Promise((r) => setTimeout(r, 5));
     this.live.set(task.phase, (this.live.get(task.phase) ?? 1) - 1);
     this.timeline.push({ event: 'end', id: task.id });
-    if (this.retryableOnce.delete(task.id)) throw new KctlError('host_offline', 'agent reconnecting', { retryable: true });
-    if (this.failOnce.delete(task.id) || this.failAlways.has(task.id)) throw new KctlError('step_failed', `injected failure in ${task.id}`);
+    if (this.retryableOnce.delete(task.id))
+      throw new KctlError('host_offline', 'agent reconnecting', { retryable: true });
+    if (this.failOnce.delete(task.id) || this.failAlways.has(task.id))
+      throw new KctlError('step_failed', `injected failure in ${task.id}`);
     return { ok: true };
   }
 }
@@ -74,7 +83,8 @@ describe('orchestrator', () => {
   });
   afterEach(() => sqlite.close());
 
-  const indexOf = (event: 'start' | 'end', id: string): number => runner.timeline.findIndex((t) => t.event === event && t.id === id);
+  const indexOf = (event: 'start' | 'end', id: string): number =>
+    runner.timeline.findIndex((t) => t.event === event && t.id === id);
 
   it('initialises the first control plane before any other joins, joins control planes one at a time, workers within the bound', async () => {
     const r = await orchestrator.apply(haPlan());
@@ -82,11 +92,15 @@ describe('orchestrator', () => {
     expect(indexOf('end', 'init/cp-1')).toBeLessThan(indexOf('start', 'control-planes/cp-2'));
     expect(indexOf('end', 'join-material/cp-1')).toBeLessThan(indexOf('start', 'control-planes/cp-2'));
     expect(indexOf('end', 'control-planes/cp-2')).toBeLessThan(indexOf('start', 'control-planes/cp-3'));
-    expect(indexOf('end', 'control-planes/cp-3')).toBeLessThan(Math.min(...WORKERS.map((w) => indexOf('start', `workers/${w}`))));
+    expect(indexOf('end', 'control-planes/cp-3')).toBeLessThan(
+      Math.min(...WORKERS.map((w) => indexOf('start', `workers/${w}`))),
+    );
     expect(runner.maxLive.get('control-planes')).toBe(1);
     expect(runner.maxLive.get('workers')).toBe(2);
     expect(runner.maxLive.get('prepare')).toBe(3);
-    expect(Math.max(...WORKERS.map((w) => indexOf('end', `workers/${w}`)))).toBeLessThan(indexOf('start', 'cni/cp-1'));
+    expect(Math.max(...WORKERS.map((w) => indexOf('end', `workers/${w}`)))).toBeLessThan(
+      indexOf('start', 'cni/cp-1'),
+    );
     expect(runner.runs).toHaveLength(haPlan().phases.reduce((n, p) => n + p.tasks.length, 0));
   });
 
@@ -94,7 +108,9 @@ describe('orchestrator', () => {
     let seenRunning = false;
     const r = await orchestrator.apply(haPlan(), (e) => {
       if (e.type === 'task-start') {
-        const step = store.steps(e.taskId === '' ? '' : store.listApplies(1)[0]!.id).find((s) => s.taskId === e.taskId);
+        const step = store
+          .steps(e.taskId === '' ? '' : store.listApplies(1)[0]!.id)
+          .find((s) => s.taskId === e.taskId);
         seenRunning ||= step?.status === 'running';
       }
     });
@@ -109,13 +125,18 @@ describe('orchestrator', () => {
       const first = await orchestrator.apply(haPlan());
       expect(first.status).toBe('failed');
       expect(first.error?.message).toContain('injected failure');
-      const completed = store.steps(first.applyId).filter((s) => s.status === 'done').map((s) => s.taskId);
+      const completed = store
+        .steps(first.applyId)
+        .filter((s) => s.status === 'done')
+        .map((s) => s.taskId);
       runner.runs = [];
       const second = await orchestrator.apply(haPlan());
       expect(second).toMatchObject({ status: 'succeeded', resumed: true, applyId: first.applyId });
       for (const id of completed) expect(runner.runs).not.toContain(id);
       expect(runner.runs).toContain(failing);
-      expect(new Set([...completed, ...runner.runs]).size).toBe(haPlan().phases.reduce((n, p) => n + p.tasks.length, 0));
+      expect(new Set([...completed, ...runner.runs]).size).toBe(
+        haPlan().phases.reduce((n, p) => n + p.tasks.length, 0),
+      );
     },
   );
 
@@ -134,12 +155,25 @@ describe('orchestrator', () => {
     // simulate a crash mid-task in a fresh apply of the full plan
     const applyId = 'crashed';
     const { clusterPlanHash } = await import('./plan.js');
-    store.createApply({ id: applyId, cluster: 'demo', planHash: clusterPlanHash(plan), plan, now: Date.now() + 1000 });
-    for (const p of plan.phases.slice(0, 4)) for (const t of p.tasks) {
-      store.stepStarted({ applyId, taskId: t.id, phase: t.phase, host: t.host, now: 2 });
-      store.stepFinished({ applyId, taskId: t.id, status: 'done', now: 3 });
-    }
-    store.stepStarted({ applyId, taskId: 'control-planes/cp-2', phase: 'control-planes', host: 'cp-2', now: 4 });
+    store.createApply({
+      id: applyId,
+      cluster: 'demo',
+      planHash: clusterPlanHash(plan),
+      plan,
+      now: Date.now() + 1000,
+    });
+    for (const p of plan.phases.slice(0, 4))
+      for (const t of p.tasks) {
+        store.stepStarted({ applyId, taskId: t.id, phase: t.phase, host: t.host, now: 2 });
+        store.stepFinished({ applyId, taskId: t.id, status: 'done', now: 3 });
+      }
+    store.stepStarted({
+      applyId,
+      taskId: 'control-planes/cp-2',
+      phase: 'control-planes',
+      host: 'cp-2',
+      now: 4,
+    });
     runner.runs = [];
     const r = await orchestrator.apply(plan);
     expect(r).toMatchObject({ applyId, resumed: true, status: 'succeeded' });
@@ -153,14 +187,24 @@ describe('orchestrator', () => {
     const events: ApplyEvent[] = [];
     const r = await orchestrator.apply(haPlan(), (e) => events.push(e));
     expect(r.status).toBe('succeeded');
-    expect(events.find((e) => e.type === 'task-failed')).toMatchObject({ taskId: 'workers/w-3', willRetry: true });
+    expect(events.find((e) => e.type === 'task-failed')).toMatchObject({
+      taskId: 'workers/w-3',
+      willRetry: true,
+    });
     expect(runner.runs.filter((id) => id === 'workers/w-3')).toHaveLength(2);
   });
 
   it('starts a new apply when the plan changed, and a second apply after success runs nothing from the old one', async () => {
     const first = await orchestrator.apply(haPlan());
     const plan = haPlan();
-    plan.phases[5]!.tasks.push({ id: 'workers/w-6', phase: 'workers', host: 'w-6', kind: 'join-worker', title: 'join w-6', input: {} });
+    plan.phases[5]!.tasks.push({
+      id: 'workers/w-6',
+      phase: 'workers',
+      host: 'w-6',
+      kind: 'join-worker',
+      title: 'join w-6',
+      input: {},
+    });
     const second = await orchestrator.apply(plan);
     expect(second.applyId).not.toBe(first.applyId);
     expect(second.resumed).toBe(false);

@@ -17,7 +17,12 @@ export interface TaskContext {
 }
 
 export type ApplyEvent =
-  | { type: 'apply-start'; applyId: string; resumed: boolean; phases: Array<{ id: string; title: string; tasks: number }> }
+  | {
+      type: 'apply-start';
+      applyId: string;
+      resumed: boolean;
+      phases: Array<{ id: string; title: string; tasks: number }>;
+    }
   | { type: 'phase-start'; phase: string; title: string; pending: number; skipped: number }
   | { type: 'task-start'; phase: string; taskId: string; host: string; title: string; attempt: number }
   | { type: 'task-progress'; phase: string; taskId: string; host: string; message: string }
@@ -25,7 +30,13 @@ export type ApplyEvent =
   | { type: 'task-skipped'; phase: string; taskId: string; host: string }
   | { type: 'task-failed'; phase: string; taskId: string; host: string; error: WireError; willRetry: boolean }
   | { type: 'phase-done'; phase: string }
-  | { type: 'apply-done'; applyId: string; status: 'succeeded' | 'failed'; durationMs: number; error?: WireError };
+  | {
+      type: 'apply-done';
+      applyId: string;
+      status: 'succeeded' | 'failed';
+      durationMs: number;
+      error?: WireError;
+    };
 
 export interface ApplyOutcome {
   applyId: string;
@@ -67,9 +78,19 @@ export class Orchestrator {
     const applyId = resumed ? previous.id : randomUUID();
     if (resumed) store.reopenApply(applyId);
     else store.createApply({ id: applyId, cluster: plan.cluster, planHash, plan, now: this.now() });
-    if (previous && !resumed) store.finishApply(previous.id, 'failed', this.now(), { code: 'plan_stale', message: `superseded by apply ${applyId}`, retryable: false });
+    if (previous && !resumed)
+      store.finishApply(previous.id, 'failed', this.now(), {
+        code: 'plan_stale',
+        message: `superseded by apply ${applyId}`,
+        retryable: false,
+      });
     const alog = log.child({ applyId, cluster: plan.cluster });
-    const done = new Set(store.steps(applyId).filter((s) => s.status === 'done').map((s) => s.taskId));
+    const done = new Set(
+      store
+        .steps(applyId)
+        .filter((s) => s.status === 'done')
+        .map((s) => s.taskId),
+    );
     const started = this.now();
     const ran: string[] = [];
     const skipped: string[] = [];
@@ -87,12 +108,24 @@ export class Orchestrator {
         skipped.push(t.id);
         onEvent({ type: 'task-skipped', phase: phase.id, taskId: t.id, host: t.host });
       }
-      onEvent({ type: 'phase-start', phase: phase.id, title: phase.title, pending: pending.length, skipped: phase.tasks.length - pending.length });
+      onEvent({
+        type: 'phase-start',
+        phase: phase.id,
+        title: phase.title,
+        pending: pending.length,
+        skipped: phase.tasks.length - pending.length,
+      });
       const failure = await this.runPhase(applyId, phase, pending, onEvent, ran);
       if (failure) {
         store.finishApply(applyId, 'failed', this.now(), failure);
         alog.error({ phase: phase.id, code: failure.code }, 'apply failed');
-        onEvent({ type: 'apply-done', applyId, status: 'failed', durationMs: this.now() - started, error: failure });
+        onEvent({
+          type: 'apply-done',
+          applyId,
+          status: 'failed',
+          durationMs: this.now() - started,
+          error: failure,
+        });
         return { applyId, status: 'failed', resumed, ran, skipped, error: failure };
       }
       onEvent({ type: 'phase-done', phase: phase.id });
@@ -122,27 +155,58 @@ export class Orchestrator {
     return failure;
   }
 
-  private async runTask(applyId: string, task: Task, onEvent: (e: ApplyEvent) => void): Promise<WireError | undefined> {
+  private async runTask(
+    applyId: string,
+    task: Task,
+    onEvent: (e: ApplyEvent) => void,
+  ): Promise<WireError | undefined> {
     const { store, runner } = this.options;
     const maxAttempts = this.options.maxAttempts ?? 3;
     for (;;) {
-      const attempt = store.stepStarted({ applyId, taskId: task.id, phase: task.phase, host: task.host, now: this.now() });
+      const attempt = store.stepStarted({
+        applyId,
+        taskId: task.id,
+        phase: task.phase,
+        host: task.host,
+        now: this.now(),
+      });
       const t0 = this.now();
-      onEvent({ type: 'task-start', phase: task.phase, taskId: task.id, host: task.host, title: task.title, attempt });
+      onEvent({
+        type: 'task-start',
+        phase: task.phase,
+        taskId: task.id,
+        host: task.host,
+        title: task.title,
+        attempt,
+      });
       try {
         const output = await runner.run(task, {
           applyId,
           attempt,
-          progress: (message) => onEvent({ type: 'task-progress', phase: task.phase, taskId: task.id, host: task.host, message }),
+          progress: (message) =>
+            onEvent({ type: 'task-progress', phase: task.phase, taskId: task.id, host: task.host, message }),
         });
         store.stepFinished({ applyId, taskId: task.id, status: 'done', now: this.now(), output });
-        onEvent({ type: 'task-done', phase: task.phase, taskId: task.id, host: task.host, durationMs: this.now() - t0 });
+        onEvent({
+          type: 'task-done',
+          phase: task.phase,
+          taskId: task.id,
+          host: task.host,
+          durationMs: this.now() - t0,
+        });
         return undefined;
       } catch (err) {
         const error = toWireError(err);
         const willRetry = error.retryable && attempt < maxAttempts;
         store.stepFinished({ applyId, taskId: task.id, status: 'failed', now: this.now(), error });
-        onEvent({ type: 'task-failed', phase: task.phase, taskId: task.id, host: task.host, error, willRetry });
+        onEvent({
+          type: 'task-failed',
+          phase: task.phase,
+          taskId: task.id,
+          host: task.host,
+          error,
+          willRetry,
+        });
         if (!willRetry) return error;
         await new Promise((r) => setTimeout(r, (this.options.retryDelayMs ?? 2000) * attempt));
       }
@@ -153,8 +217,12 @@ export class Orchestrator {
 export function assertPlanUnchanged(expectedHash: string, plan: ClusterPlan): void {
   const actual = clusterPlanHash(plan);
   if (actual !== expectedHash) {
-    throw new KctlError('plan_stale', `The saved plan (${expectedHash.slice(0, 19)}…) no longer matches the hosts (${actual.slice(0, 19)}…)`, {
-      details: { remedy: 'run "kctl plan" again and review the changes' },
-    });
+    throw new KctlError(
+      'plan_stale',
+      `The saved plan (${expectedHash.slice(0, 19)}…) no longer matches the hosts (${actual.slice(0, 19)}…)`,
+      {
+        details: { remedy: 'run "kctl plan" again and review the changes' },
+      },
+    );
   }
 }

@@ -75,13 +75,23 @@ describe('sqlite store', () => {
 
   it('keeps the audit trail append-only (S21)', () => {
     store.audit({ actor: 'admin:admin', action: 'token.create', target: 'abcdef', details: { uses: 1 } });
-    expect(store.listAudit(10)).toMatchObject([{ actor: 'admin:admin', action: 'token.create', details: { uses: 1 } }]);
+    expect(store.listAudit(10)).toMatchObject([
+      { actor: 'admin:admin', action: 'token.create', details: { uses: 1 } },
+    ]);
     expect(() => store.database.prepare('DELETE FROM audit').run()).toThrow(/append-only/);
     expect(() => store.database.prepare(`UPDATE audit SET actor = 'x'`).run()).toThrow(/append-only/);
   });
 
   it('stores hosts with unique names and revokes them once', () => {
-    const host = { id: 'h1', name: 'cp-1', labels: {}, state: 'active' as const, certSerial: '01', certNotAfter: 5, enrolledAt: 1 };
+    const host = {
+      id: 'h1',
+      name: 'cp-1',
+      labels: {},
+      state: 'active' as const,
+      certSerial: '01',
+      certNotAfter: 5,
+      enrolledAt: 1,
+    };
     store.createHost(host);
     expect(() => store.createHost({ ...host, id: 'h2' })).toThrow(/UNIQUE/);
     expect(store.revokeHost('h1', 9)).toBe(true);

@@ -92,7 +92,9 @@ export class SqliteStore implements Store {
   }
 
   setHostCertificate(id: string, serial: string, notAfter: number): void {
-    this.db.prepare('UPDATE hosts SET cert_serial = ?, cert_not_after = ? WHERE id = ?').run(serial, notAfter, id);
+    this.db
+      .prepare('UPDATE hosts SET cert_serial = ?, cert_not_after = ? WHERE id = ?')
+      .run(serial, notAfter, id);
   }
 
   revokeHost(id: string, at: number): boolean {

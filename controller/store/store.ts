@@ -29,8 +29,7 @@ export interface TokenRecord {
 }
 
 export type TokenUse =
-  | { ok: true; token: TokenRecord }
-  | { ok: false; reason: 'unknown' | 'expired' | 'exhausted' | 'mismatch' };
+  { ok: true; token: TokenRecord } | { ok: false; reason: 'unknown' | 'expired' | 'exhausted' | 'mismatch' };
 
 export interface AuditEntry {
   id: number;

@@ -7,7 +7,6 @@ import {
   kctl,
   startAgentProcess,
   startControllerProcess,
-  startProxy,
   waitFor,
   type AgentHandle,
   type ControllerHandle,
@@ -25,7 +24,10 @@ describe('a controller with three agents on loopback', () => {
 
   beforeAll(async () => {
     controller = await startControllerProcess({ heartbeatIntervalMs: 500 });
-    const created = await kctl(['token', 'create', '--ttl', '10m', '--uses', '3', '--labels', 'role=worker'], { env: env() });
+    const created = await kctl(
+      ['token', 'create', '--ttl', '10m', '--uses', '3', '--labels', 'role=worker'],
+      { env: env() },
+    );
     expect(created.stderr).toBe('');
     expect(created.code).toBe(0);
     const token = created.stdout.trim();
@@ -43,7 +45,10 @@ describe('a controller with three agents on loopback', () => {
 
   const onlineNames = async (): Promise<string[]> => {
     const { hosts } = await controller.api.get('/v1/admin/hosts', HostList, 2000);
-    return hosts.filter((h) => h.online).map((h) => h.name).sort();
+    return hosts
+      .filter((h) => h.online)
+      .map((h) => h.name)
+      .sort();
   };
 
   it('enrolls all three with one token and lists them online with kctl hosts -o json', async () => {
@@ -79,7 +84,9 @@ describe('a controller with three agents on loopback', () => {
     const list = await kctl(['token', 'list', '-o', 'json'], { env: env() });
     const tokens = JSON.parse(list.stdout) as Array<{ usesLeft: number }>;
     expect(tokens[0]?.usesLeft).toBe(0);
-    const keyPems = await Promise.all(agents.map((a) => readFile(join(a.stateDir, 'state', 'agent.key'), 'utf8')));
+    const keyPems = await Promise.all(
+      agents.map((a) => readFile(join(a.stateDir, 'state', 'agent.key'), 'utf8')),
+    );
     for (const a of agents) {
       const config = await readFile(a.configFile, 'utf8');
       const token = /token: (\S+)/.exec(config)?.[1] ?? 'missing';
@@ -95,12 +102,24 @@ describe('a controller with three agents on loopback', () => {
   });
 
   it('runs a typed op on a host and refuses an unknown op with a typed error', async () => {
-    const ok = await controller.api.post('/v1/admin/ops', { host: 'node-a', op: 'ping', args: {} }, RunOpResponse);
+    const ok = await controller.api.post(
+      '/v1/admin/ops',
+      { host: 'node-a', op: 'ping', args: {} },
+      RunOpResponse,
+    );
     expect(ok.outcome.ok).toBe(true);
     await expect(
-      controller.api.post('/v1/admin/ops', { host: 'node-a', op: 'shell.exec', args: { cmd: 'id' } }, RunOpResponse),
+      controller.api.post(
+        '/v1/admin/ops',
+        { host: 'node-a', op: 'shell.exec', args: { cmd: 'id' } },
+        RunOpResponse,
+      ),
     ).rejects.toMatchObject({ code: 'unknown_op' });
-    const bad = await controller.api.post('/v1/admin/ops', { host: 'node-a', op: 'ping', args: { delayMs: 'soon' } }, RunOpResponse);
+    const bad = await controller.api.post(
+      '/v1/admin/ops',
+      { host: 'node-a', op: 'ping', args: { delayMs: 'soon' } },
+      RunOpResponse,
+    );
     expect(bad.outcome).toMatchObject({ ok: false, error: { code: 'invalid_args' } });
     if (!bad.outcome.ok) expect(bad.outcome.error.message).toContain('args.delayMs');
   });

@@ -95,7 +95,9 @@ export async function waitFor<T>(
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
-  throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+  throw new Error(
+    `timed out waiting for ${what}${lastError instanceof Error ? `: ${lastError.message}` : ''}`,
+  );
 }
 
 export interface ControllerHandle {
@@ -110,7 +112,9 @@ export interface ControllerHandle {
 }
 
 /** A real controller process on loopback with its own data dir. */
-export async function startControllerProcess(options: { heartbeatIntervalMs?: number } = {}): Promise<ControllerHandle> {
+export async function startControllerProcess(
+  options: { heartbeatIntervalMs?: number } = {},
+): Promise<ControllerHandle> {
   const dataDir = await tempDir('controller');
   const port = await freePort();
   const init = await initDataDir({ dir: dataDir, listen: `127.0.0.1:${port}`, sans: [] });
@@ -155,7 +159,13 @@ export async function makeHostRoot(name: string): Promise<string> {
     '/proc/cpuinfo': 'processor\t: 0\n\nprocessor\t: 1\n\n',
     '/sys/devices/system/cpu/online': '0-1\n',
     '/proc/mounts': 'cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime 0 0\n',
-    '/sys/class/net/eth0/address': `52:54:00:${[1, 2, 3].map(() => Math.floor(Math.random() * 256).toString(16).padStart(2, '0')).join(':')}\n`,
+    '/sys/class/net/eth0/address': `52:54:00:${[1, 2, 3]
+      .map(() =>
+        Math.floor(Math.random() * 256)
+          .toString(16)
+          .padStart(2, '0'),
+      )
+      .join(':')}\n`,
   };
   for (const [path, content] of Object.entries(files)) {
     await mkdir(dirname(join(root, path)), { recursive: true });
@@ -218,7 +228,9 @@ export async function cleanup(paths: string[]): Promise<void> {
 }
 
 /** A TCP proxy between agents and the controller, so a test can cut connections (a partition). */
-export async function startProxy(targetPort: number): Promise<{ port: number; cut(): void; close(): Promise<void> }> {
+export async function startProxy(
+  targetPort: number,
+): Promise<{ port: number; cut(): void; close(): Promise<void> }> {
   const { createServer: createTcpServer, connect } = await import('node:net');
   const sockets = new Set<import('node:net').Socket>();
   const server = createTcpServer((client) => {

@@ -105,8 +105,11 @@ describe('refusals', () => {
     });
 
   const nextFrame = (ws: WebSocket): Promise<Record<string, unknown>> =>
-    new Promise((resolve) => ws.once('message', (d: Buffer) => resolve(JSON.parse(d.toString()) as Record<string, unknown>)));
-  const closed = (ws: WebSocket): Promise<number> => new Promise((resolve) => ws.once('close', (code) => resolve(code)));
+    new Promise((resolve) =>
+      ws.once('message', (d: Buffer) => resolve(JSON.parse(d.toString()) as Record<string, unknown>)),
+    );
+  const closed = (ws: WebSocket): Promise<number> =>
+    new Promise((resolve) => ws.once('close', (code) => resolve(code)));
 
   beforeAll(async () => {
     controller = await startControllerProcess({ heartbeatIntervalMs: 500 });
@@ -149,7 +152,11 @@ describe('refusals', () => {
     const token = await createToken('10m', 1);
     const first = await startAgentProcess({ name: 'first', controller, token });
     agents.push(first);
-    await waitFor('first online', async () => (await controller.api.get('/v1/admin/hosts', HostList)).hosts.some((h) => h.name === 'first' && h.online));
+    await waitFor('first online', async () =>
+      (await controller.api.get('/v1/admin/hosts', HostList)).hosts.some(
+        (h) => h.name === 'first' && h.online,
+      ),
+    );
     const second = await startAgentProcess({ name: 'second', controller, token });
     agents.push(second);
     expect(await second.proc.exited).toBe(1);
@@ -158,18 +165,32 @@ describe('refusals', () => {
 
   it('an agent with a wrong CA pin refuses the controller before sending its token', async () => {
     const token = await createToken();
-    const agent = await startAgentProcess({ name: 'pinned', controller, token, caPin: `sha256:${'0'.repeat(64)}` });
+    const agent = await startAgentProcess({
+      name: 'pinned',
+      controller,
+      token,
+      caPin: `sha256:${'0'.repeat(64)}`,
+    });
     agents.push(agent);
     expect(await agent.proc.exited).toBe(1);
     expect(agent.proc.output()).toMatch(/matches none of the configured pins/);
-    const tokens = JSON.parse((await kctl(['token', 'list', '-o', 'json'], { env: env() })).stdout) as Array<{ id: string; usesLeft: number }>;
+    const tokens = JSON.parse((await kctl(['token', 'list', '-o', 'json'], { env: env() })).stdout) as Array<{
+      id: string;
+      usesLeft: number;
+    }>;
     expect(tokens.find((t) => token.startsWith(t.id))?.usesLeft).toBe(1);
   });
 
   it('an agent without a CA pin refuses to start', async () => {
     const root = await makeHostRoot('nopin');
     dirs.push(root);
-    const agent = await startAgentProcess({ name: 'nopin', controller, token: await createToken(), hostRoot: root, extra: { caPin: undefined } });
+    const agent = await startAgentProcess({
+      name: 'nopin',
+      controller,
+      token: await createToken(),
+      hostRoot: root,
+      extra: { caPin: undefined },
+    });
     agents.push(agent);
     expect(await agent.proc.exited).toBe(2);
     expect(agent.proc.output()).toMatch(/caPin: caPin \(or caPins\) is required/);
@@ -181,14 +202,25 @@ describe('refusals', () => {
     expect(guarded.length).toBeGreaterThan(5);
     for (const route of guarded) {
       const path = route.path.replace(/:[a-z]+/g, 'x');
-      const r = await rawRequest(`${controller.url}${path}`, { method: route.method, ca: caPem, ...(route.method === 'POST' ? { body: {} } : {}) });
+      const r = await rawRequest(`${controller.url}${path}`, {
+        method: route.method,
+        ca: caPem,
+        ...(route.method === 'POST' ? { body: {} } : {}),
+      });
       expect([401, 403], `${route.method} ${route.path}`).toContain(r.status);
     }
-    expect(routes.filter((r) => r.auth === 'public').map((r) => r.path).sort()).toEqual(['/healthz', '/v1/ca', '/v1/enroll']);
+    expect(
+      routes
+        .filter((r) => r.auth === 'public')
+        .map((r) => r.path)
+        .sort(),
+    ).toEqual(['/healthz', '/v1/ca', '/v1/enroll']);
   });
 
   it('refuses the agent channel without a client certificate and with a foreign one', async () => {
-    await expect(openAgentSocket({ cert: undefined as unknown as string, key: undefined as unknown as string })).rejects.toThrow(/401/);
+    await expect(
+      openAgentSocket({ cert: undefined as unknown as string, key: undefined as unknown as string }),
+    ).rejects.toThrow(/401/);
     const foreignCa = await createCa({ commonName: 'someone else' });
     const { keyPem, csrPem } = await createAgentKeyAndCsr();
     const foreign = await signAgentCsr(foreignCa, csrPem, { hostId: 'h-foreign', validityDays: 1 });
@@ -198,9 +230,16 @@ describe('refusals', () => {
   it('refuses admin routes to a certificate from another CA, and the agent channel to an admin certificate', async () => {
     const foreignCa = await createCa({ commonName: 'someone else' });
     const foreignAdmin = await issueAdminCert(foreignCa, { name: 'admin' });
-    const r = await rawRequest(`${controller.url}/v1/admin/hosts`, { ca: caPem, cert: foreignAdmin.certPem, key: foreignAdmin.keyPem });
+    const r = await rawRequest(`${controller.url}/v1/admin/hosts`, {
+      ca: caPem,
+      cert: foreignAdmin.certPem,
+      key: foreignAdmin.keyPem,
+    });
     expect(r.status).toBe(401);
-    const cfg = parseYaml(await readFile(controller.clientConfig, 'utf8')) as { certPem: string; keyPem: string };
+    const cfg = parseYaml(await readFile(controller.clientConfig, 'utf8')) as {
+      certPem: string;
+      keyPem: string;
+    };
     await expect(openAgentSocket({ cert: cfg.certPem, key: cfg.keyPem })).rejects.toThrow(/403/);
   });
 
@@ -225,7 +264,11 @@ describe('refusals', () => {
     const code = closed(ws);
     ws.send('x'.repeat(2 * 1024 * 1024));
     expect(await code).toBe(1009);
-    await waitFor('frame_too_large counted', async () => /kctl_frames_rejected_total\{reason="frame_too_large"\} [1-9]/.test(await controller.api.text('/metrics')));
+    await waitFor('frame_too_large counted', async () =>
+      /kctl_frames_rejected_total\{reason="frame_too_large"\} [1-9]/.test(
+        await controller.api.text('/metrics'),
+      ),
+    );
     expect((await controller.api.get('/healthz', OkResponse)).ok).toBe(true);
   });
 
@@ -233,10 +276,19 @@ describe('refusals', () => {
     const cred = await enrollRaw('raw-old');
     const ws = await openAgentSocket(cred);
     const frame = nextFrame(ws);
-    ws.send(JSON.stringify({ type: 'hello', protocolVersion: 999, agentVersion: '9.9.9', facts: { ...facts, hostname: 'raw-old' } }));
+    ws.send(
+      JSON.stringify({
+        type: 'hello',
+        protocolVersion: 999,
+        agentVersion: '9.9.9',
+        facts: { ...facts, hostname: 'raw-old' },
+      }),
+    );
     const reply = await frame;
     expect(reply).toMatchObject({ type: 'error', error: { code: 'protocol_mismatch' } });
-    expect((reply.error as { message: string }).message).toBe(`protocol version mismatch: agent speaks 999, controller speaks ${PROTOCOL_VERSION}`);
+    expect((reply.error as { message: string }).message).toBe(
+      `protocol version mismatch: agent speaks 999, controller speaks ${PROTOCOL_VERSION}`,
+    );
   });
 
   it('revoking a host closes its live connection within 5 s and refuses it from then on', async () => {
@@ -244,14 +296,20 @@ describe('refusals', () => {
     const agent = await startAgentProcess({ name: 'victim', controller, token });
     agents.push(agent);
     const online = async (): Promise<boolean> =>
-      (await controller.api.get('/v1/admin/hosts', HostList)).hosts.some((h) => h.name === 'victim' && h.online);
+      (await controller.api.get('/v1/admin/hosts', HostList)).hosts.some(
+        (h) => h.name === 'victim' && h.online,
+      );
     await waitFor('victim online', online);
     const t0 = Date.now();
     const r = await kctl(['hosts', 'revoke', 'victim'], { env: env() });
     expect(r.code).toBe(0);
     await waitFor('victim offline', async () => !(await online()), 5000);
     expect(Date.now() - t0).toBeLessThan(5000);
-    await waitFor('agent sees refusal', () => Promise.resolve(/host_revoked/.test(agent.proc.output())), 5000);
+    await waitFor(
+      'agent sees refusal',
+      () => Promise.resolve(/host_revoked/.test(agent.proc.output())),
+      5000,
+    );
     const hosts = (await controller.api.get('/v1/admin/hosts', HostList)).hosts;
     expect(hosts.find((h) => h.name === 'victim')).toMatchObject({ state: 'revoked', online: false });
   });
@@ -260,12 +318,26 @@ describe('refusals', () => {
     const cred = await enrollRaw('raw-twin');
     const a = await openAgentSocket(cred);
     const welcome = nextFrame(a);
-    a.send(JSON.stringify({ type: 'hello', protocolVersion: PROTOCOL_VERSION, agentVersion: '1', facts: { ...facts, hostname: 'raw-twin' } }));
+    a.send(
+      JSON.stringify({
+        type: 'hello',
+        protocolVersion: PROTOCOL_VERSION,
+        agentVersion: '1',
+        facts: { ...facts, hostname: 'raw-twin' },
+      }),
+    );
     expect(await welcome).toMatchObject({ type: 'welcome' });
     const b = await openAgentSocket(cred);
     const refused = nextFrame(b);
     const code = closed(b);
-    b.send(JSON.stringify({ type: 'hello', protocolVersion: PROTOCOL_VERSION, agentVersion: '1', facts: { ...facts, hostname: 'raw-twin' } }));
+    b.send(
+      JSON.stringify({
+        type: 'hello',
+        protocolVersion: PROTOCOL_VERSION,
+        agentVersion: '1',
+        facts: { ...facts, hostname: 'raw-twin' },
+      }),
+    );
     expect(await refused).toMatchObject({ type: 'error', error: { code: 'duplicate_connection' } });
     expect(await code).toBe(4009);
     a.close();
@@ -273,13 +345,19 @@ describe('refusals', () => {
 
   it('an admin client for the wrong CA refuses the controller (pinned CA, no system trust store)', async () => {
     const other = await createCa({ commonName: 'other' });
-    const cfg = parseYaml(await readFile(controller.clientConfig, 'utf8')) as { controller: string; certPem: string; keyPem: string };
+    const cfg = parseYaml(await readFile(controller.clientConfig, 'utf8')) as {
+      controller: string;
+      certPem: string;
+      keyPem: string;
+    };
     const client = new ApiClient({ ...cfg, caPem: other.certPem });
     await expect(client.get('/v1/admin/hosts', HostList)).rejects.toMatchObject({ code: 'io_error' });
   });
 
   it('rejects token TTLs over 24h', async () => {
-    await expect(controller.api.post('/v1/admin/tokens', { ttlMs: 25 * 3600_000 }, TokenCreateResponse)).rejects.toMatchObject({
+    await expect(
+      controller.api.post('/v1/admin/tokens', { ttlMs: 25 * 3600_000 }, TokenCreateResponse),
+    ).rejects.toMatchObject({
       code: 'invalid_args',
     });
     const r = await kctl(['token', 'create', '--ttl', 'forever'], { env: env() });
