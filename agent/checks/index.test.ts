@@ -1,62 +1,74 @@
+import { mkdir, mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
-import type { FileStat, Host, RunOptions, RunResult } from '../host/host.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LocalHost } from '../host/local-host.js';
+import type { FsSpace } from '../host/host.js';
 import type { CheckResult, PreflightSpec } from '../../proto/checks.js';
 import { preflightChecks, runPreflight } from './index.js';
 import type { PreflightOptions } from './index.js';
 
 type Files = Record<string, string | Buffer>;
-type Programs = Record<string, (args: readonly string[]) => RunResult>;
+/** program name -> body of a /bin/sh script */
+type Programs = Record<string, string>;
 
-/** Read-only in-memory Host for judging checks; test/fixtures/temp-host.ts gives a real LocalHost over a temp root. */
-function fixtureHost(files: Files, programs: Programs = {}, bindable = true): Host {
-  const dirs = new Set<string>();
-  for (const path of Object.keys(files)) {
-    const parts = path.split('/');
-    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/') || '/');
-  }
-  const text = (path: string): string | undefined => {
-    const value = files[path];
-    return value === undefined ? undefined : value.toString();
-  };
-  const stat = (path: string): FileStat | undefined => {
-    const isFile = path in files;
-    if (!isFile && !dirs.has(path)) return undefined;
-    return { mode: 0o644, uid: 0, gid: 0, size: 0, isFile, isDirectory: !isFile, isSymlink: false };
-  };
-  return {
-    root: '/fixture',
-    readFile: (path) => Promise.resolve(text(path)),
-    readFileBytes: (path) => {
-      const value = files[path];
-      return Promise.resolve(value === undefined ? undefined : Buffer.from(value));
-    },
-    stat: (path) => Promise.resolve(stat(path)),
-    exists: (path) => Promise.resolve(stat(path) !== undefined),
-    listDir: (path) => {
-      const prefix = path.endsWith('/') ? path : `${path}/`;
-      const names = [...Object.keys(files), ...dirs]
-        .filter((p) => p.startsWith(prefix) && p !== path)
-        .map((p) => p.slice(prefix.length).split('/')[0] ?? '');
-      return Promise.resolve([...new Set(names)].filter((n) => n !== ''));
-    },
-    writeFileAtomic: () => Promise.reject(new Error('read-only fixture')),
-    removeFile: () => Promise.reject(new Error('read-only fixture')),
-    readSysctl: (key) => Promise.resolve(text(`/proc/sys/${key.replace(/\./g, '/')}`)?.trim()),
-    writeSysctl: () => Promise.reject(new Error('read-only fixture')),
-    run: (program: string, args: readonly string[], _options?: RunOptions) => {
-      const fake = programs[program];
-      return fake ? Promise.resolve(fake(args)) : Promise.reject(new Error(`no program ${program}`));
-    },
-    which: (program) => Promise.resolve(program in programs ? `/usr/bin/${program}` : undefined),
-    canBind: () => Promise.resolve(bindable),
-    uid: () => 0,
-  };
+interface Fixture {
+  files: Files;
+  programs: Programs;
+  bindable?: boolean;
+  freeBytes?: number;
 }
 
-const ok =
-  (stdout: string): (() => RunResult) =>
-  () => ({ exitCode: 0, stdout, stderr: '' });
+/** A real LocalHost over a temp root; binds and free space are fixed so results do not depend on this machine. */
+class FixtureHost extends LocalHost {
+  constructor(
+    root: string,
+    bin: string,
+    private readonly bindable: boolean,
+    private readonly freeBytes: number,
+  ) {
+    super({ root, programPath: [bin] });
+  }
+
+  override canBind(): Promise<boolean> {
+    return Promise.resolve(this.bindable);
+  }
+
+  override async statfs(path: string): Promise<FsSpace | undefined> {
+    return (await super.statfs(path))
+      ? { freeBytes: this.freeBytes, totalBytes: 2 * this.freeBytes }
+      : undefined;
+  }
+}
+
+const roots: string[] = [];
+afterEach(async () => {
+  await Promise.all(roots.splice(0).map((root) => rm(root, { recursive: true, force: true })));
+});
+
+async function fixtureHost({
+  files,
+  programs,
+  bindable = true,
+  freeBytes = 50 * 1024 ** 3,
+}: Fixture): Promise<LocalHost> {
+  const root = await mkdtemp(join(tmpdir(), 'kctl-preflight-'));
+  roots.push(root);
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(dirname(join(root, path)), { recursive: true });
+    await writeFile(join(root, path), content);
+  }
+  const bin = join(root, '.bin');
+  await mkdir(bin);
+  for (const [name, script] of Object.entries(programs)) {
+    await writeFile(join(bin, name), `#!/bin/sh\n${script}\n`);
+    await chmod(join(bin, name), 0o755);
+  }
+  return new FixtureHost(root, bin, bindable, freeBytes);
+}
+
+const NO_NTP_UNIT = 'shift; for unit in "$@"; do echo inactive; done; exit 3';
 const BINARIES = [
   'conntrack',
   'ip',
@@ -133,9 +145,8 @@ function healthyFiles(): Files {
 
 function healthyPrograms(): Programs {
   return {
-    ...Object.fromEntries(BINARIES.map((name) => [name, ok('')])),
-    df: ok('    Avail\n53687091200\n'),
-    kubelet: ok('Kubernetes v1.33.1\n'),
+    ...Object.fromEntries(BINARIES.map((name) => [name, 'exit 0'])),
+    kubelet: 'echo "Kubernetes v1.33.1"',
   };
 }
 
@@ -158,7 +169,11 @@ function byId(results: readonly CheckResult[]): Record<string, CheckResult> {
 
 describe('runPreflight on fixture roots', () => {
   it('passes every check on a healthy control-plane host', async () => {
-    const results = await runPreflight(fixtureHost(healthyFiles(), healthyPrograms()), initSpec(), noNetwork);
+    const results = await runPreflight(
+      await fixtureHost({ files: healthyFiles(), programs: healthyPrograms() }),
+      initSpec(),
+      noNetwork,
+    );
     expect(results.filter((r) => r.status !== 'pass')).toEqual([]);
     expect(results.map((r) => r.id)).toEqual(preflightChecks(initSpec()).map((c) => c.id));
   });
@@ -169,12 +184,16 @@ describe('runPreflight on fixture roots', () => {
       isFirstControlPlane: false,
       controlPlaneEndpoint: 'cp.lan:6443',
     });
-    const results = await runPreflight(fixtureHost(healthyFiles(), healthyPrograms()), spec, noNetwork);
+    const results = await runPreflight(
+      await fixtureHost({ files: healthyFiles(), programs: healthyPrograms() }),
+      spec,
+      noNetwork,
+    );
     expect(results.filter((r) => r.status !== 'pass')).toEqual([]);
   });
 
-  // every check, broken one at a time: [what breaks, the id that must fail or warn, status, files, programs]
-  const broken: [string, string, 'fail' | 'warn', (f: Files) => void, (p: Programs) => void][] = [
+  // every check, broken one at a time: [what breaks, the id that must fail or warn, status, files, programs, free bytes]
+  const broken: [string, string, 'fail' | 'warn', (f: Files) => void, (p: Programs) => void, number?][] = [
     ['one CPU', 'NumCPU', 'fail', (f) => (f['/sys/devices/system/cpu/online'] = '0\n'), () => {}],
     ['1 GiB of memory', 'Mem', 'fail', (f) => (f['/proc/meminfo'] = 'MemTotal: 1048576 kB\n'), () => {}],
     [
@@ -240,14 +259,14 @@ describe('runPreflight on fixture roots', () => {
       'KubeletVersion',
       'fail',
       () => {},
-      (p) => (p.kubelet = ok('Kubernetes v1.29.0\n')),
+      (p) => (p.kubelet = 'echo "Kubernetes v1.29.0"'),
     ],
     [
       'a kubelet too new',
       'KubeletVersion',
       'fail',
       () => {},
-      (p) => (p.kubelet = ok('Kubernetes v1.34.0\n')),
+      (p) => (p.kubelet = 'echo "Kubernetes v1.34.0"'),
     ],
     [
       'a hostname not in /etc/hosts',
@@ -321,26 +340,36 @@ describe('runPreflight on fixture roots', () => {
       'TimeSync',
       'warn',
       (f) => delete f['/run/systemd/timesync/synchronized'],
-      (p) => (p.systemctl = () => ({ exitCode: 3, stdout: 'inactive\n'.repeat(6), stderr: '' })),
+      (p) => (p.systemctl = NO_NTP_UNIT),
+    ],
+    [
+      'systemd but no NTP unit active',
+      'TimeSync',
+      'warn',
+      (f) => {
+        delete f['/run/systemd/timesync/synchronized'];
+        f['/run/systemd/system/.keep'] = '';
+      },
+      (p) => (p.systemctl = NO_NTP_UNIT),
     ],
     ['no nameserver', 'Nameserver', 'fail', (f) => (f['/etc/resolv.conf'] = 'search lan\n'), () => {}],
-    [
-      '1 GiB free under /var/lib',
-      'DiskSpace--var-lib',
-      'fail',
-      () => {},
-      (p) => (p.df = ok('Avail\n1073741824\n')),
-    ],
+    ['1 GiB free under /var/lib', 'DiskSpace--var-lib', 'fail', () => {}, () => {}, 1024 ** 3],
   ];
 
   it.each(broken)(
     'with %s reports %s as %s and the rest as pass',
-    async (_name, id, status, breakFiles, breakPrograms) => {
+    async (_name, id, status, breakFiles, breakPrograms, freeBytes) => {
       const files = healthyFiles();
       const programs = healthyPrograms();
       breakFiles(files);
       breakPrograms(programs);
-      const results = byId(await runPreflight(fixtureHost(files, programs), initSpec(), noNetwork));
+      const results = byId(
+        await runPreflight(
+          await fixtureHost({ files, programs, ...(freeBytes ? { freeBytes } : {}) }),
+          initSpec(),
+          noNetwork,
+        ),
+      );
       expect(results[id]).toMatchObject({ status, remedy: expect.stringMatching(/\w/) });
       const others = Object.values(results).filter((r) => r.id !== id && r.status !== 'pass');
       // an old kernel also changes the module list (nf_conntrack_ipv4), so allow that one companion
@@ -354,7 +383,11 @@ describe('runPreflight on fixture roots', () => {
 
   it('reports a port that cannot be bound even with no listener in /proc/net', async () => {
     const results = byId(
-      await runPreflight(fixtureHost(healthyFiles(), healthyPrograms(), false), initSpec(), noNetwork),
+      await runPreflight(
+        await fixtureHost({ files: healthyFiles(), programs: healthyPrograms(), bindable: false }),
+        initSpec(),
+        noNetwork,
+      ),
     );
     expect(results['Port-6443']).toMatchObject({ status: 'fail', observed: 'port 6443 cannot be bound' });
   });
@@ -362,7 +395,11 @@ describe('runPreflight on fixture roots', () => {
   it('warns when the API address is behind a proxy in the environment', async () => {
     const options = { ...noNetwork, env: { HTTPS_PROXY: 'http://proxy:3128', NO_PROXY: '10.0.0.11' } };
     const results = byId(
-      await runPreflight(fixtureHost(healthyFiles(), healthyPrograms()), initSpec(), options),
+      await runPreflight(
+        await fixtureHost({ files: healthyFiles(), programs: healthyPrograms() }),
+        initSpec(),
+        options,
+      ),
     );
     expect(results.HTTPProxy?.status).toBe('pass');
     expect(results.HTTPProxyCIDR).toMatchObject({
@@ -370,10 +407,14 @@ describe('runPreflight on fixture roots', () => {
       observed: expect.stringContaining('10.96.0.0/12'),
     });
     const proxied = byId(
-      await runPreflight(fixtureHost(healthyFiles(), healthyPrograms()), initSpec(), {
-        ...noNetwork,
-        env: { https_proxy: 'http://proxy:3128' },
-      }),
+      await runPreflight(
+        await fixtureHost({ files: healthyFiles(), programs: healthyPrograms() }),
+        initSpec(),
+        {
+          ...noNetwork,
+          env: { https_proxy: 'http://proxy:3128' },
+        },
+      ),
     );
     expect(proxied.HTTPProxy?.status).toBe('warn');
   });
@@ -382,15 +423,37 @@ describe('runPreflight on fixture roots', () => {
     const files = healthyFiles();
     files['/proc/sys/net/ipv4/ip_forward'] = '0\n';
     const spec = initSpec({ ignore: ['fileContent--proc-sys-net-ipv4-ip_forward'] });
-    const results = byId(await runPreflight(fixtureHost(files, healthyPrograms()), spec, noNetwork));
+    const results = byId(
+      await runPreflight(await fixtureHost({ files: files, programs: healthyPrograms() }), spec, noNetwork),
+    );
     expect(results['FileContent--proc-sys-net-ipv4-ip_forward']).toMatchObject({
       status: 'warn',
       ignored: true,
     });
   });
 
+  it.each([
+    ['a live chronyd from its pid file', '812\n', 'chronyd\n', 'pass', 'chronyd running (pid 812)'],
+    [
+      'a stale pid file naming another process',
+      '812\n',
+      'bash\n',
+      'warn',
+      'no time synchronisation service running',
+    ],
+  ])('judges time sync with %s', async (_name, pid, comm, status, observed) => {
+    const files = healthyFiles();
+    delete files['/run/systemd/timesync/synchronized'];
+    files['/run/chrony/chronyd.pid'] = pid;
+    files['/proc/812/comm'] = comm;
+    const results = byId(
+      await runPreflight(await fixtureHost({ files, programs: healthyPrograms() }), initSpec(), noNetwork),
+    );
+    expect(results.TimeSync).toMatchObject({ status, observed });
+  });
+
   it('turns a check that throws into a failure naming the error', async () => {
-    const host = fixtureHost(healthyFiles(), healthyPrograms());
+    const host = await fixtureHost({ files: healthyFiles(), programs: healthyPrograms() });
     host.readSysctl = () => Promise.reject(new Error('EIO'));
     const results = byId(await runPreflight(host, initSpec(), noNetwork));
     expect(results['FileContent--proc-sys-net-ipv4-ip_forward']).toMatchObject({
@@ -467,7 +530,11 @@ describe('runPreflight on a copy of this machine (no module support, no IP_VS, c
   it('fails ipvs mode with the remedy to switch mode or kernel, and finds br_netfilter built in', async () => {
     const spec = initSpec({ kubernetesVersion: 'v1.35.0', podSubnet: '10.244.0.0/16' });
     const results = byId(
-      await runPreflight(fixtureHost(thisMachineFiles(), healthyPrograms()), spec, noNetwork),
+      await runPreflight(
+        await fixtureHost({ files: thisMachineFiles(), programs: healthyPrograms() }),
+        spec,
+        noNetwork,
+      ),
     );
     expect(results['KernelModules-KubeProxy']).toMatchObject({
       status: 'fail',
@@ -500,7 +567,11 @@ describe('runPreflight on a copy of this machine (no module support, no IP_VS, c
   ] as const)('passes the kube-proxy module check in %s mode', async (kubeProxyMode, status) => {
     const spec = initSpec({ kubeProxyMode });
     const results = byId(
-      await runPreflight(fixtureHost(thisMachineFiles(), healthyPrograms()), spec, noNetwork),
+      await runPreflight(
+        await fixtureHost({ files: thisMachineFiles(), programs: healthyPrograms() }),
+        spec,
+        noNetwork,
+      ),
     );
     expect(results['KernelModules-KubeProxy']?.status).toBe(status);
   });

@@ -109,14 +109,13 @@ export function resolveWithTimeout(name: string, timeoutMs = DNS_TIMEOUT_MS): Pr
   );
 }
 
-/** Free bytes via `df` (coreutils), the one statfs reader the Host interface offers today. */
-export async function dfFreeBytes(host: Host, path: string): Promise<number | undefined> {
-  if ((await host.which('df')) === undefined) return undefined;
-  const result = await host
-    .run('df', ['--output=avail', '-B1', path], { allowFailure: true, timeoutMs: 2000 })
-    .catch(() => undefined);
-  const value = Number(result?.exitCode === 0 ? result.stdout.split('\n')[1]?.trim() : NaN);
-  return Number.isFinite(value) ? value : undefined;
+/** Free bytes of the filesystem holding the path, or its nearest existing parent (statfs, no process). */
+export async function freeBytesAt(host: Host, path: string): Promise<number | undefined> {
+  for (let at = path; ; at = at.slice(0, at.lastIndexOf('/')) || '/') {
+    const space = await host.statfs(at);
+    if (space !== undefined) return space.freeBytes;
+    if (at === '/') return undefined;
+  }
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => T): Promise<T> {
@@ -156,7 +155,7 @@ export async function runPreflight(
     probes: createHostProbes(host),
     env: options.env ?? {},
     resolveName: options.resolveName ?? ((name) => resolveWithTimeout(name)),
-    freeBytes: options.freeBytes ?? ((path) => dfFreeBytes(host, path)),
+    freeBytes: options.freeBytes ?? ((path) => freeBytesAt(host, path)),
   };
   const checks = preflightChecks(spec);
   const outcomes = await Promise.all(
