@@ -136,4 +136,12 @@ describe('a controller with three agents on loopback', () => {
     const { entries } = await controller.api.get('/v1/admin/audit?limit=1000', AuditList);
     expect(entries.filter((e) => e.action === 'host.enroll')).toHaveLength(3);
   });
+
+  it('an agent stops cleanly on SIGTERM and the controller sees it offline at once', async () => {
+    const agent = agents[2]!;
+    const code = await agent.proc.stop('SIGTERM');
+    expect(code).toBe(0);
+    expect(agent.proc.output()).toMatch(/"msg":"stopping"/);
+    await waitFor('node-c offline', async () => !(await onlineNames()).includes('node-c'), 2000);
+  });
 });
