@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { CheckResult, PreflightSpec } from './checks.js';
 import { HostFacts } from './facts.js';
 import { KubeadmOps } from './kubeadm-ops.js';
+import { HostSpec } from './host-spec.js';
+import { StepPlan, StepReport } from './results.js';
 
 /**
  * The closed set of operations an agent executes (S8). There is no generic exec.
@@ -22,6 +24,26 @@ export const Ops = {
   'preflight.run': {
     args: z.strictObject({ spec: PreflightSpec }),
     result: z.strictObject({ results: z.array(CheckResult).max(1000), durationMs: z.number().nonnegative() }),
+  },
+  /** what converging to the spec would change, step by step; touches nothing */
+  'host.plan': {
+    args: z.strictObject({ spec: HostSpec }),
+    result: z.strictObject({ steps: z.array(StepPlan).max(1000), planHash: z.string() }),
+  },
+  /** converge to the spec; with planHash, refuses (plan_stale) unless the host still diffs to that plan */
+  'host.apply': {
+    args: z.strictObject({
+      spec: HostSpec,
+      planHash: z
+        .string()
+        .regex(/^sha256:[0-9a-f]{64}$/)
+        .optional(),
+    }),
+    result: z.strictObject({
+      reports: z.array(StepReport).max(1000),
+      changed: z.boolean(),
+      planHash: z.string(),
+    }),
   },
   ...KubeadmOps,
 } as const;

@@ -2,6 +2,7 @@ import type { OpImplementations } from './registry.js';
 import { factsOp, pingOp } from './basic-ops.js';
 import { preflightOps } from './preflight-ops.js';
 import { kubeadmOps } from './kubeadm-ops.js';
+import { hostOps } from './host-ops.js';
 
 /** Every op this agent implements; the type forces one implementation per op in proto/ops.ts. */
 export function agentOps(): OpImplementations {
@@ -10,5 +11,6 @@ export function agentOps(): OpImplementations {
     'facts.get': factsOp,
     ...preflightOps,
     ...kubeadmOps,
+    ...hostOps,
   };
 }

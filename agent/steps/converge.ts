@@ -1,0 +1,107 @@
+import { performance } from 'node:perf_hooks';
+import { KctlError, toWireError } from '../../proto/errors.js';
+import type { StepPlan, StepReport } from '../../proto/results.js';
+import type { Host } from '../host/host.js';
+import type { Step } from './step.js';
+
+/** Steps in dependency order (stable: spec order among independent steps). */
+export function orderSteps(steps: readonly Step[]): Step[] {
+  const byId = new Map(steps.map((s) => [s.id, s]));
+  const out: Step[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (s: Step): void => {
+    if (state.get(s.id) === 'done') return;
+    if (state.get(s.id) === 'visiting')
+      throw new KctlError('invalid_spec', `step dependency cycle at "${s.id}"`);
+    state.set(s.id, 'visiting');
+    for (const d of s.dependsOn) {
+      const dep = byId.get(d);
+      if (dep) visit(dep);
+    }
+    state.set(s.id, 'done');
+    out.push(s);
+  };
+  for (const s of steps) visit(s);
+  return out;
+}
+
+/** plan = the diff of every step; nothing on the host is touched. */
+export async function planSteps(host: Host, steps: readonly Step[]): Promise<StepPlan[]> {
+  const plans: StepPlan[] = [];
+  for (const s of orderSteps(steps))
+    plans.push({ stepId: s.id, title: s.title, changes: await s.diff(host) });
+  return plans;
+}
+
+/**
+ * apply = for each step in order: diff, apply exactly those changes, diff again. A step whose
+ * second diff is not empty failed; steps that depend on a failed step are skipped.
+ */
+export async function applySteps(
+  host: Host,
+  steps: readonly Step[],
+  onProgress: (message: string, stepId: string) => void = () => undefined,
+): Promise<StepReport[]> {
+  const reports: StepReport[] = [];
+  const failed = new Set<string>();
+  for (const s of orderSteps(steps)) {
+    const t0 = performance.now();
+    const ms = (): number => Math.round((performance.now() - t0) * 10) / 10;
+    if (s.dependsOn.some((d) => failed.has(d))) {
+      failed.add(s.id);
+      reports.push({ stepId: s.id, title: s.title, status: 'skipped', changes: [], durationMs: 0 });
+      continue;
+    }
+    try {
+      const changes = await s.diff(host);
+      if (changes.length === 0) {
+        reports.push({ stepId: s.id, title: s.title, status: 'unchanged', changes, durationMs: ms() });
+        continue;
+      }
+      onProgress(`applying ${s.title} (${changes.length} change${changes.length === 1 ? '' : 's'})`, s.id);
+      await s.apply(host, changes);
+      const left = await s.diff(host);
+      if (left.length > 0) {
+        throw new KctlError(
+          'step_failed',
+          `${s.title}: ${left.length} change(s) still pending after apply: ${left.map(describeChange).join('; ')}`,
+        );
+      }
+      reports.push({ stepId: s.id, title: s.title, status: 'applied', changes, durationMs: ms() });
+    } catch (err) {
+      failed.add(s.id);
+      reports.push({
+        stepId: s.id,
+        title: s.title,
+        status: 'failed',
+        changes: [],
+        durationMs: ms(),
+        error: toWireError(err),
+      });
+    }
+  }
+  return reports;
+}
+
+export function describeChange(c: StepPlan['changes'][number]): string {
+  switch (c.kind) {
+    case 'file':
+      return `${c.previousSha256 === null ? 'create' : 'update'} ${c.path}`;
+    case 'sysctl':
+      return `${c.key}: ${c.from ?? '(unset)'} -> ${c.to}`;
+    case 'module':
+      return c.action === 'load'
+        ? `load module ${c.name}`
+        : `module ${c.name} missing (needed by ${c.requiredFor})`;
+    case 'swapoff':
+      return `swapoff ${c.device}`;
+    case 'fstab-comment':
+      return `comment out fstab swap line "${c.line}"`;
+    case 'unit-mask':
+      return `mask ${c.unit}`;
+    case 'service':
+      return `${c.action} ${c.unit}`;
+    case 'package':
+      return `${c.name}: ${c.from ?? '(not installed)'} -> ${c.to}`;
+  }
+}

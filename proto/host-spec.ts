@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import { KubeProxyMode, NodeRole } from './checks.js';
+
+const SysctlKey = z
+  .string()
+  .regex(/^[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+$/, 'must be a sysctl key like net.ipv4.ip_forward');
+const SysctlValue = z.string().regex(/^[A-Za-z0-9 ._:,-]{0,256}$/, 'must be a plain sysctl value');
+const ModuleName = z.string().regex(/^[a-z0-9_]{1,64}$/, 'must be a kernel module name');
+const HostPath = z
+  .string()
+  .regex(/^\/[A-Za-z0-9._/@+-]{1,4095}$/, 'must be an absolute path')
+  .refine((p) => !p.split('/').includes('..'), 'must not contain ..');
+const DnsName = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/i, 'must be a DNS name');
+
+export const HostFile = z.strictObject({
+  path: HostPath,
+  content: z.string().max(512 * 1024),
+  mode: z.number().int().min(0).max(0o7777).default(0o644),
+  /** hide the diff in plans (keys, tokens) */
+  sensitive: z.boolean().default(false),
+});
+export type HostFile = z.infer<typeof HostFile>;
+
+/**
+ * What the controller asks one host to converge to. The agent builds its steps from this alone,
+ * so it never needs cluster-wide knowledge.
+ */
+export const HostSpec = z.strictObject({
+  hostName: DnsName,
+  role: NodeRole,
+  kubernetesVersion: z.string().regex(/^v?\d+\.\d+\.\d+/),
+  kubeProxyMode: KubeProxyMode,
+  swap: z.enum(['off', 'keep']).default('off'),
+  sysctls: z.record(SysctlKey, SysctlValue).default({}),
+  /** modules to have loaded and persisted; `requiredFor` names what fails without one */
+  modules: z
+    .array(z.strictObject({ name: ModuleName, requiredFor: z.string().max(128) }))
+    .max(64)
+    .default([]),
+  controlPlaneEndpoint: z.strictObject({ name: DnsName, address: z.string().max(64) }).optional(),
+  files: z.array(HostFile).max(256).default([]),
+});
+export type HostSpec = z.infer<typeof HostSpec>;
+export type HostSpecInput = z.input<typeof HostSpec>;
