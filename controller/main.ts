@@ -9,6 +9,9 @@ import { Enrollment } from './enrollment.js';
 import { controllerRoutes } from './admin-routes.js';
 import { createControllerServer } from './server.js';
 import { loadDataDir, splitHostPort } from './data-dir.js';
+import { ApplyStore } from './orchestrator/apply-store.js';
+import { clusterRoutes } from './plan/routes.js';
+import { clusterRenderers } from './plan/renderers.js';
 
 export interface RunningController {
   url: string;
@@ -40,7 +43,11 @@ export async function startController(options: {
     metrics,
     certValidityDays: files.settings.agentCertValidityDays,
   });
-  const routes = controllerRoutes({ store, registry, enrollment, caPem: files.ca.certPem, log, metrics });
+  const applyStore = new ApplyStore(store.database);
+  const routes = [
+    ...controllerRoutes({ store, registry, enrollment, caPem: files.ca.certPem, log, metrics }),
+    ...clusterRoutes({ store, applyStore, registry, log, renderers: clusterRenderers }),
+  ];
   const { server, wss } = createControllerServer({
     tls: { certPem: files.server.certPem, keyPem: files.server.keyPem, caPem: files.ca.certPem },
     routes,

@@ -46,6 +46,8 @@ export const ClusterSpec = z.strictObject({
     /** the VIP (kube-vip), the load balancer's name or address, or a DNS name */
     host: z.string().min(1).max(253),
     port: z.number().int().min(1).max(65535).default(6443),
+    /** when host is a name without DNS: the address every host maps it to in /etc/hosts */
+    address: z.string().max(64).optional(),
   }),
   ha: z
     .discriminatedUnion('mode', [

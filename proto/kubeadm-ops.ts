@@ -35,6 +35,15 @@ export const NodeStatus = z.strictObject({
 export type NodeStatus = z.infer<typeof NodeStatus>;
 
 export const KubeadmOps = {
+  /** what kubeadm has already done on this host, read from the files it leaves (for plans and resumes) */
+  'kubeadm.state': {
+    args: z.strictObject({}),
+    result: z.strictObject({
+      initialized: z.boolean(),
+      joined: z.boolean(),
+      kubeletVersion: z.string().nullable(),
+    }),
+  },
   /** `kubeadm init --upload-certs` on the first control plane; skipped when admin.conf exists */
   'kubeadm.init': {
     args: z.strictObject({

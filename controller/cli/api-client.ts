@@ -19,6 +19,71 @@ export class ApiClient {
     return this.call('DELETE', path, undefined, schema);
   }
 
+  /** POSTs a body and hands each NDJSON line of the streamed answer to onLine as it arrives */
+  stream(path: string, body: unknown, onLine: (line: string) => void): Promise<void> {
+    const url = new URL(path, this.config.controller);
+    const payload = JSON.stringify(body);
+    return new Promise<void>((resolve, reject) => {
+      const req = request(
+        {
+          method: 'POST',
+          hostname: url.hostname.replace(/^\[|\]$/g, ''),
+          port: url.port || 443,
+          path: url.pathname,
+          ca: [this.config.caPem],
+          cert: this.config.certPem,
+          key: this.config.keyPem,
+          rejectUnauthorized: true,
+          minVersion: 'TLSv1.2',
+          agent: false,
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(payload),
+            accept: 'application/x-ndjson',
+          },
+        },
+        (res) => {
+          let buffered = '';
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => {
+            if ((res.statusCode ?? 500) >= 400) return void chunks.push(c);
+            buffered += c.toString('utf8');
+            let nl: number;
+            while ((nl = buffered.indexOf('\n')) >= 0) {
+              const line = buffered.slice(0, nl);
+              buffered = buffered.slice(nl + 1);
+              if (line.trim() !== '') onLine(line);
+            }
+          });
+          res.on('end', () => {
+            if ((res.statusCode ?? 500) >= 400) {
+              try {
+                const err = WireError.safeParse(
+                  (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error?: unknown }).error,
+                );
+                if (err.success) return reject(KctlError.fromWire(err.data));
+              } catch {
+                // fall through
+              }
+              return reject(new KctlError('internal', `POST ${url.pathname}: HTTP ${res.statusCode}`));
+            }
+            if (buffered.trim() !== '') onLine(buffered);
+            resolve();
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('error', (err) =>
+        reject(
+          new KctlError('io_error', `Cannot reach the controller at ${url.origin}: ${err.message}`, {
+            retryable: true,
+          }),
+        ),
+      );
+      req.end(payload);
+    });
+  }
+
   /** a plain-text route such as /metrics */
   text(path: string): Promise<string> {
     return this.call('GET', path, undefined, undefined);

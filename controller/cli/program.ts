@@ -6,6 +6,8 @@ import { controllerCommand } from './controller-cmd.js';
 import { tokenCommand } from './token-cmd.js';
 import { hostsCommand } from './hosts-cmd.js';
 import { preflightCommand } from './preflight-cmd.js';
+import { planCommand } from './plan-cmd.js';
+import { applyCommand } from './apply-cmd.js';
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('kctl')
@@ -14,7 +16,14 @@ export function buildProgram(ctx: CliContext): Command {
     .option('--config <file>', 'kctl client config (default: $KCTL_CONFIG or ~/.kctl/config.yaml)')
     .showHelpAfterError()
     .exitOverride();
-  for (const sub of [controllerCommand(ctx), tokenCommand(ctx), hostsCommand(ctx), preflightCommand(ctx)]) {
+  for (const sub of [
+    controllerCommand(ctx),
+    tokenCommand(ctx),
+    hostsCommand(ctx),
+    preflightCommand(ctx),
+    planCommand(ctx),
+    applyCommand(ctx),
+  ]) {
     program.addCommand(sub);
   }
   return program;

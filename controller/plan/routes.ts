@@ -1,0 +1,62 @@
+import { KctlError, toWireError } from '../../proto/errors.js';
+import { ApplyRequest, PlanRequest, type ApplyEventLine } from '../../proto/plan-api.js';
+import type { Route } from '../http-router.js';
+import { applyCluster, resolveCluster, reviewCluster, type ClusterDeps } from './cluster-service.js';
+
+/** Plan and apply routes; one apply per cluster at a time. */
+export function clusterRoutes(deps: ClusterDeps): Route[] {
+  const running = new Set<string>();
+  return [
+    {
+      method: 'POST',
+      path: '/v1/admin/plan',
+      auth: 'admin',
+      handle: async (ctx) => {
+        const body = await ctx.body(PlanRequest);
+        return reviewCluster(deps, resolveCluster(deps, body.spec, body.cniManifest));
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/admin/apply',
+      auth: 'admin',
+      handle: async (ctx) => {
+        const body = await ctx.body(ApplyRequest);
+        const cluster = resolveCluster(deps, body.spec, body.cniManifest);
+        if (running.has(cluster.spec.name)) {
+          throw new KctlError('forbidden', `An apply of cluster "${cluster.spec.name}" is already running`, {
+            retryable: true,
+          });
+        }
+        running.add(cluster.spec.name);
+        const actor = ctx.caller.kind === 'admin' ? `admin:${ctx.caller.name}` : 'unknown';
+        deps.store.audit({ actor, action: 'apply.start', target: cluster.spec.name, details: null });
+        ctx.res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+        // the apply goes on if kctl goes away: it is resumable, and half-done is worse than done
+        const write = (line: ApplyEventLine): void => {
+          if (!ctx.res.writableEnded && !ctx.res.destroyed) ctx.res.write(JSON.stringify(line) + '\n');
+        };
+        try {
+          const outcome = await applyCluster(
+            deps,
+            cluster,
+            write,
+            body.planHash !== undefined ? { expectPlanHash: body.planHash } : {},
+          );
+          deps.store.audit({
+            actor,
+            action: 'apply.done',
+            target: cluster.spec.name,
+            details: { applyId: outcome.applyId, status: outcome.status },
+          });
+        } catch (err) {
+          write({ type: 'error', error: toWireError(err) });
+        } finally {
+          running.delete(cluster.spec.name);
+          ctx.res.end();
+        }
+        return undefined;
+      },
+    },
+  ];
+}

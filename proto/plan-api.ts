@@ -1,0 +1,105 @@
+import { z } from 'zod';
+import { Change } from './results.js';
+import { WireError } from './errors.js';
+
+const Issue = z.strictObject({ path: z.string(), message: z.string() });
+
+export const PlanRequest = z.strictObject({
+  /** cluster.yaml as parsed by kctl; the controller validates it again */
+  spec: z.record(z.string(), z.unknown()),
+  cniManifest: z
+    .string()
+    .max(900 * 1024)
+    .optional(),
+});
+export type PlanRequest = z.infer<typeof PlanRequest>;
+
+export const PlannedTask = z.strictObject({
+  taskId: z.string(),
+  host: z.string(),
+  title: z.string(),
+  pending: z.boolean(),
+  detail: z.string(),
+  changes: z.array(Change),
+});
+export type PlannedTask = z.infer<typeof PlannedTask>;
+
+export const PlanView = z.strictObject({
+  cluster: z.string(),
+  /** over every task's pending state and changes: `kctl apply plan.json` refuses when it moved */
+  planHash: z.string(),
+  warnings: z.array(Issue),
+  phases: z.array(z.strictObject({ id: z.string(), title: z.string(), tasks: z.array(PlannedTask) })),
+  /** true when nothing would change */
+  empty: z.boolean(),
+});
+export type PlanView = z.infer<typeof PlanView>;
+
+export const ApplyRequest = PlanRequest.extend({
+  /** from a saved plan: refuse unless the hosts still plan to exactly this */
+  planHash: z.string().optional(),
+});
+export type ApplyRequest = z.infer<typeof ApplyRequest>;
+
+/** One line of the apply event stream (NDJSON). */
+export const ApplyEventLine = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('apply-start'),
+    applyId: z.string(),
+    resumed: z.boolean(),
+    phases: z.array(z.strictObject({ id: z.string(), title: z.string(), tasks: z.number() })),
+  }),
+  z.strictObject({
+    type: z.literal('phase-start'),
+    phase: z.string(),
+    title: z.string(),
+    pending: z.number(),
+    skipped: z.number(),
+  }),
+  z.strictObject({
+    type: z.literal('task-start'),
+    phase: z.string(),
+    taskId: z.string(),
+    host: z.string(),
+    title: z.string(),
+    attempt: z.number(),
+  }),
+  z.strictObject({
+    type: z.literal('task-progress'),
+    phase: z.string(),
+    taskId: z.string(),
+    host: z.string(),
+    message: z.string(),
+  }),
+  z.strictObject({
+    type: z.literal('task-done'),
+    phase: z.string(),
+    taskId: z.string(),
+    host: z.string(),
+    durationMs: z.number(),
+  }),
+  z.strictObject({
+    type: z.literal('task-skipped'),
+    phase: z.string(),
+    taskId: z.string(),
+    host: z.string(),
+  }),
+  z.strictObject({
+    type: z.literal('task-failed'),
+    phase: z.string(),
+    taskId: z.string(),
+    host: z.string(),
+    error: WireError,
+    willRetry: z.boolean(),
+  }),
+  z.strictObject({ type: z.literal('phase-done'), phase: z.string() }),
+  z.strictObject({
+    type: z.literal('apply-done'),
+    applyId: z.string(),
+    status: z.enum(['succeeded', 'failed']),
+    durationMs: z.number(),
+    error: WireError.optional(),
+  }),
+  z.strictObject({ type: z.literal('error'), error: WireError }),
+]);
+export type ApplyEventLine = z.infer<typeof ApplyEventLine>;
