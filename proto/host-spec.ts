@@ -10,6 +10,10 @@ const HostPath = z
   .string()
   .regex(/^\/[A-Za-z0-9._/@+-]{1,4095}$/, 'must be an absolute path')
   .refine((p) => !p.split('/').includes('..'), 'must not contain ..');
+const PackageName = z.string().regex(/^[a-z0-9][a-z0-9.+-]{0,127}$/, 'must be a package name');
+const UnitName = z
+  .string()
+  .regex(/^[a-zA-Z0-9@._-]{1,200}\.(service|socket|timer)$/, 'must be a systemd unit name');
 const DnsName = z
   .string()
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/i, 'must be a DNS name');
@@ -41,6 +45,22 @@ export const HostSpec = z.strictObject({
     .default([]),
   controlPlaneEndpoint: z.strictObject({ name: DnsName, address: z.string().max(64) }).optional(),
   files: z.array(HostFile).max(256).default([]),
+  /** packages at exact versions, in the host's own version format; held so upgrades are deliberate */
+  packages: z
+    .array(
+      z.strictObject({
+        name: PackageName,
+        version: z.string().regex(/^[A-Za-z0-9.+~:-]{1,64}$/, 'must be a package version'),
+        hold: z.boolean().default(true),
+      }),
+    )
+    .max(64)
+    .default([]),
+  /** units to enable and start once packages are in */
+  services: z
+    .array(z.strictObject({ unit: UnitName, start: z.boolean().default(true) }))
+    .max(32)
+    .default([]),
 });
 export type HostSpec = z.infer<typeof HostSpec>;
 export type HostSpecInput = z.input<typeof HostSpec>;

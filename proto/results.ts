@@ -41,6 +41,8 @@ export const Change = z.discriminatedUnion('kind', [
     from: z.string().nullable(),
     to: z.string().max(128),
   }),
+  z.strictObject({ kind: z.literal('package-hold'), name: z.string().max(128) }),
+  z.strictObject({ kind: z.literal('package-index'), reason: z.string().max(256) }),
 ]);
 export type Change = z.infer<typeof Change>;
 

@@ -103,5 +103,9 @@ export function describeChange(c: StepPlan['changes'][number]): string {
       return `${c.action} ${c.unit}`;
     case 'package':
       return `${c.name}: ${c.from ?? '(not installed)'} -> ${c.to}`;
+    case 'package-hold':
+      return `hold ${c.name}`;
+    case 'package-index':
+      return `refresh package index (${c.reason})`;
   }
 }

@@ -33,6 +33,10 @@ function describe(c: Change): string[] {
       return [`~ ${c.action} ${c.unit}`];
     case 'package':
       return [`~ package ${c.name}: ${c.from ?? '(absent)'} -> ${c.to}`];
+    case 'package-hold':
+      return [`~ hold package ${c.name}`];
+    case 'package-index':
+      return [`~ refresh the package index (${c.reason})`];
   }
 }
 

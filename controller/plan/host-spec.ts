@@ -35,7 +35,12 @@ export function hostPrepSettings(
 export function prepareHostSpec(
   spec: ClusterSpec,
   host: HostAssignment,
-  options: { kernelRelease?: string; files?: HostSpec['files'] } = {},
+  options: {
+    kernelRelease?: string;
+    files?: HostSpec['files'];
+    packages?: HostSpec['packages'];
+    services?: HostSpec['services'];
+  } = {},
 ): HostSpec {
   const endpoint = spec.controlPlaneEndpoint;
   const hostsEntry =
@@ -51,5 +56,7 @@ export function prepareHostSpec(
     ...hostPrepSettings(spec, options.kernelRelease),
     ...(hostsEntry ? { controlPlaneEndpoint: hostsEntry } : {}),
     files: options.files ?? [],
+    packages: options.packages ?? [],
+    services: options.services ?? [],
   };
 }

@@ -1,0 +1,99 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { tempHost, type TempHost } from '../../test/fixtures/temp-host.js';
+import { applySteps } from './converge.js';
+import { packagesStep } from './packages.js';
+
+let t: TempHost | undefined;
+afterEach(async () => {
+  await t?.cleanup();
+  t = undefined;
+});
+
+/**
+ * Recording programs with state under the temp root, standing in for dpkg/apt/systemctl (the real
+ * ones run in the fleet lab's booted hosts): installs, holds and unit states persist between calls.
+ */
+const DB = '"$KCTL_HOST_ROOT/var/lib/fake-dpkg"';
+const programs = {
+  'dpkg-query': {
+    script: `shift 2; for p in "$@"; do [ "$p" = "--" ] && continue; v=$(grep "^$p=" ${DB} 2>/dev/null | tail -1 | cut -d= -f2); [ -n "$v" ] && printf '%s\\t%s\\tii \\n' "$p" "$v"; done; true`,
+  },
+  'apt-get': {
+    script: `if [ "$1" = install ]; then for a in "$@"; do case "$a" in *=*) echo "$a" >> ${DB};; esac; done; fi`,
+  },
+  'apt-mark': {
+    script: `if [ "$1" = hold ]; then shift 2; for p in "$@"; do echo "$p" >> "$KCTL_HOST_ROOT/var/lib/fake-holds"; done; else cat "$KCTL_HOST_ROOT/var/lib/fake-holds" 2>/dev/null; fi; true`,
+  },
+  systemctl: {
+    script: `case "$1" in enable) echo "$3" >> "$KCTL_HOST_ROOT/var/lib/fake-enabled";; start) echo "$3" >> "$KCTL_HOST_ROOT/var/lib/fake-active";; is-enabled) grep -qx "$3" "$KCTL_HOST_ROOT/var/lib/fake-enabled" 2>/dev/null && echo enabled || { echo disabled; exit 1; };; is-active) grep -qx "$3" "$KCTL_HOST_ROOT/var/lib/fake-active" 2>/dev/null && echo active || { echo inactive; exit 3; };; esac`,
+  },
+};
+
+describe('packages step (apt)', () => {
+  const want = [
+    { name: 'containerd', version: '1.6.20~ds1-1+b1', hold: false },
+    { name: 'kubeadm', version: '1.31.2-1.1', hold: true },
+    { name: 'kubelet', version: '1.31.2-1.1', hold: true },
+  ];
+  const services = [{ unit: 'containerd.service', start: true }];
+
+  it('installs pinned versions, holds the kube packages, enables and starts services; then no diff', async () => {
+    t = await tempHost({ files: { '/var/lib/fake-dpkg': 'containerd=1.6.20~ds1-1+b1\n' }, programs });
+    const step = packagesStep(want, services);
+    const before = await step.diff(t.host);
+    expect(before.filter((c) => c.kind === 'package')).toEqual([
+      { kind: 'package', name: 'kubeadm', from: null, to: '1.31.2-1.1' },
+      { kind: 'package', name: 'kubelet', from: null, to: '1.31.2-1.1' },
+    ]);
+    expect(
+      before.filter((c) => c.kind === 'package-hold').map((c) => (c.kind === 'package-hold' ? c.name : '')),
+    ).toEqual(['kubeadm', 'kubelet']);
+    const [report] = await applySteps(t.host, [step]);
+    expect(report?.status, JSON.stringify(report?.error)).toBe('applied');
+    expect(await step.diff(t.host)).toEqual([]);
+    const calls = (await t.calls()).filter(
+      (c) =>
+        c.program !== 'dpkg-query' &&
+        !(c.program === 'systemctl' && c.args[0]?.startsWith('is-')) &&
+        !(c.program === 'apt-mark' && c.args[0] === 'showhold'),
+    );
+    expect(calls).toEqual([
+      { program: 'apt-get', args: ['update', '-q'] },
+      {
+        program: 'apt-get',
+        args: [
+          'install',
+          '-y',
+          '-q',
+          '--allow-downgrades',
+          '--allow-change-held-packages',
+          '-o',
+          'Dpkg::Options::=--force-confold',
+          '--',
+          'kubeadm=1.31.2-1.1',
+          'kubelet=1.31.2-1.1',
+        ],
+      },
+      { program: 'apt-mark', args: ['hold', '--', 'kubeadm', 'kubelet'] },
+      { program: 'systemctl', args: ['enable', '--', 'containerd.service'] },
+      { program: 'systemctl', args: ['start', '--', 'containerd.service'] },
+    ]);
+  });
+
+  it('a second apply runs no installer at all', async () => {
+    t = await tempHost({ files: { '/var/lib/fake-dpkg': 'containerd=1.6.20~ds1-1+b1\n' }, programs });
+    await applySteps(t.host, [packagesStep(want, services)]);
+    const n = (await t.calls()).length;
+    const [again] = await applySteps(t.host, [packagesStep(want, services)]);
+    expect(again?.status).toBe('unchanged');
+    expect((await t.calls()).slice(n).some((c) => c.program === 'apt-get' || c.args[0] === 'hold')).toBe(
+      false,
+    );
+  });
+
+  it('fails clearly without a package manager', async () => {
+    t = await tempHost();
+    const [report] = await applySteps(t.host, [packagesStep(want, [])]);
+    expect(report?.error?.message).toMatch(/No supported package manager/);
+  });
+});
