@@ -64,4 +64,22 @@ export const MIGRATIONS: readonly string[] = [
      error TEXT,
      PRIMARY KEY (apply_id, task_id)
    );`,
+  // 3: fleet page: web login tokens (hash only) and the latest preflight result per host
+  `CREATE TABLE web_tokens (
+     id TEXT PRIMARY KEY,
+     secret_hash TEXT NOT NULL,
+     read_only INTEGER NOT NULL CHECK (read_only IN (0, 1)),
+     description TEXT NOT NULL DEFAULT '',
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER,
+     last_used_at INTEGER
+   );
+   CREATE TABLE host_preflight (
+     host_id TEXT PRIMARY KEY REFERENCES hosts (id) ON DELETE CASCADE,
+     at INTEGER NOT NULL,
+     spec TEXT NOT NULL,
+     results TEXT,
+     error TEXT,
+     duration_ms INTEGER
+   );`,
 ];
