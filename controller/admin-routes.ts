@@ -15,7 +15,7 @@ import type { AgentRegistry } from './registry.js';
 import type { Enrollment } from './enrollment.js';
 import { CloseCode } from './agent-endpoint.js';
 import { renderPrometheus, type ControllerMetrics } from './metrics.js';
-import { runFleetPreflight } from './preflight-service.js';
+import { runFleetPreflight, preflightSpecsFromCluster } from './preflight-service.js';
 import { generateToken, hashTokenSecret, MAX_TOKEN_TTL_MS } from './tokens.js';
 
 export interface RouteDeps {
@@ -198,7 +198,8 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
       auth: 'admin',
       handle: async (ctx) => {
         const body = await ctx.body(PreflightRequest);
-        const result = await runFleetPreflight({ store, registry }, body);
+        const specs = body.cluster ? preflightSpecsFromCluster(store, body.cluster) : body.specs;
+        const result = await runFleetPreflight({ store, registry }, { ...body, ...(specs ? { specs } : {}) });
         store.audit({
           actor: actorOf(ctx.caller),
           action: 'preflight',

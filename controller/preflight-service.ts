@@ -5,6 +5,10 @@ import { KctlError, toWireError } from '../proto/errors.js';
 import type { Store, HostRecord } from './store/store.js';
 import type { AgentRegistry } from './registry.js';
 import { runFleetChecks } from './fleet-checks.js';
+import { ClusterSpec } from '../proto/cluster-spec.js';
+import { resolveHostRoles } from './spec/resolve.js';
+import { crossFieldRules } from './spec/parse.js';
+import { preflightSpecFor } from './plan/cluster-plan.js';
 
 /** The newest Kubernetes version kctl targets when no cluster.yaml says otherwise. */
 export const DEFAULT_KUBERNETES_VERSION = 'v1.33.0';
@@ -82,4 +86,27 @@ export async function runFleetPreflight(
     version ? { kubernetesVersion: version } : {},
   );
   return { hosts: perHost, fleet };
+}
+
+/** Check specs from a cluster.yaml: each chosen host judged by its role, the version and the proxy mode. */
+export function preflightSpecsFromCluster(store: Store, raw: unknown): Record<string, PreflightSpec> {
+  const parsed = ClusterSpec.safeParse(raw);
+  if (!parsed.success) {
+    throw new KctlError(
+      'invalid_spec',
+      parsed.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; '),
+    );
+  }
+  const rules = crossFieldRules(parsed.data);
+  if (rules.errors.length > 0)
+    throw new KctlError('invalid_spec', rules.errors.map((e) => `${e.path}: ${e.message}`).join('; '));
+  const enrolled = store.listHosts().filter((h) => h.state === 'active');
+  const resolved = resolveHostRoles(
+    parsed.data,
+    enrolled.map((h) => ({ name: h.name, labels: h.labels, ips: h.facts?.ips ?? [] })),
+  );
+  if (resolved.errors.length > 0)
+    throw new KctlError('invalid_spec', resolved.errors.map((e) => `${e.path}: ${e.message}`).join('; '));
+  // a standalone preflight reports everything, including what prepare would fix
+  return Object.fromEntries(resolved.assignments.map((a) => [a.name, preflightSpecFor(parsed.data, a, [])]));
 }

@@ -111,6 +111,8 @@ export const PreflightRequest = z.strictObject({
   hosts: z.array(z.string().max(253)).max(10_000).optional(),
   /** per-host check specs computed by kctl from cluster.yaml; defaults from labels when absent */
   specs: z.record(z.string(), PreflightSpec).optional(),
+  /** or a cluster.yaml (parsed by kctl): roles and versions come from it */
+  cluster: z.record(z.string(), z.unknown()).optional(),
   timeoutMs: z.number().int().min(1000).max(600_000).default(60_000),
 });
 export type PreflightRequest = z.infer<typeof PreflightRequest>;

@@ -1,8 +1,17 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { KubeProxyMode, NodeRole } from './checks.js';
 
-/** Kubernetes minors kctl installs: pkgs.k8s.io has 1.24+, super-admin.conf exists from 1.29, v1beta3 goes in 1.36. */
+/**
+ * Kubernetes minors kctl installs. 1.29 is the floor: pkgs.k8s.io only has 1.24+, kube-vip needs
+ * super-admin.conf from 1.29, and older minors are out of upstream support. 1.35 is the newest
+ * minor whose kubeadm still reads v1beta3 (removed in 1.36), and the newest one checked here.
+ */
 export const SUPPORTED_MINORS = { min: 29, max: 35 } as const;
+
+/** containerd release lines kctl writes a config for: 1.x gets config version 2, 2.x version 3. */
+export const ContainerdVersion = z.enum(['1.6', '1.7', '2.0', '2.1', '2.2']);
+export type ContainerdVersion = z.infer<typeof ContainerdVersion>;
 
 const Name = z
   .string()
@@ -15,14 +24,31 @@ const HostName = z
     /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
     'must be a lowercase RFC 1123 host name',
   );
+const IpAddress = z
+  .string()
+  .max(64)
+  .refine((s) => isIP(s) !== 0, 'must be an IPv4 or IPv6 address');
+const HostOrIp = z
+  .string()
+  .min(1)
+  .max(253)
+  .refine(
+    (s) => isIP(s) !== 0 || HostName.safeParse(s).success,
+    'must be an IP address or a lowercase DNS name',
+  );
 const Version = z.string().regex(/^v\d+\.\d+\.\d+$/, 'must be a full version like v1.31.2');
 const Cidr = z.string().regex(/^[0-9a-fA-F.:]+\/\d{1,3}$/, 'must be a CIDR like 10.244.0.0/16');
 const Labels = z.record(z.string().regex(/^[a-z0-9][a-z0-9._/-]{0,62}$/), z.string().max(63));
+/** flag name (no leading dashes) -> value; YAML numbers and booleans are taken as their text */
 const ExtraArgs = z.record(
   z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'must be a flag name without dashes'),
-  z.string().max(1024),
+  z.union([z.string().max(1024), z.number(), z.boolean()]).transform(String),
 );
 const Url = z.string().regex(/^https?:\/\/[^\s]+$/, 'must be an http(s) URL');
+/** A registry as containerd names its certs.d directory: host[:port], or _default for all. */
+const RegistryHost = z
+  .string()
+  .regex(/^(_default|[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:\d{1,5})?)$/, 'must be a registry host like docker.io');
 
 export const HostSelector = z
   .strictObject({
@@ -31,9 +57,15 @@ export const HostSelector = z
     /** or every host whose labels include all of these */
     selector: Labels.optional(),
     role: NodeRole,
+    /** the address the node advertises; only with `name`. Default: the host's first usable IP. */
+    address: IpAddress.optional(),
   })
   .refine((h) => (h.name === undefined) !== (h.selector === undefined), {
     message: 'give exactly one of name or selector',
+  })
+  .refine((h) => h.address === undefined || h.name !== undefined, {
+    message: 'address is only allowed with name',
+    path: ['address'],
   });
 export type HostSelector = z.infer<typeof HostSelector>;
 
@@ -44,10 +76,10 @@ export const ClusterSpec = z.strictObject({
   kubernetesVersion: Version,
   controlPlaneEndpoint: z.strictObject({
     /** the VIP (kube-vip), the load balancer's name or address, or a DNS name */
-    host: z.string().min(1).max(253),
+    host: HostOrIp,
     port: z.number().int().min(1).max(65535).default(6443),
     /** when host is a name without DNS: the address every host maps it to in /etc/hosts */
-    address: z.string().max(64).optional(),
+    address: IpAddress.optional(),
   }),
   ha: z
     .discriminatedUnion('mode', [
@@ -55,6 +87,8 @@ export const ClusterSpec = z.strictObject({
         mode: z.literal('kube-vip'),
         /** interface kube-vip answers ARP on, e.g. eth0 */
         interface: z.string().regex(/^[a-zA-Z0-9._-]{1,15}$/, 'must be a network interface name'),
+        /** the address kube-vip holds; defaults to controlPlaneEndpoint.host when that is an IP */
+        vip: IpAddress.optional(),
       }),
       z.strictObject({ mode: z.literal('external-lb') }),
       z.strictObject({ mode: z.literal('none') }),
@@ -73,6 +107,11 @@ export const ClusterSpec = z.strictObject({
       plugin: z.enum(['calico', 'flannel', 'none']).default('calico'),
       /** the manifest kctl applies; a path relative to cluster.yaml, read by kctl */
       manifest: z.string().max(4096).optional(),
+      /** the plugin version the manifest carries; shown in plans, never downloaded */
+      version: z
+        .string()
+        .regex(/^v?\d+\.\d+(\.\d+)?$/, 'must be a version like v3.28.2')
+        .optional(),
       calico: z
         .strictObject({ ipAutodetectionMethod: z.string().max(256).default('first-found') })
         .optional(),
@@ -82,13 +121,13 @@ export const ClusterSpec = z.strictObject({
     .strictObject({
       containerd: z
         .strictObject({
-          /** the major line on the hosts: 1 (config version 2) or 2 (config version 3) */
-          major: z.union([z.literal(1), z.literal(2)]).default(1),
-          registryMirrors: z.record(z.string().max(253), z.array(Url).min(1).max(16)).default({}),
+          /** the containerd release line on the hosts: 1.x gets config version 2, 2.x version 3 */
+          version: ContainerdVersion.default('1.7'),
+          registryMirrors: z.record(RegistryHost, z.array(Url).min(1).max(16)).default({}),
           /** PEM CA bundles by registry host, written to /etc/containerd/certs.d/<registry>/ca.crt */
           registryCAs: z
             .record(
-              z.string().max(253),
+              RegistryHost,
               z
                 .string()
                 .includes('BEGIN CERTIFICATE')
@@ -96,18 +135,23 @@ export const ClusterSpec = z.strictObject({
             )
             .default({}),
         })
-        .default({ major: 1, registryMirrors: {}, registryCAs: {} }),
+        .default({ version: '1.7', registryMirrors: {}, registryCAs: {} }),
     })
-    .default({ containerd: { major: 1, registryMirrors: {}, registryCAs: {} } }),
+    .default({ containerd: { version: '1.7', registryMirrors: {}, registryCAs: {} } }),
   packages: z
     .discriminatedUnion('source', [
       z.strictObject({ source: z.literal('upstream') }),
+      /** a mirror of pkgs.k8s.io: `url` replaces https://pkgs.k8s.io, the path below it is kept */
       z.strictObject({ source: z.literal('mirror'), url: Url }),
       z.strictObject({ source: z.literal('bundle') }),
     ])
     .default({ source: 'upstream' }),
-  imageRepository: z.string().max(253).default('registry.k8s.io'),
-  certSANs: z.array(z.string().max(253)).max(64).default([]),
+  imageRepository: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:\d{1,5})?(\/[a-z0-9._-]+)*$/, 'must be a registry path')
+    .max(253)
+    .default('registry.k8s.io'),
+  certSANs: z.array(HostOrIp).max(64).default([]),
   extraArgs: z
     .strictObject({
       apiServer: ExtraArgs.default({}),
@@ -126,4 +170,11 @@ export interface SpecIssue {
   /** dotted path into cluster.yaml, e.g. hosts[2].role */
   path: string;
   message: string;
+}
+
+/** The address kube-vip announces: ha.vip, else controlPlaneEndpoint.host when that is an IP. */
+export function kubeVipAddress(spec: Pick<ClusterSpec, 'ha' | 'controlPlaneEndpoint'>): string | undefined {
+  if (spec.ha.mode !== 'kube-vip') return undefined;
+  if (spec.ha.vip !== undefined) return spec.ha.vip;
+  return isIP(spec.controlPlaneEndpoint.host) !== 0 ? spec.controlPlaneEndpoint.host : undefined;
 }

@@ -11,6 +11,13 @@ export const PlanRequest = z.strictObject({
     .string()
     .max(900 * 1024)
     .optional(),
+  /** run only these phases, in plan order (e.g. preflight,prepare to get hosts ready ahead of time) */
+  phases: z
+    .array(
+      z.enum(['preflight', 'prepare', 'init', 'join-material', 'control-planes', 'workers', 'cni', 'verify']),
+    )
+    .min(1)
+    .optional(),
 });
 export type PlanRequest = z.infer<typeof PlanRequest>;
 

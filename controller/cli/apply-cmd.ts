@@ -36,46 +36,57 @@ export function applyCommand(ctx: CliContext): Command {
     .description('converge the cluster to cluster.yaml (or to a saved plan), with live progress; resumable')
     .argument('[plan.json]', 'a plan saved by `kctl plan -o FILE`; refused if the hosts moved since')
     .option('-f, --file <cluster.yaml>', 'the cluster spec')
+    .option(
+      '--phases <a,b,...>',
+      'only these phases (preflight, prepare, init, join-material, control-planes, workers, cni, verify)',
+    )
     .option('-o, --output <format>', 'text (default) or json (one event per line)')
-    .action(async (planFile: string | undefined, opts: { file?: string; output?: string }, self: Command) => {
-      const format = outputFormat(opts.output === 'text' ? undefined : opts.output);
-      let body: Record<string, unknown>;
-      if (planFile !== undefined) {
-        let saved: SavedPlan;
-        try {
-          saved = SavedPlan.parse(JSON.parse(await readFile(planFile, 'utf8')));
-        } catch (err) {
-          throw new KctlError(
-            'invalid_args',
-            `${planFile} is not a plan saved by kctl plan -o: ${(err as Error).message}`,
-          );
+    .action(
+      async (
+        planFile: string | undefined,
+        opts: { file?: string; output?: string; phases?: string },
+        self: Command,
+      ) => {
+        const format = outputFormat(opts.output === 'text' ? undefined : opts.output);
+        let body: Record<string, unknown>;
+        if (planFile !== undefined) {
+          let saved: SavedPlan;
+          try {
+            saved = SavedPlan.parse(JSON.parse(await readFile(planFile, 'utf8')));
+          } catch (err) {
+            throw new KctlError(
+              'invalid_args',
+              `${planFile} is not a plan saved by kctl plan -o: ${(err as Error).message}`,
+            );
+          }
+          body = saved;
+          delete body.kind;
+        } else if (opts.file !== undefined) {
+          const loaded = await loadClusterFile(opts.file);
+          for (const w of loaded.warnings) ctx.err(`warning: ${w}\n`);
+          body = {
+            spec: loaded.spec,
+            ...(loaded.cniManifest !== undefined ? { cniManifest: loaded.cniManifest } : {}),
+          };
+        } else {
+          throw new KctlError('invalid_args', 'give -f cluster.yaml or a saved plan file');
         }
-        body = saved;
-        delete body.kind;
-      } else if (opts.file !== undefined) {
-        const loaded = await loadClusterFile(opts.file);
-        for (const w of loaded.warnings) ctx.err(`warning: ${w}\n`);
-        body = {
-          spec: loaded.spec,
-          ...(loaded.cniManifest !== undefined ? { cniManifest: loaded.cniManifest } : {}),
-        };
-      } else {
-        throw new KctlError('invalid_args', 'give -f cluster.yaml or a saved plan file');
-      }
-      const client = await ctx.client(self);
-      let succeeded = false;
-      await client.stream('/v1/admin/apply', body, (line) => {
-        const parsed = ApplyEventLine.safeParse(JSON.parse(line));
-        if (!parsed.success) return;
-        const e = parsed.data;
-        if (e.type === 'apply-done') succeeded = e.status === 'succeeded';
-        if (e.type === 'error') succeeded = false;
-        if (format === 'json') ctx.out(line + '\n');
-        else {
-          const text = renderEventLine(e);
-          if (text !== undefined) ctx.out(text + '\n');
-        }
-      });
-      if (!succeeded) ctx.exitCode = 1;
-    });
+        if (opts.phases !== undefined) body.phases = opts.phases.split(',').map((p) => p.trim());
+        const client = await ctx.client(self);
+        let succeeded = false;
+        await client.stream('/v1/admin/apply', body, (line) => {
+          const parsed = ApplyEventLine.safeParse(JSON.parse(line));
+          if (!parsed.success) return;
+          const e = parsed.data;
+          if (e.type === 'apply-done') succeeded = e.status === 'succeeded';
+          if (e.type === 'error') succeeded = false;
+          if (format === 'json') ctx.out(line + '\n');
+          else {
+            const text = renderEventLine(e);
+            if (text !== undefined) ctx.out(text + '\n');
+          }
+        });
+        if (!succeeded) ctx.exitCode = 1;
+      },
+    );
 }

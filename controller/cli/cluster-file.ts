@@ -57,5 +57,6 @@ export const SavedPlan = z.strictObject({
   planHash: z.string(),
   spec: z.record(z.string(), z.unknown()),
   cniManifest: z.string().optional(),
+  phases: z.array(z.string()).optional(),
 });
 export type SavedPlan = z.infer<typeof SavedPlan>;

@@ -64,13 +64,18 @@ export function planCommand(ctx: CliContext): Command {
   return new Command('plan')
     .description('show what apply would change on each host, phase by phase; touches nothing')
     .requiredOption('-f, --file <cluster.yaml>', 'the cluster spec')
+    .option(
+      '--phases <a,b,...>',
+      'only these phases (preflight, prepare, init, join-material, control-planes, workers, cni, verify)',
+    )
     .option('-o, --output <json|FILE.json>', 'print JSON, or save the plan to a file for `kctl apply FILE`')
-    .action(async (opts: { file: string; output?: string }, self: Command) => {
+    .action(async (opts: { file: string; output?: string; phases?: string }, self: Command) => {
       const loaded = await loadClusterFile(opts.file);
       const client = await ctx.client(self);
       const body = {
         spec: loaded.spec as unknown as Record<string, unknown>,
         ...(loaded.cniManifest !== undefined ? { cniManifest: loaded.cniManifest } : {}),
+        ...(opts.phases !== undefined ? { phases: opts.phases.split(',').map((p) => p.trim()) } : {}),
       };
       const view = await client.post('/v1/admin/plan', body, PlanView, 600_000);
       if (opts.output === 'json') return ctx.out(JSON.stringify(view, null, 2) + '\n');

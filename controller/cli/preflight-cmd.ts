@@ -1,13 +1,8 @@
 import { Command } from 'commander';
 import { PreflightResponse } from '../../proto/admin-api.js';
-import type { PreflightSpec } from '../../proto/checks.js';
+import { loadClusterFile } from './cluster-file.js';
 import { outputFormat, type CliContext } from './context.js';
 import { renderTable } from './table.js';
-
-export interface PreflightSpecSource {
-  /** reads cluster.yaml and returns a check spec per host name */
-  specsFromClusterFile(file: string, hostNames: string[]): Promise<Record<string, PreflightSpec>>;
-}
 
 /** Text report: failing and warning checks per host with remedies, then fleet findings. */
 export function renderPreflightReport(report: PreflightResponse): string {
@@ -50,7 +45,7 @@ export function preflightFailed(report: PreflightResponse): boolean {
   );
 }
 
-export function preflightCommand(ctx: CliContext, specs?: PreflightSpecSource): Command {
+export function preflightCommand(ctx: CliContext): Command {
   return new Command('preflight')
     .description('run the preflight checks on hosts through their agents, plus fleet-wide checks')
     .option('--hosts <a,b,...>', 'only these hosts (default: all enrolled hosts)')
@@ -63,11 +58,10 @@ export function preflightCommand(ctx: CliContext, specs?: PreflightSpecSource): 
         ?.split(',')
         .map((h) => h.trim())
         .filter((h) => h !== '');
-      const bySpec =
-        opts.file && specs ? await specs.specsFromClusterFile(opts.file, hosts ?? []) : undefined;
+      const cluster = opts.file ? (await loadClusterFile(opts.file)).spec : undefined;
       const report = await client.post(
         '/v1/admin/preflight',
-        { ...(hosts ? { hosts } : {}), ...(bySpec ? { specs: bySpec } : {}) },
+        { ...(hosts ? { hosts } : {}), ...(cluster ? { cluster } : {}) },
         PreflightResponse,
       );
       ctx.out(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : renderPreflightReport(report));

@@ -46,6 +46,7 @@ export function resolveCluster(
   deps: ClusterDeps,
   raw: unknown,
   cniManifest: string | undefined,
+  onlyPhases?: readonly string[],
 ): ResolvedCluster {
   const parsed = ClusterSpec.safeParse(raw);
   if (!parsed.success)
@@ -70,7 +71,8 @@ export function resolveCluster(
   });
   const renderers = deps.renderers(spec, planned);
   for (const h of planned) h.hostSpec = { ...h.hostSpec, files: renderers.prepareFiles(h) };
-  const plan = buildClusterPlan(spec, planned, cniManifest === undefined ? {} : { cniManifest });
+  const full = buildClusterPlan(spec, planned, cniManifest === undefined ? {} : { cniManifest });
+  const plan = onlyPhases ? { ...full, phases: full.phases.filter((p) => onlyPhases.includes(p.id)) } : full;
   return {
     spec,
     hosts: new Map(planned.map((h) => [h.name, h])),

@@ -13,7 +13,7 @@ export function clusterRoutes(deps: ClusterDeps): Route[] {
       auth: 'admin',
       handle: async (ctx) => {
         const body = await ctx.body(PlanRequest);
-        return reviewCluster(deps, resolveCluster(deps, body.spec, body.cniManifest));
+        return reviewCluster(deps, resolveCluster(deps, body.spec, body.cniManifest, body.phases));
       },
     },
     {
@@ -22,7 +22,7 @@ export function clusterRoutes(deps: ClusterDeps): Route[] {
       auth: 'admin',
       handle: async (ctx) => {
         const body = await ctx.body(ApplyRequest);
-        const cluster = resolveCluster(deps, body.spec, body.cniManifest);
+        const cluster = resolveCluster(deps, body.spec, body.cniManifest, body.phases);
         if (running.has(cluster.spec.name)) {
           throw new KctlError('forbidden', `An apply of cluster "${cluster.spec.name}" is already running`, {
             retryable: true,

@@ -1,11 +1,13 @@
 import { isIP } from 'node:net';
-import type { ClusterSpec, SpecIssue } from '../../proto/cluster-spec.js';
+import { kubeVipAddress, type ClusterSpec, type SpecIssue } from '../../proto/cluster-spec.js';
 import type { NodeRole } from '../../proto/checks.js';
-import { cidrContains, parseCidr } from './cidr.js';
+import { cidrContains, parseCidr, type Cidr } from './cidr.js';
 
+/** What role resolution needs to know about an enrolled host (from the store and its facts). */
 export interface EnrolledHost {
   name: string;
   labels: Record<string, string>;
+  /** every address the agent reported, in its order */
   ips: string[];
 }
 
@@ -14,32 +16,67 @@ export interface HostAssignment {
   role: NodeRole;
   /** the one control plane that runs kubeadm init */
   first: boolean;
-  /** the address the node advertises: the first non-loopback IP the agent reported */
+  /** the address the node advertises: hosts[].address, else the first usable IP the agent reported */
   address: string | undefined;
+}
+
+export interface RoleResolution {
+  assignments: HostAssignment[];
+  errors: SpecIssue[];
+  warnings: SpecIssue[];
+}
+
+function isUsable(ip: string): boolean {
+  const family = isIP(ip);
+  if (family === 4) return !ip.startsWith('127.') && !ip.startsWith('169.254.');
+  if (family === 6) return ip !== '::1' && !/^fe[89ab]/i.test(ip);
+  return false;
+}
+
+/**
+ * The address a node advertises when cluster.yaml names none: the first reported IP that is not
+ * loopback or link-local, not the VIP (kube-vip adds it to the leader), and not inside the pod or
+ * service network (CNI interfaces such as cni0, flannel.1 or vxlan.calico carry those).
+ * Prefers the service network's IP family.
+ */
+export function pickNodeAddress(
+  ips: readonly string[],
+  exclude: { vip?: string | undefined; networks: readonly Cidr[] },
+): string | undefined {
+  const candidates = ips.filter(
+    (ip) => isUsable(ip) && ip !== exclude.vip && !exclude.networks.some((n) => cidrContains(n, ip)),
+  );
+  const family = exclude.networks[0]?.family === 'ipv6' ? 6 : 4;
+  return candidates.find((ip) => isIP(ip) === family) ?? candidates[0];
 }
 
 /**
  * Which enrolled host gets which role. Entries are taken in order; a label selector matches hosts
  * in name order. The first control plane found is the one that runs `kubeadm init`.
+ * Safe to run again on a running cluster: the VIP on the kube-vip leader and CNI addresses inside
+ * the pod network are expected there and are not errors.
  */
-export function resolveHostRoles(
-  spec: ClusterSpec,
-  hosts: readonly EnrolledHost[],
-): { assignments: HostAssignment[]; errors: SpecIssue[]; warnings: SpecIssue[] } {
+export function resolveHostRoles(spec: ClusterSpec, hosts: readonly EnrolledHost[]): RoleResolution {
   const errors: SpecIssue[] = [];
   const warnings: SpecIssue[] = [];
   const byName = new Map(hosts.map((h) => [h.name, h]));
   const taken = new Map<string, number>();
   const assignments: HostAssignment[] = [];
+  const vip = kubeVipAddress(spec);
+  const pod = parseCidr(spec.networking.podSubnet);
+  const svc = parseCidr(spec.networking.serviceSubnet);
+  const networks = [svc, pod].filter((n): n is Cidr => n !== undefined);
+
   spec.hosts.forEach((entry, i) => {
-    const matches =
-      entry.name !== undefined
-        ? byName.has(entry.name)
-          ? [byName.get(entry.name)!]
-          : []
-        : [...hosts]
-            .filter((h) => Object.entries(entry.selector ?? {}).every(([k, v]) => h.labels[k] === v))
-            .sort((a, b) => a.name.localeCompare(b.name));
+    let matches: EnrolledHost[];
+    if (entry.name !== undefined) {
+      const h = byName.get(entry.name);
+      matches = h ? [h] : [];
+    } else {
+      matches = hosts
+        .filter((h) => Object.entries(entry.selector ?? {}).every(([k, v]) => h.labels[k] === v))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    }
     if (matches.length === 0) {
       errors.push({
         path: `hosts[${i}]`,
@@ -59,10 +96,37 @@ export function resolveHostRoles(
         continue;
       }
       taken.set(h.name, i);
-      const address = h.ips.find((ip) => !ip.startsWith('127.') && ip !== '::1');
+      if (entry.address !== undefined && h.ips.length > 0 && !h.ips.includes(entry.address)) {
+        errors.push({
+          path: `hosts[${i}].address`,
+          message: `${entry.address} is not an address of host "${h.name}" (it reports ${h.ips.join(', ')})`,
+        });
+      }
+      const address = entry.address ?? pickNodeAddress(h.ips, { vip, networks });
+      const inside = h.ips.find((ip) => isUsable(ip) && ip !== vip);
+      if (address === undefined && inside !== undefined) {
+        const net = pod && cidrContains(pod, inside) ? 'podSubnet' : 'serviceSubnet';
+        errors.push({
+          path: `networking.${net}`,
+          message: `${spec.networking[net]} contains ${inside}, and host "${h.name}" has no other usable address`,
+        });
+      } else if (address === undefined && entry.role === 'control-plane') {
+        warnings.push({
+          path: `hosts[${i}]`,
+          message: `host "${h.name}" reported no usable address; kubeadm will pick the default route's`,
+        });
+      }
+      if (vip !== undefined && h.ips.includes(vip) && entry.role !== 'control-plane') {
+        errors.push({
+          path:
+            spec.ha.mode === 'kube-vip' && spec.ha.vip !== undefined ? 'ha.vip' : 'controlPlaneEndpoint.host',
+          message: `the VIP ${vip} is already an address of host "${h.name}", which is not a control plane`,
+        });
+      }
       assignments.push({ name: h.name, role: entry.role, first: false, address });
     }
   });
+
   const firstCp = assignments.find((a) => a.role === 'control-plane');
   if (firstCp) firstCp.first = true;
   const cps = assignments.filter((a) => a.role === 'control-plane').length;
@@ -79,33 +143,13 @@ export function resolveHostRoles(
       message: `${cps} control planes need an HA endpoint: use kube-vip or external-lb`,
     });
   }
-
-  const vip = spec.controlPlaneEndpoint.host;
-  if (isIP(vip) !== 0) {
-    for (const h of hosts.filter((x) => taken.has(x.name))) {
-      if (h.ips.includes(vip) && spec.ha.mode === 'kube-vip') {
-        errors.push({
-          path: 'controlPlaneEndpoint.host',
-          message: `the VIP ${vip} is already an address of host "${h.name}"`,
-        });
-      }
-    }
-  }
-  const pod = parseCidr(spec.networking.podSubnet);
-  const svc = parseCidr(spec.networking.serviceSubnet);
-  for (const h of hosts.filter((x) => taken.has(x.name))) {
-    for (const ip of h.ips) {
-      if (pod && cidrContains(pod, ip))
-        errors.push({
-          path: 'networking.podSubnet',
-          message: `${spec.networking.podSubnet} contains ${ip}, an address of host "${h.name}"`,
-        });
-      if (svc && cidrContains(svc, ip))
-        errors.push({
-          path: 'networking.serviceSubnet',
-          message: `${spec.networking.serviceSubnet} contains ${ip}, an address of host "${h.name}"`,
-        });
-    }
+  const seen = new Map<string, string>();
+  for (const a of assignments) {
+    if (a.address === undefined) continue;
+    const other = seen.get(a.address);
+    if (other !== undefined)
+      errors.push({ path: 'hosts', message: `hosts "${other}" and "${a.name}" both advertise ${a.address}` });
+    else seen.set(a.address, a.name);
   }
   return { assignments, errors, warnings };
 }

@@ -159,6 +159,14 @@ export async function makeHostRoot(name: string): Promise<string> {
     '/proc/cpuinfo': 'processor\t: 0\n\nprocessor\t: 1\n\n',
     '/sys/devices/system/cpu/online': '0-1\n',
     '/proc/mounts': 'cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime 0 0\n',
+    // what the prepare phase reads and converges
+    '/proc/sys/net/ipv4/ip_forward': '0\n',
+    '/proc/sys/net/bridge/bridge-nf-call-iptables': '0\n',
+    '/proc/sys/net/bridge/bridge-nf-call-ip6tables': '0\n',
+    '/proc/swaps': 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n',
+    '/proc/modules': 'overlay 151552 0 - Live 0x0\nbr_netfilter 32768 0 - Live 0x0\n',
+    '/etc/hosts': '127.0.0.1 localhost\n',
+    '/etc/fstab': 'UUID=0a1b / ext4 errors=remount-ro 0 1\n',
     '/sys/class/net/eth0/address': `52:54:00:${[1, 2, 3]
       .map(() =>
         Math.floor(Math.random() * 256)

@@ -1,0 +1,108 @@
+/**
+ * What the fleet page's JSON routes and live channel send. Types only: the browser module imports
+ * them too (erased at bundle time), so the page and the controller cannot drift.
+ */
+import type { FleetFinding, CheckResult, PreflightSpec } from '../../proto/checks.js';
+import type { WireError } from '../../proto/errors.js';
+
+export type HostStatus = 'online' | 'offline' | 'revoked';
+
+export interface PreflightSummary {
+  pass: number;
+  warn: number;
+  fail: number;
+  skip: number;
+  at: number;
+  /** why the checks could not run (host offline, timeout); counts are then 0 */
+  error: string | null;
+}
+
+/** The host's place in the current apply; null when no apply is running or failed. */
+export interface HostApply {
+  phase: string;
+  step: string;
+  state: 'running' | 'done' | 'failed';
+}
+
+export interface FleetHostRow {
+  id: string;
+  name: string;
+  roles: string[];
+  status: HostStatus;
+  lastSeenAt: number | null;
+  ip: string | null;
+  os: string | null;
+  kernel: string | null;
+  agentVersion: string | null;
+  kubeVersion: string | null;
+  preflight: PreflightSummary | null;
+  apply: HostApply | null;
+}
+
+export interface ApplySummary {
+  id: string;
+  cluster: string;
+  status: 'running' | 'succeeded' | 'failed';
+  startedAt: number;
+  finishedAt: number | null;
+  /** the phase running now, or where it stopped */
+  phase: { id: string; title: string } | null;
+  phasesDone: number;
+  phasesTotal: number;
+  tasksDone: number;
+  tasksTotal: number;
+  failures: Array<{ host: string; step: string; message: string }>;
+}
+
+export interface FleetSummary {
+  total: number;
+  byStatus: Record<HostStatus, number>;
+  preflight: { failing: number; warning: number; notRun: number };
+  apply: ApplySummary | null;
+  /** duplicate identities and kubelet version skew (controller/fleet-checks.ts) */
+  warnings: FleetFinding[];
+  /** the version skew is judged against; null when nothing names one */
+  kubernetesVersion: string | null;
+}
+
+export interface FleetSnapshot {
+  /** controller clock, so the page computes "last seen" without trusting its own */
+  now: number;
+  heartbeatIntervalMs: number;
+  summary: FleetSummary;
+  hosts: FleetHostRow[];
+}
+
+export type LiveMessage =
+  | { type: 'snapshot'; seq: number; snapshot: FleetSnapshot }
+  | {
+      type: 'update';
+      seq: number;
+      now: number;
+      summary: FleetSummary;
+      upserts: FleetHostRow[];
+      removed: string[];
+    }
+  | { type: 'tick'; now: number };
+
+export interface SessionInfo {
+  user: string;
+  readOnly: boolean;
+  /** per-session token the live channel requires (S13), offered as a WebSocket subprotocol */
+  liveToken: string;
+  livePath: string;
+}
+
+export interface PreflightDetails {
+  host: string;
+  at: number;
+  spec: PreflightSpec;
+  results: CheckResult[] | null;
+  error: WireError | null;
+  durationMs: number | null;
+}
+
+/** The live channel's subprotocol; the token travels as a second one: `kctl-token.<hex>`. */
+export const LIVE_PROTOCOL = 'kctl-live.v1';
+export const LIVE_TOKEN_PREFIX = 'kctl-token.';
+export const LIVE_PATH = '/live';
