@@ -22,6 +22,9 @@ export function specIssuesOf(error: z.ZodError): SpecIssue[] {
     if (i.code === 'unrecognized_keys') {
       return i.keys.map((key) => ({ path: specPath([...i.path, key]), message: 'unknown field' }));
     }
+    if (i.code === 'invalid_key') {
+      return [{ path: specPath(i.path), message: `key ${i.issues[0]?.message ?? i.message}` }];
+    }
     if (i.code === 'invalid_type' && i.message.endsWith('received undefined')) {
       return [{ path: specPath(i.path), message: `is required (${i.expected})` }];
     }
