@@ -6,12 +6,10 @@ import { ControllerMetrics } from './metrics.js';
 import { AgentRegistry } from './registry.js';
 import { AgentEndpoint, CloseCode } from './agent-endpoint.js';
 import { Enrollment } from './enrollment.js';
-import { controllerRoutes } from './admin-routes.js';
 import { createControllerServer } from './server.js';
 import { loadDataDir, splitHostPort } from './data-dir.js';
 import { ApplyStore } from './orchestrator/apply-store.js';
-import { clusterRoutes } from './plan/routes.js';
-import { clusterRenderers } from './plan/renderers.js';
+import { allRoutes } from './routes.js';
 
 export interface RunningController {
   url: string;
@@ -44,10 +42,16 @@ export async function startController(options: {
     certValidityDays: files.settings.agentCertValidityDays,
   });
   const applyStore = new ApplyStore(store.database);
-  const routes = [
-    ...controllerRoutes({ store, registry, enrollment, caPem: files.ca.certPem, log, metrics }),
-    ...clusterRoutes({ store, applyStore, registry, log, renderers: clusterRenderers }),
-  ];
+  const routes = allRoutes({
+    store,
+    registry,
+    enrollment,
+    caPem: files.ca.certPem,
+    log,
+    metrics,
+    applyStore,
+    artifactsDir: process.env.KCTL_ARTIFACTS_DIR ?? files.artifactsDir,
+  });
   const { server, wss } = createControllerServer({
     tls: { certPem: files.server.certPem, keyPem: files.server.keyPem, caPem: files.ca.certPem },
     routes,

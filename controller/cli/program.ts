@@ -8,6 +8,7 @@ import { hostsCommand } from './hosts-cmd.js';
 import { preflightCommand } from './preflight-cmd.js';
 import { planCommand } from './plan-cmd.js';
 import { applyCommand } from './apply-cmd.js';
+import { cloudInitCommand } from './cloud-init-cmd.js';
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('kctl')
@@ -23,6 +24,7 @@ export function buildProgram(ctx: CliContext): Command {
     preflightCommand(ctx),
     planCommand(ctx),
     applyCommand(ctx),
+    cloudInitCommand(ctx),
   ]) {
     program.addCommand(sub);
   }

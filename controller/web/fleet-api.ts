@@ -88,8 +88,11 @@ export type LiveMessage =
 export interface SessionInfo {
   user: string;
   readOnly: boolean;
-  /** per-session token the live channel requires (S13), offered as a WebSocket subprotocol */
-  liveToken: string;
+  /**
+   * per-session token (S13, ASVS 4.4.2): offered as a WebSocket subprotocol on the live channel
+   * and sent with the logout form
+   */
+  csrfToken: string;
   livePath: string;
 }
 

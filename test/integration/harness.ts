@@ -147,7 +147,7 @@ export async function startControllerProcess(
 }
 
 /** Fixture host root: enough of /proc, /sys and /etc for distinct, realistic facts. */
-export async function makeHostRoot(name: string): Promise<string> {
+export async function makeHostRoot(name: string, extraFiles: Record<string, string> = {}): Promise<string> {
   const root = await tempDir(`root-${name}`);
   const files: Record<string, string> = {
     '/proc/sys/kernel/hostname': `${name}\n`,
@@ -175,7 +175,7 @@ export async function makeHostRoot(name: string): Promise<string> {
       )
       .join(':')}\n`,
   };
-  for (const [path, content] of Object.entries(files)) {
+  for (const [path, content] of Object.entries({ ...files, ...extraFiles })) {
     await mkdir(dirname(join(root, path)), { recursive: true });
     await writeFile(join(root, path), content);
   }

@@ -8,7 +8,7 @@ import { PROTOCOL_VERSION } from '../../proto/version.js';
 import { createAgentKeyAndCsr } from '../../agent/identity.js';
 import { createCa, issueAdminCert, signAgentCsr } from '../../controller/pki.js';
 import { ApiClient } from '../../controller/cli/api-client.js';
-import { controllerRoutes } from '../../controller/admin-routes.js';
+import { allRoutes } from '../../controller/routes.js';
 import {
   cleanup,
   kctl,
@@ -197,7 +197,7 @@ describe('refusals', () => {
   });
 
   it('refuses every non-public route without a client certificate (S14)', async () => {
-    const routes = controllerRoutes({} as never);
+    const routes = allRoutes({ artifactsDir: '/nonexistent' } as never);
     const guarded = routes.filter((r) => r.auth !== 'public');
     expect(guarded.length).toBeGreaterThan(5);
     for (const route of guarded) {
@@ -214,7 +214,7 @@ describe('refusals', () => {
         .filter((r) => r.auth === 'public')
         .map((r) => r.path)
         .sort(),
-    ).toEqual(['/healthz', '/v1/ca', '/v1/enroll']);
+    ).toEqual(['/artifacts/:name', '/healthz', '/v1/ca', '/v1/enroll']);
   });
 
   it('refuses the agent channel without a client certificate and with a foreign one', async () => {

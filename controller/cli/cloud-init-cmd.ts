@@ -1,0 +1,63 @@
+import { Command } from 'commander';
+import { z } from 'zod';
+import { TokenCreateResponse } from '../../proto/admin-api.js';
+import { KctlError } from '../../proto/errors.js';
+import { caPinOf } from '../../proto/ca-pin.js';
+import { renderCloudInit } from '../cloud-init.js';
+import { loadClientConfig } from './client-config.js';
+import type { CliContext } from './context.js';
+import { parseLabels } from './token-cmd.js';
+import { parseDuration } from '../tokens.js';
+
+export const AGENT_ARTIFACT = 'kctl-agent-linux-x64';
+
+/** `#cloud-config` that installs the agent from the controller and enrolls it with a fresh one-use token. */
+export function cloudInitCommand(ctx: CliContext): Command {
+  return new Command('cloud-init')
+    .description('print #cloud-config user-data that installs and enrolls an agent (fresh one-use token)')
+    .requiredOption('--role <role>', 'control-plane or worker')
+    .option('--labels <k=v,...>', 'more labels for the host')
+    .option('--ttl <duration>', 'token lifetime', '1h')
+    .action(async (opts: { role: string; labels?: string; ttl: string }, self: Command) => {
+      if (opts.role !== 'worker' && opts.role !== 'control-plane') {
+        throw new KctlError('invalid_args', `--role: "${opts.role}" must be control-plane or worker`);
+      }
+      const { config } = self.optsWithGlobals<{ config?: string }>();
+      const clientConfig = await loadClientConfig(config);
+      const client = await ctx.client(self);
+      const labels = { ...parseLabels(opts.labels), role: opts.role };
+      const sha = (await client.text(`/artifacts/${AGENT_ARTIFACT}.sha256`)).trim().split(/\s+/)[0] ?? '';
+      if (
+        !z
+          .string()
+          .regex(/^[0-9a-f]{64}$/)
+          .safeParse(sha).success
+      ) {
+        throw new KctlError('not_found', `The controller serves no checksum for ${AGENT_ARTIFACT}`, {
+          details: {
+            remedy:
+              'build the artifacts (npx tsx packaging/artifacts.ts DIR) into the controller artifacts dir',
+          },
+        });
+      }
+      const token = await client.post(
+        '/v1/admin/tokens',
+        { ttlMs: parseDuration(opts.ttl, '--ttl'), uses: 1, labels, description: `cloud-init ${opts.role}` },
+        TokenCreateResponse,
+      );
+      ctx.out(
+        renderCloudInit({
+          controllerUrl: clientConfig.controller.replace(/\/$/, ''),
+          caPin: caPinOf(clientConfig.caPem),
+          caCertPem: clientConfig.caPem,
+          token: token.token,
+          role: opts.role,
+          labels,
+          agentArtifact: {
+            url: `${clientConfig.controller.replace(/\/$/, '')}/artifacts/${AGENT_ARTIFACT}`,
+            sha256: sha,
+          },
+        }),
+      );
+    });
+}

@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { TokenList } from '../../proto/admin-api.js';
+import { cleanup, kctl, startControllerProcess, tempDir, type ControllerHandle } from './harness.js';
+
+describe('kctl cloud-init', () => {
+  let controller: ControllerHandle;
+  let dir: string;
+  const agentBytes = Buffer.from('#!/bin/sh\necho stand-in agent binary for this test\n');
+  const sha = createHash('sha256').update(agentBytes).digest('hex');
+
+  beforeAll(async () => {
+    controller = await startControllerProcess();
+    const artifacts = join(controller.dataDir, 'artifacts');
+    await mkdir(artifacts, { recursive: true });
+    await writeFile(join(artifacts, 'kctl-agent-linux-x64'), agentBytes);
+    await writeFile(join(artifacts, 'kctl-agent-linux-x64.sha256'), `${sha}  kctl-agent-linux-x64\n`);
+    dir = await tempDir('cloud-init');
+  }, 30_000);
+  afterAll(async () => {
+    await controller.proc.stop();
+    await cleanup([controller.dataDir, dir]);
+  });
+
+  it('prints user-data with a fresh one-use token, the artifact checksum and the CA; cloud-init accepts it', async () => {
+    const r = await kctl(['cloud-init', '--role', 'worker', '--labels', 'zone=a'], {
+      env: { KCTL_CONFIG: controller.clientConfig },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.startsWith('#cloud-config\n')).toBe(true);
+    expect(r.stdout).toContain(sha);
+    expect(r.stdout).toContain(controller.caPin);
+    const tokens = (await controller.api.get('/v1/admin/tokens', TokenList)).tokens;
+    expect(tokens).toHaveLength(1);
+    expect(tokens[0]).toMatchObject({ usesTotal: 1, labels: { role: 'worker', zone: 'a' } });
+    const token = new RegExp(`${tokens[0]!.id}\\.[a-z0-9]{16}`).exec(r.stdout)?.[0];
+    expect(token).toBeDefined();
+    expect(r.stdout.split(token!).length - 1).toBe(1);
+    if (existsSync('/usr/bin/cloud-init')) {
+      const file = join(dir, 'user-data');
+      await writeFile(file, r.stdout);
+      execFileSync('cloud-init', ['schema', '--config-file', file], { stdio: 'pipe' });
+    }
+  });
+
+  it('serves artifacts publicly but nothing outside the artifacts dir', async () => {
+    expect((await controller.api.text('/artifacts/kctl-agent-linux-x64.sha256')).trim()).toBe(
+      `${sha}  kctl-agent-linux-x64`,
+    );
+    await expect(controller.api.text('/artifacts/..%2Fca.key')).rejects.toMatchObject({ code: 'not_found' });
+    await expect(controller.api.text('/artifacts/state.db')).rejects.toMatchObject({ code: 'not_found' });
+  });
+
+  it('refuses an unknown role, naming the flag', async () => {
+    const r = await kctl(['cloud-init', '--role', 'boss'], { env: { KCTL_CONFIG: controller.clientConfig } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('--role');
+  });
+});
