@@ -171,10 +171,28 @@ export const kubectlNodesOp: AgentOp<'kubectl.nodes'> = {
   },
 };
 
+export const kubeadmStateOp: AgentOp<'kubeadm.state'> = {
+  name: 'kubeadm.state',
+  async run(_args, { host }) {
+    const [initialized, joined] = await Promise.all([host.exists(ADMIN_CONF), host.exists(KUBELET_CONF)]);
+    const kubelet = await host
+      .run('kubelet', ['--version'], { allowFailure: true, timeoutMs: 10_000 })
+      .catch(() => undefined);
+    const version = kubelet?.exitCode === 0 ? (/v\d+\.\d+\.\d+\S*/.exec(kubelet.stdout)?.[0] ?? null) : null;
+    return { initialized, joined, kubeletVersion: version };
+  },
+};
+
 export const kubeadmOps: Pick<
   OpImplementations,
-  'kubeadm.init' | 'kubeadm.joinMaterial' | 'kubeadm.join' | 'kubectl.apply' | 'kubectl.nodes'
+  | 'kubeadm.state'
+  | 'kubeadm.init'
+  | 'kubeadm.joinMaterial'
+  | 'kubeadm.join'
+  | 'kubectl.apply'
+  | 'kubectl.nodes'
 > = {
+  'kubeadm.state': kubeadmStateOp,
   'kubeadm.init': kubeadmInitOp,
   'kubeadm.joinMaterial': kubeadmJoinMaterialOp,
   'kubeadm.join': kubeadmJoinOp,
