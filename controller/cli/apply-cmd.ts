@@ -4,6 +4,7 @@ import { KctlError } from '../../proto/errors.js';
 import { ApplyEventLine } from '../../proto/plan-api.js';
 import { outputFormat, type CliContext } from './context.js';
 import { loadClusterFile, SavedPlan } from './cluster-file.js';
+import { ApplyProgress } from './progress.js';
 
 /** One plain line per event: readable in CI logs and when piped. */
 export function renderEventLine(e: ApplyEventLine): string | undefined {
@@ -73,6 +74,11 @@ export function applyCommand(ctx: CliContext): Command {
         }
         if (opts.phases !== undefined) body.phases = opts.phases.split(',').map((p) => p.trim());
         const client = await ctx.client(self);
+        // bars on a terminal, plain lines when piped or in CI
+        const live =
+          format !== 'json' && process.stdout.isTTY === true
+            ? new ApplyProgress((t) => ctx.out(t))
+            : undefined;
         let succeeded = false;
         await client.stream('/v1/admin/apply', body, (line) => {
           const parsed = ApplyEventLine.safeParse(JSON.parse(line));
@@ -81,6 +87,7 @@ export function applyCommand(ctx: CliContext): Command {
           if (e.type === 'apply-done') succeeded = e.status === 'succeeded';
           if (e.type === 'error') succeeded = false;
           if (format === 'json') ctx.out(line + '\n');
+          else if (live) live.handle(e);
           else {
             const text = renderEventLine(e);
             if (text !== undefined) ctx.out(text + '\n');
