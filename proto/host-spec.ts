@@ -8,7 +8,7 @@ const SysctlValue = z.string().regex(/^[A-Za-z0-9 ._:,-]{0,256}$/, 'must be a pl
 const ModuleName = z.string().regex(/^[a-z0-9_]{1,64}$/, 'must be a kernel module name');
 const HostPath = z
   .string()
-  .regex(/^\/[A-Za-z0-9._/@+-]{1,4095}$/, 'must be an absolute path')
+  .regex(/^\/[A-Za-z0-9._/@+:-]{1,4095}$/, 'must be an absolute path')
   .refine((p) => !p.split('/').includes('..'), 'must not contain ..');
 const PackageName = z.string().regex(/^[a-z0-9][a-z0-9.+-]{0,127}$/, 'must be a package name');
 const UnitName = z

@@ -1,0 +1,140 @@
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { ContainerdVersion } from '../../proto/cluster-spec.js';
+import {
+  containerdConfigVersion,
+  registryFiles,
+  renderContainerdConfig,
+  renderHostsToml,
+} from './containerd.js';
+import { renderCrictlConfig } from './crictl.js';
+import { PAUSE_VERSIONS, pauseImage } from './kube-version.js';
+
+type Table = { [key: string]: Table | string | number | boolean | string[] };
+
+/** Just the TOML kctl writes: [dotted."quoted".headers], key = string | int | bool | [strings]. */
+function parseTomlSubset(text: string): Table {
+  const root: Table = {};
+  let table = root;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const header = /^\[(.+)\]$/.exec(line);
+    if (header) {
+      table = root;
+      for (const m of header[1]!.matchAll(/"([^"]*)"|([A-Za-z0-9_-]+)/g)) {
+        const key = m[1] ?? m[2]!;
+        table = (table[key] ??= {}) as Table;
+      }
+      continue;
+    }
+    const kv = /^([A-Za-z0-9_-]+) = (.+)$/.exec(line);
+    if (!kv) throw new Error(`not in the TOML subset: ${line}`);
+    table[kv[1]!] = JSON.parse(kv[2]!) as Table[string];
+  }
+  return root;
+}
+const at = (t: Table, ...path: string[]): unknown => path.reduce<unknown>((x, k) => (x as Table)[k], t);
+
+describe('containerd config.toml', () => {
+  it.each(ContainerdVersion.options)(
+    'for containerd %s has the right header, SystemdCgroup and sandbox image',
+    (version) => {
+      const toml = parseTomlSubset(
+        renderContainerdConfig({ version, sandboxImage: 'registry.k8s.io/pause:3.10' }),
+      );
+      const v = containerdConfigVersion(version);
+      expect(toml.version).toBe(v);
+      expect(toml.disabled_plugins).toEqual([]);
+      if (v === 2) {
+        const cri = ['plugins', 'io.containerd.grpc.v1.cri'];
+        expect(at(toml, ...cri, 'containerd', 'runtimes', 'runc', 'options', 'SystemdCgroup')).toBe(true);
+        expect(at(toml, ...cri, 'containerd', 'runtimes', 'runc', 'runtime_type')).toBe(
+          'io.containerd.runc.v2',
+        );
+        expect(at(toml, ...cri, 'sandbox_image')).toBe('registry.k8s.io/pause:3.10');
+        expect(at(toml, ...cri, 'registry', 'config_path')).toBe('/etc/containerd/certs.d');
+      } else {
+        const runtime = ['plugins', 'io.containerd.cri.v1.runtime'];
+        const images = ['plugins', 'io.containerd.cri.v1.images'];
+        expect(at(toml, ...runtime, 'containerd', 'runtimes', 'runc', 'options', 'SystemdCgroup')).toBe(true);
+        expect(at(toml, ...images, 'pinned_images', 'sandbox')).toBe('registry.k8s.io/pause:3.10');
+        expect(at(toml, ...images, 'registry', 'config_path')).toBe('/etc/containerd/certs.d');
+        expect(toml.plugins).not.toHaveProperty('io.containerd.grpc.v1.cri');
+      }
+    },
+  );
+
+  it.each([
+    ['v1.29.15', 'registry.k8s.io/pause:3.9'],
+    ['v1.30.14', 'registry.k8s.io/pause:3.9'],
+    ['v1.31.2', 'registry.k8s.io/pause:3.10'],
+    ['v1.33.4', 'registry.k8s.io/pause:3.10'],
+    ['v1.34.1', 'registry.k8s.io/pause:3.10.1'],
+    ['v1.35.0', 'registry.k8s.io/pause:3.10.1'],
+  ])('uses kubeadm pause image for %s: %s', (version, image) => {
+    expect(pauseImage(version)).toBe(image);
+  });
+
+  it('knows a pause image for every supported minor', () => {
+    for (let minor = 29; minor <= 35; minor++) expect(PAUSE_VERSIONS[minor], `1.${minor}`).toBeDefined();
+    expect(pauseImage('v1.31.2', 'registry.example:5000/k8s')).toBe('registry.example:5000/k8s/pause:3.10');
+  });
+});
+
+describe('registry hosts.toml', () => {
+  it('lists mirrors in order with pull and resolve, then the registry itself', () => {
+    const toml = parseTomlSubset(
+      renderHostsToml('docker.io', ['https://m1.example', 'https://m2.example:8443']),
+    );
+    expect(toml.server).toBe('https://registry-1.docker.io');
+    expect(Object.keys(toml.host as Table)).toEqual(['https://m1.example', 'https://m2.example:8443']);
+    expect(at(toml, 'host', 'https://m1.example', 'capabilities')).toEqual(['pull', 'resolve']);
+  });
+
+  it('writes CA files and points the registry and its mirrors at them', () => {
+    const files = registryFiles({
+      version: '1.7',
+      registryMirrors: { 'docker.io': ['https://mirror.example:5000'] },
+      registryCAs: {
+        'mirror.example:5000': '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----',
+        'registry.example': '-----BEGIN CERTIFICATE-----\ny\n-----END CERTIFICATE-----\n',
+      },
+    });
+    expect(files.map((f) => f.path)).toEqual([
+      '/etc/containerd/certs.d/docker.io/hosts.toml',
+      '/etc/containerd/certs.d/mirror.example:5000/hosts.toml',
+      '/etc/containerd/certs.d/mirror.example:5000/ca.crt',
+      '/etc/containerd/certs.d/registry.example/hosts.toml',
+      '/etc/containerd/certs.d/registry.example/ca.crt',
+    ]);
+    const dockerIo = parseTomlSubset(files[0]!.content);
+    expect(at(dockerIo, 'host', 'https://mirror.example:5000', 'ca')).toBe(
+      '/etc/containerd/certs.d/mirror.example:5000/ca.crt',
+    );
+    expect(parseTomlSubset(files[3]!.content)).toEqual({
+      server: 'https://registry.example',
+      ca: '/etc/containerd/certs.d/registry.example/ca.crt',
+    });
+    expect(
+      files
+        .filter((f) => f.path.endsWith('ca.crt'))
+        .every((f) => f.content.endsWith('-----END CERTIFICATE-----\n')),
+    ).toBe(true);
+  });
+
+  it('has no server line for _default', () => {
+    expect(parseTomlSubset(renderHostsToml('_default', ['https://m.example']))).not.toHaveProperty('server');
+  });
+});
+
+describe('crictl.yaml', () => {
+  it('points both endpoints at containerd', () => {
+    expect(parse(renderCrictlConfig())).toEqual({
+      'runtime-endpoint': 'unix:///run/containerd/containerd.sock',
+      'image-endpoint': 'unix:///run/containerd/containerd.sock',
+      timeout: 10,
+      debug: false,
+    });
+  });
+});
