@@ -35,6 +35,11 @@ describe('cluster.yaml', () => {
     expect(r.warnings.map((w) => w.path)).toEqual(['kubeProxy.mode']);
   });
 
+  it('is shown unchanged in docs/cluster-yaml.md', () => {
+    const docs = readFileSync(join(import.meta.dirname, '../../docs/cluster-yaml.md'), 'utf8');
+    expect(docs).toContain('```yaml\n' + FULL + '```\n');
+  });
+
   it('fills every default in a minimal file', () => {
     const r = parseClusterSpec(base);
     expect(r.ok).toBe(true);
