@@ -51,6 +51,7 @@ export async function startController(options: {
     metrics,
     applyStore,
     artifactsDir: process.env.KCTL_ARTIFACTS_DIR ?? files.artifactsDir,
+    controllerUrl: files.settings.advertiseUrl,
   });
   const { server, wss } = createControllerServer({
     tls: { certPem: files.server.certPem, keyPem: files.server.keyPem, caPem: files.ca.certPem },

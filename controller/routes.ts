@@ -6,7 +6,9 @@ import { artifactsRoute } from './artifacts-route.js';
 import type { ApplyStore } from './orchestrator/apply-store.js';
 
 /** Every HTTP route the controller serves, in one list: the S14 test enumerates exactly this. */
-export function allRoutes(deps: RouteDeps & { applyStore: ApplyStore; artifactsDir: string }): Route[] {
+export function allRoutes(
+  deps: RouteDeps & { applyStore: ApplyStore; artifactsDir: string; controllerUrl?: string },
+): Route[] {
   return [
     ...controllerRoutes(deps),
     ...clusterRoutes({

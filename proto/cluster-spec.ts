@@ -144,6 +144,8 @@ export const ClusterSpec = z.strictObject({
       /** a mirror of pkgs.k8s.io: `url` replaces https://pkgs.k8s.io, the path below it is kept */
       z.strictObject({ source: z.literal('mirror'), url: Url }),
       z.strictObject({ source: z.literal('bundle') }),
+      /** golden images: containerd and the kube packages are already on the hosts; kctl installs nothing */
+      z.strictObject({ source: z.literal('preinstalled') }),
     ])
     .default({ source: 'upstream' }),
   imageRepository: z

@@ -50,7 +50,11 @@ export const HostSpec = z.strictObject({
     .array(
       z.strictObject({
         name: PackageName,
-        version: z.string().regex(/^[A-Za-z0-9.+~:-]{1,64}$/, 'must be a package version'),
+        /** exact version in the repo's format; absent: whatever the repo offers, once */
+        version: z
+          .string()
+          .regex(/^[A-Za-z0-9.+~:-]{1,64}$/, 'must be a package version')
+          .optional(),
         hold: z.boolean().default(true),
       }),
     )

@@ -110,3 +110,29 @@ export const ApplyEventLine = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('error'), error: WireError }),
 ]);
 export type ApplyEventLine = z.infer<typeof ApplyEventLine>;
+
+/** `kctl status`: the latest applies and where each stands. */
+export const ApplyStatusView = z.strictObject({
+  applies: z.array(
+    z.strictObject({
+      id: z.string(),
+      cluster: z.string(),
+      status: z.enum(['running', 'succeeded', 'failed']),
+      startedAt: z.number(),
+      finishedAt: z.number().nullable(),
+      error: WireError.nullable(),
+      phases: z.array(
+        z.strictObject({
+          id: z.string(),
+          title: z.string(),
+          total: z.number(),
+          done: z.number(),
+          failed: z.number(),
+          running: z.array(z.string()),
+          failures: z.array(z.strictObject({ host: z.string(), message: z.string() })),
+        }),
+      ),
+    }),
+  ),
+});
+export type ApplyStatusView = z.infer<typeof ApplyStatusView>;

@@ -6,8 +6,24 @@ import type { Step } from './step.js';
 
 export type PackageManager = 'apt' | 'dnf';
 
+/** shown in plans for a package without a pinned version: the repository's candidate */
+export const ANY_VERSION = '(repository candidate)';
+
 /** apt on Debian/Ubuntu, dnf (or yum through dnf) on the RPM family; the host's files decide. */
 export async function detectPackageManager(host: Host): Promise<PackageManager | undefined> {
+  const pm = await findPackageManager(host);
+  // a package manager from outside a test host root would change this machine, not that host
+  const binary = pm && (await host.which(pm === 'apt' ? 'apt-get' : 'dnf'));
+  if (binary && host.root !== '/' && !binary.startsWith(`${host.root.replace(/\/$/, '')}/`)) {
+    throw new KctlError(
+      'step_failed',
+      `Refusing to run ${binary} for host root ${host.root}: it would install on this machine`,
+    );
+  }
+  return pm;
+}
+
+async function findPackageManager(host: Host): Promise<PackageManager | undefined> {
   if ((await host.which('dpkg-query')) && (await host.which('apt-get'))) return 'apt';
   if (await host.which('dnf')) return 'dnf';
   return undefined;
@@ -90,11 +106,18 @@ export const packagesStep = (
       pm,
       packages.map((p) => p.name),
     );
-    const missing = packages.filter((p) => installed.get(p.name) !== p.version);
+    const missing = packages.filter((p) =>
+      p.version === undefined ? !installed.has(p.name) : installed.get(p.name) !== p.version,
+    );
     if (missing.length > 0)
       changes.push({ kind: 'package-index', reason: `${missing.length} package(s) to install` });
     for (const p of missing)
-      changes.push({ kind: 'package', name: p.name, from: installed.get(p.name) ?? null, to: p.version });
+      changes.push({
+        kind: 'package',
+        name: p.name,
+        from: installed.get(p.name) ?? null,
+        to: p.version ?? ANY_VERSION,
+      });
     const held = await heldPackages(host, pm);
     for (const p of packages)
       if (p.hold && !held.has(p.name)) changes.push({ kind: 'package-hold', name: p.name });
@@ -132,14 +155,20 @@ export const packagesStep = (
             '-o',
             'Dpkg::Options::=--force-confold',
             '--',
-            ...install.map((c) => `${c.name}=${c.to}`),
+            ...install.map((c) => (c.to === ANY_VERSION ? c.name : `${c.name}=${c.to}`)),
           ],
           { timeoutMs: 1_800_000 },
         );
       } else {
         await host.run(
           'dnf',
-          ['install', '-y', '--disableexcludes=all', '--', ...install.map((c) => `${c.name}-${c.to}`)],
+          [
+            'install',
+            '-y',
+            '--disableexcludes=all',
+            '--',
+            ...install.map((c) => (c.to === ANY_VERSION ? c.name : `${c.name}-${c.to}`)),
+          ],
           { timeoutMs: 1_800_000 },
         );
       }

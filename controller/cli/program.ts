@@ -9,6 +9,7 @@ import { preflightCommand } from './preflight-cmd.js';
 import { planCommand } from './plan-cmd.js';
 import { applyCommand } from './apply-cmd.js';
 import { cloudInitCommand } from './cloud-init-cmd.js';
+import { statusCommand } from './status-cmd.js';
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('kctl')
@@ -25,6 +26,7 @@ export function buildProgram(ctx: CliContext): Command {
     planCommand(ctx),
     applyCommand(ctx),
     cloudInitCommand(ctx),
+    statusCommand(ctx),
   ]) {
     program.addCommand(sub);
   }

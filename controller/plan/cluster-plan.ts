@@ -6,6 +6,8 @@ import type { HostAssignment } from '../spec/resolve.js';
 
 export interface PlannedHost extends HostAssignment {
   kernelRelease: string;
+  /** /etc/os-release ID, which picks deb or rpm */
+  osId: string;
   /** what the prepare phase converges this host to */
   hostSpec: HostSpec;
 }

@@ -14,6 +14,7 @@ import type { ClusterPlan } from '../orchestrator/plan.js';
 import { mapBounded } from '../preflight-service.js';
 import { buildClusterPlan, type PlannedHost } from './cluster-plan.js';
 import { prepareHostSpec } from './host-spec.js';
+import { packageFormatFor } from '../render/packages.js';
 import { ClusterTaskRunner, type ConfigRenderers } from './runner.js';
 
 export interface ClusterDeps {
@@ -21,9 +22,11 @@ export interface ClusterDeps {
   applyStore: ApplyStore;
   registry: AgentRegistry;
   log: Logger;
+  /** the URL hosts reach the controller at (bundle package source) */
+  controllerUrl?: string | undefined;
   renderers: (
     spec: ClusterSpec,
-    hosts: readonly PlannedHost[],
+    controllerUrl: string | undefined,
   ) => ConfigRenderers & { prepareFiles(host: PlannedHost): PlannedHost['hostSpec']['files'] };
 }
 
@@ -67,9 +70,17 @@ export function resolveCluster(
     const record = byName.get(a.name);
     if (!record) throw new KctlError('unknown_host', `Host "${a.name}" is not enrolled`);
     const kernelRelease = record.facts?.kernel ?? '';
-    return { ...a, hostId: record.id, kernelRelease, hostSpec: prepareHostSpec(spec, a, { kernelRelease }) };
+    const osId = record.facts?.os.id ?? '';
+    const packageFormat = packageFormatFor(osId);
+    return {
+      ...a,
+      hostId: record.id,
+      kernelRelease,
+      osId,
+      hostSpec: prepareHostSpec(spec, a, { kernelRelease, packageFormat }),
+    };
   });
-  const renderers = deps.renderers(spec, planned);
+  const renderers = deps.renderers(spec, deps.controllerUrl);
   for (const h of planned) h.hostSpec = { ...h.hostSpec, files: renderers.prepareFiles(h) };
   const full = buildClusterPlan(spec, planned, cniManifest === undefined ? {} : { cniManifest });
   const plan = onlyPhases ? { ...full, phases: full.phases.filter((p) => onlyPhases.includes(p.id)) } : full;

@@ -1,45 +1,38 @@
 import { isIP } from 'node:net';
 import type { ClusterSpec } from '../../proto/cluster-spec.js';
 import type { HostSpec } from '../../proto/host-spec.js';
-import { parseKubeVersion } from '../../proto/checks.js';
 import type { HostAssignment } from '../spec/resolve.js';
+import { hostPrepSettings } from '../render/host-prep.js';
+import { kubernetesPackages, type PackageFormat } from '../render/packages.js';
 
-/** Kernel settings Kubernetes needs, by kube-proxy mode and version (kubeadm-facts §3). */
-export function hostPrepSettings(
-  spec: Pick<ClusterSpec, 'kubernetesVersion' | 'kubeProxy'>,
-  kernelRelease = '',
-): Pick<HostSpec, 'sysctls' | 'modules'> {
-  const modules: HostSpec['modules'] = [
-    { name: 'overlay', requiredFor: 'the containerd overlayfs snapshotter' },
-    { name: 'br_netfilter', requiredFor: 'bridged pod traffic through iptables' },
-  ];
-  const sysctls: Record<string, string> = {
-    'net.ipv4.ip_forward': '1',
-    'net.bridge.bridge-nf-call-iptables': '1',
-    'net.bridge.bridge-nf-call-ip6tables': '1',
+/** containerd and runc from the host's own distribution (or the bundle), the kube packages pinned and held. */
+export function prepPackages(
+  spec: ClusterSpec,
+  format: PackageFormat | undefined,
+): Pick<HostSpec, 'packages' | 'services'> {
+  if (spec.packages.source === 'preinstalled' || format === undefined) return { packages: [], services: [] };
+  return {
+    packages: [
+      { name: 'containerd', hold: false },
+      { name: 'runc', hold: false },
+      ...kubernetesPackages(spec.kubernetesVersion, format),
+    ],
+    // kubelet crash-loops until kubeadm configures it: enabled now, started by kubeadm
+    services: [
+      { unit: 'containerd.service', start: true },
+      { unit: 'kubelet.service', start: false },
+    ],
   };
-  if (spec.kubeProxy.mode === 'ipvs') {
-    // nf_conntrack_ipv4 was folded into nf_conntrack in kernel 4.19
-    const kernel = parseKubeVersion(kernelRelease);
-    const old = kernel !== undefined && (kernel.major < 4 || (kernel.major === 4 && kernel.minor < 19));
-    for (const name of ['ip_vs', 'ip_vs_rr', 'ip_vs_wrr', 'ip_vs_sh'])
-      modules.push({ name, requiredFor: 'kube-proxy mode ipvs' });
-    modules.push({ name: old ? 'nf_conntrack_ipv4' : 'nf_conntrack', requiredFor: 'kube-proxy mode ipvs' });
-  }
-  if (spec.kubeProxy.mode === 'nftables')
-    modules.push({ name: 'nf_tables', requiredFor: 'kube-proxy mode nftables' });
-  return { sysctls, modules };
 }
 
-/** What the prepare phase converges one host to. Renderer output (containerd, crictl, repos) joins `files`. */
+/** What the prepare phase converges one host to. */
 export function prepareHostSpec(
   spec: ClusterSpec,
   host: HostAssignment,
   options: {
     kernelRelease?: string;
     files?: HostSpec['files'];
-    packages?: HostSpec['packages'];
-    services?: HostSpec['services'];
+    packageFormat?: PackageFormat | undefined;
   } = {},
 ): HostSpec {
   const endpoint = spec.controlPlaneEndpoint;
@@ -56,7 +49,6 @@ export function prepareHostSpec(
     ...hostPrepSettings(spec, options.kernelRelease),
     ...(hostsEntry ? { controlPlaneEndpoint: hostsEntry } : {}),
     files: options.files ?? [],
-    packages: options.packages ?? [],
-    services: options.services ?? [],
+    ...prepPackages(spec, options.packageFormat),
   };
 }

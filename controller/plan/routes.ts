@@ -1,5 +1,11 @@
 import { KctlError, toWireError } from '../../proto/errors.js';
-import { ApplyRequest, PlanRequest, type ApplyEventLine } from '../../proto/plan-api.js';
+import {
+  ApplyRequest,
+  PlanRequest,
+  type ApplyEventLine,
+  type ApplyStatusView,
+} from '../../proto/plan-api.js';
+import type { ClusterPlan } from '../orchestrator/plan.js';
 import type { Route } from '../http-router.js';
 import { applyCluster, resolveCluster, reviewCluster, type ClusterDeps } from './cluster-service.js';
 
@@ -7,6 +13,41 @@ import { applyCluster, resolveCluster, reviewCluster, type ClusterDeps } from '.
 export function clusterRoutes(deps: ClusterDeps): Route[] {
   const running = new Set<string>();
   return [
+    {
+      method: 'GET',
+      path: '/v1/admin/applies',
+      auth: 'admin',
+      handle: (ctx): Promise<ApplyStatusView> => {
+        const limit = Math.min(50, Math.max(1, Number(ctx.url.searchParams.get('limit') ?? 5) || 5));
+        const applies = deps.applyStore.listApplies(limit).map((a) => {
+          const steps = deps.applyStore.steps(a.id);
+          const plan = a.plan as ClusterPlan;
+          return {
+            id: a.id,
+            cluster: a.cluster,
+            status: a.status,
+            startedAt: a.startedAt,
+            finishedAt: a.finishedAt,
+            error: a.error,
+            phases: plan.phases.map((p) => {
+              const mine = steps.filter((s) => s.phase === p.id);
+              return {
+                id: p.id,
+                title: p.title,
+                total: p.tasks.length,
+                done: mine.filter((s) => s.status === 'done').length,
+                failed: mine.filter((s) => s.status === 'failed').length,
+                running: mine.filter((s) => s.status === 'running').map((s) => s.host),
+                failures: mine
+                  .filter((s) => s.status === 'failed')
+                  .map((s) => ({ host: s.host, message: s.error?.message ?? 'failed' })),
+              };
+            }),
+          };
+        });
+        return Promise.resolve({ applies });
+      },
+    },
     {
       method: 'POST',
       path: '/v1/admin/plan',

@@ -43,6 +43,7 @@ describe('host preparation through kctl plan and apply', () => {
         'kubernetesVersion: v1.31.2',
         'controlPlaneEndpoint: {host: k8s-api.prep.internal, address: 10.9.9.9}',
         'cni: {plugin: none}',
+        'packages: {source: preinstalled}',
         'hosts:',
         '  - {name: prep-cp, role: control-plane}',
         '  - {name: prep-w, role: worker}',
@@ -82,6 +83,10 @@ describe('host preparation through kctl plan and apply', () => {
         '10.9.9.9 k8s-api.prep.internal',
       );
     }
+
+    const status = await kctl(['status'], { env: env() });
+    expect(status.stdout).toMatch(/cluster prep: apply \S+ succeeded/);
+    expect(status.stdout).toMatch(/Prepare hosts\s+\[#{20}\] 2\/2/);
 
     const again = await kctl(['plan', '-f', clusterFile, '--phases', 'prepare'], { env: env() });
     expect(again.stdout).toContain('cluster prep: no changes.');
