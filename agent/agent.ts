@@ -9,8 +9,11 @@ import { CommandJournal } from './journal.js';
 import { CommandExecutor } from './executor.js';
 import { AgentConnection } from './connection.js';
 import { agentOps } from './ops/index.js';
+import { rotateIfDue } from './rotate.js';
 
 const JOURNAL_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
+/** how often a running agent looks whether its certificate is due for rotation */
+const ROTATION_CHECK_MS = 6 * 3600_000;
 const ENROLL_RETRY_MS = { initial: 1000, max: 60_000 };
 
 /** Composition root of the agent: reads its config, enrolls once, then serves the controller. */
@@ -60,6 +63,15 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<{ stop
     }
   }
   if (!identity) return { stop: () => Promise.resolve() };
+  try {
+    identity = await rotateIfDue({ controller: config.controller, identity, state, log });
+  } catch (err) {
+    // the current certificate still works; try again at the next start or check
+    log.warn(
+      { code: toWireError(err).code, reason: toWireError(err).message },
+      'certificate rotation failed',
+    );
+  }
   const id = identity;
   const hostLog = log.child({ hostId: id.hostId, host: id.hostName });
 
@@ -80,8 +92,23 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<{ stop
     send: (frame) => connection.send(frame),
   });
   connection.start(executor);
+  let current = id;
+  const rotation = setInterval(() => {
+    rotateIfDue({ controller: config.controller, identity: current, state, log: hostLog })
+      .then((next) => {
+        if (next !== current) {
+          current = next;
+          connection.setIdentity(next);
+        }
+      })
+      .catch((err: unknown) =>
+        hostLog.warn({ reason: toWireError(err).message }, 'certificate rotation failed'),
+      );
+  }, ROTATION_CHECK_MS);
+  rotation.unref();
   return {
     async stop() {
+      clearInterval(rotation);
       stopping = true;
       await connection.stop();
     },

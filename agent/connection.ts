@@ -10,6 +10,7 @@ import type { CommandExecutor } from './executor.js';
 
 export interface ConnectionOptions {
   controller: string;
+  /** replaced by setIdentity after a rotation */
   identity: AgentIdentity;
   heartbeatIntervalMs: number;
   reconnect: { initialDelayMs: number; maxDelayMs: number };
@@ -46,7 +47,17 @@ export class AgentConnection {
   state: ConnectionState = 'waiting';
   private executor: CommandExecutor | undefined;
 
-  constructor(private readonly options: ConnectionOptions) {}
+  private readonly options: ConnectionOptions;
+
+  constructor(options: ConnectionOptions) {
+    this.options = { ...options };
+  }
+
+  /** A rotated certificate: the next connection uses it (the current one is closed and redialled). */
+  setIdentity(identity: AgentIdentity): void {
+    this.options.identity = identity;
+    this.ws?.close(1000, 'certificate rotated');
+  }
 
   start(executor: CommandExecutor): void {
     this.executor = executor;

@@ -23,6 +23,7 @@ const FILES = { identity: 'identity.json', ca: 'ca.crt', cert: 'agent.crt', key:
 
 /** Loads the identity from the state dir, or undefined when this agent has not enrolled yet. */
 export async function loadIdentity(state: StateDir): Promise<AgentIdentity | undefined> {
+  await finishCredentialSwap(state);
   const [idText, caPem, certPem, keyPem] = await Promise.all([
     state.read(FILES.identity),
     state.read(FILES.ca),
@@ -94,14 +95,38 @@ export async function enroll(options: {
     certPem: response.data.certPem,
     keyPem,
   };
-  // key first: an identity.json without its key would look enrolled but never connect
-  await options.state.write(FILES.key, keyPem);
-  await options.state.write(FILES.cert, identity.certPem);
   await options.state.write(FILES.ca, caPem);
+  await saveCredential(options.state, identity);
   await options.state.write(
     FILES.identity,
     JSON.stringify({ hostId: identity.hostId, hostName: identity.hostName }),
   );
   log.info({ hostId: identity.hostId, host: identity.hostName }, 'enrolled');
   return identity;
+}
+
+const NEXT = 'credential-next.json';
+const NextCredential = z.strictObject({ keyPem: z.string(), certPem: z.string() });
+
+/**
+ * Replaces key and certificate as one step: the pair goes to one file first (atomic), then to the
+ * two files, then that file is removed. A crash in between is finished at the next start.
+ */
+export async function saveCredential(
+  state: StateDir,
+  identity: Pick<AgentIdentity, 'keyPem' | 'certPem'>,
+): Promise<void> {
+  await state.write(NEXT, JSON.stringify({ keyPem: identity.keyPem, certPem: identity.certPem }));
+  await finishCredentialSwap(state);
+}
+
+async function finishCredentialSwap(state: StateDir): Promise<void> {
+  const text = await state.read(NEXT);
+  if (text === undefined) return;
+  const next = NextCredential.safeParse(JSON.parse(text));
+  if (next.success) {
+    await state.write(FILES.key, next.data.keyPem);
+    await state.write(FILES.cert, next.data.certPem);
+  }
+  await state.remove(NEXT);
 }

@@ -3,6 +3,7 @@ import { KctlError } from '../proto/errors.js';
 import {
   EnrollRequest,
   PreflightRequest,
+  RenewRequest,
   RunOpRequest,
   TokenCreateRequest,
   type HostView,
@@ -14,11 +15,14 @@ import type { Store, HostRecord } from './store/store.js';
 import type { AgentRegistry } from './registry.js';
 import type { Enrollment } from './enrollment.js';
 import { CloseCode } from './agent-endpoint.js';
+import { signAgentCsr, type CaKeyPair } from './pki.js';
 import { renderPrometheus, type ControllerMetrics } from './metrics.js';
 import { runFleetPreflight, preflightSpecsFromCluster } from './preflight-service.js';
 import { generateToken, hashTokenSecret, MAX_TOKEN_TTL_MS } from './tokens.js';
 
 export interface RouteDeps {
+  ca: CaKeyPair;
+  certValidityDays: number;
   store: Store;
   registry: AgentRegistry;
   enrollment: Enrollment;
@@ -69,6 +73,29 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
       path: '/v1/enroll',
       auth: 'public', // authenticated by the bootstrap token inside the body
       handle: async (ctx) => enrollment.enroll(await ctx.body(EnrollRequest), ctx.caller.ip),
+    },
+    {
+      method: 'POST',
+      path: '/v1/agent/renew',
+      auth: 'host', // the current certificate proves who asks; the new one carries the same host id
+      handle: async (ctx) => {
+        if (ctx.caller.kind !== 'host') throw new KctlError('forbidden', 'host credentials required');
+        const body = await ctx.body(RenewRequest);
+        const hostId = ctx.caller.hostId;
+        const signed = await signAgentCsr(deps.ca, body.csrPem, {
+          hostId,
+          validityDays: deps.certValidityDays,
+        });
+        store.setHostCertificate(hostId, signed.serial, signed.notAfter);
+        store.audit({
+          actor: `host:${hostId}`,
+          action: 'host.cert.rotate',
+          target: hostId,
+          details: { serial: signed.serial },
+        });
+        log.info({ hostId, notAfter: signed.notAfter }, 'host certificate rotated');
+        return { certPem: signed.certPem };
+      },
     },
     {
       method: 'GET',

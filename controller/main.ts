@@ -52,6 +52,8 @@ export async function startController(options: {
     applyStore,
     artifactsDir: process.env.KCTL_ARTIFACTS_DIR ?? files.artifactsDir,
     controllerUrl: files.settings.advertiseUrl,
+    ca: files.ca,
+    certValidityDays: files.settings.agentCertValidityDays,
   });
   const { server, wss } = createControllerServer({
     tls: { certPem: files.server.certPem, keyPem: files.server.keyPem, caPem: files.ca.certPem },

@@ -60,6 +60,8 @@ export function createControllerServer(options: ServerOptions): {
     const host = store.getHost(id.hostId);
     // a certificate for an unknown or revoked host authenticates nobody
     if (!host || host.state !== 'active') return { kind: 'anonymous', ip };
+    // after a rotation only the newest certificate counts: an old one (stolen or leaked) is dead
+    if (!sameSerial(cert.serialNumber, host.certSerial)) return { kind: 'anonymous', ip };
     return { kind: 'host', hostId: host.id, ip };
   };
 
@@ -105,6 +107,9 @@ export function createControllerServer(options: ServerOptions): {
     const host = store.getHost(id.hostId);
     if (!host) return refuse(403, 'unknown_host', 'This certificate belongs to no enrolled host');
     if (host.state !== 'active') return refuse(403, 'host_revoked', `Host "${host.name}" is revoked`);
+    if (!sameSerial(cert.serialNumber, host.certSerial)) {
+      return refuse(403, 'forbidden', 'This certificate was replaced by a newer one for this host');
+    }
     const perIp = upgradesPerIp.get(ip) ?? 0;
     if (upgradesInFlight >= MAX_UPGRADES_IN_FLIGHT || perIp >= MAX_UPGRADES_PER_IP) {
       return refuse(503, 'enroll_rate_limited', 'Too many connection attempts in flight; retry with backoff');
@@ -134,4 +139,10 @@ export function createControllerServer(options: ServerOptions): {
   });
 
   return { server, router, wss };
+}
+
+/** Serial numbers as hex, compared without case or leading zeros. */
+export function sameSerial(a: string | undefined, b: string): boolean {
+  const norm = (x: string): string => x.toLowerCase().replace(/:/g, '').replace(/^0+/, '');
+  return a !== undefined && norm(a) === norm(b);
 }

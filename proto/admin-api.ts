@@ -132,3 +132,7 @@ export const PreflightResponse = z.strictObject({
   fleet: z.array(FleetFinding),
 });
 export type PreflightResponse = z.infer<typeof PreflightResponse>;
+
+/** Certificate rotation over the host's current mutual-TLS identity (S6). */
+export const RenewRequest = z.strictObject({ csrPem: Pem });
+export const RenewResponse = z.strictObject({ certPem: Pem });
