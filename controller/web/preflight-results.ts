@@ -55,17 +55,13 @@ export class PreflightResults {
     return row ? fromRow(row) : undefined;
   }
 
-  /** rows whose `at` differs from what the caller has cached, keyed by host id */
-  changedSince(known: ReadonlyMap<string, number>): StoredPreflight[] {
-    const stamps = this.db.prepare('SELECT host_id, at FROM host_preflight').all() as Array<{
+  /** when each host's latest preflight ran, by host id */
+  stamps(): Map<string, number> {
+    const rows = this.db.prepare('SELECT host_id, at FROM host_preflight').all() as Array<{
       host_id: string;
       at: number;
     }>;
-    const stale = stamps.filter((s) => known.get(s.host_id) !== s.at).map((s) => s.host_id);
-    return stale.flatMap((id) => {
-      const p = this.latest(id);
-      return p ? [p] : [];
-    });
+    return new Map(rows.map((r) => [r.host_id, r.at]));
   }
 }
 

@@ -106,7 +106,8 @@ async function main(): Promise<void> {
     onState(state: LiveState) {
       document.body.dataset.live = state;
       liveLabel.dataset.state = state;
-      liveLabel.textContent = state === 'live' ? 'live' : state === 'connecting' ? 'connecting…' : 'reconnecting…';
+      liveLabel.textContent =
+        state === 'live' ? 'live' : state === 'connecting' ? 'connecting…' : 'reconnecting…';
     },
     async onRefused() {
       session = (await loadSession().catch(() => undefined)) ?? session;

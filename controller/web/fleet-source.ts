@@ -1,0 +1,105 @@
+import type { SqliteStore } from '../store/sqlite-store.js';
+import { ApplyStore } from '../orchestrator/apply-store.js';
+import type { FleetSnapshot, PreflightDetails, PreflightSummary } from './fleet-api.js';
+import { buildFleetSnapshot, kubernetesVersionOfPlan, summarizePreflight } from './fleet-view.js';
+import { PreflightResults } from './preflight-results.js';
+
+export interface FleetSourceDeps {
+  store: SqliteStore;
+  isOnline(hostId: string): boolean;
+  heartbeatIntervalMs: number;
+  now?: () => number;
+}
+
+/**
+ * Reads what the fleet page shows from the store and the registry. The judgement is in
+ * fleet-view.ts; this class only gathers, and caches preflight summaries by their time stamp so a
+ * rebuild for 1,000 hosts does not re-read every check result.
+ */
+export class FleetSource {
+  private readonly applies: ApplyStore;
+  private readonly preflight: PreflightResults;
+  private readonly preflightCache = new Map<string, PreflightSummary>();
+  private readonly preflightStamps = new Map<string, number>();
+  private preflightVersion: string | null = null;
+
+  constructor(private readonly deps: FleetSourceDeps) {
+    this.applies = new ApplyStore(deps.store.database);
+    this.preflight = new PreflightResults(deps.store.database);
+  }
+
+  private now(): number {
+    return this.deps.now?.() ?? Date.now();
+  }
+
+  snapshot(): FleetSnapshot {
+    const hosts = this.deps.store.listHosts();
+    this.refreshPreflight();
+    const record = this.applies.listApplies(1)[0];
+    const apply = record ? { record, steps: this.applies.steps(record.id) } : null;
+    return buildFleetSnapshot({
+      hosts,
+      isOnline: (id) => this.deps.isOnline(id),
+      preflight: this.preflightCache,
+      apply,
+      kubernetesVersion: (record ? kubernetesVersionOfPlan(record.plan) : null) ?? this.preflightVersion,
+      now: this.now(),
+      heartbeatIntervalMs: this.deps.heartbeatIntervalMs,
+    });
+  }
+
+  /**
+   * Changes whenever something the page shows may have changed in the store: a heartbeat (last
+   * seen), enrolment, revocation, deletion, a preflight run, an apply step. One cheap query.
+   */
+  fingerprint(): string {
+    const row = this.deps.store.database
+      .prepare(
+        `SELECT
+           (SELECT COUNT(*) || ':' || IFNULL(MAX(last_seen_at), 0) || ':' || IFNULL(SUM(state = 'revoked'), 0)
+              || ':' || IFNULL(MAX(enrolled_at), 0) FROM hosts) || '|' ||
+           (SELECT COUNT(*) || ':' || IFNULL(MAX(at), 0) FROM host_preflight) || '|' ||
+           (SELECT COUNT(*) || ':' || IFNULL(MAX(started_at), 0) || ':' || IFNULL(MAX(finished_at), 0)
+              || ':' || IFNULL(SUM(status = 'running'), 0) FROM applies) || '|' ||
+           (SELECT COUNT(*) || ':' || IFNULL(MAX(started_at), 0) || ':' || IFNULL(MAX(finished_at), 0)
+              || ':' || IFNULL(SUM(status = 'failed'), 0) FROM apply_steps) AS f`,
+      )
+      .get() as { f: string };
+    return row.f;
+  }
+
+  preflightDetails(hostId: string): PreflightDetails | undefined {
+    const host = this.deps.store.getHost(hostId);
+    const p = host ? this.preflight.latest(host.id) : undefined;
+    if (!host || !p) return undefined;
+    return {
+      host: host.name,
+      at: p.at,
+      spec: p.spec,
+      results: p.results,
+      error: p.error,
+      durationMs: p.durationMs,
+    };
+  }
+
+  private refreshPreflight(): void {
+    const stamps = this.preflight.stamps();
+    let newest: { at: number; version: string } | null = null;
+    for (const [hostId, at] of stamps) {
+      if (this.preflightStamps.get(hostId) === at) continue;
+      const p = this.preflight.latest(hostId);
+      if (!p) continue;
+      this.preflightStamps.set(hostId, p.at);
+      this.preflightCache.set(hostId, summarizePreflight(p));
+      if (newest === null || p.at > newest.at) newest = { at: p.at, version: p.spec.kubernetesVersion };
+    }
+    if (newest !== null) this.preflightVersion = newest.version;
+    // a deleted host takes its preflight row with it (ON DELETE CASCADE)
+    for (const hostId of [...this.preflightStamps.keys()]) {
+      if (!stamps.has(hostId)) {
+        this.preflightStamps.delete(hostId);
+        this.preflightCache.delete(hostId);
+      }
+    }
+  }
+}
