@@ -1,0 +1,266 @@
+import {
+  appendFileSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { StandinExit } from './standin-env.js';
+
+/**
+ * The "cluster" the stand-ins share across hosts: what the API server and etcd would hold (bootstrap
+ * tokens, the uploaded certificates, nodes, etcd members, applied objects, the kubeadm-config
+ * ConfigMap). One JSON file in the cluster directory, changed only under a lock and replaced by an
+ * atomic rename, because several hosts run stand-ins at once.
+ */
+
+const Taint = z.strictObject({ key: z.string(), value: z.string().optional(), effect: z.string() });
+
+export const TokenRecord = z.strictObject({
+  token: z.string(),
+  description: z.string(),
+  /** ms since the epoch; null = never expires */
+  expiresAt: z.number().nullable(),
+  usages: z.array(z.string()),
+  groups: z.array(z.string()),
+  createdAt: z.number(),
+});
+export type TokenRecord = z.infer<typeof TokenRecord>;
+
+export const NodeRecord = z.strictObject({
+  name: z.string(),
+  /** the host root of the node, so kubectl can report the kubelet version installed there */
+  hostRoot: z.string(),
+  controlPlane: z.boolean(),
+  /** the kubelet version when it registered or was last upgraded */
+  kubeletVersion: z.string(),
+  /** false after `kubeadm reset` on the node: the kubelet no longer posts status */
+  kubeletRunning: z.boolean(),
+  unschedulable: z.boolean(),
+  taints: z.array(Taint),
+  labels: z.record(z.string(), z.string()),
+  internalIP: z.string(),
+  /** advertiseAddress:bindPort of its API server, for control planes */
+  apiEndpoint: z.string().nullable(),
+  createdAt: z.number(),
+});
+export type NodeRecord = z.infer<typeof NodeRecord>;
+
+export const EtcdMember = z.strictObject({
+  id: z.string(),
+  name: z.string(),
+  peerURL: z.string(),
+  clientURL: z.string(),
+});
+export type EtcdMember = z.infer<typeof EtcdMember>;
+
+export const UploadedCerts = z.strictObject({
+  /** file name (ca.crt, etcd/ca.key, ...) -> base64 of nonce||ciphertext||tag */
+  files: z.record(z.string(), z.string()),
+  uploadedAt: z.number(),
+  expiresAt: z.number(),
+  /** the short-lived token that owns the Secret; deleting it deletes the certificates */
+  ownerToken: z.string(),
+});
+export type UploadedCerts = z.infer<typeof UploadedCerts>;
+
+export const ResourceRecord = z.strictObject({
+  apiVersion: z.string(),
+  kind: z.string(),
+  namespace: z.string().nullable(),
+  name: z.string(),
+  sha256: z.string(),
+  appliedAt: z.number(),
+  /** for CustomResourceDefinitions: what they define */
+  defines: z
+    .strictObject({
+      group: z.string(),
+      kind: z.string(),
+      versions: z.array(z.string()),
+      namespaced: z.boolean(),
+    })
+    .optional(),
+});
+export type ResourceRecord = z.infer<typeof ResourceRecord>;
+
+export const ClusterRecord = z.strictObject({
+  initializedBy: z.string(),
+  initializedAt: z.number(),
+  kubernetesVersion: z.string(),
+  /** host:port every client uses */
+  controlPlaneEndpoint: z.string(),
+  /** whether ClusterConfiguration.controlPlaneEndpoint was set (required to add control planes) */
+  stableEndpoint: z.boolean(),
+  clusterName: z.string(),
+  caCertPem: z.string(),
+  caCertHash: z.string(),
+  /** the kubeadm-config ConfigMap: ClusterConfiguration in the v1beta4 shape */
+  clusterConfiguration: z.record(z.string(), z.unknown()),
+  /** the kubelet-config ConfigMap */
+  kubeletConfiguration: z.record(z.string(), z.unknown()),
+  /** the kube-proxy ConfigMap */
+  kubeProxyConfiguration: z.record(z.string(), z.unknown()),
+  localEtcd: z.boolean(),
+});
+export type ClusterRecord = z.infer<typeof ClusterRecord>;
+
+export const ClusterState = z.strictObject({
+  schema: z.literal(1),
+  cluster: ClusterRecord.nullable(),
+  tokens: z.array(TokenRecord),
+  uploadedCerts: UploadedCerts.nullable(),
+  nodes: z.array(NodeRecord),
+  etcdMembers: z.array(EtcdMember),
+  resources: z.array(ResourceRecord),
+  cni: z.strictObject({ name: z.string(), appliedAt: z.number() }).nullable(),
+});
+export type ClusterState = z.infer<typeof ClusterState>;
+
+export const emptyState = (): ClusterState => ({
+  schema: 1,
+  cluster: null,
+  tokens: [],
+  uploadedCerts: null,
+  nodes: [],
+  etcdMembers: [],
+  resources: [],
+  cni: null,
+});
+
+const STATE_FILE = 'state.json';
+const LOCK_DIR = 'state.lock';
+const LOCK_TIMEOUT_MS = 120_000;
+const STALE_LOCK_MS = 10_000;
+
+export function readState(dir: string): ClusterState {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, STATE_FILE), 'utf8');
+  } catch {
+    return emptyState();
+  }
+  const parsed = ClusterState.safeParse(JSON.parse(text));
+  if (!parsed.success) {
+    throw new StandinExit(
+      `kctl stand-in: ${join(dir, STATE_FILE)} is not a stand-in cluster state: ${parsed.error.message}`,
+    );
+  }
+  return parsed.data;
+}
+
+function writeState(dir: string, state: ClusterState): void {
+  const tmp = join(dir, `.${STATE_FILE}.${process.pid}.${randomBytes(4).toString('hex')}`);
+  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, join(dir, STATE_FILE));
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** mkdir is atomic: the directory is the lock, its `owner` file names the holder for stale-lock recovery. */
+function acquireLock(dir: string): () => void {
+  const lock = join(dir, LOCK_DIR);
+  const deadline = Date.now() + LOCK_TIMEOUT_MS;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'owner'), String(process.pid));
+      return () => rmSync(lock, { recursive: true, force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let stale = false;
+    try {
+      const owner = Number(readFileSync(join(lock, 'owner'), 'utf8'));
+      stale = Number.isInteger(owner) && owner > 0 && !processAlive(owner);
+    } catch {
+      try {
+        stale = Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS;
+      } catch {
+        stale = false;
+      }
+    }
+    if (stale) {
+      rmSync(lock, { recursive: true, force: true });
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new StandinExit(`kctl stand-in: timed out waiting for the cluster lock ${lock}`);
+    }
+    sleep(15 + Math.floor(Math.random() * 35));
+  }
+}
+
+/**
+ * Runs `fn` on the current state under the cluster lock and stores what it returns (or the state
+ * it changed in place). If `fn` throws, nothing is stored.
+ */
+export async function updateState<T>(dir: string, fn: (state: ClusterState) => Promise<T> | T): Promise<T> {
+  const release = acquireLock(dir);
+  try {
+    const state = readState(dir);
+    const result = await fn(state);
+    writeState(dir, ClusterState.parse(state));
+    return result;
+  } finally {
+    release();
+  }
+}
+
+export interface CallRecord {
+  time: string;
+  tool: string;
+  /** the arguments after the program name, secrets replaced by "[redacted]" */
+  argv: string[];
+  hostRoot: string;
+  node: string | null;
+  exitCode: number;
+  startedAt: string;
+  durationMs: number;
+}
+
+/** One JSON line per run, appended in one write (O_APPEND keeps lines whole across processes). */
+export function appendCall(dir: string, record: CallRecord): void {
+  appendFileSync(join(dir, 'calls.jsonl'), `${JSON.stringify(record)}\n`);
+}
+
+const SECRET_FLAGS = new Set(['--token', '--discovery-token', '--tls-bootstrap-token', '--certificate-key']);
+
+/** Replaces bootstrap tokens and certificate keys in an argument list (values of secret flags, and anything shaped like one). */
+export function redactArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    const eq = arg.indexOf('=');
+    if (eq > 0 && SECRET_FLAGS.has(arg.slice(0, eq))) {
+      out.push(`${arg.slice(0, eq)}=[redacted]`);
+      continue;
+    }
+    if (SECRET_FLAGS.has(arg) && i + 1 < argv.length) {
+      out.push(arg, '[redacted]');
+      i++;
+      continue;
+    }
+    out.push(
+      arg
+        .replace(/[a-z0-9]{6}\.[a-z0-9]{16}/g, '[redacted]')
+        .replace(/(^|[^:0-9a-f])[0-9a-f]{64}(?![0-9a-f])/g, '$1[redacted]'),
+    );
+  }
+  return out;
+}
