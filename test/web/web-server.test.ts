@@ -4,6 +4,7 @@ import { WebTokens } from '../../controller/web/web-tokens.js';
 import {
   LIVE_PROTOCOL,
   LIVE_TOKEN_PREFIX,
+  type FleetSnapshot,
   type LiveMessage,
   type SessionInfo,
 } from '../../controller/web/fleet-api.js';
@@ -169,9 +170,11 @@ describe('the fleet page server', () => {
     const r = await httpsCall(f, `/api/hosts/${host.id}/preflight`, { headers: { cookie } });
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body)).toMatchObject({ host: 'sim-0002', results: [{ id: 'Swap', status: 'fail' }] });
-    const fleet = JSON.parse((await httpsCall(f, '/api/fleet', { headers: { cookie } })).body);
-    const row = fleet.hosts.find((h: { name: string }) => h.name === 'sim-0002');
-    expect(row.preflight).toMatchObject({ pass: 0, fail: 1 });
+    const fleet = JSON.parse(
+      (await httpsCall(f, '/api/fleet', { headers: { cookie } })).body,
+    ) as FleetSnapshot;
+    const row = fleet.hosts.find((h) => h.name === 'sim-0002');
+    expect(row?.preflight).toMatchObject({ pass: 0, fail: 1 });
   });
 
   describe('live channel', () => {
@@ -184,7 +187,6 @@ describe('the fleet page server', () => {
         const ws = new WebSocket(`wss://127.0.0.1:${f.web.port}/live`, protocols, {
           headers,
           ca: f.caPem,
-          servername: 'localhost',
           perMessageDeflate: false,
         });
         ws.once('unexpected-response', (_req, res) => resolve({ status: res.statusCode ?? 0 }));
