@@ -9,6 +9,7 @@ import { ClusterSpec } from '../proto/cluster-spec.js';
 import { resolveHostRoles } from './spec/resolve.js';
 import { crossFieldRules } from './spec/parse.js';
 import { preflightSpecFor } from './plan/cluster-plan.js';
+import { recordPreflight } from './web/preflight-results.js';
 
 /** The newest Kubernetes version kctl targets when no cluster.yaml says otherwise. */
 export const DEFAULT_KUBERNETES_VERSION = 'v1.33.0';
@@ -77,6 +78,8 @@ export async function runFleetPreflight(
       return { host: host.name, spec, error: toWireError(err) };
     }
   });
+  // the fleet page shows each host's latest result
+  deps.store.transaction(() => perHost.forEach((r) => recordPreflight(deps.store, r)));
   const version = Object.values(request.specs ?? {})[0]?.kubernetesVersion;
   const fleet = runFleetChecks(
     deps.store
