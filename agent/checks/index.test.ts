@@ -8,6 +8,7 @@ import type { FsSpace } from '../host/host.js';
 import type { CheckResult, PreflightSpec } from '../../proto/checks.js';
 import { preflightChecks, runPreflight } from './index.js';
 import type { PreflightOptions } from './index.js';
+import { FULL_CONFIG, RELEASE, TCP_HEADER, healthyFiles } from '../../test/fixtures/healthy-host.js';
 
 type Files = Record<string, string | Buffer>;
 /** program name -> body of a /bin/sh script */
@@ -82,66 +83,6 @@ const BINARIES = [
   'tc',
   'touch',
 ];
-
-const FULL_CONFIG = [
-  'NAMESPACES NET_NS PID_NS IPC_NS UTS_NS CPUSETS MEMCG INET EXT4_FS PROC_FS NETFILTER_XT_TARGET_REDIRECT',
-  'NETFILTER_XT_MATCH_COMMENT FAIR_GROUP_SCHED CGROUPS CGROUP_CPUACCT CGROUP_DEVICE CGROUP_FREEZER CGROUP_PIDS',
-  'CGROUP_SCHED CGROUP_BPF OVERLAY_FS BLK_DEV_DM CFS_BANDWIDTH SECCOMP SECCOMP_FILTER CGROUP_HUGETLB MODULES',
-]
-  .join(' ')
-  .split(' ')
-  .map((s) => `CONFIG_${s}=y`)
-  .concat([
-    'CONFIG_IP_VS=m',
-    'CONFIG_IP_VS_RR=m',
-    'CONFIG_IP_VS_WRR=m',
-    'CONFIG_IP_VS_SH=m',
-    'CONFIG_NF_CONNTRACK=m',
-  ])
-  .join('\n');
-
-const RELEASE = '6.1.0-18-amd64';
-const TCP_HEADER =
-  '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
-
-/** A Debian 12 host ready for `kubeadm init`: cgroup v2, modules loadable, runtime installed. */
-function healthyFiles(): Files {
-  return {
-    '/proc/sys/kernel/osrelease': `${RELEASE}\n`,
-    '/proc/sys/kernel/ostype': 'Linux\n',
-    '/proc/sys/kernel/hostname': 'cp-1\n',
-    '/etc/hosts': '127.0.0.1 localhost\n10.0.0.11 cp-1\n',
-    '/etc/machine-id': '0123456789abcdef0123456789abcdef\n',
-    '/etc/resolv.conf': 'nameserver 10.0.0.2\n',
-    '/sys/class/dmi/id/product_uuid': '4c4c4544-0042-3510-8052-b4c04f384833\n',
-    '/proc/meminfo': 'MemTotal:        4028408 kB\nMemFree:         3000000 kB\n',
-    '/sys/devices/system/cpu/online': '0-3\n',
-    '/proc/swaps': 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n',
-    '/proc/net/tcp': TCP_HEADER,
-    '/proc/net/tcp6': TCP_HEADER,
-    '/proc/sys/net/ipv4/ip_forward': '1\n',
-    '/proc/sys/net/ipv6/conf/default/forwarding': '1\n',
-    '/proc/sys/net/bridge/bridge-nf-call-iptables': '1\n',
-    '/proc/sys/net/bridge/bridge-nf-call-ip6tables': '1\n',
-    '/proc/mounts': 'sysfs /sys sysfs rw 0 0\ncgroup2 /sys/fs/cgroup cgroup2 rw,nosuid 0 0\n',
-    '/sys/fs/cgroup/cgroup.controllers': 'cpuset cpu io memory hugetlb pids rdma misc\n',
-    '/sys/fs/cgroup/init.scope/cgroup.freeze': '0\n',
-    [`/boot/config-${RELEASE}`]: `${FULL_CONFIG}\n`,
-    '/proc/modules': 'overlay 151552 0 - Live 0x0\nbr_netfilter 32768 0 - Live 0x0\n',
-    [`/lib/modules/${RELEASE}/modules.dep`]: [
-      'kernel/net/netfilter/ipvs/ip_vs.ko.xz: kernel/net/netfilter/nf_conntrack.ko.xz',
-      'kernel/net/netfilter/ipvs/ip_vs_rr.ko.xz: kernel/net/netfilter/ipvs/ip_vs.ko.xz',
-      'kernel/net/netfilter/ipvs/ip_vs_wrr.ko.xz: kernel/net/netfilter/ipvs/ip_vs.ko.xz',
-      'kernel/net/netfilter/ipvs/ip_vs_sh.ko.xz: kernel/net/netfilter/ipvs/ip_vs.ko.xz',
-      'kernel/net/netfilter/nf_conntrack.ko.xz:',
-      'kernel/net/netfilter/nf_tables.ko.xz:',
-      '',
-    ].join('\n'),
-    [`/lib/modules/${RELEASE}/modules.builtin`]: 'kernel/fs/ext4/ext4.ko\n',
-    '/var/run/containerd/containerd.sock': '',
-    '/run/systemd/timesync/synchronized': '',
-  };
-}
 
 function healthyPrograms(): Programs {
   return {

@@ -1,0 +1,256 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HostList } from '../../proto/admin-api.js';
+import { buildStandins } from '../standins/build.js';
+import { healthyFiles } from '../fixtures/healthy-host.js';
+import {
+  cleanup,
+  kctl,
+  makeHostRoot,
+  startAgentProcess,
+  startControllerProcess,
+  tempDir,
+  waitFor,
+  type AgentHandle,
+  type ControllerHandle,
+} from './harness.js';
+
+/**
+ * Issue 4's "done when": 3 control planes + 2 workers (real controller, real agents on loopback,
+ * temp host roots, the kubeadm/kubelet/kubectl STAND-INS from test/standins) go from kctl plan to
+ * a finished kctl apply; the stand-ins accept every config they get; a second plan is empty; and a
+ * failure injected into the second control plane's join is finished by a second apply without
+ * re-running any completed step.
+ */
+const HOSTS = [
+  { name: 'cp-1', ip: '198.18.1.11' },
+  { name: 'cp-2', ip: '198.18.1.12' },
+  { name: 'cp-3', ip: '198.18.1.13' },
+  { name: 'w-1', ip: '198.18.1.21' },
+  { name: 'w-2', ip: '198.18.1.22' },
+];
+
+const CNI = [
+  'apiVersion: apps/v1',
+  'kind: DaemonSet',
+  'metadata: {name: calico-node, namespace: kube-system}',
+  'spec:',
+  '  selector: {matchLabels: {k8s-app: calico-node}}',
+  '  template:',
+  '    metadata: {labels: {k8s-app: calico-node}}',
+  '    spec:',
+  '      hostNetwork: true',
+  '      containers: [{name: calico-node, image: docker.io/calico/node:v3.28.0}]',
+  '',
+].join('\n');
+
+interface Call {
+  tool: string;
+  argv: string[];
+  node?: string;
+  exitCode: number;
+}
+
+interface Lab {
+  controller: ControllerHandle;
+  agents: AgentHandle[];
+  dir: string;
+  clusterFile: string;
+  env: NodeJS.ProcessEnv;
+  calls(): Promise<Call[]>;
+  close(): Promise<void>;
+}
+
+/** Five agents on fixture roots of healthy Debian hosts; `failOnce` puts a one-shot failing kubeadm wrapper first on that host's PATH. */
+async function startLab(options: { failJoinOnceOn?: string } = {}): Promise<Lab> {
+  const dir = await tempDir('ha');
+  const clusterDir = join(dir, 'standin-cluster');
+  await mkdir(clusterDir, { recursive: true });
+  const bin = join(dir, 'bin');
+  await buildStandins(bin);
+  const controller = await startControllerProcess({ heartbeatIntervalMs: 500 });
+  const env = { KCTL_CONFIG: controller.clientConfig };
+  const token = (await kctl(['token', 'create', '--uses', '5'], { env })).stdout.trim();
+  const agents: AgentHandle[] = [];
+  for (const h of HOSTS) {
+    const healthy = healthyFiles();
+    delete healthy['/etc/machine-id'];
+    delete healthy['/sys/class/dmi/id/product_uuid'];
+    delete healthy['/proc/sys/kernel/hostname'];
+    const hostRoot = await makeHostRoot(h.name, {
+      ...healthy,
+      '/etc/hosts': `127.0.0.1 localhost\n${h.ip} ${h.name}\n`,
+      '/proc/net/fib_trie': `Local:\n  +-- 198.18.0.0/15 2 0 2\n     |-- ${h.ip}\n        /32 host LOCAL\n`,
+      '/etc/kctl-standin/cluster-dir': clusterDir,
+      '/etc/kctl-standin/version': 'v1.31.2',
+    });
+    const programPath = [bin, '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+    if (options.failJoinOnceOn === h.name) {
+      // fault injection for this test only: the first `kubeadm join` on this host fails, later ones run the stand-in
+      const faults = join(dir, `faults-${h.name}`);
+      await mkdir(faults, { recursive: true });
+      await writeFile(join(faults, 'armed'), '');
+      await writeFile(
+        join(faults, 'kubeadm'),
+        `#!/bin/sh\nif [ "$1" = join ] && [ -e "${faults}/armed" ]; then /bin/rm -f "${faults}/armed"; echo "injected failure: connection reset" >&2; exit 1; fi\nexec "${bin}/kubeadm" "$@"\n`,
+        { mode: 0o755 },
+      );
+      programPath.unshift(faults);
+    }
+    agents.push(
+      await startAgentProcess({ name: h.name, controller, token, hostRoot, extra: { programPath } }),
+    );
+  }
+  await waitFor(
+    '5 agents online',
+    async () =>
+      (await controller.api.get('/v1/admin/hosts', HostList)).hosts.filter((x) => x.online).length === 5,
+    30_000,
+  );
+  await writeFile(join(dir, 'cni.yaml'), CNI);
+  const clusterFile = join(dir, 'cluster.yaml');
+  await writeFile(
+    clusterFile,
+    [
+      'apiVersion: kctl.dev/v1alpha1',
+      'kind: Cluster',
+      'name: ha',
+      'kubernetesVersion: v1.31.2',
+      'controlPlaneEndpoint: {host: 198.18.1.100, port: 6443}',
+      'ha: {mode: kube-vip, interface: eth0}',
+      'cni: {plugin: calico, manifest: cni.yaml}',
+      'packages: {source: preinstalled}',
+      'hosts:',
+      ...HOSTS.map(
+        (h) => `  - {name: ${h.name}, role: ${h.name.startsWith('cp') ? 'control-plane' : 'worker'}}`,
+      ),
+      '',
+    ].join('\n'),
+  );
+  return {
+    controller,
+    agents,
+    dir,
+    clusterFile,
+    env,
+    async calls() {
+      return (await readFile(join(clusterDir, 'calls.jsonl'), 'utf8').catch(() => ''))
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Call);
+    },
+    async close() {
+      await Promise.all(agents.map((a) => a.proc.stop()));
+      await controller.proc.stop();
+      await cleanup([controller.dataDir, dir, ...agents.flatMap((a) => [a.stateDir, a.hostRoot])]);
+    },
+  };
+}
+
+/** kubeadm calls by subcommand; `init phase upload-certs` is not an init */
+const kubeadm = (calls: Call[], sub: string): Call[] =>
+  calls.filter((c) => c.tool === 'kubeadm' && c.argv[0] === sub && c.argv[1] !== 'phase');
+
+describe('an HA cluster of 3 control planes and 2 workers on stand-ins', () => {
+  let lab: Lab;
+  beforeAll(async () => {
+    lab = await startLab();
+  }, 120_000);
+  afterAll(() => lab.close());
+
+  it('plans every phase, applies to the end in order, and a second plan is empty', async () => {
+    const plan = await kctl(['plan', '-f', lab.clusterFile], { env: lab.env });
+    expect(plan.code, plan.stderr).toBe(0);
+    for (const title of [
+      '== Prepare hosts',
+      '== Initialise the first control plane',
+      '== Join control planes',
+      '== Join workers',
+    ]) {
+      expect(plan.stdout).toContain(title);
+    }
+
+    const apply = await kctl(['apply', '-f', lab.clusterFile], { env: lab.env });
+    expect(apply.code, apply.stdout + apply.stderr).toBe(0);
+    expect(apply.stdout).toMatch(/apply succeeded/);
+
+    const log = await lab.calls();
+    expect(
+      log.filter((c) => c.exitCode !== 0),
+      'every stand-in call succeeded',
+    ).toEqual([]);
+    const order = log
+      .filter((c) => c.tool === 'kubeadm' && (c.argv[0] === 'init' || c.argv[0] === 'join'))
+      .map((c) => `${c.argv[0]}:${c.node}`);
+    expect(order[0]).toBe('init:cp-1');
+    // control planes one at a time, before any worker
+    expect(order.slice(1, 3)).toEqual(['join:cp-2', 'join:cp-3']);
+    expect(order.slice(3).sort()).toEqual(['join:w-1', 'join:w-2']);
+    // kube-vip on the first control plane before init, with super-admin.conf (>= 1.29)
+    expect(
+      await readFile(join(lab.agents[0]!.hostRoot, 'etc/kubernetes/manifests/kube-vip.yaml'), 'utf8'),
+    ).toContain('/etc/kubernetes/super-admin.conf');
+    for (const a of lab.agents.slice(1, 3)) {
+      expect(
+        await readFile(join(a.hostRoot, 'etc/kubernetes/manifests/kube-vip.yaml'), 'utf8'),
+      ).not.toContain('super-admin.conf');
+    }
+    for (const a of lab.agents) await access(join(a.hostRoot, 'etc/kubernetes/kubelet.conf'));
+    // join secrets never reached a log, and the transient kubeadm configs are gone
+    const text = lab.controller.proc.output() + lab.agents.map((a) => a.proc.output()).join('');
+    expect(text).not.toMatch(/\b[a-z0-9]{6}\.[a-z0-9]{16}\b/);
+    for (const a of lab.agents) {
+      await expect(access(join(a.hostRoot, 'var/lib/kctl-agent/run/kubeadm-join.yaml'))).rejects.toThrow();
+    }
+
+    const again = await kctl(['plan', '-f', lab.clusterFile], { env: lab.env });
+    expect(again.stdout).toContain('cluster ha: no changes.');
+    const second = await kctl(['apply', '-f', lab.clusterFile], { env: lab.env });
+    expect(second.code).toBe(0);
+    expect(kubeadm(await lab.calls(), 'init')).toHaveLength(1);
+    expect(kubeadm(await lab.calls(), 'join')).toHaveLength(4);
+  });
+});
+
+describe('a failure in the second control plane join', () => {
+  let lab: Lab;
+  beforeAll(async () => {
+    lab = await startLab({ failJoinOnceOn: 'cp-2' });
+  }, 120_000);
+  afterAll(() => lab.close());
+
+  it('stops the apply there, and a second apply finishes without re-running any completed step', async () => {
+    const first = await kctl(['apply', '-f', lab.clusterFile, '-o', 'json'], { env: lab.env });
+    expect(first.code).toBe(1);
+    const events1 = first.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; taskId?: string; status?: string });
+    expect(events1.at(-1)).toMatchObject({ type: 'apply-done', status: 'failed' });
+    const done1 = events1.filter((e) => e.type === 'task-done').map((e) => e.taskId!);
+    expect(done1).toContain('init/cp-1');
+    expect(done1).not.toContain('control-planes/cp-2');
+    expect(events1.some((e) => e.type === 'task-start' && e.taskId?.startsWith('workers/'))).toBe(false);
+
+    const second = await kctl(['apply', '-f', lab.clusterFile, '-o', 'json'], { env: lab.env });
+    expect(second.code, second.stdout).toBe(0);
+    const events2 = second.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; taskId?: string; resumed?: boolean });
+    expect(events2[0]).toMatchObject({ type: 'apply-start', resumed: true });
+    const started2 = events2.filter((e) => e.type === 'task-start').map((e) => e.taskId!);
+    for (const id of done1) expect(started2, `${id} ran again`).not.toContain(id);
+    expect(started2[0]).toBe('control-planes/cp-2');
+
+    const calls = await lab.calls();
+    expect(kubeadm(calls, 'init')).toHaveLength(1);
+    // a new apply holds no secrets from the old one: it minted fresh join material and re-uploaded the certificates
+    expect(calls.some((c) => c.argv.join(' ').startsWith('init phase upload-certs'))).toBe(true);
+    const joins = kubeadm(calls, 'join').map((c) => c.node);
+    expect(joins.sort()).toEqual(['cp-2', 'cp-3', 'w-1', 'w-2']);
+    const plan = await kctl(['plan', '-f', lab.clusterFile], { env: lab.env });
+    expect(plan.stdout).toContain('cluster ha: no changes.');
+  });
+});
