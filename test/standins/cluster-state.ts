@@ -1,12 +1,4 @@
-import {
-  appendFileSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -220,47 +212,4 @@ export async function updateState<T>(dir: string, fn: (state: ClusterState) => P
   } finally {
     release();
   }
-}
-
-export interface CallRecord {
-  time: string;
-  tool: string;
-  /** the arguments after the program name, secrets replaced by "[redacted]" */
-  argv: string[];
-  hostRoot: string;
-  node: string | null;
-  exitCode: number;
-  startedAt: string;
-  durationMs: number;
-}
-
-/** One JSON line per run, appended in one write (O_APPEND keeps lines whole across processes). */
-export function appendCall(dir: string, record: CallRecord): void {
-  appendFileSync(join(dir, 'calls.jsonl'), `${JSON.stringify(record)}\n`);
-}
-
-const SECRET_FLAGS = new Set(['--token', '--discovery-token', '--tls-bootstrap-token', '--certificate-key']);
-
-/** Replaces bootstrap tokens and certificate keys in an argument list (values of secret flags, and anything shaped like one). */
-export function redactArgv(argv: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    const eq = arg.indexOf('=');
-    if (eq > 0 && SECRET_FLAGS.has(arg.slice(0, eq))) {
-      out.push(`${arg.slice(0, eq)}=[redacted]`);
-      continue;
-    }
-    if (SECRET_FLAGS.has(arg) && i + 1 < argv.length) {
-      out.push(arg, '[redacted]');
-      i++;
-      continue;
-    }
-    out.push(
-      arg
-        .replace(/[a-z0-9]{6}\.[a-z0-9]{16}/g, '[redacted]')
-        .replace(/(^|[^:0-9a-f])[0-9a-f]{64}(?![0-9a-f])/g, '$1[redacted]'),
-    );
-  }
-  return out;
 }

@@ -12,7 +12,7 @@ import {
   parseSemver,
   type Semver,
 } from './k8s-values.js';
-import { certInfo, openBytes, sealBytes } from './standin-pki.js';
+import { openBytes, sealBytes } from './standin-pki.js';
 import { StandinExit, type StandinEnv } from './standin-env.js';
 
 /** Pieces kubeadm's commands share: errors, config loading, node identity, tokens and the upload-certs Secret. */
@@ -71,21 +71,6 @@ export function detectHostIp(env: StandinEnv): string {
     for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   }
   return '127.0.0.1';
-}
-
-/** The node name a host that joined uses: the CN (system:node:NAME) of the kubelet's client certificate. */
-export function joinedNodeName(env: StandinEnv): string | undefined {
-  const conf = readHostFile(env, '/etc/kubernetes/kubelet.conf');
-  if (!conf) return undefined;
-  const inline = /client-certificate-data: (\S+)/.exec(conf)?.[1];
-  const file = /client-certificate: (\S+)/.exec(conf)?.[1];
-  const pem = inline ? Buffer.from(inline, 'base64').toString() : file ? readHostFile(env, file) : undefined;
-  if (!pem) return undefined;
-  try {
-    return /^system:node:(.+)$/.exec(certInfo(pem).commonName)?.[1];
-  } catch {
-    return undefined;
-  }
 }
 
 export function purgeExpired(state: ClusterState, now: number): void {

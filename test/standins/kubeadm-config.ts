@@ -171,8 +171,8 @@ function splitDocuments(text: string): { docs: RawDoc[] } | { error: string } {
         error: `error converting YAML to JSON: yaml: ${line ? `line ${line}: ` : ''}${e.message.split('\n')[0] ?? ''}`,
       };
     }
-    if (d.contents === null) continue;
     const value = dropNulls(d.toJS({ maxAliasCount: 100 }));
+    if (value === null || value === undefined) continue;
     if (!isObject(value)) {
       return {
         error: `error unmarshaling JSON: while decoding JSON: json: cannot unmarshal ${jsonKind(value)} into Go value of type map[string]interface {}`,

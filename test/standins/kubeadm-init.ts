@@ -223,8 +223,6 @@ export async function kubeadmInit(env: StandinEnv, args: string[]): Promise<stri
 
   const target = resolveKubernetesVersion(env, clusterConfig.kubernetesVersion, kubeadm);
   const cluster = resolveCluster(clusterConfig, target);
-  // 4 CAs and keys, 7 leaf certificates with local etcd, 5 kubeconfigs
-  prefetchKeys(cluster.encryptionAlgorithm, cluster.etcd.kind === 'local' ? 16 : 12);
   const nr = init.nodeRegistration ?? {};
   const nodeName = nr.name ?? env.defaultNodeName();
   env.node = nodeName;
@@ -272,6 +270,8 @@ export async function kubeadmInit(env: StandinEnv, args: string[]): Promise<stri
     say('[dryrun] Would write certificates, kubeconfig files and static Pod manifests; nothing was changed');
     return nodeName;
   }
+  // 4 CAs and keys, 7 leaf certificates with local etcd, 5 kubeconfigs: all generated at once
+  prefetchKeys(cluster.encryptionAlgorithm, cluster.etcd.kind === 'local' ? 16 : 12);
   say('[preflight] Pulling images required for setting up a Kubernetes cluster');
   say(`[preflight] (${STANDIN_MARK}: no images are pulled)`);
 

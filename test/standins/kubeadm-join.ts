@@ -290,8 +290,6 @@ export async function kubeadmJoin(env: StandinEnv, args: string[]): Promise<stri
   const advertiseAddress = join.controlPlane?.localAPIEndpoint?.advertiseAddress || hostIp;
   const bindPort = join.controlPlane?.localAPIEndpoint?.bindPort || DEFAULT_BIND_PORT;
   const node = { nodeName, advertiseAddress, bindPort };
-  // a control plane's 7 certificates and 3 kubeconfigs (the kubelet makes its own ECDSA key)
-  if (controlPlane) prefetchKeys(cluster.encryptionAlgorithm, cluster.etcd.kind === 'local' ? 10 : 6);
 
   let shared: PkiFiles | undefined;
   if (controlPlane) {
@@ -341,6 +339,8 @@ export async function kubeadmJoin(env: StandinEnv, args: string[]): Promise<stri
     return nodeName;
   }
 
+  // a control plane's 7 certificates and 3 kubeconfigs (the kubelet makes its own ECDSA key)
+  if (controlPlane) prefetchKeys(cluster.encryptionAlgorithm, cluster.etcd.kind === 'local' ? 10 : 6);
   const kubelet = env.version();
   if (kubelet.minor > clusterVersion.minor || kubelet.minor < clusterVersion.minor - 3) {
     throw phaseError(

@@ -3,13 +3,8 @@ import { resolveCluster } from './cluster-params.js';
 import { checkMixedWithConfig, GLOBAL_FLAGS, parseFlags, type FlagSpec } from './flags.js';
 import { hostExists, writeHostFile } from './host-files.js';
 import { useKubeconfig } from './kubeconfig.js';
-import {
-  joinedNodeName,
-  kubeadmError,
-  loadConfigFile,
-  phaseError,
-  reportedKubeletVersion,
-} from './kubeadm-common.js';
+import { kubeadmError, loadConfigFile, phaseError, reportedKubeletVersion } from './kubeadm-common.js';
+import { joinedNodeName } from './node-identity.js';
 import { readAnswer } from './kubeadm-reset.js';
 import { requireAdmin } from './kubeadm-token.js';
 import { ClusterConfigurationV4 } from './kubeadm-types.js';

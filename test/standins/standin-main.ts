@@ -1,5 +1,5 @@
-import { appendCall, redactArgv } from './cluster-state.js';
-import { joinedNodeName } from './kubeadm-common.js';
+import { appendCall, redactArgv } from './call-log.js';
+import { joinedNodeName } from './node-identity.js';
 import {
   createStandinEnv,
   StandinExit,
