@@ -4,8 +4,8 @@ export default defineConfig({
   test: {
     include: ['agent/**/*.test.ts', 'controller/**/*.test.ts', 'proto/**/*.test.ts', 'test/**/*.test.ts'],
     exclude: ['test/e2e/**', 'node_modules/**'],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
     // integration tests start real processes; two cores, so keep parallelism modest
     maxWorkers: 2,
   },

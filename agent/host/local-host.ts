@@ -315,12 +315,21 @@ export class LocalHost implements Host {
     }
   }
 
-  canBind(port: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(false));
-      server.listen({ port, host: '0.0.0.0', exclusive: true }, () => server.close(() => resolve(true)));
-    });
+  /**
+   * A listen test. Another preflight on the same machine may hold the port for a moment, so a
+   * refusal is tried twice more after a short pause; a real listener still fails all three.
+   */
+  async canBind(port: number): Promise<boolean> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 15 + Math.random() * 35));
+      const ok = await new Promise<boolean>((resolve) => {
+        const server = createServer();
+        server.once('error', () => resolve(false));
+        server.listen({ port, host: '0.0.0.0', exclusive: true }, () => server.close(() => resolve(true)));
+      });
+      if (ok) return true;
+    }
+    return false;
   }
 
   uid(): number {

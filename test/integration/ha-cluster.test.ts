@@ -159,58 +159,62 @@ describe('an HA cluster of 3 control planes and 2 workers on stand-ins', () => {
   }, 120_000);
   afterAll(() => lab.close());
 
-  it('plans every phase, applies to the end in order, and a second plan is empty', async () => {
-    const plan = await kctl(['plan', '-f', lab.clusterFile], { env: lab.env });
-    expect(plan.code, plan.stderr).toBe(0);
-    for (const title of [
-      '== Prepare hosts',
-      '== Initialise the first control plane',
-      '== Join control planes',
-      '== Join workers',
-    ]) {
-      expect(plan.stdout).toContain(title);
-    }
+  it(
+    'plans every phase, applies to the end in order, and a second plan is empty',
+    { timeout: 180_000 },
+    async () => {
+      const plan = await kctl(['plan', '-f', lab.clusterFile], { env: lab.env });
+      expect(plan.code, plan.stderr).toBe(0);
+      for (const title of [
+        '== Prepare hosts',
+        '== Initialise the first control plane',
+        '== Join control planes',
+        '== Join workers',
+      ]) {
+        expect(plan.stdout).toContain(title);
+      }
 
-    const apply = await kctl(['apply', '-f', lab.clusterFile], { env: lab.env });
-    expect(apply.code, apply.stdout + apply.stderr).toBe(0);
-    expect(apply.stdout).toMatch(/apply succeeded/);
+      const apply = await kctl(['apply', '-f', lab.clusterFile], { env: lab.env });
+      expect(apply.code, apply.stdout + apply.stderr).toBe(0);
+      expect(apply.stdout).toMatch(/apply succeeded/);
 
-    const log = await lab.calls();
-    expect(
-      log.filter((c) => c.exitCode !== 0),
-      'every stand-in call succeeded',
-    ).toEqual([]);
-    const order = log
-      .filter((c) => c.tool === 'kubeadm' && (c.argv[0] === 'init' || c.argv[0] === 'join'))
-      .map((c) => `${c.argv[0]}:${c.node}`);
-    expect(order[0]).toBe('init:cp-1');
-    // control planes one at a time, before any worker
-    expect(order.slice(1, 3)).toEqual(['join:cp-2', 'join:cp-3']);
-    expect(order.slice(3).sort()).toEqual(['join:w-1', 'join:w-2']);
-    // kube-vip on the first control plane before init, with super-admin.conf (>= 1.29)
-    expect(
-      await readFile(join(lab.agents[0]!.hostRoot, 'etc/kubernetes/manifests/kube-vip.yaml'), 'utf8'),
-    ).toContain('/etc/kubernetes/super-admin.conf');
-    for (const a of lab.agents.slice(1, 3)) {
+      const log = await lab.calls();
       expect(
-        await readFile(join(a.hostRoot, 'etc/kubernetes/manifests/kube-vip.yaml'), 'utf8'),
-      ).not.toContain('super-admin.conf');
-    }
-    for (const a of lab.agents) await access(join(a.hostRoot, 'etc/kubernetes/kubelet.conf'));
-    // join secrets never reached a log, and the transient kubeadm configs are gone
-    const text = lab.controller.proc.output() + lab.agents.map((a) => a.proc.output()).join('');
-    expect(text).not.toMatch(/\b[a-z0-9]{6}\.[a-z0-9]{16}\b/);
-    for (const a of lab.agents) {
-      await expect(access(join(a.hostRoot, 'var/lib/kctl-agent/run/kubeadm-join.yaml'))).rejects.toThrow();
-    }
+        log.filter((c) => c.exitCode !== 0),
+        'every stand-in call succeeded',
+      ).toEqual([]);
+      const order = log
+        .filter((c) => c.tool === 'kubeadm' && (c.argv[0] === 'init' || c.argv[0] === 'join'))
+        .map((c) => `${c.argv[0]}:${c.node}`);
+      expect(order[0]).toBe('init:cp-1');
+      // control planes one at a time, before any worker
+      expect(order.slice(1, 3)).toEqual(['join:cp-2', 'join:cp-3']);
+      expect(order.slice(3).sort()).toEqual(['join:w-1', 'join:w-2']);
+      // kube-vip on the first control plane before init, with super-admin.conf (>= 1.29)
+      expect(
+        await readFile(join(lab.agents[0]!.hostRoot, 'etc/kubernetes/manifests/kube-vip.yaml'), 'utf8'),
+      ).toContain('/etc/kubernetes/super-admin.conf');
+      for (const a of lab.agents.slice(1, 3)) {
+        expect(
+          await readFile(join(a.hostRoot, 'etc/kubernetes/manifests/kube-vip.yaml'), 'utf8'),
+        ).not.toContain('super-admin.conf');
+      }
+      for (const a of lab.agents) await access(join(a.hostRoot, 'etc/kubernetes/kubelet.conf'));
+      // join secrets never reached a log, and the transient kubeadm configs are gone
+      const text = lab.controller.proc.output() + lab.agents.map((a) => a.proc.output()).join('');
+      expect(text).not.toMatch(/\b[a-z0-9]{6}\.[a-z0-9]{16}\b/);
+      for (const a of lab.agents) {
+        await expect(access(join(a.hostRoot, 'var/lib/kctl-agent/run/kubeadm-join.yaml'))).rejects.toThrow();
+      }
 
-    const again = await kctl(['plan', '-f', lab.clusterFile], { env: lab.env });
-    expect(again.stdout).toContain('cluster ha: no changes.');
-    const second = await kctl(['apply', '-f', lab.clusterFile], { env: lab.env });
-    expect(second.code).toBe(0);
-    expect(kubeadm(await lab.calls(), 'init')).toHaveLength(1);
-    expect(kubeadm(await lab.calls(), 'join')).toHaveLength(4);
-  });
+      const again = await kctl(['plan', '-f', lab.clusterFile], { env: lab.env });
+      expect(again.stdout).toContain('cluster ha: no changes.');
+      const second = await kctl(['apply', '-f', lab.clusterFile], { env: lab.env });
+      expect(second.code).toBe(0);
+      expect(kubeadm(await lab.calls(), 'init')).toHaveLength(1);
+      expect(kubeadm(await lab.calls(), 'join')).toHaveLength(4);
+    },
+  );
 });
 
 describe('a failure in the second control plane join', () => {
@@ -220,37 +224,41 @@ describe('a failure in the second control plane join', () => {
   }, 120_000);
   afterAll(() => lab.close());
 
-  it('stops the apply there, and a second apply finishes without re-running any completed step', async () => {
-    const first = await kctl(['apply', '-f', lab.clusterFile, '-o', 'json'], { env: lab.env });
-    expect(first.code).toBe(1);
-    const events1 = first.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { type: string; taskId?: string; status?: string });
-    expect(events1.at(-1)).toMatchObject({ type: 'apply-done', status: 'failed' });
-    const done1 = events1.filter((e) => e.type === 'task-done').map((e) => e.taskId!);
-    expect(done1).toContain('init/cp-1');
-    expect(done1).not.toContain('control-planes/cp-2');
-    expect(events1.some((e) => e.type === 'task-start' && e.taskId?.startsWith('workers/'))).toBe(false);
+  it(
+    'stops the apply there, and a second apply finishes without re-running any completed step',
+    { timeout: 180_000 },
+    async () => {
+      const first = await kctl(['apply', '-f', lab.clusterFile, '-o', 'json'], { env: lab.env });
+      expect(first.code).toBe(1);
+      const events1 = first.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string; taskId?: string; status?: string });
+      expect(events1.at(-1)).toMatchObject({ type: 'apply-done', status: 'failed' });
+      const done1 = events1.filter((e) => e.type === 'task-done').map((e) => e.taskId!);
+      expect(done1).toContain('init/cp-1');
+      expect(done1).not.toContain('control-planes/cp-2');
+      expect(events1.some((e) => e.type === 'task-start' && e.taskId?.startsWith('workers/'))).toBe(false);
 
-    const second = await kctl(['apply', '-f', lab.clusterFile, '-o', 'json'], { env: lab.env });
-    expect(second.code, second.stdout).toBe(0);
-    const events2 = second.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { type: string; taskId?: string; resumed?: boolean });
-    expect(events2[0]).toMatchObject({ type: 'apply-start', resumed: true });
-    const started2 = events2.filter((e) => e.type === 'task-start').map((e) => e.taskId!);
-    for (const id of done1) expect(started2, `${id} ran again`).not.toContain(id);
-    expect(started2[0]).toBe('control-planes/cp-2');
+      const second = await kctl(['apply', '-f', lab.clusterFile, '-o', 'json'], { env: lab.env });
+      expect(second.code, second.stdout).toBe(0);
+      const events2 = second.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string; taskId?: string; resumed?: boolean });
+      expect(events2[0]).toMatchObject({ type: 'apply-start', resumed: true });
+      const started2 = events2.filter((e) => e.type === 'task-start').map((e) => e.taskId!);
+      for (const id of done1) expect(started2, `${id} ran again`).not.toContain(id);
+      expect(started2[0]).toBe('control-planes/cp-2');
 
-    const calls = await lab.calls();
-    expect(kubeadm(calls, 'init')).toHaveLength(1);
-    // a new apply holds no secrets from the old one: it minted fresh join material and re-uploaded the certificates
-    expect(calls.some((c) => c.argv.join(' ').startsWith('init phase upload-certs'))).toBe(true);
-    const joins = kubeadm(calls, 'join').map((c) => c.node);
-    expect(joins.sort()).toEqual(['cp-2', 'cp-3', 'w-1', 'w-2']);
-    const plan = await kctl(['plan', '-f', lab.clusterFile], { env: lab.env });
-    expect(plan.stdout).toContain('cluster ha: no changes.');
-  });
+      const calls = await lab.calls();
+      expect(kubeadm(calls, 'init')).toHaveLength(1);
+      // a new apply holds no secrets from the old one: it minted fresh join material and re-uploaded the certificates
+      expect(calls.some((c) => c.argv.join(' ').startsWith('init phase upload-certs'))).toBe(true);
+      const joins = kubeadm(calls, 'join').map((c) => c.node);
+      expect(joins.sort()).toEqual(['cp-2', 'cp-3', 'w-1', 'w-2']);
+      const plan = await kctl(['plan', '-f', lab.clusterFile], { env: lab.env });
+      expect(plan.stdout).toContain('cluster ha: no changes.');
+    },
+  );
 });
