@@ -234,7 +234,11 @@ export async function kubeadmInit(env: StandinEnv, args: string[]): Promise<stri
   const bindPort = init.localAPIEndpoint?.bindPort || DEFAULT_BIND_PORT;
   const node = { nodeName, advertiseAddress, bindPort };
   const endpoint = clusterEndpoint(cluster, advertiseAddress, bindPort);
-  const uploadCertsWanted = flags.bool('upload-certs');
+  // --skip-phases (over skipPhases): the phases whose effect the stand-in models
+  const skipPhases = flags.has('skip-phases') ? flags.list('skip-phases') : (init.skipPhases ?? []);
+  const skipped = (phase: string): boolean =>
+    skipPhases.some((p) => p === phase || phase.startsWith(`${p}/`));
+  const uploadCertsWanted = flags.bool('upload-certs') && !skipped('upload-certs');
   const certificateKey = init.certificateKey ?? generateCertificateKey();
   if (uploadCertsWanted && !CERTIFICATE_KEY.test(certificateKey.toLowerCase())) {
     throw kubeadmError(
@@ -265,7 +269,8 @@ export async function kubeadmInit(env: StandinEnv, args: string[]): Promise<stri
     swapCheck(env),
     kubeletVersionCheck(env.version(), kubeadm, target),
   ];
-  runChecks(env, checks, ignoreSet([flags.list('ignore-preflight-errors'), nr.ignorePreflightErrors ?? []]));
+  const ignore = ignoreSet([flags.list('ignore-preflight-errors'), nr.ignorePreflightErrors ?? []]);
+  if (!skipped('preflight')) runChecks(env, checks, ignore);
   if (flags.bool('dry-run') || init.dryRun) {
     say('[dryrun] Would write certificates, kubeconfig files and static Pod manifests; nothing was changed');
     return nodeName;
@@ -474,11 +479,10 @@ export async function kubeadmInit(env: StandinEnv, args: string[]): Promise<stri
   const token = tokens[0]?.token ?? '';
   say(`[bootstrap-token] Using token: ${flags.bool('skip-token-print') ? '<value withheld>' : token}`);
   say('[bootstrap-token] Configuring bootstrap tokens, cluster-info ConfigMap, RBAC Roles');
-  say(
-    '[kubelet-finalize] Updating "/etc/kubernetes/kubelet.conf" to point to a rotatable kubelet client certificate and key',
-  );
-  if (!loaded?.cluster?.dns?.disabled) say('[addons] Applied essential addon: CoreDNS');
-  if (!loaded?.cluster?.proxy?.disabled) say('[addons] Applied essential addon: kube-proxy');
+  if (!skipped('addon/coredns') && !clusterConfig.dns?.disabled)
+    say('[addons] Applied essential addon: CoreDNS');
+  if (!skipped('addon/kube-proxy') && !clusterConfig.proxy?.disabled)
+    say('[addons] Applied essential addon: kube-proxy');
   const shownToken = flags.bool('skip-token-print') ? '<value withheld>' : token;
   env.out(
     [
