@@ -5,7 +5,7 @@
 
 const HEAD = `<meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="/static/app.css">`;
 
@@ -128,11 +128,12 @@ main { flex: 1; display: flex; flex-direction: column; min-height: 0; padding: 1
 .row[data-status="online"] [data-col="status"] { color: var(--ok); font-weight: 600; }
 .row[data-status="offline"] [data-col="status"] { color: var(--bad); font-weight: 600; }
 .row[data-status="revoked"] { color: var(--muted); text-decoration: line-through; }
-.pf { border: 0; background: none; padding: 0; cursor: pointer; font: inherit; color: inherit; }
+.pf { border: 0; background: none; padding: 0; cursor: pointer; font: inherit; color: inherit; text-align: left;
+  width: 100%; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .pf:disabled { cursor: default; }
 .pf[data-level="pass"] { color: var(--ok); }
 .pf[data-level="warn"] { color: var(--warn); }
-.pf[data-level="fail"] { color: var(--bad); font-weight: 600; }
+.pf[data-level="fail"] { color: var(--bad); }
 .preflight { max-width: min(1100px, 95vw); max-height: 85vh; border: 1px solid var(--line); border-radius: 8px; }
 .preflight h2 { margin: 0 0 4px; font-size: 16px; }
 .preflight .meta { color: var(--muted); margin: 0 0 8px; }

@@ -41,6 +41,8 @@ export interface WebServerDeps {
   /** coalescing period of live updates (default 500 ms) */
   liveIntervalMs?: number;
   sessionLimits?: SessionLimits;
+  /** sessions to keep across a restart of the web listener alone; a new store by default */
+  sessions?: SessionStore;
 }
 
 export interface RunningWebServer {
@@ -71,7 +73,7 @@ export async function startWebServer(deps: WebServerDeps): Promise<RunningWebSer
   const { store, log: parentLog } = deps;
   const log = parentLog.child({ component: 'web' });
   const tokens = new WebTokens(store.database);
-  const sessions = new SessionStore(deps.sessionLimits ?? DEFAULT_SESSION_LIMITS);
+  const sessions = deps.sessions ?? new SessionStore(deps.sessionLimits ?? DEFAULT_SESSION_LIMITS);
   const limits = deps.sessionLimits ?? DEFAULT_SESSION_LIMITS;
   const fleet = new FleetSource({
     store,

@@ -19,9 +19,12 @@ export interface WebFixture {
   controller: RunningController;
   web: RunningWebServer;
   caPem: string;
+  serverCertPem: string;
   admin: { certPem: string; keyPem: string };
   /** what test/integration/harness.ts's startAgentProcess needs to enroll an agent here */
   agentTarget: ControllerHandle;
+  /** stops the web listener and starts a new one on the same port, keeping the sessions */
+  restartWeb(): Promise<void>;
   /** a bootstrap token for `uses` agents */
   bootstrapToken(uses: number, labels?: Record<string, string>): string;
   close(): Promise<void>;
@@ -43,16 +46,19 @@ export async function startWebFixture(
   const files = await loadDataDir(dataDir);
   const log = quietLogger();
   const controller = await startController({ dataDir, listen: '127.0.0.1:0', log });
-  const web = await startWebServer({
-    store: controller.store,
-    registry: controller.registry,
-    log,
-    tls: { certPem: files.server.certPem, keyPem: files.server.keyPem, caPem: files.ca.certPem },
-    listen: '127.0.0.1:0',
-    sans: files.settings.sans,
-    heartbeatIntervalMs: files.settings.heartbeatIntervalMs,
-    ...(options.liveIntervalMs === undefined ? {} : { liveIntervalMs: options.liveIntervalMs }),
-  });
+  const startWeb = (listen: string, sessions?: RunningWebServer['sessions']): Promise<RunningWebServer> =>
+    startWebServer({
+      store: controller.store,
+      registry: controller.registry,
+      log,
+      tls: { certPem: files.server.certPem, keyPem: files.server.keyPem, caPem: files.ca.certPem },
+      listen,
+      sans: files.settings.sans,
+      heartbeatIntervalMs: files.settings.heartbeatIntervalMs,
+      ...(options.liveIntervalMs === undefined ? {} : { liveIntervalMs: options.liveIntervalMs }),
+      ...(sessions ? { sessions } : {}),
+    });
+  const web = await startWeb('127.0.0.1:0');
   const client = await loadClientConfig(init.clientConfig);
   const url = `https://127.0.0.1:${controller.port}`;
   const notAProcess: Proc = {
@@ -64,11 +70,12 @@ export async function startWebFixture(
       return 0;
     },
   };
-  return {
+  const fixture: WebFixture = {
     dataDir,
     controller,
     web,
     caPem: files.ca.certPem,
+    serverCertPem: files.server.certPem,
     admin: { certPem: client.certPem, keyPem: client.keyPem },
     agentTarget: {
       dataDir,
@@ -79,6 +86,11 @@ export async function startWebFixture(
       api: undefined as unknown as ControllerHandle['api'],
       proc: notAProcess,
       start: () => Promise.resolve(),
+    },
+    async restartWeb() {
+      const { port, sessions } = fixture.web;
+      await fixture.web.close();
+      fixture.web = await startWeb(`127.0.0.1:${port}`, sessions);
     },
     bootstrapToken(uses, labels = {}) {
       const t = generateToken();
@@ -96,11 +108,12 @@ export async function startWebFixture(
       return t.token;
     },
     async close() {
-      await web.close();
+      await fixture.web.close();
       await controller.close();
       await cleanup([dataDir]);
     },
   };
+  return fixture;
 }
 
 export function webToken(fixture: WebFixture, readOnly = false): string {

@@ -26,7 +26,7 @@ export function lastSeenText(row: FleetHostRow, now: number): string {
 export function preflightText(p: PreflightSummary | null): string {
   if (p === null) return '-';
   if (p.error !== null) return 'error';
-  return `${p.pass} pass · ${p.warn} warn · ${p.fail} fail`;
+  return `${p.fail} fail · ${p.warn} warn · ${p.pass} pass`;
 }
 
 /** worst first: error, fail, warn, pass; not run sorts last */

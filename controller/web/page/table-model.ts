@@ -88,7 +88,7 @@ export const COLUMNS: readonly Column[] = [
   {
     key: 'preflight',
     title: 'Preflight',
-    width: 'minmax(10rem, 1.2fr)',
+    width: 'minmax(14rem, 1.1fr)',
     text: (r) => preflightText(r.preflight),
     // worst first when descending
     sortValue: (r) => preflightRank(r.preflight),
