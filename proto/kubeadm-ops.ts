@@ -5,6 +5,10 @@ import { z } from 'zod';
  * minted by the controller just in time and travel only as args: results never carry them, so the
  * agent's journal and the controller's apply journal never hold a secret.
  */
+const NodeName = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a node name')
+  .max(253);
 const Yaml = z
   .string()
   .min(1)
@@ -35,6 +39,21 @@ export const NodeStatus = z.strictObject({
 export type NodeStatus = z.infer<typeof NodeStatus>;
 
 export const KubeadmOps = {
+  /** drain a node before it leaves (run on a control plane with admin.conf) */
+  'kubectl.drain': {
+    args: z.strictObject({ node: NodeName }),
+    result: z.strictObject({ drained: z.literal(true) }),
+  },
+  /** remove a node object (run on a control plane with admin.conf) */
+  'kubectl.deleteNode': {
+    args: z.strictObject({ node: NodeName }),
+    result: z.strictObject({ deleted: z.boolean() }),
+  },
+  /** `kubeadm reset -f` (leaves etcd on a control plane), then CNI config and packet-filter state cleaned */
+  'kubeadm.reset': {
+    args: z.strictObject({}),
+    result: z.strictObject({ wasMember: z.boolean(), cleaned: z.array(z.string()) }),
+  },
   /** what kubeadm has already done on this host, read from the files it leaves (for plans and resumes) */
   'kubeadm.state': {
     args: z.strictObject({}),

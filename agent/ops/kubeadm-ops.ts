@@ -183,6 +183,67 @@ export const kubeadmStateOp: AgentOp<'kubeadm.state'> = {
   },
 };
 
+export const kubectlDrainOp: AgentOp<'kubectl.drain'> = {
+  name: 'kubectl.drain',
+  async run({ node }, { host }) {
+    await host.run(
+      'kubectl',
+      [
+        '--kubeconfig',
+        ADMIN_CONF,
+        'drain',
+        node,
+        '--ignore-daemonsets',
+        '--delete-emptydir-data',
+        '--timeout=300s',
+      ],
+      { timeoutMs: 330_000 },
+    );
+    return { drained: true };
+  },
+};
+
+export const kubectlDeleteNodeOp: AgentOp<'kubectl.deleteNode'> = {
+  name: 'kubectl.deleteNode',
+  async run({ node }, { host }) {
+    const r = await host.run('kubectl', ['--kubeconfig', ADMIN_CONF, 'delete', 'node', node], {
+      timeoutMs: 120_000,
+      allowFailure: true,
+    });
+    if (r.exitCode !== 0 && !/not found/i.test(r.stderr)) {
+      throw new KctlError('program_failed', `kubectl delete node ${node} exited with ${r.exitCode}`);
+    }
+    return { deleted: r.exitCode === 0 };
+  },
+};
+
+/** What kubeadm reset leaves behind, per its own advice: CNI configs and packet-filter rules. */
+export const kubeadmResetOp: AgentOp<'kubeadm.reset'> = {
+  name: 'kubeadm.reset',
+  async run(_args, { host, log }) {
+    const wasMember = (await host.exists(KUBELET_CONF)) || (await host.exists(ADMIN_CONF));
+    if (wasMember) await host.run('kubeadm', ['reset', '-f'], { timeoutMs: 600_000 });
+    const cleaned: string[] = [];
+    for (const name of await host.listDir('/etc/cni/net.d')) {
+      if (await host.removeFile(`/etc/cni/net.d/${name}`)) cleaned.push(`/etc/cni/net.d/${name}`);
+    }
+    // best effort: these tools may be absent (nftables-only hosts, no IPVS)
+    for (const [program, args] of [
+      ['iptables', ['-F']],
+      ['iptables', ['-t', 'nat', '-F']],
+      ['iptables', ['-t', 'mangle', '-F']],
+      ['iptables', ['-X']],
+      ['ipvsadm', ['--clear']],
+    ] as const) {
+      if (!(await host.which(program))) continue;
+      const r = await host.run(program, args, { allowFailure: true, timeoutMs: 60_000 });
+      if (r.exitCode === 0) cleaned.push(`${program} ${args.join(' ')}`);
+      else log.warn({ program, args, exitCode: r.exitCode }, 'reset cleanup step failed');
+    }
+    return { wasMember, cleaned };
+  },
+};
+
 export const kubeadmOps: Pick<
   OpImplementations,
   | 'kubeadm.state'
@@ -191,6 +252,9 @@ export const kubeadmOps: Pick<
   | 'kubeadm.join'
   | 'kubectl.apply'
   | 'kubectl.nodes'
+  | 'kubectl.drain'
+  | 'kubectl.deleteNode'
+  | 'kubeadm.reset'
 > = {
   'kubeadm.state': kubeadmStateOp,
   'kubeadm.init': kubeadmInitOp,
@@ -198,4 +262,7 @@ export const kubeadmOps: Pick<
   'kubeadm.join': kubeadmJoinOp,
   'kubectl.apply': kubectlApplyOp,
   'kubectl.nodes': kubectlNodesOp,
+  'kubectl.drain': kubectlDrainOp,
+  'kubectl.deleteNode': kubectlDeleteNodeOp,
+  'kubeadm.reset': kubeadmResetOp,
 };

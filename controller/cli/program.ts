@@ -10,6 +10,7 @@ import { planCommand } from './plan-cmd.js';
 import { applyCommand } from './apply-cmd.js';
 import { cloudInitCommand } from './cloud-init-cmd.js';
 import { statusCommand } from './status-cmd.js';
+import { nodeCommand, resetCommand } from './lifecycle-cmd.js';
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('kctl')
@@ -27,6 +28,8 @@ export function buildProgram(ctx: CliContext): Command {
     applyCommand(ctx),
     cloudInitCommand(ctx),
     statusCommand(ctx),
+    nodeCommand(ctx),
+    resetCommand(ctx),
   ]) {
     program.addCommand(sub);
   }

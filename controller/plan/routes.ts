@@ -8,11 +8,54 @@ import {
 import type { ClusterPlan } from '../orchestrator/plan.js';
 import type { Route } from '../http-router.js';
 import { applyCluster, resolveCluster, reviewCluster, type ClusterDeps } from './cluster-service.js';
+import { removeNode, resetCluster } from './lifecycle.js';
+import { z } from 'zod';
 
 /** Plan and apply routes; one apply per cluster at a time. */
 export function clusterRoutes(deps: ClusterDeps): Route[] {
   const running = new Set<string>();
+  const actor = (c: { kind: string; name?: string }): string =>
+    c.kind === 'admin' ? `admin:${c.name ?? ''}` : 'unknown';
   return [
+    {
+      method: 'POST',
+      path: '/v1/admin/nodes/:name/remove',
+      auth: 'admin',
+      handle: async (ctx) => {
+        const name = ctx.params.name ?? '';
+        deps.store.audit({
+          actor: actor(ctx.caller as { kind: string; name?: string }),
+          action: 'node.remove',
+          target: name,
+          details: null,
+        });
+        return removeNode(deps, name);
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/admin/reset',
+      auth: 'admin',
+      handle: async (ctx) => {
+        const body = await ctx.body(
+          z.strictObject({ spec: z.record(z.string(), z.unknown()), confirm: z.string() }),
+        );
+        const cluster = resolveCluster(deps, body.spec, undefined);
+        if (body.confirm !== cluster.spec.name) {
+          throw new KctlError(
+            'invalid_args',
+            `confirm: type the cluster name "${cluster.spec.name}" to reset it`,
+          );
+        }
+        deps.store.audit({
+          actor: actor(ctx.caller as { kind: string; name?: string }),
+          action: 'cluster.reset',
+          target: cluster.spec.name,
+          details: null,
+        });
+        return { hosts: await resetCluster(deps, [...cluster.hosts.keys()]) };
+      },
+    },
     {
       method: 'GET',
       path: '/v1/admin/applies',

@@ -215,6 +215,38 @@ describe('an HA cluster of 3 control planes and 2 workers on stand-ins', () => {
       expect(kubeadm(await lab.calls(), 'join')).toHaveLength(4);
     },
   );
+
+  it(
+    'removes a worker (drain, reset, delete) and then resets the whole cluster',
+    { timeout: 180_000 },
+    async () => {
+      const remove = await kctl(['node', 'remove', 'w-2'], { env: lab.env });
+      expect(remove.code, remove.stderr).toBe(0);
+      expect(remove.stdout).toContain('node w-2: drained, reset, Node deleted');
+      const calls = await lab.calls();
+      const drain = calls.findIndex(
+        (c) => c.tool === 'kubectl' && c.argv.includes('drain') && c.argv.includes('w-2'),
+      );
+      const reset = calls.findIndex((c) => c.tool === 'kubeadm' && c.argv[0] === 'reset' && c.node === 'w-2');
+      const del = calls.findIndex(
+        (c) => c.tool === 'kubectl' && c.argv.includes('delete') && c.argv.includes('w-2'),
+      );
+      expect(drain).toBeGreaterThanOrEqual(0);
+      expect(reset).toBeGreaterThan(drain);
+      expect(del).toBeGreaterThan(reset);
+      await expect(access(join(lab.agents[4]!.hostRoot, 'etc/kubernetes/kubelet.conf'))).rejects.toThrow();
+
+      const refused = await kctl(['reset', '-f', lab.clusterFile], { env: lab.env });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('--yes');
+      const all = await kctl(['reset', '-f', lab.clusterFile, '--yes'], { env: lab.env });
+      expect(all.code, all.stderr).toBe(0);
+      for (const a of lab.agents)
+        await expect(access(join(a.hostRoot, 'etc/kubernetes/admin.conf'))).rejects.toThrow();
+      const plan = await kctl(['plan', '-f', lab.clusterFile], { env: lab.env });
+      expect(plan.stdout).toContain('== Initialise the first control plane');
+    },
+  );
 });
 
 describe('a failure in the second control plane join', () => {

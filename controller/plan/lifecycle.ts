@@ -1,0 +1,89 @@
+import type { Logger } from 'pino';
+import { KctlError } from '../../proto/errors.js';
+import { Ops, type OpName, type OpResult } from '../../proto/ops.js';
+import type { Store, HostRecord } from '../store/store.js';
+import type { AgentRegistry } from '../registry.js';
+
+export interface LifecycleDeps {
+  store: Store;
+  registry: AgentRegistry;
+  log: Logger;
+}
+
+async function ask<N extends OpName>(
+  deps: LifecycleDeps,
+  host: HostRecord,
+  op: N,
+  args: Record<string, unknown> = {},
+): Promise<OpResult<N>> {
+  const r = await deps.registry.sendCommand(host.id, op, args, { timeoutMs: 15 * 60_000 });
+  if (!r.outcome.ok) throw KctlError.fromWire(r.outcome.error);
+  return Ops[op].result.parse(r.outcome.value) as OpResult<N>;
+}
+
+/** Another host of the cluster that holds admin.conf: where kubectl runs. */
+async function adminHost(deps: LifecycleDeps, except: string | undefined): Promise<HostRecord | undefined> {
+  for (const h of deps.store.listHosts()) {
+    if (h.state !== 'active' || h.name === except || !deps.registry.isOnline(h.id)) continue;
+    const s = await ask(deps, h, 'kubeadm.state').catch(() => undefined);
+    if (s?.initialized) return h;
+  }
+  return undefined;
+}
+
+export interface RemoveReport {
+  node: string;
+  drained: boolean;
+  reset: boolean;
+  deleted: boolean;
+  cleaned: string[];
+}
+
+/**
+ * `kctl node remove NAME`: drain (from another control plane), kubeadm reset on the node (which
+ * also removes its etcd member), clean CNI and packet-filter state, then delete the Node object.
+ */
+export async function removeNode(deps: LifecycleDeps, name: string): Promise<RemoveReport> {
+  const node = deps.store.getHostByName(name);
+  if (!node) throw new KctlError('unknown_host', `No enrolled host named "${name}"`);
+  const admin = await adminHost(deps, name);
+  if (!admin) {
+    throw new KctlError('not_found', `No other control plane with admin.conf is online to drain "${name}"`, {
+      details: { remedy: 'to take down the last control plane use kctl reset' },
+    });
+  }
+  let drained = false;
+  try {
+    await ask(deps, admin, 'kubectl.drain', { node: name });
+    drained = true;
+  } catch (err) {
+    // a node that never joined (or is already gone) has nothing to drain
+    if (!/not found/i.test((err as Error).message)) throw err;
+  }
+  const reset = await ask(deps, node, 'kubeadm.reset');
+  const deleted = await ask(deps, admin, 'kubectl.deleteNode', { node: name });
+  deps.log.info({ node: name, drained, deleted: deleted.deleted }, 'node removed');
+  return { node: name, drained, reset: reset.wasMember, deleted: deleted.deleted, cleaned: reset.cleaned };
+}
+
+/** `kctl reset`: every member host reset, workers first, control planes last (the first one last of all). */
+export async function resetCluster(
+  deps: LifecycleDeps,
+  hostNames: readonly string[],
+): Promise<Array<{ host: string; wasMember: boolean }>> {
+  const hosts = hostNames.map((n) => {
+    const h = deps.store.getHostByName(n);
+    if (!h) throw new KctlError('unknown_host', `No enrolled host named "${n}"`);
+    return h;
+  });
+  const states = await Promise.all(hosts.map(async (h) => ({ h, s: await ask(deps, h, 'kubeadm.state') })));
+  const order = [
+    ...states.filter((x) => x.s.joined && !x.s.initialized),
+    ...states.filter((x) => x.s.initialized),
+    ...states.filter((x) => !x.s.joined && !x.s.initialized),
+  ];
+  const out: Array<{ host: string; wasMember: boolean }> = [];
+  for (const { h } of order)
+    out.push({ host: h.name, wasMember: (await ask(deps, h, 'kubeadm.reset')).wasMember });
+  return out;
+}
