@@ -24,7 +24,7 @@ export function clusterRoutes(deps: ClusterDeps): Route[] {
       handle: async (ctx) => {
         const name = ctx.params.name ?? '';
         deps.store.audit({
-          actor: actor(ctx.caller as { kind: string; name?: string }),
+          actor: actor(ctx.caller),
           action: 'node.remove',
           target: name,
           details: null,
@@ -48,7 +48,7 @@ export function clusterRoutes(deps: ClusterDeps): Route[] {
           );
         }
         deps.store.audit({
-          actor: actor(ctx.caller as { kind: string; name?: string }),
+          actor: actor(ctx.caller),
           action: 'cluster.reset',
           target: cluster.spec.name,
           details: null,
