@@ -14,6 +14,11 @@ export class ControllerMetrics {
   readonly commandLatencyCounts = new Array<number>(this.commandLatencyBuckets.length + 1).fill(0);
   commandLatencySum = 0;
   commandLatencyCount = 0;
+  /** finished applies by result; both series exist from the start so a dashboard sees 0, not nothing */
+  readonly appliesByResult = new Map<string, number>([
+    ['succeeded', 0],
+    ['failed', 0],
+  ]);
 
   rejectFrame(reason: string): void {
     this.framesRejected.set(reason, (this.framesRejected.get(reason) ?? 0) + 1);
@@ -33,6 +38,10 @@ export class ControllerMetrics {
     this.commandLatencyCounts[idx] = (this.commandLatencyCounts[idx] ?? 0) + 1;
     this.commandLatencySum += ms;
     this.commandLatencyCount++;
+  }
+
+  countApply(result: 'succeeded' | 'failed'): void {
+    this.appliesByResult.set(result, (this.appliesByResult.get(result) ?? 0) + 1);
   }
 
   totalFramesRejected(): number {
@@ -85,5 +94,8 @@ export function renderPrometheus(
   lines.push(`kctl_command_duration_seconds_bucket{le="+Inf"} ${cumulative}`);
   lines.push(`kctl_command_duration_seconds_sum ${m.commandLatencySum / 1000}`);
   lines.push(`kctl_command_duration_seconds_count ${m.commandLatencyCount}`);
+  metric('kctl_applies_total', 'counter', 'Cluster applies finished, by result.');
+  for (const [result, n] of m.appliesByResult)
+    lines.push(`kctl_applies_total{result="${label(result)}"} ${n}`);
   return lines.join('\n') + '\n';
 }

@@ -27,7 +27,7 @@ export interface Column {
 const STATUS_ORDER: Record<HostStatus, number> = { offline: 0, online: 1, revoked: 2 };
 
 export const COLUMNS: readonly Column[] = [
-  { key: 'name', title: 'Name', width: 'minmax(9rem, 1.4fr)', text: (r) => r.name, sortValue: (r) => r.name },
+  { key: 'name', title: 'Name', width: 'minmax(9rem, 1fr)', text: (r) => r.name, sortValue: (r) => r.name },
   {
     key: 'roles',
     title: 'Roles',
@@ -67,7 +67,7 @@ export const COLUMNS: readonly Column[] = [
   {
     key: 'kernel',
     title: 'Kernel',
-    width: 'minmax(7rem, 1fr)',
+    width: 'minmax(9.5rem, 1fr)',
     text: (r) => r.kernel ?? '-',
     sortValue: (r) => r.kernel ?? '',
   },
