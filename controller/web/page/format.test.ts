@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import {
+  applyHeadline,
+  formatAgo,
+  formatElapsed,
+  hostApplyText,
+  preflightLevel,
+  preflightText,
+} from './format.js';
+
+describe('page formatting', () => {
+  it.each([
+    [0, 'now'],
+    [1999, 'now'],
+    [12_000, '12s ago'],
+    [5 * 60_000, '5m ago'],
+    [3 * 3600_000, '3h ago'],
+    [4 * 86_400_000, '4d ago'],
+  ])('%i ms ago reads %s', (ms, text) => expect(formatAgo(ms)).toBe(text));
+
+  it.each([
+    [42_000, '42s'],
+    [185_000, '3m 05s'],
+    [3_720_000, '1h 02m'],
+    [-5, '0s'],
+  ])('%i ms elapsed reads %s', (ms, text) => expect(formatElapsed(ms)).toBe(text));
+
+  it.each([
+    [null, '-', 'none'],
+    [{ pass: 30, warn: 2, fail: 0, skip: 1, at: 0, error: null }, '0 fail · 2 warn · 30 pass', 'warn'],
+    [{ pass: 3, warn: 0, fail: 1, skip: 0, at: 0, error: null }, '1 fail · 0 warn · 3 pass', 'fail'],
+    [{ pass: 3, warn: 0, fail: 0, skip: 0, at: 0, error: null }, '0 fail · 0 warn · 3 pass', 'pass'],
+    [{ pass: 0, warn: 0, fail: 0, skip: 0, at: 0, error: 'host offline' }, 'error', 'fail'],
+  ])('preflight %j reads %s at level %s', (p, text, level) => {
+    expect(preflightText(p)).toBe(text);
+    expect(preflightLevel(p)).toBe(level);
+  });
+
+  it('writes a host apply step and the apply headline', () => {
+    expect(hostApplyText(null)).toBe('-');
+    expect(hostApplyText({ phase: 'converge', step: 'Converge w-1', state: 'running' })).toBe(
+      'converge · Converge w-1 (running)',
+    );
+    expect(
+      applyHeadline(
+        {
+          id: 'a',
+          cluster: 'lab',
+          status: 'running',
+          startedAt: 0,
+          finishedAt: null,
+          phase: { id: 'join', title: 'Join workers' },
+          phasesDone: 3,
+          phasesTotal: 7,
+          tasksDone: 12,
+          tasksTotal: 40,
+          failures: [],
+        },
+        65_000,
+      ),
+    ).toBe('lab: running · phase Join workers (4/7) · 12/40 tasks · 1m 05s');
+  });
+});
