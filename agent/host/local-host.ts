@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
 import {
+  access,
   chmod,
   chown,
   lstat,
@@ -15,32 +16,45 @@ import {
 } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
-import { dirname, join, basename } from 'node:path';
+import { basename, dirname, join, posix } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { execa } from 'execa';
+import type { Logger } from 'pino';
 import { KctlError } from '../../proto/errors.js';
 import type { FileStat, FsSpace, Host, RunOptions, RunResult, WriteOptions, WriteReport } from './host.js';
-import { checkWritablePath, isInsideAllowlist } from './paths.js';
+import { checkWritablePath, isInsideAllowlist, WRITE_ALLOWLIST } from './paths.js';
 import { scrubSecrets } from './scrub.js';
+
+export { scrubSecrets };
 
 export const DEFAULT_PROGRAM_PATH = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 const BACKUP_DIR = '/var/lib/kctl-agent/backups';
 const SYSCTL_KEY = /^[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+$/;
 const PROGRAM_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._+-]{0,63}$/;
 
+const DEFAULT_TIMEOUT_MS = 300_000;
+const DEFAULT_MAX_BUFFER = 16 * 1024 * 1024;
+
 export interface LocalHostOptions {
   root?: string;
   /** directories searched for programs, in order (S15: a fixed PATH) */
   programPath?: string[];
+  /** program runs are logged at debug level, arguments scrubbed (S19) */
+  logger?: Logger;
 }
 
 /** The real Host: files under `root`, programs through execa with argument arrays only. */
 export class LocalHost implements Host {
   readonly root: string;
   private readonly programPath: string[];
+  private readonly log: Logger | undefined;
 
   constructor(options: LocalHostOptions = {}) {
-    this.root = options.root ?? '/';
+    const root = options.root ?? '/';
+    if (!root.startsWith('/')) throw new KctlError('invalid_config', `Host root "${root}" must be absolute`);
+    this.root = root.length > 1 ? root.replace(/\/+$/, '') : root;
     this.programPath = options.programPath ?? DEFAULT_PROGRAM_PATH;
+    this.log = options.logger;
   }
 
   /** Maps a host path under the root. */
@@ -113,7 +127,7 @@ export class LocalHost implements Host {
     const bytes = typeof content === 'string' ? Buffer.from(content) : content;
     const realTarget = this.real(target);
     const parent = dirname(realTarget);
-    await mkdir(parent, { recursive: true, mode: 0o755 });
+    await this.makeParentDirs(target);
     await this.checkParent(target, parent);
 
     const previous = await this.stat(target);
@@ -144,7 +158,9 @@ export class LocalHost implements Host {
       try {
         await fh.writeFile(bytes);
         await fh.chmod(mode);
-        if (uid !== undefined && gid !== undefined && process.getuid?.() === 0) await fh.chown(uid, gid);
+        // -1 leaves that id as created; only root may give a file away
+        if ((uid !== undefined || gid !== undefined) && process.getuid?.() === 0)
+          await fh.chown(uid ?? -1, gid ?? -1);
         await fh.sync(); // an fsync error fails the step (S17)
       } finally {
         await fh.close();
@@ -163,16 +179,38 @@ export class LocalHost implements Host {
     return { path: target, changed: true, ...(backupPath ? { backupPath } : {}) };
   }
 
+  /**
+   * Creates the missing directories above `target`, but only after the nearest existing one has
+   * been checked: a symlinked ancestor must not let `mkdir -p` create directories outside the
+   * allow-list (or outside the root).
+   */
+  private async makeParentDirs(target: string): Promise<void> {
+    let ancestor = dirname(target);
+    while (ancestor !== '/' && !(await this.exists(ancestor))) ancestor = dirname(ancestor);
+    if (ancestor === dirname(target)) return;
+    const hostView = await this.hostView(this.real(ancestor));
+    if (hostView === undefined || !(hostView === ancestor || isInsideAllowlist(hostView))) {
+      throw new KctlError(
+        'path_not_allowed',
+        `Refusing to write "${target}": "${ancestor}" resolves outside the allow-list`,
+      );
+    }
+    await mkdir(this.real(dirname(target)), { recursive: true, mode: 0o755 });
+  }
+
+  /** The host path a real path stands for after symlinks are resolved, or undefined outside the root. */
+  private async hostView(realPath: string): Promise<string | undefined> {
+    const resolved = await realpath(realPath);
+    const rootReal = await realpath(this.root);
+    if (rootReal === '/') return resolved;
+    if (resolved === rootReal) return '/';
+    return resolved.startsWith(`${rootReal}/`) ? resolved.slice(rootReal.length) : undefined;
+  }
+
   /** The parent, after resolving symlinks, must still be inside the root and the allow-list. */
   private async checkParent(target: string, realParent: string): Promise<void> {
     const resolved = await realpath(realParent);
-    const rootReal = await realpath(this.root);
-    const hostView =
-      rootReal === '/'
-        ? resolved
-        : resolved.startsWith(`${rootReal}/`)
-          ? resolved.slice(rootReal.length)
-          : undefined;
+    const hostView = await this.hostView(realParent);
     const parentOfTarget = dirname(target);
     if (
       hostView === undefined ||
@@ -235,12 +273,22 @@ export class LocalHost implements Host {
     }
   }
 
+  /**
+   * A bare program name is searched in the program path; an absolute path is accepted only when
+   * it lies directly in one of those directories. Anything else (relative paths, odd names) is
+   * not a program the agent will run.
+   */
   async which(program: string): Promise<string | undefined> {
-    if (!PROGRAM_NAME.test(program)) return undefined;
-    for (const dir of this.programPath) {
-      const candidate = join(dir, program);
+    const candidates = program.startsWith('/')
+      ? this.programPath.includes(posix.dirname(program)) && PROGRAM_NAME.test(posix.basename(program))
+        ? [program]
+        : []
+      : PROGRAM_NAME.test(program)
+        ? this.programPath.map((dir) => join(dir, program))
+        : [];
+    for (const candidate of candidates) {
       try {
-        await import('node:fs/promises').then((fs) => fs.access(candidate, constants.X_OK));
+        await access(candidate, constants.X_OK);
         return candidate;
       } catch {
         // not here
@@ -251,55 +299,80 @@ export class LocalHost implements Host {
 
   /** S15: argv arrays only, no shell, fixed environment, timeout and output cap; `--` is the caller's. */
   async run(program: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    if (program.includes('/') && !program.startsWith('/')) {
+      throw new KctlError('invalid_args', `Program "${program}" must be a bare name or an absolute path`);
+    }
     const file = await this.which(program);
     if (!file) {
       throw new KctlError(
         'program_failed',
         `Program "${program}" was not found in ${this.programPath.join(':')}`,
         {
-          details: { remedy: `install ${program} on the host` },
+          details: { program, remedy: `install ${posix.basename(program)} on the host` },
         },
       );
     }
+    // the fixed variables win over the caller's extras (S15)
     const env: Record<string, string> = {
+      ...options.env,
       PATH: this.programPath.join(':'),
       LC_ALL: 'C.UTF-8',
       DEBIAN_FRONTEND: 'noninteractive',
       ...(this.root !== '/' ? { KCTL_HOST_ROOT: this.root } : {}),
-      ...options.env,
     };
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const started = performance.now();
     const result = await execa(file, [...args], {
       shell: false,
       extendEnv: false,
       env,
       reject: false,
-      timeout: options.timeoutMs ?? 300_000,
-      maxBuffer: options.maxBufferBytes ?? 16 * 1024 * 1024,
+      timeout: timeoutMs,
+      maxBuffer: options.maxBufferBytes ?? DEFAULT_MAX_BUFFER,
       ...(options.input !== undefined ? { input: options.input } : { stdin: 'ignore' }),
       stripFinalNewline: false,
     });
     const stdout = typeof result.stdout === 'string' ? result.stdout : '';
     const stderr = typeof result.stderr === 'string' ? result.stderr : '';
     const exitCode = result.exitCode ?? (result.timedOut ? 124 : 1);
+    const command = `${program} ${scrubSecrets(args.join(' '))}`.trim();
+    this.log?.debug(
+      {
+        program: file,
+        args: args.map(scrubSecrets),
+        exitCode,
+        durationMs: Math.round(performance.now() - started),
+      },
+      'program run',
+    );
     if (result.timedOut) {
-      throw new KctlError('timeout', `${program} timed out after ${options.timeoutMs ?? 300_000} ms`, {
+      throw new KctlError('timeout', `${command} timed out after ${timeoutMs} ms`, {
+        details: { program, timeoutMs },
         retryable: true,
       });
     }
-    if (exitCode !== 0 && !options.allowFailure) {
-      const tail = scrubSecrets(stderr || stdout)
-        .trim()
-        .split('\n')
-        .slice(-8)
-        .join('\n');
+    if (result.isMaxBuffer) {
       throw new KctlError(
         'program_failed',
-        `${program} ${scrubSecrets(args.join(' '))} exited with ${exitCode}: ${tail}`,
+        `${command}: output exceeded ${options.maxBufferBytes ?? DEFAULT_MAX_BUFFER} bytes`,
         {
-          details: { program, exitCode },
-          retryable: /Could not get lock|dpkg.*lock/i.test(stderr),
+          details: { program },
         },
       );
+    }
+    if (result.exitCode === undefined && !options.allowFailure) {
+      // never started (EACCES, ENOEXEC) or killed by a signal
+      const why = result.signal ? `was killed by ${result.signal}` : 'could not be started';
+      throw new KctlError('program_failed', `${command} ${why}: ${scrubSecrets(result.shortMessage ?? '')}`, {
+        details: { program },
+      });
+    }
+    if (exitCode !== 0 && !options.allowFailure) {
+      const tail = outputTail(stderr || stdout);
+      throw new KctlError('program_failed', `${command} exited with ${exitCode}${tail ? `: ${tail}` : ''}`, {
+        details: { program, exitCode },
+        retryable: /Could not get lock|dpkg.*lock/i.test(stderr),
+      });
     }
     return { exitCode, stdout, stderr };
   }
@@ -336,6 +409,38 @@ export class LocalHost implements Host {
     return process.getuid?.() ?? -1;
   }
 
+  /**
+   * Removes temp files an interrupted write left behind (S17), in the allow-listed directories
+   * (a few levels deep, symlinks not followed). Returns the host paths removed.
+   */
+  async removeStaleTempFiles(): Promise<string[]> {
+    const removed: string[] = [];
+    const sweep = async (dir: string, depth: number): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(this.real(dir), { withFileTypes: true });
+      } catch {
+        return; // absent or not a directory
+      }
+      for (const e of entries) {
+        const path = posix.join(dir, e.name);
+        if (e.isFile() && /^\..+\.kctl-tmp-[0-9a-f]+$/.test(e.name)) {
+          await rm(this.real(path), { force: true });
+          removed.push(path);
+        } else if (e.isDirectory() && depth > 0) {
+          await sweep(path, depth - 1);
+        }
+      }
+    };
+    const dirs = new Set<string>();
+    for (const allowed of WRITE_ALLOWLIST) {
+      const s = await this.stat(allowed);
+      dirs.add(s?.isDirectory ? allowed : posix.dirname(allowed));
+    }
+    for (const dir of dirs) await sweep(dir, isInsideAllowlist(dir) ? 3 : 0);
+    return removed.sort();
+  }
+
   /** Makes a directory under the root (for steps that need one); allow-listed like writes. */
   async ensureDir(path: string, mode = 0o755): Promise<void> {
     const target = checkWritablePath(path);
@@ -346,6 +451,11 @@ export class LocalHost implements Host {
   async chown(path: string, uid: number, gid: number): Promise<void> {
     await chown(this.real(checkWritablePath(path)), uid, gid);
   }
+}
+
+/** The last lines of a program's output, scrubbed of secrets (S19), for an error message. */
+export function outputTail(output: string, lines = 8): string {
+  return scrubSecrets(output).trim().split('\n').slice(-lines).join('\n').slice(-2000);
 }
 
 function ioError(message: string, cause: unknown): KctlError {
