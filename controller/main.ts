@@ -10,6 +10,7 @@ import { createControllerServer } from './server.js';
 import { loadDataDir, splitHostPort } from './data-dir.js';
 import { ApplyStore } from './orchestrator/apply-store.js';
 import { allRoutes } from './routes.js';
+import { defaultWebListen, startWebServer, type RunningWebServer } from './web/server.js';
 
 export interface RunningController {
   url: string;
@@ -18,6 +19,8 @@ export interface RunningController {
   registry: AgentRegistry;
   metrics: ControllerMetrics;
   server: Server;
+  /** the fleet page, on its own port (S13); undefined when turned off or its port was taken */
+  web: RunningWebServer | undefined;
   close(): Promise<void>;
 }
 
@@ -25,6 +28,8 @@ export interface RunningController {
 export async function startController(options: {
   dataDir: string;
   listen?: string;
+  /** the fleet page's HOST:PORT; the admin port + 1 by default; false: no fleet page */
+  webListen?: string | false;
   log?: Logger;
 }): Promise<RunningController> {
   const files = await loadDataDir(options.dataDir);
@@ -71,6 +76,22 @@ export async function startController(options: {
   const address = server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   log.info({ listen: `${host}:${boundPort}`, dataDir: files.dir }, 'controller listening');
+  const web =
+    options.webListen === false
+      ? undefined
+      : await startWebServer({
+          store,
+          registry,
+          log,
+          tls: { certPem: files.server.certPem, keyPem: files.server.keyPem, caPem: files.ca.certPem },
+          listen: options.webListen ?? defaultWebListen(options.listen ?? files.settings.listen, boundPort),
+          sans: files.settings.sans,
+          heartbeatIntervalMs,
+        }).catch((err: unknown) => {
+          // agents and kctl matter more than the page: a taken web port is an error, not a stop
+          log.error({ err }, 'fleet page not started');
+          return undefined;
+        });
 
   return {
     url: files.settings.advertiseUrl,
@@ -79,7 +100,9 @@ export async function startController(options: {
     registry,
     metrics,
     server,
+    web,
     async close() {
+      await web?.close();
       registry.closeAll(CloseCode.shutdown, 'controller stopping');
       wss.close();
       server.closeAllConnections();

@@ -45,7 +45,7 @@ export async function startWebFixture(
   await writeFile(settingsFile, JSON.stringify(settings));
   const files = await loadDataDir(dataDir);
   const log = quietLogger();
-  const controller = await startController({ dataDir, listen: '127.0.0.1:0', log });
+  const controller = await startController({ dataDir, listen: '127.0.0.1:0', webListen: false, log });
   const startWeb = (listen: string, sessions?: RunningWebServer['sessions']): Promise<RunningWebServer> =>
     startWebServer({
       store: controller.store,
