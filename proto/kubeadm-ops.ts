@@ -39,6 +39,20 @@ export const NodeStatus = z.strictObject({
 export type NodeStatus = z.infer<typeof NodeStatus>;
 
 export const KubeadmOps = {
+  /** `kubeadm upgrade apply vX.Y.Z -y` on the first control plane */
+  'kubeadm.upgradeApply': {
+    args: z.strictObject({ version: z.string().regex(/^v\d+\.\d+\.\d+$/, 'must be vX.Y.Z') }),
+    result: z.strictObject({ upgraded: z.literal(true) }),
+  },
+  /** `kubeadm upgrade node` on the other control planes and the workers */
+  'kubeadm.upgradeNode': {
+    args: z.strictObject({}),
+    result: z.strictObject({ upgraded: z.literal(true) }),
+  },
+  'kubectl.uncordon': {
+    args: z.strictObject({ node: NodeName }),
+    result: z.strictObject({ uncordoned: z.literal(true) }),
+  },
   /** drain a node before it leaves (run on a control plane with admin.conf) */
   'kubectl.drain': {
     args: z.strictObject({ node: NodeName }),

@@ -244,6 +244,30 @@ export const kubeadmResetOp: AgentOp<'kubeadm.reset'> = {
   },
 };
 
+export const kubeadmUpgradeApplyOp: AgentOp<'kubeadm.upgradeApply'> = {
+  name: 'kubeadm.upgradeApply',
+  async run({ version }, { host }) {
+    await host.run('kubeadm', ['upgrade', 'apply', version, '-y'], { timeoutMs: 1_800_000 });
+    return { upgraded: true };
+  },
+};
+
+export const kubeadmUpgradeNodeOp: AgentOp<'kubeadm.upgradeNode'> = {
+  name: 'kubeadm.upgradeNode',
+  async run(_args, { host }) {
+    await host.run('kubeadm', ['upgrade', 'node'], { timeoutMs: 1_800_000 });
+    return { upgraded: true };
+  },
+};
+
+export const kubectlUncordonOp: AgentOp<'kubectl.uncordon'> = {
+  name: 'kubectl.uncordon',
+  async run({ node }, { host }) {
+    await host.run('kubectl', ['--kubeconfig', ADMIN_CONF, 'uncordon', node], { timeoutMs: 120_000 });
+    return { uncordoned: true };
+  },
+};
+
 export const kubeadmOps: Pick<
   OpImplementations,
   | 'kubeadm.state'
@@ -255,6 +279,9 @@ export const kubeadmOps: Pick<
   | 'kubectl.drain'
   | 'kubectl.deleteNode'
   | 'kubeadm.reset'
+  | 'kubeadm.upgradeApply'
+  | 'kubeadm.upgradeNode'
+  | 'kubectl.uncordon'
 > = {
   'kubeadm.state': kubeadmStateOp,
   'kubeadm.init': kubeadmInitOp,
@@ -265,4 +292,7 @@ export const kubeadmOps: Pick<
   'kubectl.drain': kubectlDrainOp,
   'kubectl.deleteNode': kubectlDeleteNodeOp,
   'kubeadm.reset': kubeadmResetOp,
+  'kubeadm.upgradeApply': kubeadmUpgradeApplyOp,
+  'kubeadm.upgradeNode': kubeadmUpgradeNodeOp,
+  'kubectl.uncordon': kubectlUncordonOp,
 };

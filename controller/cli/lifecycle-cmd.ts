@@ -59,3 +59,27 @@ export function resetCommand(ctx: CliContext): Command {
       for (const h of r.hosts) ctx.out(`${h.host}: ${h.wasMember ? 'reset' : 'was not a member'}\n`);
     });
 }
+
+const UpgradeReport = z.strictObject({
+  hosts: z.array(z.strictObject({ host: z.string(), steps: z.array(z.string()) })),
+});
+
+export function upgradeCommand(ctx: CliContext): Command {
+  return new Command('upgrade')
+    .description(
+      'upgrade the cluster one minor at a time: upgrade apply on the first control plane, then each node drained, upgraded, uncordoned',
+    )
+    .requiredOption(
+      '-f, --file <cluster.yaml>',
+      'the cluster spec (its kubernetesVersion is the current one)',
+    )
+    .requiredOption('--to <vX.Y.Z>', 'the target version')
+    .action(async (opts: { file: string; to: string }, self: Command) => {
+      const { spec } = await loadClusterFile(opts.file);
+      const r = await (
+        await ctx.client(self)
+      ).post('/v1/admin/upgrade', { spec, to: opts.to }, UpgradeReport, 3_600_000);
+      for (const h of r.hosts) ctx.out(`${h.host}: ${h.steps.join(' -> ')}\n`);
+      ctx.out(`upgraded to ${opts.to}; set kubernetesVersion: ${opts.to} in ${opts.file}\n`);
+    });
+}

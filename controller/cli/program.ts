@@ -10,7 +10,7 @@ import { planCommand } from './plan-cmd.js';
 import { applyCommand } from './apply-cmd.js';
 import { cloudInitCommand } from './cloud-init-cmd.js';
 import { statusCommand } from './status-cmd.js';
-import { nodeCommand, resetCommand } from './lifecycle-cmd.js';
+import { nodeCommand, resetCommand, upgradeCommand } from './lifecycle-cmd.js';
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('kctl')
@@ -30,6 +30,7 @@ export function buildProgram(ctx: CliContext): Command {
     statusCommand(ctx),
     nodeCommand(ctx),
     resetCommand(ctx),
+    upgradeCommand(ctx),
   ]) {
     program.addCommand(sub);
   }

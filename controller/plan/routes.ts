@@ -8,7 +8,9 @@ import {
 import type { ClusterPlan } from '../orchestrator/plan.js';
 import type { Route } from '../http-router.js';
 import { applyCluster, resolveCluster, reviewCluster, type ClusterDeps } from './cluster-service.js';
-import { removeNode, resetCluster } from './lifecycle.js';
+import { removeNode, resetCluster, upgradeCluster } from './lifecycle.js';
+import { prepareHostSpec } from './host-spec.js';
+import { packageFormatFor } from '../render/packages.js';
 import { z } from 'zod';
 
 /** Plan and apply routes; one apply per cluster at a time. */
@@ -54,6 +56,31 @@ export function clusterRoutes(deps: ClusterDeps): Route[] {
           details: null,
         });
         return { hosts: await resetCluster(deps, [...cluster.hosts.keys()]) };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/admin/upgrade',
+      auth: 'admin',
+      handle: async (ctx) => {
+        const body = await ctx.body(
+          z.strictObject({ spec: z.record(z.string(), z.unknown()), to: z.string().max(32) }),
+        );
+        const cluster = resolveCluster(deps, body.spec, undefined);
+        deps.store.audit({
+          actor: actor(ctx.caller),
+          action: 'cluster.upgrade',
+          target: cluster.spec.name,
+          details: { to: body.to },
+        });
+        const hosts = await upgradeCluster(deps, cluster, body.to, (h, version) =>
+          prepareHostSpec({ ...cluster.spec, kubernetesVersion: version }, h, {
+            kernelRelease: h.kernelRelease,
+            packageFormat: packageFormatFor(h.osId),
+            files: h.hostSpec.files,
+          }),
+        );
+        return { hosts };
       },
     },
     {

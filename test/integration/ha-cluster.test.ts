@@ -217,6 +217,41 @@ describe('an HA cluster of 3 control planes and 2 workers on stand-ins', () => {
   );
 
   it(
+    'upgrades one minor: apply on the first control plane, then each node drained, upgraded, uncordoned',
+    { timeout: 180_000 },
+    async () => {
+      const skip = await kctl(['upgrade', '-f', lab.clusterFile, '--to', 'v1.33.0'], { env: lab.env });
+      expect(skip.code).toBe(1);
+      expect(skip.stderr).toContain('skips a minor');
+      const down = await kctl(['upgrade', '-f', lab.clusterFile, '--to', 'v1.30.4'], { env: lab.env });
+      expect(down.stderr).toContain('does not downgrade');
+      // packages are preinstalled here: the operator's image brings the new kubeadm and kubelet
+      for (const a of lab.agents) await writeFile(join(a.hostRoot, 'etc/kctl-standin/version'), 'v1.32.1\n');
+      const before = (await lab.calls()).length;
+      const up = await kctl(['upgrade', '-f', lab.clusterFile, '--to', 'v1.32.1'], { env: lab.env });
+      expect(up.code, up.stderr).toBe(0);
+      expect(up.stdout).toContain('cp-1: kubeadm upgrade apply v1.32.1');
+      expect(up.stdout).toContain('cp-2: drain -> kubeadm upgrade node -> uncordon');
+      const calls = (await lab.calls())
+        .slice(before)
+        .filter((c) => c.argv[0] === 'upgrade' || c.argv.includes('drain') || c.argv.includes('uncordon'));
+      expect(
+        calls.map((c) =>
+          c.argv[0] === 'upgrade'
+            ? `${c.argv[1]}:${c.node}`
+            : c.argv.includes('drain')
+              ? 'drain'
+              : 'uncordon',
+        ),
+      ).toEqual([
+        'apply:cp-1',
+        ...['cp-2', 'cp-3', 'w-1', 'w-2'].flatMap((n) => ['drain', `node:${n}`, 'uncordon']),
+      ]);
+      expect(calls.every((c) => c.exitCode === 0)).toBe(true);
+    },
+  );
+
+  it(
     'removes a worker (drain, reset, delete) and then resets the whole cluster',
     { timeout: 180_000 },
     async () => {
