@@ -142,7 +142,7 @@ main { flex: 1; display: flex; flex-direction: column; min-height: 0; padding: 1
 .check-fail td:first-child { color: var(--bad); font-weight: 600; }
 .check-warn td:first-child { color: var(--warn); font-weight: 600; }
 .check-pass td:first-child { color: var(--ok); }
-.preflight .close { margin-top: 8px; }
+.preflight .close { float: right; margin-left: 12px; }
 body.login { align-items: center; justify-content: center; }
 .login-box { flex: 0; background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 24px; width: 380px; }
 .login-box form { display: flex; flex-direction: column; gap: 8px; margin-bottom: 12px; }

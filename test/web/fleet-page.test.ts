@@ -129,6 +129,7 @@ describe.skipIf(!hasChromium)('the fleet page in Chromium, with three live agent
     expect(await dialog.locator('h2').textContent()).toBe('Preflight of node-a');
     expect(await dialog.locator('tr').count()).toBeGreaterThan(5);
     expect(await dialog.textContent()).toContain('control-plane');
+    await page.screenshot({ path: await artifactPath('fleet-page-preflight.png') });
     await dialog.locator('button.close').click();
   });
 

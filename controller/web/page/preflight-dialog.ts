@@ -10,9 +10,13 @@ export function showPreflight(dialog: HTMLDialogElement, details: PreflightDetai
   title.textContent = `Preflight of ${details.host}`;
   const meta = el('p', 'meta');
   meta.textContent = `${details.spec.role}, Kubernetes ${details.spec.kubernetesVersion}, ran ${formatAgo(now - details.at)}${
-    details.durationMs === null ? '' : ` in ${details.durationMs} ms`
+    details.durationMs === null ? '' : ` in ${Math.round(details.durationMs)} ms`
   }`;
-  const parts: HTMLElement[] = [title, meta];
+  // first in the dialog: showModal focuses it, and a focused button at the bottom would scroll there
+  const close = el('button', 'close');
+  close.textContent = 'Close';
+  close.addEventListener('click', () => dialog.close());
+  const parts: HTMLElement[] = [close, title, meta];
   if (details.error) {
     const err = el('p', 'failure');
     err.textContent = `Could not run: ${details.error.message}`;
@@ -45,10 +49,6 @@ export function showPreflight(dialog: HTMLDialogElement, details: PreflightDetai
     }
     parts.push(table);
   }
-  const close = el('button', 'close');
-  close.textContent = 'Close';
-  close.addEventListener('click', () => dialog.close());
-  parts.push(close);
   dialog.replaceChildren(...parts);
   if (!dialog.open) dialog.showModal();
 }
