@@ -432,12 +432,12 @@ export class LocalHost implements Host {
         }
       }
     };
-    const dirs = new Set<string>();
-    for (const allowed of WRITE_ALLOWLIST) {
-      const s = await this.stat(allowed);
-      dirs.add(s?.isDirectory ? allowed : posix.dirname(allowed));
+    const dirs = new Map<string, number>();
+    for (const a of WRITE_ALLOWLIST) {
+      if (a.kind === 'dir') dirs.set(a.path, 3);
+      else if (!dirs.has(posix.dirname(a.path))) dirs.set(posix.dirname(a.path), 0);
     }
-    for (const dir of dirs) await sweep(dir, isInsideAllowlist(dir) ? 3 : 0);
+    for (const [dir, depth] of dirs) await sweep(dir, depth);
     return removed.sort();
   }
 

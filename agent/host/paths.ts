@@ -1,28 +1,34 @@
 import { posix } from 'node:path';
 import { KctlError } from '../../proto/errors.js';
 
+export interface AllowedPath {
+  path: string;
+  /** a directory allows everything below it; a file allows exactly itself */
+  kind: 'dir' | 'file';
+}
+
 /**
- * Directories (and single files) the agent may write (S16). One list, one check: op names and
- * controller input never become paths without passing through `checkWritablePath`.
+ * What the agent may write (S16). One list, one check: op names and controller input never become
+ * paths without passing through `checkWritablePath`.
  */
-export const WRITE_ALLOWLIST: readonly string[] = [
-  '/etc/kubernetes',
-  '/etc/containerd',
-  '/etc/sysctl.d',
-  '/etc/modules-load.d',
-  '/etc/apt/sources.list.d',
-  '/etc/apt/keyrings',
-  '/etc/apt/preferences.d',
-  '/etc/yum.repos.d',
-  '/etc/systemd/system/kubelet.service.d',
-  '/etc/systemd/system/containerd.service.d',
-  '/etc/cni/net.d',
-  '/etc/default/kubelet',
-  '/etc/crictl.yaml',
-  '/etc/fstab',
-  '/etc/hosts',
-  '/var/lib/kctl-agent',
-  '/var/lib/kubelet/config.yaml',
+export const WRITE_ALLOWLIST: readonly AllowedPath[] = [
+  { path: '/etc/kubernetes', kind: 'dir' },
+  { path: '/etc/containerd', kind: 'dir' },
+  { path: '/etc/sysctl.d', kind: 'dir' },
+  { path: '/etc/modules-load.d', kind: 'dir' },
+  { path: '/etc/apt/sources.list.d', kind: 'dir' },
+  { path: '/etc/apt/keyrings', kind: 'dir' },
+  { path: '/etc/apt/preferences.d', kind: 'dir' },
+  { path: '/etc/yum.repos.d', kind: 'dir' },
+  { path: '/etc/systemd/system/kubelet.service.d', kind: 'dir' },
+  { path: '/etc/systemd/system/containerd.service.d', kind: 'dir' },
+  { path: '/etc/cni/net.d', kind: 'dir' },
+  { path: '/var/lib/kctl-agent', kind: 'dir' },
+  { path: '/etc/default/kubelet', kind: 'file' },
+  { path: '/etc/crictl.yaml', kind: 'file' },
+  { path: '/etc/fstab', kind: 'file' },
+  { path: '/etc/hosts', kind: 'file' },
+  { path: '/var/lib/kubelet/config.yaml', kind: 'file' },
 ];
 
 /** Lexical checks: absolute, normalised, no `..`, no NUL, inside the allow-list. */
@@ -43,6 +49,7 @@ export function checkWritablePath(path: string): string {
   return normal;
 }
 
+/** True for an allowed file, or an allowed directory or anything below one. */
 export function isInsideAllowlist(path: string): boolean {
-  return WRITE_ALLOWLIST.some((allowed) => path === allowed || path.startsWith(`${allowed}/`));
+  return WRITE_ALLOWLIST.some((a) => path === a.path || (a.kind === 'dir' && path.startsWith(`${a.path}/`)));
 }
