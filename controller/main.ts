@@ -59,6 +59,7 @@ export async function startController(options: {
     controllerUrl: files.settings.advertiseUrl,
     ca: files.ca,
     certValidityDays: files.settings.agentCertValidityDays,
+    database: store,
   });
   const { server, wss } = createControllerServer({
     tls: { certPem: files.server.certPem, keyPem: files.server.keyPem, caPem: files.ca.certPem },

@@ -4,10 +4,18 @@ import { clusterRoutes } from './plan/routes.js';
 import { clusterRenderers } from './plan/renderers.js';
 import { artifactsRoute } from './artifacts-route.js';
 import type { ApplyStore } from './orchestrator/apply-store.js';
+import { z } from 'zod';
+import { createWebToken, type HasDatabase } from './web/web-tokens.js';
+import { parseDuration } from './tokens.js';
 
 /** Every HTTP route the controller serves, in one list: the S14 test enumerates exactly this. */
 export function allRoutes(
-  deps: RouteDeps & { applyStore: ApplyStore; artifactsDir: string; controllerUrl?: string },
+  deps: RouteDeps & {
+    applyStore: ApplyStore;
+    artifactsDir: string;
+    controllerUrl?: string;
+    database?: HasDatabase;
+  },
 ): Route[] {
   return [
     ...controllerRoutes(deps),
@@ -19,5 +27,32 @@ export function allRoutes(
       renderers: clusterRenderers,
     }),
     artifactsRoute(deps.artifactsDir),
+    {
+      method: 'POST',
+      path: '/v1/admin/web-tokens',
+      auth: 'admin',
+      handle: async (ctx) => {
+        const body = await ctx.body(
+          z.strictObject({
+            readOnly: z.boolean(),
+            ttl: z.string().max(16).optional(),
+            description: z.string().max(256).default(''),
+          }),
+        );
+        if (!deps.database) throw new Error('web tokens need the SQLite store');
+        const t = createWebToken(deps.database, {
+          readOnly: body.readOnly,
+          description: body.description,
+          ...(body.ttl !== undefined ? { ttlMs: parseDuration(body.ttl, 'ttl') } : {}),
+        });
+        deps.store.audit({
+          actor: ctx.caller.kind === 'admin' ? `admin:${ctx.caller.name}` : 'unknown',
+          action: 'web-token.create',
+          target: t.id,
+          details: { readOnly: t.readOnly },
+        });
+        return { id: t.id, token: t.token, readOnly: t.readOnly, expiresAt: t.expiresAt };
+      },
+    },
   ];
 }

@@ -11,6 +11,7 @@ import { applyCommand } from './apply-cmd.js';
 import { cloudInitCommand } from './cloud-init-cmd.js';
 import { statusCommand } from './status-cmd.js';
 import { nodeCommand, resetCommand, upgradeCommand } from './lifecycle-cmd.js';
+import { webCommand } from './web-cmd.js';
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('kctl')
@@ -31,6 +32,7 @@ export function buildProgram(ctx: CliContext): Command {
     nodeCommand(ctx),
     resetCommand(ctx),
     upgradeCommand(ctx),
+    webCommand(ctx),
   ]) {
     program.addCommand(sub);
   }

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TokenList } from '../../proto/admin-api.js';
+import { AuditList, TokenList } from '../../proto/admin-api.js';
 import { cleanup, kctl, startControllerProcess, tempDir, type ControllerHandle } from './harness.js';
 
 describe('kctl cloud-init', () => {
@@ -53,6 +53,16 @@ describe('kctl cloud-init', () => {
     );
     await expect(controller.api.text('/artifacts/..%2Fca.key')).rejects.toMatchObject({ code: 'not_found' });
     await expect(controller.api.text('/artifacts/state.db')).rejects.toMatchObject({ code: 'not_found' });
+  });
+
+  it('creates fleet page login tokens with kctl web token create, audited', async () => {
+    const r = await kctl(['web', 'token', 'create', '--read-only', '--ttl', '12h'], {
+      env: { KCTL_CONFIG: controller.clientConfig },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\S+\.\S+$/);
+    const { entries } = await controller.api.get('/v1/admin/audit?limit=20', AuditList);
+    expect(entries.find((e) => e.action === 'web-token.create')?.details).toEqual({ readOnly: true });
   });
 
   it('refuses an unknown role, naming the flag', async () => {
