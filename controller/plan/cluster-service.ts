@@ -6,6 +6,7 @@ import { Ops, type OpName, type OpResult } from '../../proto/ops.js';
 import { planHash as hashOf } from '../../proto/results.js';
 import type { Store } from '../store/store.js';
 import type { AgentRegistry } from '../registry.js';
+import type { ControllerMetrics } from '../metrics.js';
 import { crossFieldRules } from '../spec/parse.js';
 import { resolveHostRoles } from '../spec/resolve.js';
 import { ApplyStore } from '../orchestrator/apply-store.js';
@@ -24,6 +25,7 @@ export interface ClusterDeps {
   log: Logger;
   /** the URL hosts reach the controller at (bundle package source) */
   controllerUrl?: string | undefined;
+  metrics?: ControllerMetrics;
   renderers: (
     spec: ClusterSpec,
     controllerUrl: string | undefined,
