@@ -24,6 +24,8 @@ export function allRoutes(
       applyStore: deps.applyStore,
       registry: deps.registry,
       log: deps.log,
+      metrics: deps.metrics,
+      ...(deps.controllerUrl !== undefined ? { controllerUrl: deps.controllerUrl } : {}),
       renderers: clusterRenderers,
     }),
     artifactsRoute(deps.artifactsDir),

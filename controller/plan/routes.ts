@@ -154,6 +154,7 @@ export function clusterRoutes(deps: ClusterDeps): Route[] {
             write,
             body.planHash !== undefined ? { expectPlanHash: body.planHash } : {},
           );
+          deps.metrics?.countApply(outcome.status);
           deps.store.audit({
             actor,
             action: 'apply.done',
