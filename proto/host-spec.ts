@@ -18,12 +18,20 @@ const DnsName = z
   .string()
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/i, 'must be a DNS name');
 
+const UnixId = z
+  .number()
+  .int()
+  .min(0)
+  .max(2 ** 31 - 1);
+
 export const HostFile = z.strictObject({
   path: HostPath,
   content: z.string().max(512 * 1024),
   mode: z.number().int().min(0).max(0o7777).default(0o644),
   /** hide the diff in plans (keys, tokens) */
   sensitive: z.boolean().default(false),
+  /** numeric owner; absent: kept as it is (root for a new file written by the agent) */
+  owner: z.strictObject({ uid: UnixId, gid: UnixId }).optional(),
 });
 export type HostFile = z.infer<typeof HostFile>;
 

@@ -38,6 +38,11 @@ export const Ops = {
         .string()
         .regex(/^sha256:[0-9a-f]{64}$/)
         .optional(),
+      /** apply only these step ids (the others are reported skipped with their pending changes) */
+      only: z
+        .array(z.string().regex(/^[a-z0-9][A-Za-z0-9:/._@+-]{0,4200}$/))
+        .max(300)
+        .optional(),
     }),
     result: z.strictObject({
       reports: z.array(StepReport).max(1000),

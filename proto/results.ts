@@ -13,6 +13,9 @@ export const Change = z.discriminatedUnion('kind', [
     previousSha256: z.string().nullable(),
     nextSha256: z.string(),
     sensitive: z.boolean(),
+    /** wanted owner, when the spec names one */
+    uid: z.number().int().min(0).optional(),
+    gid: z.number().int().min(0).optional(),
   }),
   z.strictObject({
     kind: z.literal('sysctl'),

@@ -14,7 +14,7 @@ export const hostOps: Pick<OpImplementations, 'host.plan' | 'host.apply'> = {
   },
   'host.apply': {
     name: 'host.apply',
-    async run({ spec, planHash: expected }, { host, log, progress }) {
+    async run({ spec, planHash: expected, only }, { host, log, progress }) {
       const steps = stepsForHostSpec(spec);
       const current = await planSteps(host, steps);
       const hash = planHash(current);
@@ -23,7 +23,10 @@ export const hostOps: Pick<OpImplementations, 'host.plan' | 'host.apply'> = {
           details: { planned: expected, now: hash },
         });
       }
-      const reports = await applySteps(host, steps, (message, stepId) => progress({ message, stepId }));
+      const reports = await applySteps(host, steps, {
+        onProgress: (message, stepId) => progress({ message, stepId }),
+        ...(only ? { only } : {}),
+      });
       const failed = reports.filter((r) => r.status === 'failed');
       log.info(
         { applied: reports.filter((r) => r.status === 'applied').length, failed: failed.length },

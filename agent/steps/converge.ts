@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { KctlError, toWireError } from '../../proto/errors.js';
-import type { StepPlan, StepReport } from '../../proto/results.js';
+import type { Change, StepPlan, StepReport } from '../../proto/results.js';
 import type { Host } from '../host/host.js';
 import type { Step } from './step.js';
 
@@ -33,6 +33,17 @@ export async function planSteps(host: Host, steps: readonly Step[]): Promise<Ste
   return plans;
 }
 
+export interface ApplyOptions {
+  /** called when a step starts changing the host */
+  onProgress?: (message: string, stepId: string) => void;
+  /**
+   * Apply only these steps. The others are diffed but not applied (reported `skipped` with their
+   * pending changes), and a selected step that depends on one of them with pending changes is
+   * skipped too: it would run on a host that is not ready for it.
+   */
+  only?: readonly string[];
+}
+
 /**
  * apply = for each step in order: diff, apply exactly those changes, diff again. A step whose
  * second diff is not empty failed; steps that depend on a failed step are skipped.
@@ -40,22 +51,45 @@ export async function planSteps(host: Host, steps: readonly Step[]): Promise<Ste
 export async function applySteps(
   host: Host,
   steps: readonly Step[],
-  onProgress: (message: string, stepId: string) => void = () => undefined,
+  options: ApplyOptions = {},
 ): Promise<StepReport[]> {
+  const onProgress = options.onProgress ?? (() => undefined);
+  const selected = options.only ? new Set(options.only) : undefined;
   const reports: StepReport[] = [];
-  const failed = new Set<string>();
+  /** steps whose host state is not converged after this run: their dependents must not run */
+  const blocked = new Set<string>();
   for (const s of orderSteps(steps)) {
     const t0 = performance.now();
     const ms = (): number => Math.round((performance.now() - t0) * 10) / 10;
-    if (s.dependsOn.some((d) => failed.has(d))) {
-      failed.add(s.id);
-      reports.push({ stepId: s.id, title: s.title, status: 'skipped', changes: [], durationMs: 0 });
+    const report = (status: StepReport['status'], changes: Change[], err?: unknown): void => {
+      reports.push({
+        stepId: s.id,
+        title: s.title,
+        status,
+        changes,
+        durationMs: ms(),
+        ...(err !== undefined ? { error: toWireError(err) } : {}),
+      });
+    };
+    const blocker = s.dependsOn.find((d) => blocked.has(d));
+    if (blocker !== undefined) {
+      blocked.add(s.id);
+      report(
+        'skipped',
+        [],
+        new KctlError('step_failed', `${s.title}: not run because "${blocker}" did not converge`),
+      );
       continue;
     }
     try {
       const changes = await s.diff(host);
       if (changes.length === 0) {
-        reports.push({ stepId: s.id, title: s.title, status: 'unchanged', changes, durationMs: ms() });
+        report('unchanged', changes);
+        continue;
+      }
+      if (selected && !selected.has(s.id)) {
+        blocked.add(s.id);
+        report('skipped', changes);
         continue;
       }
       onProgress(`applying ${s.title} (${changes.length} change${changes.length === 1 ? '' : 's'})`, s.id);
@@ -67,17 +101,10 @@ export async function applySteps(
           `${s.title}: ${left.length} change(s) still pending after apply: ${left.map(describeChange).join('; ')}`,
         );
       }
-      reports.push({ stepId: s.id, title: s.title, status: 'applied', changes, durationMs: ms() });
+      report('applied', changes);
     } catch (err) {
-      failed.add(s.id);
-      reports.push({
-        stepId: s.id,
-        title: s.title,
-        status: 'failed',
-        changes: [],
-        durationMs: ms(),
-        error: toWireError(err),
-      });
+      blocked.add(s.id);
+      report('failed', [], err);
     }
   }
   return reports;

@@ -11,18 +11,27 @@ function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** The change needed to make `path` hold `content` with `mode`, or undefined when it already does. */
+export interface WantedFile {
+  path: string;
+  content: string;
+  mode: number;
+  sensitive?: boolean;
+  owner?: { uid: number; gid: number } | undefined;
+}
+
+/** The change needed to make `path` hold `content` with `mode` (and owner), or undefined when it already does. */
 export async function fileChange(
   host: Host,
-  want: { path: string; content: string; mode: number; sensitive?: boolean },
+  want: WantedFile,
 ): Promise<Extract<Change, { kind: 'file' }> | undefined> {
   const current = await host.readFile(want.path);
   const stat = current === undefined ? undefined : await host.stat(want.path);
-  if (current === want.content && stat?.mode === want.mode) return undefined;
+  const ownerOk = !want.owner || (stat?.uid === want.owner.uid && stat.gid === want.owner.gid);
+  if (current === want.content && stat?.mode === want.mode && ownerOk) return undefined;
   const diff = want.sensitive
     ? SENSITIVE_DIFF
     : current === want.content
-      ? `mode ${(stat?.mode ?? 0).toString(8)} -> ${want.mode.toString(8)}`
+      ? attributeDiff(stat, want)
       : createTwoFilesPatch(
           want.path,
           want.path,
@@ -40,7 +49,20 @@ export async function fileChange(
     previousSha256: current === undefined ? null : sha256(current),
     nextSha256: sha256(want.content),
     sensitive: want.sensitive ?? false,
+    ...(want.owner ? { uid: want.owner.uid, gid: want.owner.gid } : {}),
   };
+}
+
+function attributeDiff(
+  stat: { mode: number; uid: number; gid: number } | undefined,
+  want: WantedFile,
+): string {
+  const parts: string[] = [];
+  if (stat?.mode !== want.mode)
+    parts.push(`mode ${(stat?.mode ?? 0).toString(8)} -> ${want.mode.toString(8)}`);
+  if (want.owner && (stat?.uid !== want.owner.uid || stat.gid !== want.owner.gid))
+    parts.push(`owner ${stat?.uid ?? '?'}:${stat?.gid ?? '?'} -> ${want.owner.uid}:${want.owner.gid}`);
+  return parts.join(', ');
 }
 
 /**
@@ -58,14 +80,15 @@ export async function applyFileChange(
       `The content planned for "${change.path}" changed since the plan was made`,
     );
   }
-  await host.writeFileAtomic(change.path, content, { mode: change.mode });
+  await host.writeFileAtomic(change.path, content, {
+    mode: change.mode,
+    ...(change.uid !== undefined ? { uid: change.uid } : {}),
+    ...(change.gid !== undefined ? { gid: change.gid } : {}),
+  });
 }
 
-/** Generic file step: content, mode; atomic write with a backup of the old content. */
-export function fileStep(
-  want: { path: string; content: string; mode: number; sensitive?: boolean },
-  dependsOn: string[] = [],
-): Step {
+/** Generic file step: content, mode and owner; atomic write with a backup of the old content. */
+export function fileStep(want: WantedFile, dependsOn: string[] = []): Step {
   return {
     id: `file:${want.path}`,
     title: `file ${want.path}`,

@@ -7,13 +7,15 @@ import { planHash } from '../../proto/results.js';
 import { applySteps, planSteps } from './converge.js';
 import { sysctlStep, SYSCTL_FILE } from './sysctl.js';
 import { kernelModulesStep, MODULES_FILE } from './kernel-modules.js';
-import { swapOffStep, swapUnitName } from './swap-off.js';
+import { parseSwapUnits, swapOffStep, swapUnitName } from './swap-off.js';
 import { etcHostsStep, renderEtcHosts } from './etc-hosts.js';
 import { fileStep, SENSITIVE_DIFF } from './file.js';
 import { stepsForHostSpec } from './index.js';
 import { hostOps } from '../ops/host-ops.js';
 import type { OpContext } from '../ops/registry.js';
 import { pino } from 'pino';
+import { KctlError } from '../../proto/errors.js';
+import type { Step } from './step.js';
 
 const REL = '6.1.0-27-amd64';
 let t: TempHost | undefined;
@@ -120,17 +122,58 @@ describe('steps: apply, then diff is empty', () => {
       programs: {
         swapoff: { script: `printf '${swapsHeader}' > "$KCTL_HOST_ROOT/proc/swaps"` },
         systemctl: {
-          script:
-            '/bin/mkdir -p "$KCTL_HOST_ROOT/etc/systemd/system" && /bin/ln -s /dev/null "$KCTL_HOST_ROOT/etc/systemd/system/$3"',
+          script: [
+            'case "$1" in',
+            // systemd lists the device under its own name and its by-uuid alias
+            `  list-units) [ -L "$KCTL_HOST_ROOT/etc/systemd/system/dev-sda2.swap" ] || printf '%s\\n' 'dev-sda2.swap loaded active active /dev/sda2' 'dev-disk-by\\x2duuid-abc.swap loaded active active /dev/disk/by-uuid/abc' ;;`,
+            '  mask) mkdir -p "$KCTL_HOST_ROOT/etc/systemd/system" && ln -s /dev/null "$KCTL_HOST_ROOT/etc/systemd/system/$3" ;;',
+            'esac',
+          ].join('\n'),
         },
       },
     });
     await mkdir(join(t.root, 'run/systemd/system'), { recursive: true });
     const step = swapOffStep();
-    expect(await step.diff(t.host)).toContainEqual({ kind: 'unit-mask', unit: 'dev-sda2.swap' });
+    const changes = await step.diff(t.host);
+    expect(changes.filter((c) => c.kind === 'unit-mask')).toEqual([
+      { kind: 'unit-mask', unit: 'dev-disk-by\\x2duuid-abc.swap' },
+      { kind: 'unit-mask', unit: 'dev-sda2.swap' },
+    ]);
     const [report] = await applySteps(t.host, [step]);
     expect(report?.status).toBe('applied');
-    expect((await lstat(join(t.root, 'etc/systemd/system/dev-sda2.swap'))).isSymbolicLink()).toBe(true);
+    for (const unit of ['dev-sda2.swap', 'dev-disk-by\\x2duuid-abc.swap'])
+      expect((await lstat(join(t.root, 'etc/systemd/system', unit))).isSymbolicLink()).toBe(true);
+    expect((await t.calls()).filter((c) => c.args[0] === 'mask').map((c) => c.args)).toEqual([
+      ['mask', '--', 'dev-disk-by\\x2duuid-abc.swap'],
+      ['mask', '--', 'dev-sda2.swap'],
+    ]);
+    expect(await step.diff(t.host)).toEqual([]);
+  });
+
+  it('swap off: masks nothing and asks systemd nothing when no swap is active', async () => {
+    t = await tempHost({
+      files: {
+        '/proc/swaps': swapsHeader,
+        '/etc/fstab': '# kctl: swap disabled: /swapfile none swap sw 0 0\n',
+      },
+      programs: { systemctl: { stdout: 'dev-sda2.swap loaded active active /dev/sda2\n' } },
+    });
+    await mkdir(join(t.root, 'run/systemd/system'), { recursive: true });
+    expect(await swapOffStep().diff(t.host)).toEqual([]);
+    expect(await t.calls()).toEqual([]);
+  });
+
+  it.each([
+    ['dev-sda2.swap loaded active active /dev/sda2', ['dev-sda2.swap']],
+    [
+      'dev-disk-by\\x2duuid-1.swap loaded active active /dev/disk/by-uuid/1\nswapfile.swap loaded active active /swapfile',
+      ['dev-disk-by\\x2duuid-1.swap', 'swapfile.swap'],
+    ],
+    ['', []],
+    ['0 loaded units listed.', []],
+    ['evil;rm.service loaded active active x', []],
+  ])('reads swap units from systemctl list-units: %j', (output, units) => {
+    expect(parseSwapUnits(output)).toEqual(units);
   });
 
   it.each([
@@ -172,10 +215,100 @@ describe('steps: apply, then diff is empty', () => {
     if (s?.kind === 'file') expect(s.diff).toBe(SENSITIVE_DIFF);
   });
 
+  it.skipIf(process.getuid?.() !== 0)(
+    'file: sets the owner the spec names, and an owner change alone is a change (needs root to chown)',
+    async () => {
+      t = await tempHost({ files: { '/etc/kubernetes/pki/sa.key': 'key\n' } });
+      const step = fileStep({
+        path: '/etc/kubernetes/pki/sa.key',
+        content: 'key\n',
+        mode: 0o644,
+        owner: { uid: 1234, gid: 2345 },
+      });
+      const [c] = await step.diff(t.host);
+      expect(c).toMatchObject({
+        kind: 'file',
+        uid: 1234,
+        gid: 2345,
+        diff: expect.stringMatching(/owner \d+:\d+ -> 1234:2345/) as unknown,
+      });
+      const [report] = await applySteps(t.host, [step]);
+      expect(report?.status).toBe('applied');
+      const s = await stat(join(t.root, 'etc/kubernetes/pki/sa.key'));
+      expect([s.uid, s.gid]).toEqual([1234, 2345]);
+      expect(await step.diff(t.host)).toEqual([]);
+    },
+  );
+
   it('file: refuses a path outside the allow-list', async () => {
     t = await tempHost();
     const [report] = await applySteps(t.host, [fileStep({ path: '/etc/passwd', content: 'x', mode: 0o644 })]);
     expect(report).toMatchObject({ status: 'failed', error: { code: 'path_not_allowed' } });
+  });
+});
+
+describe('applySteps', () => {
+  /** a step over one fixture file: wants it to read "done" */
+  const marker = (id: string, dependsOn: string[] = [], fail = false): Step => ({
+    id,
+    title: id,
+    dependsOn,
+    async diff(host) {
+      return (await host.readFile(`/etc/kubernetes/${id}`)) === 'done\n'
+        ? []
+        : [{ kind: 'sysctl', key: `kctl.${id}`, from: null, to: 'done' }];
+    },
+    async apply(host) {
+      if (fail) throw new KctlError('step_failed', `${id} broke`);
+      await host.writeFileAtomic(`/etc/kubernetes/${id}`, 'done\n');
+    },
+  });
+
+  it('applies in dependency order and skips the dependents of a failed step, saying why', async () => {
+    t = await tempHost();
+    const reports = await applySteps(t.host, [
+      marker('c', ['b']),
+      marker('b', ['a'], true),
+      marker('a'),
+      marker('d'),
+    ]);
+    expect(reports.map((r) => [r.stepId, r.status])).toEqual([
+      ['a', 'applied'],
+      ['b', 'failed'],
+      ['c', 'skipped'],
+      ['d', 'applied'],
+    ]);
+    expect(reports[1]?.error?.message).toBe('b broke');
+    expect(reports[2]?.error?.message).toContain('"b" did not converge');
+  });
+
+  it('fails a step whose diff is not empty after apply', async () => {
+    t = await tempHost();
+    const stubborn: Step = { ...marker('s'), apply: async () => undefined };
+    const [report] = await applySteps(t.host, [stubborn]);
+    expect(report).toMatchObject({ status: 'failed', error: { code: 'step_failed' } });
+    expect(report?.error?.message).toContain('still pending after apply: kctl.s: (unset) -> done');
+  });
+
+  it('applies only the selected steps; the rest are skipped with their pending changes', async () => {
+    t = await tempHost();
+    const progress: string[] = [];
+    const reports = await applySteps(t.host, [marker('a'), marker('b', ['a']), marker('c')], {
+      only: ['b', 'c'],
+      onProgress: (_m, stepId) => progress.push(stepId),
+    });
+    expect(reports.map((r) => [r.stepId, r.status, r.changes.length])).toEqual([
+      ['a', 'skipped', 1],
+      ['b', 'skipped', 0],
+      ['c', 'applied', 1],
+    ]);
+    expect(progress).toEqual(['c']);
+  });
+
+  it('reports an already converged step as unchanged without applying it', async () => {
+    t = await tempHost({ files: { '/etc/kubernetes/a': 'done\n' } });
+    const [report] = await applySteps(t.host, [marker('a', [], true)]);
+    expect(report).toMatchObject({ stepId: 'a', status: 'unchanged', changes: [] });
   });
 });
 

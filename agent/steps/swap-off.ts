@@ -41,6 +41,33 @@ async function systemdRunning(host: Host): Promise<boolean> {
   return (await host.stat('/run/systemd/system'))?.isDirectory === true;
 }
 
+const SWAP_UNIT = /^[A-Za-z0-9:_.\\-]{1,250}\.swap$/;
+
+/** First column of `systemctl list-units --plain --no-legend` output: the unit names. */
+export function parseSwapUnits(output: string): string[] {
+  return output
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .filter((u) => SWAP_UNIT.test(u));
+}
+
+/**
+ * The swap units behind the active swap devices: the device's own name (systemd-escape --path)
+ * and every active .swap unit systemd reports, which covers the aliases a device has
+ * (dev-disk-by\x2duuid-....swap). Units of inactive swap are left alone.
+ */
+async function activeSwapUnits(host: Host, devices: readonly string[]): Promise<string[]> {
+  if (devices.length === 0) return [];
+  const units = new Set(devices.map(swapUnitName));
+  const listed = await host.run(
+    'systemctl',
+    ['list-units', '--type=swap', '--state=active', '--plain', '--no-legend', '--no-pager'],
+    { allowFailure: true, timeoutMs: 30_000 },
+  );
+  if (listed.exitCode === 0) for (const u of parseSwapUnits(listed.stdout)) units.add(u);
+  return [...units].sort();
+}
+
 /** Swap off now (swapoff), at boot (fstab lines commented), and not re-activated by systemd (units masked). */
 export const swapOffStep = (): Step => ({
   id: 'swap-off',
@@ -53,8 +80,10 @@ export const swapOffStep = (): Step => ({
     for (const line of activeFstabSwapLines((await host.readFile(FSTAB)) ?? ''))
       changes.push({ kind: 'fstab-comment', line });
     if (await systemdRunning(host)) {
-      for (const s of swaps) {
-        const unit = swapUnitName(s.filename);
+      for (const unit of await activeSwapUnits(
+        host,
+        swaps.map((s) => s.filename),
+      )) {
         const link = await host.stat(`/etc/systemd/system/${unit}`);
         if (!link?.isSymlink) changes.push({ kind: 'unit-mask', unit });
       }
