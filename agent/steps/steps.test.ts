@@ -284,7 +284,7 @@ describe('applySteps', () => {
 
   it('fails a step whose diff is not empty after apply', async () => {
     t = await tempHost();
-    const stubborn: Step = { ...marker('s'), apply: async () => undefined };
+    const stubborn: Step = { ...marker('s'), apply: () => Promise.resolve() };
     const [report] = await applySteps(t.host, [stubborn]);
     expect(report).toMatchObject({ status: 'failed', error: { code: 'step_failed' } });
     expect(report?.error?.message).toContain('still pending after apply: kctl.s: (unset) -> done');
