@@ -16,6 +16,7 @@ const UnitName = z
   .regex(/^[a-zA-Z0-9@._-]{1,200}\.(service|socket|timer)$/, 'must be a systemd unit name');
 const DnsName = z
   .string()
+  .max(253)
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/i, 'must be a DNS name');
 
 const UnixId = z
@@ -42,16 +43,23 @@ export type HostFile = z.infer<typeof HostFile>;
 export const HostSpec = z.strictObject({
   hostName: DnsName,
   role: NodeRole,
-  kubernetesVersion: z.string().regex(/^v?\d+\.\d+\.\d+/),
+  kubernetesVersion: z
+    .string()
+    .max(64)
+    .regex(/^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]*)?$/, 'must be a Kubernetes version like v1.31.2'),
   kubeProxyMode: KubeProxyMode,
   swap: z.enum(['off', 'keep']).default('off'),
-  sysctls: z.record(SysctlKey, SysctlValue).default({}),
+  sysctls: z
+    .record(SysctlKey, SysctlValue)
+    .refine((r) => Object.keys(r).length <= 256, 'at most 256 sysctls')
+    .default({}),
   /** modules to have loaded and persisted; `requiredFor` names what fails without one */
   modules: z
     .array(z.strictObject({ name: ModuleName, requiredFor: z.string().max(128) }))
     .max(64)
     .default([]),
-  controlPlaneEndpoint: z.strictObject({ name: DnsName, address: z.string().max(64) }).optional(),
+  /** an /etc/hosts line: the address must be an IP (anything else could smuggle lines into the file) */
+  controlPlaneEndpoint: z.strictObject({ name: DnsName, address: z.union([z.ipv4(), z.ipv6()]) }).optional(),
   files: z.array(HostFile).max(256).default([]),
   /** packages at exact versions, in the host's own version format; held so upgrades are deliberate */
   packages: z
