@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tempHost, TEST_BIN, type TempHost } from '../../test/fixtures/temp-host.js';
+import { pino } from 'pino';
 import { LocalHost, outputTail } from './local-host.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -305,6 +306,21 @@ describe('LocalHost ports and identity', () => {
     await new Promise((r) => server?.close(r));
     server = undefined;
     expect(await host.canBind(port)).toBe(true);
+  });
+
+  it('logs program runs and writes at debug level with secrets scrubbed', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (l: string) => lines.push(l) });
+    t = await tempHost({ programs: { kubeadm: {} }, logger });
+    await t.host.run('kubeadm', ['join', '--token', 'abcdef.0123456789abcdef', '--certificate-key', 'plain']);
+    await t.host.writeFileAtomic('/etc/kubernetes/kubelet.conf', 'x');
+    const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(records.map((r) => r.msg)).toEqual(['program run', 'file written']);
+    expect(records[0]).toMatchObject({
+      args: ['join', '--token', '[redacted]', '--certificate-key', '[redacted]'],
+      exitCode: 0,
+    });
+    expect(lines.join('')).not.toContain('abcdef.0123456789abcdef');
   });
 
   it('reports the uid of the agent process', () => {

@@ -23,9 +23,9 @@ import type { Logger } from 'pino';
 import { KctlError } from '../../proto/errors.js';
 import type { FileStat, FsSpace, Host, RunOptions, RunResult, WriteOptions, WriteReport } from './host.js';
 import { checkWritablePath, isInsideAllowlist, WRITE_ALLOWLIST } from './paths.js';
-import { scrubSecrets } from './scrub.js';
+import { scrubArgs, scrubSecrets } from './scrub.js';
 
-export { scrubSecrets };
+export { scrubArgs, scrubSecrets };
 
 export const DEFAULT_PROGRAM_PATH = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 const BACKUP_DIR = '/var/lib/kctl-agent/backups';
@@ -176,6 +176,7 @@ export class LocalHost implements Host {
       await rm(tmp, { force: true });
       throw ioError(`Cannot write "${path}"`, err);
     }
+    this.log?.debug({ path: target, mode, backupPath }, 'file written');
     return { path: target, changed: true, ...(backupPath ? { backupPath } : {}) };
   }
 
@@ -335,11 +336,11 @@ export class LocalHost implements Host {
     const stdout = typeof result.stdout === 'string' ? result.stdout : '';
     const stderr = typeof result.stderr === 'string' ? result.stderr : '';
     const exitCode = result.exitCode ?? (result.timedOut ? 124 : 1);
-    const command = `${program} ${scrubSecrets(args.join(' '))}`.trim();
+    const command = `${program} ${scrubArgs(args).join(' ')}`.trim();
     this.log?.debug(
       {
         program: file,
-        args: args.map(scrubSecrets),
+        args: scrubArgs(args),
         exitCode,
         durationMs: Math.round(performance.now() - started),
       },

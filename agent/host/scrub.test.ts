@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { scrubSecrets } from './scrub.js';
+import { scrubArgs, scrubSecrets } from './scrub.js';
 
 const KEY_HEX = 'a'.repeat(32) + '0123456789abcdef'.repeat(2);
 const PEM = [
@@ -37,5 +37,31 @@ describe('scrubSecrets (S19)', () => {
     expect(scrubSecrets(`a\n${PEM}\nb --token t c`)).toBe(
       'a\n[redacted private key]\nb --token [redacted] c',
     );
+  });
+});
+
+describe('scrubArgs', () => {
+  it('removes the value after a secret flag, whatever its form, and scrubs the rest', () => {
+    expect(
+      scrubArgs([
+        'join',
+        '10.0.0.1:6443',
+        '--token',
+        'x',
+        '--certificate-key',
+        'y',
+        '--token=z',
+        'abcdef.0123456789abcdef',
+      ]),
+    ).toEqual([
+      'join',
+      '10.0.0.1:6443',
+      '--token',
+      '[redacted]',
+      '--certificate-key',
+      '[redacted]',
+      '--token=[redacted]',
+      '[redacted token]',
+    ]);
   });
 });
