@@ -3,6 +3,7 @@ import { readFile, stat, lstat, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempHost, type TempHost } from '../../test/fixtures/temp-host.js';
 import { HostSpec } from '../../proto/host-spec.js';
+import { Ops } from '../../proto/ops.js';
 import { planHash } from '../../proto/results.js';
 import { applySteps, planSteps } from './converge.js';
 import { sysctlStep, SYSCTL_FILE } from './sysctl.js';
@@ -371,6 +372,36 @@ describe('host plan and apply ops', () => {
       hostOps['host.apply'].run({ spec, planHash: `sha256:${'0'.repeat(64)}` }, ctx(t.host)),
     ).rejects.toMatchObject({ code: 'plan_stale' });
     expect(await readFile(join(t.root, 'proc/sys/net/ipv4/ip_forward'), 'utf8')).toBe('0\n');
+  });
+
+  it('apply with only: changes just the selected steps and reports the others skipped', async () => {
+    t = await tempHost({
+      files: { '/proc/sys/net/ipv4/ip_forward': '0\n', '/proc/swaps': swapsHeader, '/etc/hosts': '' },
+    });
+    const spec = HostSpec.parse({
+      hostName: 'w-1',
+      role: 'worker',
+      kubernetesVersion: 'v1.31.2',
+      kubeProxyMode: 'iptables',
+      sysctls: { 'net.ipv4.ip_forward': '1' },
+      controlPlaneEndpoint: { name: 'k8s-api.example', address: '10.0.0.100' },
+    });
+    const args = Ops['host.apply'].args.parse({ spec, only: ['etc-hosts'] });
+    const r = await hostOps['host.apply'].run(args, ctx(t.host));
+    expect(r.reports.map((x) => [x.stepId, x.status])).toEqual([
+      ['swap-off', 'unchanged'],
+      ['kernel-modules', 'unchanged'],
+      ['sysctl', 'skipped'],
+      ['etc-hosts', 'applied'],
+    ]);
+    expect(await readFile(join(t.root, 'proc/sys/net/ipv4/ip_forward'), 'utf8')).toBe('0\n');
+    expect(
+      Ops['host.apply'].args.safeParse({
+        spec,
+        only: ['file:/etc/containerd/certs.d/r.example:5000/hosts.toml'],
+      }).success,
+    ).toBe(true);
+    expect(Ops['host.apply'].args.safeParse({ spec, only: ['../x y'] }).success).toBe(false);
   });
 
   it('builds the steps from the spec alone', () => {
