@@ -27,8 +27,12 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<{ stop
   await state.init();
   const host = new LocalHost({
     root: config.hostRoot,
+    logger: log,
     ...(config.programPath ? { programPath: config.programPath } : {}),
   });
+  // temp files of writes a crash interrupted (S17): the target kept its old content, these are litter
+  const stale = await host.removeStaleTempFiles();
+  if (stale.length > 0) log.info({ removed: stale.length }, 'stale temp files removed');
   const journal = new CommandJournal(state);
   const pruned = await journal.prune(JOURNAL_MAX_AGE_MS, Date.now());
   if (pruned > 0) log.info({ pruned }, 'journal pruned');
