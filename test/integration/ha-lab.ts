@@ -1,0 +1,142 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HostList } from '../../proto/admin-api.js';
+import { buildStandins } from '../standins/build.js';
+import { healthyFiles } from '../fixtures/healthy-host.js';
+import {
+  cleanup,
+  kctl,
+  makeHostRoot,
+  startAgentProcess,
+  startControllerProcess,
+  tempDir,
+  waitFor,
+  type AgentHandle,
+  type ControllerHandle,
+} from './harness.js';
+
+/** Five agents on loopback over fixture roots of healthy Debian hosts, with the kubeadm/kubelet/kubectl STAND-INS. */
+export const HOSTS = [
+  { name: 'cp-1', ip: '198.18.1.11' },
+  { name: 'cp-2', ip: '198.18.1.12' },
+  { name: 'cp-3', ip: '198.18.1.13' },
+  { name: 'w-1', ip: '198.18.1.21' },
+  { name: 'w-2', ip: '198.18.1.22' },
+];
+
+const CNI = [
+  'apiVersion: apps/v1',
+  'kind: DaemonSet',
+  'metadata: {name: calico-node, namespace: kube-system}',
+  'spec:',
+  '  selector: {matchLabels: {k8s-app: calico-node}}',
+  '  template:',
+  '    metadata: {labels: {k8s-app: calico-node}}',
+  '    spec:',
+  '      hostNetwork: true',
+  '      containers: [{name: calico-node, image: docker.io/calico/node:v3.28.0}]',
+  '',
+].join('\n');
+
+export interface Call {
+  tool: string;
+  argv: string[];
+  node?: string;
+  exitCode: number;
+}
+
+export interface Lab {
+  controller: ControllerHandle;
+  agents: AgentHandle[];
+  dir: string;
+  clusterFile: string;
+  env: NodeJS.ProcessEnv;
+  calls(): Promise<Call[]>;
+  close(): Promise<void>;
+}
+
+/** Five agents on fixture roots of healthy Debian hosts; `failOnce` puts a one-shot failing kubeadm wrapper first on that host's PATH. */
+export async function startLab(options: { failJoinOnceOn?: string } = {}): Promise<Lab> {
+  const dir = await tempDir('ha');
+  const clusterDir = join(dir, 'standin-cluster');
+  await mkdir(clusterDir, { recursive: true });
+  const bin = join(dir, 'bin');
+  await buildStandins(bin);
+  const controller = await startControllerProcess({ heartbeatIntervalMs: 500 });
+  const env = { KCTL_CONFIG: controller.clientConfig };
+  const token = (await kctl(['token', 'create', '--uses', '5'], { env })).stdout.trim();
+  const agents: AgentHandle[] = [];
+  for (const h of HOSTS) {
+    const healthy = healthyFiles();
+    delete healthy['/etc/machine-id'];
+    delete healthy['/sys/class/dmi/id/product_uuid'];
+    delete healthy['/proc/sys/kernel/hostname'];
+    const hostRoot = await makeHostRoot(h.name, {
+      ...healthy,
+      '/etc/hosts': `127.0.0.1 localhost\n${h.ip} ${h.name}\n`,
+      '/proc/net/fib_trie': `Local:\n  +-- 198.18.0.0/15 2 0 2\n     |-- ${h.ip}\n        /32 host LOCAL\n`,
+      '/etc/kctl-standin/cluster-dir': clusterDir,
+      '/etc/kctl-standin/version': 'v1.31.2',
+    });
+    const programPath = [bin, '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+    if (options.failJoinOnceOn === h.name) {
+      // fault injection for this test only: the first `kubeadm join` on this host fails, later ones run the stand-in
+      const faults = join(dir, `faults-${h.name}`);
+      await mkdir(faults, { recursive: true });
+      await writeFile(join(faults, 'armed'), '');
+      await writeFile(
+        join(faults, 'kubeadm'),
+        `#!/bin/sh\nif [ "$1" = join ] && [ -e "${faults}/armed" ]; then /bin/rm -f "${faults}/armed"; echo "injected failure: connection reset" >&2; exit 1; fi\nexec "${bin}/kubeadm" "$@"\n`,
+        { mode: 0o755 },
+      );
+      programPath.unshift(faults);
+    }
+    agents.push(
+      await startAgentProcess({ name: h.name, controller, token, hostRoot, extra: { programPath } }),
+    );
+  }
+  await waitFor(
+    '5 agents online',
+    async () =>
+      (await controller.api.get('/v1/admin/hosts', HostList)).hosts.filter((x) => x.online).length === 5,
+    30_000,
+  );
+  await writeFile(join(dir, 'cni.yaml'), CNI);
+  const clusterFile = join(dir, 'cluster.yaml');
+  await writeFile(
+    clusterFile,
+    [
+      'apiVersion: kctl.dev/v1alpha1',
+      'kind: Cluster',
+      'name: ha',
+      'kubernetesVersion: v1.31.2',
+      'controlPlaneEndpoint: {host: 198.18.1.100, port: 6443}',
+      'ha: {mode: kube-vip, interface: eth0}',
+      'cni: {plugin: calico, manifest: cni.yaml}',
+      'packages: {source: preinstalled}',
+      'hosts:',
+      ...HOSTS.map(
+        (h) => `  - {name: ${h.name}, role: ${h.name.startsWith('cp') ? 'control-plane' : 'worker'}}`,
+      ),
+      '',
+    ].join('\n'),
+  );
+  return {
+    controller,
+    agents,
+    dir,
+    clusterFile,
+    env,
+    async calls() {
+      return (await readFile(join(clusterDir, 'calls.jsonl'), 'utf8').catch(() => ''))
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Call);
+    },
+    async close() {
+      await Promise.all(agents.map((a) => a.proc.stop()));
+      await controller.proc.stop();
+      await cleanup([controller.dataDir, dir, ...agents.flatMap((a) => [a.stateDir, a.hostRoot])]);
+    },
+  };
+}
