@@ -56,7 +56,7 @@ export interface Lab {
 }
 
 /** Five agents on fixture roots of healthy Debian hosts; `failOnce` puts a one-shot failing kubeadm wrapper first on that host's PATH. */
-export async function startLab(options: { failJoinOnceOn?: string } = {}): Promise<Lab> {
+export async function startLab(options: { failJoinOnceOn?: string; slowJoinOn?: string } = {}): Promise<Lab> {
   const dir = await tempDir('ha');
   const clusterDir = join(dir, 'standin-cluster');
   await mkdir(clusterDir, { recursive: true });
@@ -90,6 +90,17 @@ export async function startLab(options: { failJoinOnceOn?: string } = {}): Promi
         { mode: 0o755 },
       );
       programPath.unshift(faults);
+    }
+    if (options.slowJoinOn === h.name) {
+      // a slow join (4 s), so a test can kill the agent while the step runs; it marks when it starts
+      const slow = join(dir, `slow-${h.name}`);
+      await mkdir(slow, { recursive: true });
+      await writeFile(
+        join(slow, 'kubeadm'),
+        `#!/bin/sh\nif [ "$1" = join ]; then : > "${slow}/join-started"; /bin/sleep 4; fi\nexec "${bin}/kubeadm" "$@"\n`,
+        { mode: 0o755 },
+      );
+      programPath.unshift(slow);
     }
     agents.push(
       await startAgentProcess({ name: h.name, controller, token, hostRoot, extra: { programPath } }),
