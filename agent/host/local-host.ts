@@ -324,6 +324,9 @@ export class LocalHost implements Host {
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const started = performance.now();
     const result = await execa(file, [...args], {
+      // an agent restart must not kill a running dpkg or kubeadm: the child outlives us and the
+      // re-sent command finds its result on the host (security.md, reliability rules)
+      cleanup: false,
       shell: false,
       extendEnv: false,
       env,
