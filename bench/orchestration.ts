@@ -75,7 +75,7 @@ const wall = performance.now() - t0;
 sqlite.close();
 rmSync(dbDir, { recursive: true, force: true });
 
-const rows = [
+const rows: Array<[string, string]> = [
   ['tasks', String(plan.phases.reduce((n, p) => n + p.tasks.length, 0))],
   ['concurrency bound', String(concurrency)],
   ['critical path (ms)', critical.toFixed(0)],

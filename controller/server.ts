@@ -32,22 +32,9 @@ export function createControllerServer(options: ServerOptions): {
 } {
   const { store, log, metrics } = options;
   const router = new Router(options.routes);
-  const server = createServer({
-    cert: options.tls.certPem,
-    key: options.tls.keyPem,
-    ca: [options.tls.caPem],
-    // enrollment and /healthz come without a client certificate; every other route is refused
-    // without one by the router's single authorisation check (S5, S14)
-    requestCert: true,
-    rejectUnauthorized: false,
-    minVersion: 'TLSv1.2',
-    handshakeTimeout: 10_000,
-    maxHeaderSize: 16 * 1024,
-  });
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 60_000;
-  server.maxHeadersCount = 64;
-  server.keepAliveTimeout = 5_000;
+  // enrollment and /healthz come without a client certificate; every other route is refused
+  // without one by the router's single authorisation check (S5, S14)
+  const server = createHardenedHttpsServer(options.tls, { requestTimeoutMs: 60_000 });
 
   const identify = (socket: TLSSocket): Caller => {
     const ip = socket.remoteAddress ?? null;
@@ -145,4 +132,30 @@ export function createControllerServer(options: ServerOptions): {
 export function sameSerial(a: string | undefined, b: string): boolean {
   const norm = (x: string): string => x.toLowerCase().replace(/:/g, '').replace(/^0+/, '');
   return a !== undefined && norm(a) === norm(b);
+}
+
+/**
+ * An HTTPS server with the limits of S12: client certificates asked for (checked per route, never
+ * required at TLS level), TLS 1.2+, bounded handshake, header and request times and sizes.
+ * The admin/agent port and the fleet page's port both use it.
+ */
+export function createHardenedHttpsServer(
+  tls: { certPem: string; keyPem: string; caPem: string },
+  options: { requestTimeoutMs: number },
+): Server {
+  const server = createServer({
+    cert: tls.certPem,
+    key: tls.keyPem,
+    ca: [tls.caPem],
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1.2',
+    handshakeTimeout: 10_000,
+    maxHeaderSize: 16 * 1024,
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = options.requestTimeoutMs;
+  server.maxHeadersCount = 64;
+  server.keepAliveTimeout = 5_000;
+  return server;
 }

@@ -1,4 +1,4 @@
-import { createServer } from 'node:https';
+import { createHardenedHttpsServer } from '../server.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
@@ -83,21 +83,8 @@ export async function startWebServer(deps: WebServerDeps): Promise<RunningWebSer
 
   const { host, port } = splitHostPort(deps.listen);
   const bindHost = host.replace(/^\[|\]$/g, '');
-  const server = createServer({
-    cert: deps.tls.certPem,
-    key: deps.tls.keyPem,
-    ca: [deps.tls.caPem],
-    // a browser may present the admin client certificate to log in; nobody is required to
-    requestCert: true,
-    rejectUnauthorized: false,
-    minVersion: 'TLSv1.2',
-    handshakeTimeout: 10_000,
-    maxHeaderSize: 16 * 1024,
-  });
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
-  server.maxHeadersCount = 64;
-  server.keepAliveTimeout = 5_000;
+  // a browser may present the admin client certificate to log in; nobody is required to
+  const server = createHardenedHttpsServer(deps.tls, { requestTimeoutMs: 30_000 });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
