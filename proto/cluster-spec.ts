@@ -163,6 +163,10 @@ export const ClusterSpec = z.strictObject({
       kubelet: ExtraArgs.default({}),
     })
     .default({ apiServer: {}, controllerManager: {}, scheduler: {}, etcd: {}, kubelet: {} }),
+  /** how many hosts parallel phases (preflight, prepare, workers) touch at once */
+  rollout: z
+    .strictObject({ concurrency: z.number().int().min(1).max(500).default(10) })
+    .default({ concurrency: 10 }),
   hosts: z.array(HostSelector).min(1, 'at least one host entry is needed').max(10_000),
 });
 export type ClusterSpec = z.infer<typeof ClusterSpec>;

@@ -84,7 +84,10 @@ export function resolveCluster(
   });
   const renderers = deps.renderers(spec, deps.controllerUrl);
   for (const h of planned) h.hostSpec = { ...h.hostSpec, files: renderers.prepareFiles(h) };
-  const full = buildClusterPlan(spec, planned, cniManifest === undefined ? {} : { cniManifest });
+  const full = buildClusterPlan(spec, planned, {
+    concurrency: spec.rollout.concurrency,
+    ...(cniManifest === undefined ? {} : { cniManifest }),
+  });
   const plan = onlyPhases ? { ...full, phases: full.phases.filter((p) => onlyPhases.includes(p.id)) } : full;
   return {
     spec,
