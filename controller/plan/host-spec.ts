@@ -3,6 +3,7 @@ import type { ClusterSpec } from '../../proto/cluster-spec.js';
 import type { HostSpec } from '../../proto/host-spec.js';
 import type { HostAssignment } from '../spec/resolve.js';
 import { hostPrepSettings } from '../render/host-prep.js';
+import { hostPrepInputFor } from '../render/cluster-spec-inputs.js';
 import { kubernetesPackages, type PackageFormat } from '../render/packages.js';
 
 /** containerd and runc from the host's own distribution (or the bundle), the kube packages pinned and held. */
@@ -46,7 +47,7 @@ export function prepareHostSpec(
     kubernetesVersion: spec.kubernetesVersion,
     kubeProxyMode: spec.kubeProxy.mode,
     swap: 'off',
-    ...hostPrepSettings(spec, options.kernelRelease),
+    ...hostPrepSettings(hostPrepInputFor(spec, options.kernelRelease)),
     ...(hostsEntry ? { controlPlaneEndpoint: hostsEntry } : {}),
     files: options.files ?? [],
     ...prepPackages(spec, options.packageFormat),

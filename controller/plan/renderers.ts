@@ -1,8 +1,6 @@
 import type { ClusterSpec } from '../../proto/cluster-spec.js';
 import { renderKubeadmInit, renderKubeadmJoin } from '../render/kubeadm.js';
-import { kubeVipManifestFor } from '../render/kube-vip.js';
-import { containerdFiles } from '../render/containerd.js';
-import { CRICTL_CONFIG_PATH, renderCrictlConfig } from '../render/crictl.js';
+import { kubeadmInputFor, kubeVipManifestFor, prepareFilesInputFor } from '../render/cluster-spec-inputs.js';
 import { packageFormatFor } from '../render/packages.js';
 import { renderPrepareFiles } from '../render/prepare-files.js';
 import type { PlannedHost } from './cluster-plan.js';
@@ -13,29 +11,21 @@ export function clusterRenderers(
   spec: ClusterSpec,
   controllerUrl: string | undefined,
 ): ConfigRenderers & { prepareFiles(host: PlannedHost): PlannedHost['hostSpec']['files'] } {
-  const node = (
-    h: PlannedHost,
-  ): { name: string; role: PlannedHost['role']; address: string | undefined } => ({
+  const node = (h: PlannedHost): { name: string; address: string | undefined } => ({
     name: h.name,
-    role: h.role,
     address: h.address,
   });
   return {
-    prepareFiles(h) {
-      const packageFormat = packageFormatFor(h.osId);
-      if (spec.packages.source === 'preinstalled' || packageFormat === undefined) {
-        return [
-          ...containerdFiles(spec),
-          { path: CRICTL_CONFIG_PATH, content: renderCrictlConfig(), mode: 0o644, sensitive: false },
-        ];
-      }
-      return renderPrepareFiles(spec, { packageFormat, controllerUrl });
-    },
-    init: (h, secrets) => renderKubeadmInit(spec, node(h), secrets),
+    prepareFiles: (h) =>
+      renderPrepareFiles(
+        prepareFilesInputFor(spec, { packageFormat: packageFormatFor(h.osId), controllerUrl }),
+      ),
+    init: (h, secrets) => renderKubeadmInit(kubeadmInputFor(spec, node(h)), secrets),
     join: (h, m) =>
-      renderKubeadmJoin(spec, node(h), {
+      renderKubeadmJoin(kubeadmInputFor(spec, node(h)), {
         token: m.token,
         caCertHashes: [m.caCertHash],
+        controlPlane: h.role === 'control-plane',
         ...(h.role === 'control-plane' ? { certificateKey: m.certificateKey } : {}),
       }),
     kubeVip: (h) => kubeVipManifestFor(spec, h),

@@ -1,14 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { ContainerdVersion } from '../../proto/cluster-spec.js';
+import { KctlError } from '../../proto/errors.js';
 import {
+  CONTAINERD_CERTS_DIR,
   containerdConfigVersion,
+  containerdMajor,
+  PAUSE_VERSIONS,
+  pauseImageFor,
   registryFiles,
   renderContainerdConfig,
+  renderContainerdFiles,
   renderHostsToml,
 } from './containerd.js';
-import { renderCrictlConfig } from './crictl.js';
-import { PAUSE_VERSIONS, pauseImage } from './kube-version.js';
+import { CRICTL_CONFIG_PATH, renderCrictlConfig } from './crictl.js';
 
 type Table = { [key: string]: Table | string | number | boolean | string[] };
 
@@ -37,13 +41,18 @@ function parseTomlSubset(text: string): Table {
 const at = (t: Table, ...path: string[]): unknown => path.reduce<unknown>((x, k) => (x as Table)[k], t);
 
 describe('containerd config.toml', () => {
-  it.each(ContainerdVersion.options)(
-    'for containerd %s has the right header, SystemdCgroup and sandbox image',
-    (version) => {
+  it.each([1, 2] as const)(
+    'for containerd %s.x has the right header, SystemdCgroup, sandbox image and config_path',
+    (major) => {
       const toml = parseTomlSubset(
-        renderContainerdConfig({ version, sandboxImage: 'registry.k8s.io/pause:3.10' }),
+        renderContainerdConfig({
+          containerdMajor: major,
+          pauseImage: 'registry.k8s.io/pause:3.10',
+          registryConfigPath: CONTAINERD_CERTS_DIR,
+        }),
       );
-      const v = containerdConfigVersion(version);
+      const v = containerdConfigVersion(major);
+      expect(v).toBe(major === 1 ? 2 : 3);
       expect(toml.version).toBe(v);
       expect(toml.disabled_plugins).toEqual([]);
       if (v === 2) {
@@ -58,12 +67,29 @@ describe('containerd config.toml', () => {
         const runtime = ['plugins', 'io.containerd.cri.v1.runtime'];
         const images = ['plugins', 'io.containerd.cri.v1.images'];
         expect(at(toml, ...runtime, 'containerd', 'runtimes', 'runc', 'options', 'SystemdCgroup')).toBe(true);
+        expect(at(toml, ...runtime, 'containerd', 'runtimes', 'runc', 'runtime_type')).toBe(
+          'io.containerd.runc.v2',
+        );
         expect(at(toml, ...images, 'pinned_images', 'sandbox')).toBe('registry.k8s.io/pause:3.10');
         expect(at(toml, ...images, 'registry', 'config_path')).toBe('/etc/containerd/certs.d');
         expect(toml.plugins).not.toHaveProperty('io.containerd.grpc.v1.cri');
       }
     },
   );
+
+  it.each([
+    ['1.6', 1],
+    ['1.7', 1],
+    ['1.7.27', 1],
+    ['2.0', 2],
+    ['2.2', 2],
+  ] as const)('treats containerd %s as major %d', (version, major) => {
+    expect(containerdMajor(version)).toBe(major);
+  });
+
+  it.each(['3.0', 'latest', '2'])('refuses containerd %j', (version) => {
+    expect(() => containerdMajor(version)).toThrow(KctlError);
+  });
 
   it.each([
     ['v1.29.15', 'registry.k8s.io/pause:3.9'],
@@ -73,12 +99,15 @@ describe('containerd config.toml', () => {
     ['v1.34.1', 'registry.k8s.io/pause:3.10.1'],
     ['v1.35.0', 'registry.k8s.io/pause:3.10.1'],
   ])('uses kubeadm pause image for %s: %s', (version, image) => {
-    expect(pauseImage(version)).toBe(image);
+    expect(pauseImageFor(version)).toBe(image);
   });
 
-  it('knows a pause image for every supported minor', () => {
+  it('knows a pause image for every supported minor, from the cluster image repository', () => {
     for (let minor = 29; minor <= 35; minor++) expect(PAUSE_VERSIONS[minor], `1.${minor}`).toBeDefined();
-    expect(pauseImage('v1.31.2', 'registry.example:5000/k8s')).toBe('registry.example:5000/k8s/pause:3.10');
+    expect(pauseImageFor('v1.31.2', 'registry.example:5000/k8s')).toBe(
+      'registry.example:5000/k8s/pause:3.10',
+    );
+    expect(() => pauseImageFor('v1.99.0')).toThrow(/No pause image/);
   });
 });
 
@@ -94,7 +123,6 @@ describe('registry hosts.toml', () => {
 
   it('writes CA files and points the registry and its mirrors at them', () => {
     const files = registryFiles({
-      version: '1.7',
       registryMirrors: { 'docker.io': ['https://mirror.example:5000'] },
       registryCAs: {
         'mirror.example:5000': '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----',
@@ -126,10 +154,45 @@ describe('registry hosts.toml', () => {
   it('has no server line for _default', () => {
     expect(parseTomlSubset(renderHostsToml('_default', ['https://m.example']))).not.toHaveProperty('server');
   });
+
+  it('points the registry and every mirror at one CA file when given a path', () => {
+    const toml = parseTomlSubset(
+      renderHostsToml('quay.io', ['https://m1.example', 'https://m2.example'], '/etc/ca/quay.crt'),
+    );
+    expect(toml).toEqual({
+      server: 'https://quay.io',
+      ca: '/etc/ca/quay.crt',
+      host: {
+        'https://m1.example': { capabilities: ['pull', 'resolve'], ca: '/etc/ca/quay.crt' },
+        'https://m2.example': { capabilities: ['pull', 'resolve'], ca: '/etc/ca/quay.crt' },
+      },
+    });
+  });
+
+  it('has no ca line without a CA', () => {
+    expect(renderHostsToml('docker.io', ['https://m.example'])).not.toMatch(/\bca = /);
+  });
+
+  it('puts the registry files under the config_path the config names', () => {
+    const files = renderContainerdFiles(
+      {
+        containerdMajor: 2,
+        pauseImage: 'registry.k8s.io/pause:3.10',
+        registryConfigPath: '/etc/kctl/certs.d',
+      },
+      { registryMirrors: { 'docker.io': ['https://m.example'] }, registryCAs: {} },
+    );
+    expect(files.map((f) => f.path)).toEqual([
+      '/etc/containerd/config.toml',
+      '/etc/kctl/certs.d/docker.io/hosts.toml',
+    ]);
+    expect(files[0]!.content).toContain('config_path = "/etc/kctl/certs.d"');
+  });
 });
 
 describe('crictl.yaml', () => {
-  it('points both endpoints at containerd', () => {
+  it('points both endpoints at containerd, at /etc/crictl.yaml', () => {
+    expect(CRICTL_CONFIG_PATH).toBe('/etc/crictl.yaml');
     expect(parse(renderCrictlConfig())).toEqual({
       'runtime-endpoint': 'unix:///run/containerd/containerd.sock',
       'image-endpoint': 'unix:///run/containerd/containerd.sock',

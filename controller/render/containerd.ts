@@ -1,24 +1,58 @@
-import type { ClusterSpec, ContainerdVersion } from '../../proto/cluster-spec.js';
 import type { HostFile } from '../../proto/host-spec.js';
-import { pauseImage } from './kube-version.js';
+import { KctlError } from '../../proto/errors.js';
+import { kubeVersion } from './kube-version.js';
+import type { ContainerdConfigInput, RegistryInput } from './types.js';
 
 export const CONTAINERD_CONFIG_PATH = '/etc/containerd/config.toml';
 export const CONTAINERD_CERTS_DIR = '/etc/containerd/certs.d';
+export const DEFAULT_IMAGE_REPOSITORY = 'registry.k8s.io';
+
+/**
+ * The pause image tag kubeadm pulls per minor (`kubeadm config images list`). Sources: kubeadm's
+ * constants as listed per release in kubernetes/minikube pkg/minikube/constants/constants_kubeadm_images.go
+ * (1.22-1.32), and kubespray's pod_infra_supported_versions (1.33 3.10, 1.34 and 1.35 3.10.1).
+ */
+export const PAUSE_VERSIONS: Readonly<Record<number, string>> = {
+  22: '3.5',
+  23: '3.6',
+  24: '3.7',
+  25: '3.8',
+  26: '3.9',
+  27: '3.9',
+  28: '3.9',
+  29: '3.9',
+  30: '3.9',
+  31: '3.10',
+  32: '3.10',
+  33: '3.10',
+  34: '3.10.1',
+  35: '3.10.1',
+};
+
+/** kubeadm's sandbox image for this version, from the cluster's image repository. */
+export function pauseImageFor(kubernetesVersion: string, imageRepository = DEFAULT_IMAGE_REPOSITORY): string {
+  const { minor } = kubeVersion(kubernetesVersion);
+  const tag = PAUSE_VERSIONS[minor];
+  if (tag === undefined)
+    throw new KctlError('invalid_spec', `No pause image is known for Kubernetes ${kubernetesVersion}`);
+  return `${imageRepository}/pause:${tag}`;
+}
+
+/** "1.7" or "2.1.4" -> the major that decides the config version. */
+export function containerdMajor(version: string): 1 | 2 {
+  const major = /^(\d+)\./.exec(version)?.[1];
+  if (major === '1' || major === '2') return major === '1' ? 1 : 2;
+  throw new KctlError('invalid_spec', `containerd "${version}" is neither a 1.x nor a 2.x release`);
+}
 
 /** containerd 1.x reads config version 2; 2.x introduced version 3 (and still converts 2). */
-export function containerdConfigVersion(version: ContainerdVersion): 2 | 3 {
-  return version.startsWith('1.') ? 2 : 3;
+export function containerdConfigVersion(major: 1 | 2): 2 | 3 {
+  return major === 1 ? 2 : 3;
 }
 
 /** A TOML basic string. Inputs are validated upstream; escaping keeps the file well-formed regardless. */
 function str(value: string): string {
   return JSON.stringify(value);
-}
-
-export interface ContainerdConfigInput {
-  version: ContainerdVersion;
-  /** kubeadm's pause image for the cluster's version: see pauseImage() */
-  sandboxImage: string;
 }
 
 /**
@@ -27,15 +61,15 @@ export interface ContainerdConfigInput {
  * (the kubelet's cgroupDriver), kubeadm's sandbox image, and registry hosts under certs.d.
  */
 export function renderContainerdConfig(input: ContainerdConfigInput): string {
-  if (containerdConfigVersion(input.version) === 2) {
+  if (containerdConfigVersion(input.containerdMajor) === 2) {
     const cri = '[plugins."io.containerd.grpc.v1.cri"';
     return [
-      `# Written by kctl for containerd ${input.version}: config version 2.`,
+      '# Written by kctl for containerd 1.x: config version 2.',
       'version = 2',
       'disabled_plugins = []',
       '',
       `${cri}]`,
-      `  sandbox_image = ${str(input.sandboxImage)}`,
+      `  sandbox_image = ${str(input.pauseImage)}`,
       '',
       `${cri}.containerd]`,
       '  default_runtime_name = "runc"',
@@ -47,22 +81,22 @@ export function renderContainerdConfig(input: ContainerdConfigInput): string {
       '  SystemdCgroup = true',
       '',
       `${cri}.registry]`,
-      `  config_path = ${str(CONTAINERD_CERTS_DIR)}`,
+      `  config_path = ${str(input.registryConfigPath)}`,
       '',
     ].join('\n');
   }
   const images = '[plugins."io.containerd.cri.v1.images"';
   const runtime = '[plugins."io.containerd.cri.v1.runtime"';
   return [
-    `# Written by kctl for containerd ${input.version}: config version 3.`,
+    '# Written by kctl for containerd 2.x: config version 3.',
     'version = 3',
     'disabled_plugins = []',
     '',
     `${images}.pinned_images]`,
-    `  sandbox = ${str(input.sandboxImage)}`,
+    `  sandbox = ${str(input.pauseImage)}`,
     '',
     `${images}.registry]`,
-    `  config_path = ${str(CONTAINERD_CERTS_DIR)}`,
+    `  config_path = ${str(input.registryConfigPath)}`,
     '',
     `${runtime}.containerd]`,
     '  default_runtime_name = "runc"',
@@ -82,27 +116,29 @@ function upstreamServer(registry: string): string | undefined {
   return registry === 'docker.io' ? 'https://registry-1.docker.io' : `https://${registry}`;
 }
 
-export function registryCaPath(registry: string): string {
-  return `${CONTAINERD_CERTS_DIR}/${registry}/ca.crt`;
+export function registryCaPath(registry: string, certsDir = CONTAINERD_CERTS_DIR): string {
+  return `${certsDir}/${registry}/ca.crt`;
 }
 
-export function hostsTomlPath(registry: string): string {
-  return `${CONTAINERD_CERTS_DIR}/${registry}/hosts.toml`;
+export function hostsTomlPath(registry: string, certsDir = CONTAINERD_CERTS_DIR): string {
+  return `${certsDir}/${registry}/hosts.toml`;
 }
 
 /**
  * /etc/containerd/certs.d/<registry>/hosts.toml: mirrors tried in order, then the registry itself.
- * `caFor` names the CA file for a registry host (host[:port]) that has one.
+ * `caPath` is either one CA file for every host in the file, or the CA file of a host (host[:port])
+ * that has one. containerd adds it to the system roots, so a CA never breaks the public fallback.
  */
 export function renderHostsToml(
   registry: string,
   mirrors: readonly string[],
-  caFor: (host: string) => string | undefined = () => undefined,
+  caPath?: string | ((host: string) => string | undefined),
 ): string {
-  const lines = [
-    `# Written by kctl: pulls from ${registry}${mirrors.length > 0 ? ' try the mirrors first' : ''}.`,
-  ];
+  const caFor = typeof caPath === 'function' ? caPath : (): string | undefined => caPath;
   const server = upstreamServer(registry);
+  const who = registry === '_default' ? 'any registry' : registry;
+  const order = [...(mirrors.length > 0 ? ['the mirrors below, in order'] : []), ...(server ? [server] : [])];
+  const lines = [`# Written by kctl. Pulls from ${who} try ${order.join(', then ')}.`];
   if (server !== undefined) lines.push(`server = ${str(server)}`);
   const ownCa = caFor(registry);
   if (ownCa !== undefined) lines.push(`ca = ${str(ownCa)}`);
@@ -116,15 +152,15 @@ export function renderHostsToml(
 }
 
 /** Every registry file a host needs: hosts.toml per mirrored or CA-carrying registry, and the CA files. */
-export function registryFiles(containerd: ClusterSpec['runtime']['containerd']): HostFile[] {
-  const { registryMirrors, registryCAs } = containerd;
+export function registryFiles(input: RegistryInput, certsDir = CONTAINERD_CERTS_DIR): HostFile[] {
+  const { registryMirrors, registryCAs } = input;
   const caFor = (host: string): string | undefined =>
-    registryCAs[host] !== undefined ? registryCaPath(host) : undefined;
+    registryCAs[host] !== undefined ? registryCaPath(host, certsDir) : undefined;
   const registries = [...new Set([...Object.keys(registryMirrors), ...Object.keys(registryCAs)])].sort();
   const files: HostFile[] = [];
   for (const registry of registries) {
     files.push({
-      path: hostsTomlPath(registry),
+      path: hostsTomlPath(registry, certsDir),
       content: renderHostsToml(registry, registryMirrors[registry] ?? [], caFor),
       mode: 0o644,
       sensitive: false,
@@ -132,7 +168,7 @@ export function registryFiles(containerd: ClusterSpec['runtime']['containerd']):
     const pem = registryCAs[registry];
     if (pem !== undefined) {
       files.push({
-        path: registryCaPath(registry),
+        path: registryCaPath(registry, certsDir),
         content: pem.endsWith('\n') ? pem : `${pem}\n`,
         mode: 0o644,
         sensitive: false,
@@ -142,14 +178,10 @@ export function registryFiles(containerd: ClusterSpec['runtime']['containerd']):
   return files;
 }
 
-/** config.toml plus the registry files, for the cluster's containerd line and Kubernetes version. */
-export function containerdFiles(spec: ClusterSpec): HostFile[] {
-  const config = renderContainerdConfig({
-    version: spec.runtime.containerd.version,
-    sandboxImage: pauseImage(spec.kubernetesVersion, spec.imageRepository),
-  });
+/** config.toml plus the registry files it points at. */
+export function renderContainerdFiles(config: ContainerdConfigInput, registries: RegistryInput): HostFile[] {
   return [
-    { path: CONTAINERD_CONFIG_PATH, content: config, mode: 0o644, sensitive: false },
-    ...registryFiles(spec.runtime.containerd),
+    { path: CONTAINERD_CONFIG_PATH, content: renderContainerdConfig(config), mode: 0o644, sensitive: false },
+    ...registryFiles(registries, config.registryConfigPath),
   ];
 }

@@ -1,10 +1,8 @@
-import type { ClusterSpec } from '../../proto/cluster-spec.js';
-import type { HostSpec } from '../../proto/host-spec.js';
 import { parseKubeVersion } from '../../proto/checks.js';
-import { parseCidr } from '../spec/cidr.js';
 import { kubeVersion } from './kube-version.js';
+import type { HostPrepInput, HostPrepSettings, KernelModule } from './types.js';
 
-export type HostPrepSettings = Pick<HostSpec, 'sysctls' | 'modules'>;
+export type { HostPrepInput, HostPrepSettings, KernelModule } from './types.js';
 
 /** kube-proxy's IPVS modules (kubeadm-facts §3.2); nf_conntrack_ipv4 was folded into nf_conntrack in 4.19. */
 export function ipvsModules(kernelRelease = ''): string[] {
@@ -13,37 +11,42 @@ export function ipvsModules(kernelRelease = ''): string[] {
   return ['ip_vs', 'ip_vs_rr', 'ip_vs_wrr', 'ip_vs_sh', old ? 'nf_conntrack_ipv4' : 'nf_conntrack'];
 }
 
+function hasIpv6(subnets: string | undefined): boolean {
+  return (subnets ?? '').split(',').some((s) => s.includes(':'));
+}
+
 /**
- * The kernel modules and sysctls a host needs for this cluster (kubeadm-facts §3).
- * - ip_forward always (kubeadm preflight fails without it); IPv6 forwarding for IPv6 networks.
- * - br_netfilter and bridge-nf-call-*: kubeadm before 1.30 fails when /proc/sys/net/bridge is
- *   missing, and bridge-based CNIs (flannel's cni0; unknown ones for `none`) need bridged traffic
- *   to pass iptables. Calico routes without a bridge, so from 1.30 it goes without.
- * - overlay for containerd's snapshotter; IPVS modules for ipvs; nf_tables for nftables.
+ * The kernel modules and sysctls a host needs (kubeadm-facts §3):
+ * - ip_forward always: kubeadm's preflight fails without it; IPv6 forwarding for IPv6 pod networks.
+ * - br_netfilter and bridge-nf-call-*: kubeadm before 1.30 fails when /proc/sys/net/bridge is missing,
+ *   and bridge-based CNIs need bridged pod traffic to pass iptables. Harmless where nothing bridges.
+ * - overlay for containerd's snapshotter; the IPVS modules for ipvs; nf_tables for nftables.
  */
-export function hostPrepSettings(
-  spec: Pick<ClusterSpec, 'kubernetesVersion' | 'kubeProxy' | 'cni' | 'networking'>,
-  kernelRelease = '',
-): HostPrepSettings {
-  const { minor } = kubeVersion(spec.kubernetesVersion);
-  const modules: HostPrepSettings['modules'] = [
-    { name: 'overlay', requiredFor: 'the containerd overlayfs snapshotter' },
+export function hostPrepSettings(input: HostPrepInput): HostPrepSettings {
+  kubeVersion(input.kubernetesVersion); // a version kctl can install, or a throw
+  const modules: KernelModule[] = [
+    { name: 'overlay', requiredFor: 'containerd overlayfs snapshotter' },
+    { name: 'br_netfilter', requiredFor: 'bridged pod traffic' },
   ];
-  const sysctls: Record<string, string> = { 'net.ipv4.ip_forward': '1' };
-  if (minor < 30 || spec.cni.plugin !== 'calico') {
-    modules.push({ name: 'br_netfilter', requiredFor: 'bridged pod traffic through iptables' });
-    sysctls['net.bridge.bridge-nf-call-iptables'] = '1';
-    sysctls['net.bridge.bridge-nf-call-ip6tables'] = '1';
-  }
-  if (parseCidr(spec.networking.podSubnet)?.family === 'ipv6') {
+  const sysctls: Record<string, string> = {
+    'net.ipv4.ip_forward': '1',
+    'net.bridge.bridge-nf-call-iptables': '1',
+    'net.bridge.bridge-nf-call-ip6tables': '1',
+  };
+  if (hasIpv6(input.podSubnet)) {
     sysctls['net.ipv6.conf.all.forwarding'] = '1';
     sysctls['net.ipv6.conf.default.forwarding'] = '1';
   }
-  if (spec.kubeProxy.mode === 'ipvs') {
-    for (const name of ipvsModules(kernelRelease))
-      modules.push({ name, requiredFor: 'kube-proxy mode ipvs' });
+  switch (input.kubeProxyMode) {
+    case 'ipvs':
+      for (const name of ipvsModules(input.kernelRelease))
+        modules.push({ name, requiredFor: 'kube-proxy mode ipvs' });
+      break;
+    case 'nftables':
+      modules.push({ name: 'nf_tables', requiredFor: 'kube-proxy mode nftables' });
+      break;
+    case 'iptables':
+      break;
   }
-  if (spec.kubeProxy.mode === 'nftables')
-    modules.push({ name: 'nf_tables', requiredFor: 'kube-proxy mode nftables' });
   return { sysctls, modules };
 }

@@ -1,8 +1,7 @@
 import { isIP } from 'node:net';
-import { kubeVipAddress, type ClusterSpec } from '../../proto/cluster-spec.js';
 import { KctlError } from '../../proto/errors.js';
-import { apiServerBindPort } from './kubeadm.js';
 import { kubeVersion } from './kube-version.js';
+import type { KubeVipInput } from './types.js';
 import { renderYamlDocuments } from './yaml-documents.js';
 
 export const KUBE_VIP_VERSION = 'v1.2.3';
@@ -12,14 +11,7 @@ export const KUBE_VIP_MANIFEST_PATH = '/etc/kubernetes/manifests/kube-vip.yaml';
 export const ADMIN_CONF = '/etc/kubernetes/admin.conf';
 export const SUPER_ADMIN_CONF = '/etc/kubernetes/super-admin.conf';
 
-export interface KubeVipInput {
-  vip: string;
-  interface: string;
-  port: number;
-  /** hostPath of the kubeconfig kube-vip reads; mounted at /etc/kubernetes/admin.conf either way */
-  kubeconfig: string;
-  image?: string;
-}
+const SUPER_ADMIN_FROM_MINOR = 29;
 
 /**
  * Which kubeconfig kube-vip reads. From 1.29, admin.conf only gets its rights through a binding
@@ -28,7 +20,9 @@ export interface KubeVipInput {
  * have no super-admin.conf and use admin.conf.
  */
 export function kubeVipKubeconfig(kubernetesVersion: string, runsInit: boolean): string {
-  return runsInit && kubeVersion(kubernetesVersion).minor >= 29 ? SUPER_ADMIN_CONF : ADMIN_CONF;
+  return runsInit && kubeVersion(kubernetesVersion).minor >= SUPER_ADMIN_FROM_MINOR
+    ? SUPER_ADMIN_CONF
+    : ADMIN_CONF;
 }
 
 function env(name: string, value: string): { name: string; value: string } {
@@ -43,6 +37,8 @@ export function renderKubeVipManifest(input: KubeVipInput): string {
   const family = isIP(input.vip);
   if (family === 0)
     throw new KctlError('invalid_spec', `The kube-vip VIP "${input.vip}" is not an IP address`);
+  if (!Number.isInteger(input.port) || input.port < 1 || input.port > 65535)
+    throw new KctlError('invalid_spec', `The kube-vip port ${input.port} is not a TCP port`);
   const pod = {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -73,36 +69,20 @@ export function renderKubeVipManifest(input: KubeVipInput): string {
             env('prometheus_server', ':2112'),
           ],
           securityContext: { capabilities: { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] } },
+          // the hostPath varies (super-admin.conf on the init node); kube-vip always reads this path
           volumeMounts: [{ name: 'kubeconfig', mountPath: ADMIN_CONF }],
         },
       ],
       // with cp_enable kube-vip talks to kubernetes:<port>, the local API server, before the VIP exists
       hostAliases: [{ ip: '127.0.0.1', hostnames: ['kubernetes'] }],
       hostNetwork: true,
-      volumes: [{ name: 'kubeconfig', hostPath: { path: input.kubeconfig } }],
+      volumes: [
+        {
+          name: 'kubeconfig',
+          hostPath: { path: kubeVipKubeconfig(input.kubernetesVersion, input.firstControlPlane) },
+        },
+      ],
     },
   };
   return renderYamlDocuments([pod]);
-}
-
-/**
- * The kube-vip manifest for one control plane of a kube-vip cluster, or undefined (other HA modes,
- * workers). `runsInit` is true only for the control plane that runs `kubeadm init`.
- */
-export function kubeVipManifestFor(
-  spec: ClusterSpec,
-  host: { role: 'control-plane' | 'worker'; first: boolean },
-): { path: string; content: string } | undefined {
-  if (spec.ha.mode !== 'kube-vip' || host.role !== 'control-plane') return undefined;
-  const vip = kubeVipAddress(spec);
-  if (vip === undefined) throw new KctlError('invalid_spec', 'kube-vip needs the VIP as an IP address');
-  return {
-    path: KUBE_VIP_MANIFEST_PATH,
-    content: renderKubeVipManifest({
-      vip,
-      interface: spec.ha.interface,
-      port: apiServerBindPort(spec),
-      kubeconfig: kubeVipKubeconfig(spec.kubernetesVersion, host.first),
-    }),
-  };
 }

@@ -1,10 +1,10 @@
 import { isIP } from 'node:net';
-import type { ClusterSpec } from '../../proto/cluster-spec.js';
-import { kubeVipAddress } from '../../proto/cluster-spec.js';
-import type { NodeRole } from '../../proto/checks.js';
 import { KctlError } from '../../proto/errors.js';
 import { kubeadmApiVersion, kubeVersion, type KubeadmApiVersion } from './kube-version.js';
+import type { InitSecrets, JoinInput, KubeadmInput } from './types.js';
 import { renderYamlDocuments } from './yaml-documents.js';
+
+export { kubeadmApiVersion, type KubeadmApiVersion } from './kube-version.js';
 
 export const CRI_SOCKET = 'unix:///var/run/containerd/containerd.sock';
 /** Where kubeadm's own default puts it; named so the stand-in and the reset flow agree. */
@@ -14,48 +14,22 @@ export const CONTROL_PLANE_HEALTH_TIMEOUT = '5m0s';
 export const DISCOVERY_TIMEOUT = '5m0s';
 /** The init token only has to outlive init; joins get their own short-lived tokens. */
 export const INIT_TOKEN_TTL = '1h0m0s';
+/** kubeadm's bootstrap token defaults (cluster-bootstrap; kubeadm-facts §8). */
+export const BOOTSTRAP_TOKEN_USAGES = ['signing', 'authentication'] as const;
+export const BOOTSTRAP_TOKEN_GROUPS = ['system:bootstrappers:kubeadm:default-node-token'] as const;
+/** From 1.35 the kubelet refuses cgroup v1 unless told otherwise; kctl says so explicitly (kubespray does too). */
+const FAIL_CGROUP_V1_FROM_MINOR = 35;
+/** nftables mode is alpha before 1.31 and needs its feature gate there. */
+const NFTABLES_BETA_MINOR = 31;
 
 const TOKEN = /^[a-z0-9]{6}\.[a-z0-9]{16}$/;
 const CERTIFICATE_KEY = /^[0-9a-f]{64}$/;
 const CA_CERT_HASH = /^sha256:[0-9a-f]{64}$/;
-const DURATION = /^(\d+h)?(\d+m)?(\d+s)?$/;
-
-/** The node a config is rendered for. `HostAssignment` from controller/spec/resolve.ts fits. */
-export interface KubeadmNode {
-  name: string;
-  role: NodeRole;
-  /** advertise address; kubeadm picks the default route's when absent */
-  address?: string | undefined;
-}
-
-export interface InitSecrets {
-  /** bootstrap token, [a-z0-9]{6}.[a-z0-9]{16} */
-  token: string;
-  /** 64 hex characters: the AES key for the uploaded control-plane certificates */
-  certificateKey: string;
-  /** Go duration, default INIT_TOKEN_TTL */
-  tokenTtl?: string;
-}
-
-export interface JoinSecrets {
-  token: string;
-  /** sha256:<64 hex> over the cluster CA's SubjectPublicKeyInfo; at least one */
-  caCertHashes: readonly string[];
-  /** required for control planes, ignored for workers */
-  certificateKey?: string | undefined;
-}
+const DURATION = /^(?=\d)(\d+h)?(\d+m)?(\d+s)?$/;
 
 /** `host:port`, with IPv6 literals in brackets. */
 export function hostPort(host: string, port: number): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/**
- * The port each API server listens on. With kube-vip (or no HA) clients reach it directly, so it is
- * the endpoint's port; behind an external load balancer the backends listen on kubeadm's 6443.
- */
-export function apiServerBindPort(spec: Pick<ClusterSpec, 'ha' | 'controlPlaneEndpoint'>): number {
-  return spec.ha.mode === 'external-lb' ? 6443 : spec.controlPlaneEndpoint.port;
 }
 
 type ExtraArgs = Record<string, string> | Array<{ name: string; value: string }>;
@@ -71,111 +45,104 @@ function extraArgs(
   return { extraArgs: entries.map(([name, value]) => ({ name, value })) };
 }
 
-function nodeRegistration(api: KubeadmApiVersion, spec: ClusterSpec, node: KubeadmNode): object {
-  // node-ip keeps the kubelet on the advertised network when a host has several; cluster.yaml can override it
+function nodeRegistration(api: KubeadmApiVersion, input: KubeadmInput): object {
+  // node-ip keeps the kubelet on the advertised network when a host has several; extraArgs can override it
   const kubelet = {
-    ...(node.address !== undefined ? { 'node-ip': node.address } : {}),
-    ...spec.extraArgs.kubelet,
+    ...(input.advertiseAddress !== undefined ? { 'node-ip': input.advertiseAddress } : {}),
+    ...input.extraArgs.kubelet,
   };
   const args = extraArgs(api, kubelet).extraArgs;
   return {
-    name: node.name,
-    criSocket: CRI_SOCKET,
+    name: input.nodeName,
+    criSocket: input.criSocket,
     ...(args !== undefined ? { kubeletExtraArgs: args } : {}),
+    // absent means kubeadm's default; [] would mean "no taints at all"
+    ...(input.taints !== undefined ? { taints: input.taints.map((t) => ({ ...t })) } : {}),
   };
 }
 
-function localAPIEndpoint(spec: ClusterSpec, node: KubeadmNode): object {
+function localAPIEndpoint(input: KubeadmInput): object {
   return {
-    ...(node.address !== undefined ? { advertiseAddress: node.address } : {}),
-    bindPort: apiServerBindPort(spec),
+    ...(input.advertiseAddress !== undefined ? { advertiseAddress: input.advertiseAddress } : {}),
+    bindPort: input.bindPort,
   };
 }
 
-function requireSecret(ok: boolean, what: string): void {
-  // the message names the rule, never the value
+function requireFormat(ok: boolean, what: string): void {
+  // the message names the rule, never the value: these are secrets
   if (!ok) throw new KctlError('invalid_args', `The ${what} is not in kubeadm's format`);
-}
-
-/** API server certificate names: the endpoint, the VIP, then cluster.yaml's, without repeats. */
-export function apiServerCertSANs(spec: ClusterSpec): string[] {
-  const names = [
-    spec.controlPlaneEndpoint.host,
-    kubeVipAddress(spec),
-    spec.controlPlaneEndpoint.address,
-    ...spec.certSANs,
-  ];
-  return [...new Set(names.filter((n): n is string => n !== undefined))];
 }
 
 function section(key: string, body: object): Record<string, object> {
   return Object.keys(body).length > 0 ? { [key]: body } : {};
 }
 
-export function clusterConfiguration(spec: ClusterSpec): object {
-  const api = kubeadmApiVersion(spec.kubernetesVersion);
+export function clusterConfiguration(input: KubeadmInput): object {
+  const api = kubeadmApiVersion(input.kubernetesVersion);
   const v1beta3 = api === 'kubeadm.k8s.io/v1beta3';
+  const certSANs = [...new Set(input.certSANs)];
   return {
     apiVersion: api,
     kind: 'ClusterConfiguration',
-    clusterName: spec.name,
-    kubernetesVersion: kubeVersion(spec.kubernetesVersion).text,
-    controlPlaneEndpoint: hostPort(spec.controlPlaneEndpoint.host, spec.controlPlaneEndpoint.port),
-    imageRepository: spec.imageRepository,
+    clusterName: input.clusterName,
+    kubernetesVersion: kubeVersion(input.kubernetesVersion).text,
+    controlPlaneEndpoint: hostPort(input.controlPlaneEndpoint.host, input.controlPlaneEndpoint.port),
+    ...(input.imageRepository !== undefined ? { imageRepository: input.imageRepository } : {}),
     networking: {
-      dnsDomain: spec.networking.dnsDomain,
-      podSubnet: spec.networking.podSubnet,
-      serviceSubnet: spec.networking.serviceSubnet,
+      dnsDomain: input.dnsDomain,
+      podSubnet: input.podSubnet,
+      serviceSubnet: input.serviceSubnet,
     },
     apiServer: {
-      certSANs: apiServerCertSANs(spec),
-      ...extraArgs(api, spec.extraArgs.apiServer),
+      ...(certSANs.length > 0 ? { certSANs } : {}),
+      ...extraArgs(api, input.extraArgs.apiServer),
       ...(v1beta3 ? { timeoutForControlPlane: CONTROL_PLANE_HEALTH_TIMEOUT } : {}),
     },
-    ...section('controllerManager', extraArgs(api, spec.extraArgs.controllerManager)),
-    ...section('scheduler', extraArgs(api, spec.extraArgs.scheduler)),
-    etcd: { local: { dataDir: ETCD_DATA_DIR, ...extraArgs(api, spec.extraArgs.etcd) } },
+    ...section('controllerManager', extraArgs(api, input.extraArgs.controllerManager)),
+    ...section('scheduler', extraArgs(api, input.extraArgs.scheduler)),
+    etcd: { local: { dataDir: ETCD_DATA_DIR, ...extraArgs(api, input.extraArgs.etcd) } },
   };
 }
 
-export function kubeletConfiguration(): object {
+/** The kubelet's cgroup driver must match containerd's SystemdCgroup = true. */
+export function kubeletConfiguration(kubernetesVersion: string): object {
+  const { minor } = kubeVersion(kubernetesVersion);
   return {
     apiVersion: 'kubelet.config.k8s.io/v1beta1',
     kind: 'KubeletConfiguration',
     cgroupDriver: 'systemd',
+    ...(minor >= FAIL_CGROUP_V1_FROM_MINOR ? { failCgroupV1: true } : {}),
   };
 }
 
-export function kubeProxyConfiguration(spec: ClusterSpec): object {
-  const { minor } = kubeVersion(spec.kubernetesVersion);
-  const mode = spec.kubeProxy.mode;
+export function kubeProxyConfiguration(
+  input: Pick<KubeadmInput, 'kubernetesVersion' | 'kubeProxyMode' | 'kubeVip'>,
+): object {
+  const { minor } = kubeVersion(input.kubernetesVersion);
+  const mode = input.kubeProxyMode;
   return {
     apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
     kind: 'KubeProxyConfiguration',
     mode,
-    // nftables is alpha before 1.31 and needs its gate
-    ...(mode === 'nftables' && minor < 31 ? { featureGates: { NFTablesProxyMode: true } } : {}),
-    // ARP-based VIPs need IPVS to stop answering ARP for addresses on kube-ipvs0
-    ...(mode === 'ipvs' && spec.ha.mode === 'kube-vip' ? { ipvs: { strictARP: true } } : {}),
+    ...(mode === 'nftables' && minor < NFTABLES_BETA_MINOR
+      ? { featureGates: { NFTablesProxyMode: true } }
+      : {}),
+    // ARP-based VIPs need IPVS to stop answering ARP for the addresses it puts on kube-ipvs0
+    ...(mode === 'ipvs' && input.kubeVip ? { ipvs: { strictARP: true } } : {}),
   };
 }
 
 /**
  * `kubeadm init --config` for the first control plane: InitConfiguration, ClusterConfiguration,
- * KubeletConfiguration and KubeProxyConfiguration. Secrets go into the text and nowhere else.
+ * KubeletConfiguration and KubeProxyConfiguration. The secrets go into the text and nowhere else.
  */
-export function renderKubeadmInit(spec: ClusterSpec, node: KubeadmNode, secrets: InitSecrets): string {
-  requireSecret(TOKEN.test(secrets.token), 'bootstrap token');
-  requireSecret(CERTIFICATE_KEY.test(secrets.certificateKey), 'certificate key');
+export function renderKubeadmInit(input: KubeadmInput, secrets: InitSecrets): string {
+  requireFormat(TOKEN.test(secrets.token), 'bootstrap token');
+  requireFormat(CERTIFICATE_KEY.test(secrets.certificateKey), 'certificate key');
   const ttl = secrets.tokenTtl ?? INIT_TOKEN_TTL;
-  if (!DURATION.test(ttl) || ttl === '')
+  if (!DURATION.test(ttl))
     throw new KctlError('invalid_args', `Token TTL "${ttl}" is not a duration like 1h0m0s`);
-  if (node.role !== 'control-plane')
-    throw new KctlError(
-      'invalid_args',
-      `Host "${node.name}" is a worker; only a control plane runs kubeadm init`,
-    );
-  const api = kubeadmApiVersion(spec.kubernetesVersion);
+  const api = kubeadmApiVersion(input.kubernetesVersion);
   const init = {
     apiVersion: api,
     kind: 'InitConfiguration',
@@ -184,12 +151,12 @@ export function renderKubeadmInit(spec: ClusterSpec, node: KubeadmNode, secrets:
         token: secrets.token,
         description: 'kctl: kubeadm init',
         ttl,
-        usages: ['signing', 'authentication'],
-        groups: ['system:bootstrappers:kubeadm:default-node-token'],
+        usages: [...BOOTSTRAP_TOKEN_USAGES],
+        groups: [...BOOTSTRAP_TOKEN_GROUPS],
       },
     ],
-    nodeRegistration: nodeRegistration(api, spec, node),
-    localAPIEndpoint: localAPIEndpoint(spec, node),
+    nodeRegistration: nodeRegistration(api, input),
+    localAPIEndpoint: localAPIEndpoint(input),
     certificateKey: secrets.certificateKey,
     ...(api === 'kubeadm.k8s.io/v1beta4'
       ? { timeouts: { controlPlaneComponentHealthCheck: CONTROL_PLANE_HEALTH_TIMEOUT } }
@@ -197,57 +164,55 @@ export function renderKubeadmInit(spec: ClusterSpec, node: KubeadmNode, secrets:
   };
   return renderYamlDocuments([
     init,
-    clusterConfiguration(spec),
-    kubeletConfiguration(),
-    kubeProxyConfiguration(spec),
+    clusterConfiguration(input),
+    kubeletConfiguration(input.kubernetesVersion),
+    kubeProxyConfiguration(input),
   ]);
 }
 
 /**
- * `kubeadm join --config` for a control plane (with controlPlane.certificateKey) or a worker. The
- * kubelet and kube-proxy settings come from the cluster's ConfigMaps, so only JoinConfiguration is written.
+ * `kubeadm join --config` for a control plane (controlPlane with the certificate key) or a worker.
+ * The kubelet and kube-proxy settings come from the cluster's ConfigMaps, so only JoinConfiguration
+ * is written.
  */
-export function renderKubeadmJoin(spec: ClusterSpec, node: KubeadmNode, secrets: JoinSecrets): string {
-  requireSecret(TOKEN.test(secrets.token), 'bootstrap token');
-  if (secrets.caCertHashes.length === 0)
+export function renderKubeadmJoin(input: KubeadmInput, join: JoinInput): string {
+  requireFormat(TOKEN.test(join.token), 'bootstrap token');
+  if (join.caCertHashes.length === 0)
     throw new KctlError('invalid_args', 'At least one CA certificate hash is needed to join');
-  for (const h of secrets.caCertHashes) requireSecret(CA_CERT_HASH.test(h), 'CA certificate hash');
-  const controlPlane = node.role === 'control-plane';
-  if (controlPlane) {
-    if (secrets.certificateKey === undefined)
-      throw new KctlError('invalid_args', `Control plane "${node.name}" needs the certificate key to join`);
-    requireSecret(CERTIFICATE_KEY.test(secrets.certificateKey), 'certificate key');
+  for (const h of join.caCertHashes) requireFormat(CA_CERT_HASH.test(h), 'CA certificate hash');
+  if (join.controlPlane) {
+    if (join.certificateKey === undefined)
+      throw new KctlError(
+        'invalid_args',
+        `Control plane "${input.nodeName}" needs the certificate key to join`,
+      );
+    requireFormat(CERTIFICATE_KEY.test(join.certificateKey), 'certificate key');
   }
-  const api = kubeadmApiVersion(spec.kubernetesVersion);
+  const api = kubeadmApiVersion(input.kubernetesVersion);
   const v1beta3 = api === 'kubeadm.k8s.io/v1beta3';
-  const join = {
+  const config = {
     apiVersion: api,
     kind: 'JoinConfiguration',
-    nodeRegistration: nodeRegistration(api, spec, node),
+    nodeRegistration: nodeRegistration(api, input),
     discovery: {
       bootstrapToken: {
-        token: secrets.token,
-        apiServerEndpoint: hostPort(spec.controlPlaneEndpoint.host, spec.controlPlaneEndpoint.port),
-        caCertHashes: [...secrets.caCertHashes],
+        token: join.token,
+        apiServerEndpoint: hostPort(input.controlPlaneEndpoint.host, input.controlPlaneEndpoint.port),
+        caCertHashes: [...join.caCertHashes],
       },
       ...(v1beta3 ? { timeout: DISCOVERY_TIMEOUT } : {}),
     },
-    ...(controlPlane
-      ? {
-          controlPlane: {
-            localAPIEndpoint: localAPIEndpoint(spec, node),
-            certificateKey: secrets.certificateKey,
-          },
-        }
+    ...(join.controlPlane
+      ? { controlPlane: { localAPIEndpoint: localAPIEndpoint(input), certificateKey: join.certificateKey } }
       : {}),
     ...(v1beta3
       ? {}
       : {
           timeouts: {
             discovery: DISCOVERY_TIMEOUT,
-            ...(controlPlane ? { controlPlaneComponentHealthCheck: CONTROL_PLANE_HEALTH_TIMEOUT } : {}),
+            ...(join.controlPlane ? { controlPlaneComponentHealthCheck: CONTROL_PLANE_HEALTH_TIMEOUT } : {}),
           },
         }),
   };
-  return renderYamlDocuments([join]);
+  return renderYamlDocuments([config]);
 }

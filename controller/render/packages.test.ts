@@ -1,19 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { KctlError } from '../../proto/errors.js';
 import {
+  bundleRepoUrl,
+  kubePackageVersion,
   kubernetesAptKeyUrl,
-  kubernetesPackageVersion,
   kubernetesPackages,
   packageFormatFor,
+  packageRepoFile,
   renderAptSource,
   renderYumRepo,
-  type PackageSourceInput,
 } from './packages.js';
+import type { PackageRepoInput } from './types.js';
 
-const upstream = (v: string): PackageSourceInput => ({
-  packages: { source: 'upstream' },
-  kubernetesVersion: v,
-});
+const upstream = (v: string): PackageRepoInput => ({ kubernetesVersion: v, source: { kind: 'upstream' } });
 
 describe('Kubernetes package sources', () => {
   it.each([
@@ -26,18 +25,14 @@ describe('Kubernetes package sources', () => {
       'deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.35/deb/ /\n',
     ],
     [
-      { packages: { source: 'mirror', url: 'https://m.example/pkgs/' }, kubernetesVersion: 'v1.31.2' },
+      { kubernetesVersion: 'v1.31.2', source: { kind: 'mirror', baseUrl: 'https://m.example/pkgs/' } },
       'deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://m.example/pkgs/core:/stable:/v1.31/deb/ /\n',
     ],
     [
-      {
-        packages: { source: 'bundle' },
-        kubernetesVersion: 'v1.31.2',
-        controllerUrl: 'https://10.0.0.5:8443',
-      },
-      'deb [signed-by=/etc/apt/keyrings/kctl-bundle-keyring.gpg] https://10.0.0.5:8443/bundle/apt ./\n',
+      { kubernetesVersion: 'v1.31.2', source: { kind: 'bundle', url: 'https://10.0.0.5:8443/bundle/apt' } },
+      'deb [signed-by=/etc/apt/keyrings/kctl-bundle.gpg] https://10.0.0.5:8443/bundle/apt ./\n',
     ],
-  ] satisfies Array<[PackageSourceInput, string]>)('apt line for %j', (input, line) => {
+  ] satisfies Array<[PackageRepoInput, string]>)('apt line for %j', (input, line) => {
     expect(renderAptSource(input)).toBe(line);
   });
 
@@ -47,31 +42,66 @@ describe('Kubernetes package sources', () => {
     );
   });
 
-  it('writes a yum repo with the Kubernetes packages excluded from updates', () => {
-    const lines = renderYumRepo(upstream('v1.31.2')).trimEnd().split('\n');
-    expect(lines).toEqual([
-      '[kubernetes]',
-      'name=Kubernetes v1.31',
-      'baseurl=https://pkgs.k8s.io/core:/stable:/v1.31/rpm/',
-      'enabled=1',
-      'gpgcheck=1',
-      'gpgkey=https://pkgs.k8s.io/core:/stable:/v1.31/rpm/repodata/repomd.xml.key',
-      'exclude=kubelet kubeadm kubectl cri-tools kubernetes-cni',
-    ]);
-  });
-
-  it.each([undefined, 'http://10.0.0.5:8080', 'https://10.0.0.5/evil path'])(
-    'refuses the bundle source with controller URL %j',
-    (controllerUrl) => {
-      const input: PackageSourceInput = {
-        packages: { source: 'bundle' },
-        kubernetesVersion: 'v1.31.2',
-        controllerUrl,
-      };
-      expect(() => renderAptSource(input)).toThrow(KctlError);
-      expect(() => renderYumRepo(input)).toThrow(/controller URL/);
+  it.each([
+    [upstream('v1.31.2'), 'https://pkgs.k8s.io/core:/stable:/v1.31/rpm/'],
+    [
+      { kubernetesVersion: 'v1.31.2', source: { kind: 'mirror', baseUrl: 'https://m.example' } },
+      'https://m.example/core:/stable:/v1.31/rpm/',
+    ],
+    [
+      { kubernetesVersion: 'v1.31.2', source: { kind: 'bundle', url: 'https://10.0.0.5:8443/bundle/rpm' } },
+      'https://10.0.0.5:8443/bundle/rpm/',
+    ],
+  ] satisfies Array<[PackageRepoInput, string]>)(
+    'writes a yum repo with the Kubernetes packages excluded from updates for %j',
+    (input, baseurl) => {
+      expect(renderYumRepo(input).trimEnd().split('\n')).toEqual([
+        '[kubernetes]',
+        'name=Kubernetes v1.31',
+        `baseurl=${baseurl}`,
+        'enabled=1',
+        'gpgcheck=1',
+        `gpgkey=${baseurl}repodata/repomd.xml.key`,
+        'exclude=kubelet kubeadm kubectl cri-tools kubernetes-cni',
+      ]);
     },
   );
+
+  it.each([
+    ['a bundle over plain http', { kind: 'bundle', url: 'http://10.0.0.5:8080/bundle/apt' }],
+    ['a bundle URL with a space', { kind: 'bundle', url: 'https://10.0.0.5/evil path' }],
+    ['a mirror URL with a newline', { kind: 'mirror', baseUrl: 'https://m.example\ndeb http://evil/ /' }],
+    ['a mirror that is not a URL', { kind: 'mirror', baseUrl: 'm.example' }],
+  ] as const)('refuses %s', (_what, source) => {
+    const input: PackageRepoInput = { kubernetesVersion: 'v1.31.2', source };
+    expect(() => renderAptSource(input)).toThrow(KctlError);
+    expect(() => renderYumRepo(input)).toThrow(/URL/);
+  });
+
+  it.each([
+    ['deb', 'https://10.0.0.5:8443/bundle/apt'],
+    ['rpm', 'https://10.0.0.5:8443/bundle/rpm'],
+  ] as const)('serves the %s bundle from the controller at %s', (format, url) => {
+    expect(bundleRepoUrl('https://10.0.0.5:8443', format)).toBe(url);
+  });
+
+  it.each(['http://10.0.0.5:8080', 'https://10.0.0.5:8443/path', ''])(
+    'refuses controller URL %j for the bundle',
+    (url) => {
+      expect(() => bundleRepoUrl(url, 'deb')).toThrow(/controller URL/);
+    },
+  );
+
+  it.each([
+    ['deb', '/etc/apt/sources.list.d/kubernetes.list'],
+    ['rpm', '/etc/yum.repos.d/kubernetes.repo'],
+  ] as const)('writes the %s repo file to %s', (format, path) => {
+    expect(packageRepoFile(upstream('v1.31.2'), format)).toMatchObject({
+      path,
+      mode: 0o644,
+      sensitive: false,
+    });
+  });
 });
 
 describe('Kubernetes package versions', () => {
@@ -79,8 +109,9 @@ describe('Kubernetes package versions', () => {
     ['v1.31.2', 'deb', '1.31.2-1.1'],
     ['v1.31.2', 'rpm', '1.31.2'],
     ['v1.35.0', 'deb', '1.35.0-1.1'],
+    ['1.29.15', 'rpm', '1.29.15'],
   ] as const)('%s in %s format is %s', (version, format, want) => {
-    expect(kubernetesPackageVersion(version, format)).toBe(want);
+    expect(kubePackageVersion(version, format)).toBe(want);
   });
 
   it('pins and holds kubelet, kubeadm and kubectl', () => {

@@ -1,7 +1,9 @@
-import type { ClusterSpec } from '../../proto/cluster-spec.js';
 import type { HostFile } from '../../proto/host-spec.js';
 import { KctlError } from '../../proto/errors.js';
 import { kubeVersion } from './kube-version.js';
+import type { PackageFormat, PackageRepoInput } from './types.js';
+
+export type { PackageFormat, PackageRepoInput, PackageSource } from './types.js';
 
 export const PKGS_K8S_IO = 'https://pkgs.k8s.io';
 export const KUBERNETES_APT_KEYRING = '/etc/apt/keyrings/kubernetes-apt-keyring.gpg';
@@ -12,13 +14,11 @@ export const KUBERNETES_YUM_REPO_ID = 'kubernetes';
 /** Where the controller serves the offline bundle's flat apt repo and its rpm repo. */
 export const BUNDLE_APT_PATH = '/bundle/apt';
 export const BUNDLE_RPM_PATH = '/bundle/rpm';
-export const BUNDLE_APT_KEYRING = '/etc/apt/keyrings/kctl-bundle-keyring.gpg';
+export const BUNDLE_APT_KEYRING = '/etc/apt/keyrings/kctl-bundle.gpg';
 /** The packages kctl pins and holds; cri-tools and kubernetes-cni follow as dependencies. */
 export const KUBERNETES_PACKAGES = ['kubelet', 'kubeadm', 'kubectl'] as const;
 /** Excluded from yum/dnf updates so only a deliberate upgrade moves them. */
 const YUM_EXCLUDES = 'kubelet kubeadm kubectl cri-tools kubernetes-cni';
-
-export type PackageFormat = 'deb' | 'rpm';
 
 const DEB_FAMILY = new Set(['debian', 'ubuntu', 'raspbian', 'linuxmint', 'pop', 'devuan']);
 const RPM_FAMILY = new Set([
@@ -40,53 +40,56 @@ export function packageFormatFor(osId: string): PackageFormat | undefined {
   return undefined;
 }
 
-export interface PackageSourceInput {
-  packages: ClusterSpec['packages'];
-  kubernetesVersion: string;
-  /** https://host:port of the controller; needed for the `bundle` source */
-  controllerUrl?: string | undefined;
-}
-
-/** One repository per minor on pkgs.k8s.io (or a mirror of it): `<base>/core:/stable:/v1.31`. */
-export function kubernetesRepoBase(
-  input: Pick<PackageSourceInput, 'packages' | 'kubernetesVersion'>,
-): string {
-  const { minor } = kubeVersion(input.kubernetesVersion);
-  const base = input.packages.source === 'mirror' ? input.packages.url.replace(/\/+$/, '') : PKGS_K8S_IO;
-  return `${base}/core:/stable:/v1.${minor}`;
-}
-
-function controllerBase(input: PackageSourceInput): string {
-  if (input.controllerUrl === undefined || !/^https:\/\/[^\s/]+$/.test(input.controllerUrl)) {
+/** The bundle's flat repository on the controller for one package format. */
+export function bundleRepoUrl(controllerUrl: string, format: PackageFormat): string {
+  if (!/^https:\/\/[^\s/]+$/.test(controllerUrl)) {
     throw new KctlError(
       'invalid_args',
       'The bundle package source needs the controller URL as https://host:port',
     );
   }
-  return input.controllerUrl;
+  return `${controllerUrl}${format === 'deb' ? BUNDLE_APT_PATH : BUNDLE_RPM_PATH}`;
+}
+
+/** A URL that goes into a repo file line as is: one token, http(s) (https for the bundle). */
+function requireUrl(url: string, what: string, httpsOnly: boolean): string {
+  const ok = httpsOnly ? /^https:\/\/\S+$/.test(url) : /^https?:\/\/\S+$/.test(url);
+  if (!ok) throw new KctlError('invalid_args', `The ${what} "${url}" is not an http(s) URL`);
+  return url;
+}
+
+/** One repository per minor on pkgs.k8s.io (or a mirror of it): `<base>/core:/stable:/v1.31`. */
+export function kubernetesRepoBase(input: PackageRepoInput): string {
+  const { minor } = kubeVersion(input.kubernetesVersion);
+  const base =
+    input.source.kind === 'mirror'
+      ? requireUrl(input.source.baseUrl, 'package mirror', false).replace(/\/+$/, '')
+      : PKGS_K8S_IO;
+  return `${base}/core:/stable:/v1.${minor}`;
 }
 
 /** The key apt's keyring is made from (`gpg --dearmor`); the same key signs every minor's repo. */
-export function kubernetesAptKeyUrl(
-  input: Pick<PackageSourceInput, 'packages' | 'kubernetesVersion'>,
-): string {
+export function kubernetesAptKeyUrl(input: PackageRepoInput): string {
   return `${kubernetesRepoBase(input)}/deb/Release.key`;
 }
 
-/** /etc/apt/sources.list.d/kubernetes.list. pkgs.k8s.io repos are flat: suite `/`, no component. */
-export function renderAptSource(input: PackageSourceInput): string {
-  if (input.packages.source === 'bundle') {
-    return `deb [signed-by=${BUNDLE_APT_KEYRING}] ${controllerBase(input)}${BUNDLE_APT_PATH} ./\n`;
+/**
+ * /etc/apt/sources.list.d/kubernetes.list. pkgs.k8s.io repos are flat: suite `/`, no component;
+ * the bundle is a flat repo too, at `./` below its URL.
+ */
+export function renderAptSource(input: PackageRepoInput): string {
+  if (input.source.kind === 'bundle') {
+    return `deb [signed-by=${BUNDLE_APT_KEYRING}] ${requireUrl(input.source.url, 'bundle URL', true)} ./\n`;
   }
   return `deb [signed-by=${KUBERNETES_APT_KEYRING}] ${kubernetesRepoBase(input)}/deb/ /\n`;
 }
 
 /** /etc/yum.repos.d/kubernetes.repo with the Kubernetes packages excluded from ordinary updates. */
-export function renderYumRepo(input: PackageSourceInput): string {
+export function renderYumRepo(input: PackageRepoInput): string {
   const { minor } = kubeVersion(input.kubernetesVersion);
   const baseurl =
-    input.packages.source === 'bundle'
-      ? `${controllerBase(input)}${BUNDLE_RPM_PATH}/`
+    input.source.kind === 'bundle'
+      ? `${requireUrl(input.source.url, 'bundle URL', true).replace(/\/+$/, '')}/`
       : `${kubernetesRepoBase(input)}/rpm/`;
   return [
     `[${KUBERNETES_YUM_REPO_ID}]`,
@@ -102,9 +105,9 @@ export function renderYumRepo(input: PackageSourceInput): string {
 
 /**
  * A Kubernetes package version in its repository's format: deb `1.31.2-1.1` (the OBS revision
- * pkgs.k8s.io builds carry), rpm `1.31.2` (dnf resolves the release).
+ * pkgs.k8s.io builds carry), rpm `1.31.2` (dnf resolves the release, e.g. -150500.1.1).
  */
-export function kubernetesPackageVersion(
+export function kubePackageVersion(
   kubernetesVersion: string,
   format: PackageFormat,
   debRevision = '1.1',
@@ -119,12 +122,12 @@ export function kubernetesPackages(
   kubernetesVersion: string,
   format: PackageFormat,
 ): Array<{ name: string; version: string; hold: boolean }> {
-  const version = kubernetesPackageVersion(kubernetesVersion, format);
+  const version = kubePackageVersion(kubernetesVersion, format);
   return KUBERNETES_PACKAGES.map((name) => ({ name, version, hold: true }));
 }
 
 /** The repository file for this host's package format. */
-export function packageRepoFile(input: PackageSourceInput, format: PackageFormat): HostFile {
+export function packageRepoFile(input: PackageRepoInput, format: PackageFormat): HostFile {
   return format === 'deb'
     ? { path: KUBERNETES_APT_LIST, content: renderAptSource(input), mode: 0o644, sensitive: false }
     : { path: KUBERNETES_YUM_REPO, content: renderYumRepo(input), mode: 0o644, sensitive: false };

@@ -1,30 +1,26 @@
-import type { ClusterSpec } from '../../proto/cluster-spec.js';
 import type { HostFile } from '../../proto/host-spec.js';
-import { containerdFiles } from './containerd.js';
+import { renderContainerdFiles } from './containerd.js';
 import { CRICTL_CONFIG_PATH, renderCrictlConfig } from './crictl.js';
-import { packageRepoFile, type PackageFormat } from './packages.js';
+import { packageRepoFile } from './packages.js';
+import type { ContainerdConfigInput, PackageFormat, PackageRepoInput, RegistryInput } from './types.js';
 
-export interface PrepareFilesOptions {
-  packageFormat: PackageFormat;
-  /** https://host:port of the controller, for the `bundle` package source */
-  controllerUrl?: string | undefined;
+export interface PrepareFilesInput {
+  containerd: ContainerdConfigInput;
+  registries: RegistryInput;
+  /** absent when kctl installs no packages (preinstalled images, unknown package format) */
+  packageRepo?: { format: PackageFormat; repo: PackageRepoInput } | undefined;
 }
 
 /**
  * Every configuration file the prepare phase writes on a host, the same for every role: containerd's
  * config.toml, registry hosts.toml and CA files, /etc/crictl.yaml and the Kubernetes package repo.
  */
-export function renderPrepareFiles(spec: ClusterSpec, options: PrepareFilesOptions): HostFile[] {
+export function renderPrepareFiles(input: PrepareFilesInput): HostFile[] {
   return [
-    ...containerdFiles(spec),
+    ...renderContainerdFiles(input.containerd, input.registries),
     { path: CRICTL_CONFIG_PATH, content: renderCrictlConfig(), mode: 0o644, sensitive: false },
-    packageRepoFile(
-      {
-        packages: spec.packages,
-        kubernetesVersion: spec.kubernetesVersion,
-        controllerUrl: options.controllerUrl,
-      },
-      options.packageFormat,
-    ),
+    ...(input.packageRepo !== undefined
+      ? [packageRepoFile(input.packageRepo.repo, input.packageRepo.format)]
+      : []),
   ];
 }
