@@ -8,6 +8,8 @@ export interface CallRecord {
   tool: string;
   /** the arguments after the program name, secrets replaced by "[redacted]" */
   argv: string[];
+  /** the working directory the tool was started in */
+  cwd: string;
   hostRoot: string;
   node: string | null;
   exitCode: number;

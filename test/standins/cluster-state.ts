@@ -1,7 +1,7 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { StandinExit } from './standin-env.js';
 
 /**
@@ -164,6 +164,68 @@ function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/** This process's PID namespace: hosts in containers share the cluster directory but not their pids. */
+function pidNamespace(): string {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** `owner` holds "<pid> <pid namespace>"; undefined while the holder has not written it yet. */
+function lockOwner(lock: string): { pid: number; ns: string } | undefined {
+  try {
+    const [pid = '', ns = ''] = readFileSync(join(lock, 'owner'), 'utf8').trim().split(' ');
+    const n = Number(pid);
+    return Number.isInteger(n) && n > 0 ? { pid: n, ns } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function lockAgeMs(path: string): number {
+  try {
+    return Date.now() - statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * A holder that died leaves its lock behind. Its pid says so when it lived in our PID namespace;
+ * otherwise (another container, or killed before it wrote its pid) only the lock's age can: every
+ * holder keeps the lock for milliseconds.
+ */
+function isStale(lock: string): boolean {
+  const owner = lockOwner(lock);
+  if (owner && owner.ns === pidNamespace()) return !processAlive(owner.pid);
+  return lockAgeMs(lock) > STALE_LOCK_MS;
+}
+
+/**
+ * Removes a stale lock. Only one process may judge and remove it (the `.break` directory), and
+ * it judges again once it holds that, so a lock another waiter has just taken is never removed.
+ */
+function breakStaleLock(lock: string): boolean {
+  const breaker = `${lock}.break`;
+  try {
+    mkdirSync(breaker);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    // a breaker killed while breaking would block everyone: its directory is old
+    if (lockAgeMs(breaker) > STALE_LOCK_MS) rmSync(breaker, { recursive: true, force: true });
+    return false;
+  }
+  try {
+    if (!isStale(lock)) return false;
+    rmSync(lock, { recursive: true, force: true });
+    return true;
+  } finally {
+    rmSync(breaker, { recursive: true, force: true });
+  }
+}
+
 /** mkdir is atomic: the directory is the lock, its `owner` file names the holder for stale-lock recovery. */
 function acquireLock(dir: string): () => void {
   const lock = join(dir, LOCK_DIR);
@@ -171,26 +233,12 @@ function acquireLock(dir: string): () => void {
   for (;;) {
     try {
       mkdirSync(lock);
-      writeFileSync(join(lock, 'owner'), String(process.pid));
+      writeFileSync(join(lock, 'owner'), `${process.pid} ${pidNamespace()}`);
       return () => rmSync(lock, { recursive: true, force: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    let stale = false;
-    try {
-      const owner = Number(readFileSync(join(lock, 'owner'), 'utf8'));
-      stale = Number.isInteger(owner) && owner > 0 && !processAlive(owner);
-    } catch {
-      try {
-        stale = Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS;
-      } catch {
-        stale = false;
-      }
-    }
-    if (stale) {
-      rmSync(lock, { recursive: true, force: true });
-      continue;
-    }
+    if (isStale(lock) && breakStaleLock(lock)) continue;
     if (Date.now() > deadline) {
       throw new StandinExit(`kctl stand-in: timed out waiting for the cluster lock ${lock}`);
     }

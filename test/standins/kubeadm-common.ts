@@ -1,5 +1,6 @@
 import { networkInterfaces } from 'node:os';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ClusterState, NodeRecord, TokenRecord } from './cluster-state.js';
 import { SHARED_CERT_FILES, type PkiFiles } from './kubeadm-pki.js';
 import { loadKubeadmConfig, type ConfigPurpose, type LoadedConfig } from './kubeadm-config.js';
@@ -13,7 +14,7 @@ import {
   type Semver,
 } from './k8s-values.js';
 import { openBytes, sealBytes } from './standin-pki.js';
-import { StandinExit, type StandinEnv } from './standin-env.js';
+import { STANDIN_ETC, StandinExit, type StandinEnv } from './standin-env.js';
 
 /** Pieces kubeadm's commands share: errors, config loading, node identity, tokens and the upload-certs Secret. */
 
@@ -227,11 +228,14 @@ export function describeTtl(ms: number): string {
 export function reportedKubeletVersion(state: ClusterState, name: string): string {
   const node = state.nodes.find((n) => n.name === name);
   if (!node) return '';
-  try {
-    const path =
-      node.hostRoot === '/' ? '/etc/kctl-standin/version' : `${node.hostRoot}/etc/kctl-standin/version`;
-    return parseSemver(readFileSync(path, 'utf8').trim())?.raw ?? node.kubeletVersion;
-  } catch {
-    return node.kubeletVersion;
+  // the kubelet stand-in's own lookup (StandinEnv.version) on that node's root, then what it said at join
+  for (const file of ['kubelet-version', 'version']) {
+    try {
+      const v = parseSemver(readFileSync(join(node.hostRoot, STANDIN_ETC, file), 'utf8').trim());
+      if (v) return v.raw;
+    } catch {
+      // no such file: try the next
+    }
   }
+  return node.kubeletVersion;
 }

@@ -258,6 +258,7 @@ export async function kubeadmInit(env: StandinEnv, args: string[]): Promise<stri
   const say = (line: string) => env.out(`${line}\n`);
   say(`[init] Using Kubernetes version: ${target.raw}`);
   say('[preflight] Running pre-flight checks');
+  const kubeletAnswer = env.kubeletVersion();
   const checks: Check[] = [
     ...realRootChecks(env, true),
     kubernetesVersionCheck(target, kubeadm),
@@ -267,7 +268,7 @@ export async function kubeadmInit(env: StandinEnv, args: string[]): Promise<stri
     ...(cluster.etcd.kind === 'local' ? [dirAvailable(env, cluster.etcd.dataDir)] : []),
     ...ipForwardChecks(env, kubeadm, isIP(advertiseAddress) === 6),
     swapCheck(env),
-    kubeletVersionCheck(env.version(), kubeadm, target),
+    kubeletVersionCheck(kubeletAnswer, kubeadm, target),
   ];
   const ignore = ignoreSet([flags.list('ignore-preflight-errors'), nr.ignorePreflightErrors ?? []]);
   if (!skipped('preflight')) runChecks(env, checks, ignore);
@@ -423,7 +424,8 @@ export async function kubeadmInit(env: StandinEnv, args: string[]): Promise<stri
       name: nodeName,
       hostRoot: env.hostRoot,
       controlPlane: true,
-      kubeletVersion: env.version().raw,
+      // what the kubelet will report; with the check ignored and no kubelet, kubeadm's own version
+      kubeletVersion: 'version' in kubeletAnswer ? kubeletAnswer.version.raw : kubeadm.raw,
       kubeletRunning: true,
       unschedulable: false,
       taints: nr.taints ?? [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }],

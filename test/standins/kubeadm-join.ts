@@ -258,6 +258,7 @@ export async function kubeadmJoin(env: StandinEnv, args: string[]): Promise<stri
   const hostIp = detectHostIp(env);
 
   say('[preflight] Running pre-flight checks');
+  const kubeletAnswer = env.kubeletVersion();
   runChecks(
     env,
     [
@@ -267,7 +268,7 @@ export async function kubeadmJoin(env: StandinEnv, args: string[]): Promise<stri
       ...(controlPlane ? [] : [fileAvailable(env, caCertPath)]),
       ...ipForwardChecks(env, kubeadm, isIP(hostIp) === 6),
       swapCheck(env),
-      kubeletVersionCheck(env.version(), kubeadm, undefined),
+      kubeletVersionCheck(kubeletAnswer, kubeadm, undefined),
     ],
     ignore,
   );
@@ -341,7 +342,8 @@ export async function kubeadmJoin(env: StandinEnv, args: string[]): Promise<stri
 
   // a control plane's 7 certificates and 3 kubeconfigs (the kubelet makes its own ECDSA key)
   if (controlPlane) prefetchKeys(cluster.encryptionAlgorithm, cluster.etcd.kind === 'local' ? 10 : 6);
-  const kubelet = env.version();
+  // with the KubeletVersion check ignored and no kubelet to ask, assume kubeadm's own version
+  const kubelet = 'version' in kubeletAnswer ? kubeletAnswer.version : kubeadm;
   if (kubelet.minor > clusterVersion.minor || kubelet.minor < clusterVersion.minor - 3) {
     throw phaseError(
       'kubelet-start',

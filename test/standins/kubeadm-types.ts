@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseGoDuration } from './k8s-values.js';
 
 /**

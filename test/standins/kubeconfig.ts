@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ClusterState } from './cluster-state.js';
 import { splitHostPort } from './k8s-values.js';
 import { caCertHashOf, certInfo, isSignedBy, keyMatchesCert, type CertAndKey } from './standin-pki.js';

@@ -98,14 +98,17 @@ export function realRootChecks(env: StandinEnv, controlPlane: boolean): Check[] 
 
 const short = (v: Semver): string => `${v.major}.${v.minor}.${v.patch}`;
 
+/** `kubelet` is what `kubelet --version` answered on the host (StandinEnv.kubeletVersion). */
 export function kubeletVersionCheck(
-  kubelet: Semver,
+  answer: { version: Semver } | { error: string },
   kubeadm: Semver,
   controlPlane: Semver | undefined,
 ): Check {
   return {
     name: 'KubeletVersion',
     run: () => {
+      if ('error' in answer) return error(answer.error);
+      const kubelet = answer.version;
       if (kubelet.major !== kubeadm.major || kubelet.minor < kubeadm.minor - 3) {
         return error(
           `Kubelet version "${short(kubelet)}" is lower than kubeadm can support. Please upgrade kubelet`,

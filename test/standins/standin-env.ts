@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -9,7 +10,11 @@ import { parseGoDuration, parseSemver, type Semver } from './k8s-values.js';
  * The agent runs programs with a fixed environment, so the cluster directory and the version come
  * from files under the host root first and from environment variables second.
  */
-export const BUILD_DEFAULT_VERSION = 'v1.31.2';
+/** Replaced by build.ts (esbuild `define`) when buildStandins is given a version; absent when run from source. */
+declare const __KCTL_STANDIN_BUILD_VERSION__: string | undefined;
+/** The version a binary claims when nothing on the host or in the environment says otherwise. */
+export const BUILD_DEFAULT_VERSION: string =
+  typeof __KCTL_STANDIN_BUILD_VERSION__ === 'string' ? __KCTL_STANDIN_BUILD_VERSION__ : 'v1.31.2';
 export const STANDIN_ETC = '/etc/kctl-standin';
 export const STANDIN_MARK = 'kctl stand-in';
 
@@ -32,7 +37,16 @@ export interface StandinEnv {
   readonly env: NodeJS.ProcessEnv;
   /** maps a host path (absolute, or relative to the working directory) under the host root */
   hostPath(path: string): string;
+  /**
+   * The version this binary claims: `<root>/etc/kctl-standin/<tool>-version`, then
+   * `<root>/etc/kctl-standin/version`, then KCTL_STANDIN_VERSION, then the version baked in at build.
+   */
   version(): Semver;
+  /**
+   * What `kubelet --version` answers on this host, run from PATH as kubeadm's KubeletVersion check
+   * runs it; an error message in kubeadm's words when it cannot.
+   */
+  kubeletVersion(): { version: Semver } | { error: string };
   /** the shared cluster directory; throws StandinExit when none is configured */
   clusterDir(): string;
   /** the cluster directory when one is configured, without failing */
@@ -103,14 +117,43 @@ export function createStandinEnv(tool: ToolName, env: NodeJS.ProcessEnv = proces
     env,
     hostPath,
     version() {
-      const raw = configValue('version', 'KCTL_STANDIN_VERSION') ?? BUILD_DEFAULT_VERSION;
+      const raw =
+        readTrimmed(hostPath(`${STANDIN_ETC}/${tool}-version`)) ??
+        configValue('version', 'KCTL_STANDIN_VERSION') ??
+        BUILD_DEFAULT_VERSION;
       const v = parseSemver(raw);
       if (!v) {
         throw new StandinExit(
-          `${tool} (${STANDIN_MARK}): version "${raw}" (from ${STANDIN_ETC}/version or KCTL_STANDIN_VERSION) is not a version like v1.31.2`,
+          `${tool} (${STANDIN_MARK}): version "${raw}" (from ${STANDIN_ETC}/${tool}-version, ${STANDIN_ETC}/version, KCTL_STANDIN_VERSION or the build) is not a version like v1.31.2`,
         );
       }
       return v;
+    },
+    kubeletVersion() {
+      let out: string;
+      try {
+        out = execFileSync('kubelet', ['--version'], {
+          env,
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+          timeout: 30_000,
+        });
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException & { status?: number | null };
+        return {
+          error:
+            e.code === 'ENOENT'
+              ? `couldn't get kubelet version: cannot execute 'kubelet --version': exec: "kubelet": executable file not found in $PATH`
+              : `couldn't get kubelet version: cannot execute 'kubelet --version': exit status ${e.status ?? 'unknown'}`,
+        };
+      }
+      const word = /^Kubernetes (\S+)/.exec(out.trim())?.[1];
+      const v = word === undefined ? undefined : parseSemver(word);
+      return v
+        ? { version: v }
+        : {
+            error: `couldn't get kubelet version: couldn't parse kubelet version ${JSON.stringify(out.trim())}`,
+          };
     },
     clusterDir() {
       const dir = clusterDirIfAny();

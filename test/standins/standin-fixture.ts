@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { buildStandins, type StandinTool } from './build.js';
+import type { CallRecord } from './call-log.js';
 
 /**
  * Test fixture for the stand-ins: builds them once into a temp bin directory, makes fake host roots
@@ -19,9 +20,7 @@ export interface StandinLab {
   ): Promise<StandinHost>;
   /** sets the shared stand-in clock (<cluster>/now): ISO time, epoch ms or "+2h1m" */
   setClock(value: string | undefined): Promise<void>;
-  calls(): Promise<
-    { tool: string; argv: string[]; hostRoot: string; node: string | null; exitCode: number }[]
-  >;
+  calls(): Promise<CallRecord[]>;
   cleanup(): Promise<void>;
 }
 
@@ -34,7 +33,11 @@ export interface RunResult {
 export interface StandinHost {
   name: string;
   root: string;
-  run(tool: StandinTool, args: string[], options?: { env?: Record<string, string> }): Promise<RunResult>;
+  run(
+    tool: StandinTool,
+    args: string[],
+    options?: { env?: Record<string, string>; cwd?: string },
+  ): Promise<RunResult>;
   write(path: string, content: string): Promise<void>;
   read(path: string): Promise<string>;
 }
@@ -69,13 +72,15 @@ export async function standinLab(): Promise<StandinLab> {
           const r = await execa(join(bin, tool), args, {
             extendEnv: false,
             env: {
-              PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+              // as the agent does: the stand-ins' directory first (kubeadm runs `kubelet --version` from PATH)
+              PATH: `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`,
               LC_ALL: 'C.UTF-8',
               DEBIAN_FRONTEND: 'noninteractive',
               KCTL_HOST_ROOT: root,
               ...runOptions.env,
             },
             stdin: 'ignore',
+            ...(runOptions.cwd ? { cwd: runOptions.cwd } : {}),
             reject: false,
             timeout: 60_000,
           });
@@ -97,16 +102,7 @@ export async function standinLab(): Promise<StandinLab> {
       return text
         .split('\n')
         .filter((l) => l !== '')
-        .map(
-          (l) =>
-            JSON.parse(l) as {
-              tool: string;
-              argv: string[];
-              hostRoot: string;
-              node: string | null;
-              exitCode: number;
-            },
-        );
+        .map((l) => JSON.parse(l) as CallRecord);
     },
     cleanup: () => rm(base, { recursive: true, force: true }),
   };

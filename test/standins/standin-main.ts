@@ -38,6 +38,7 @@ export function runStandin(
           time: new Date().toISOString(),
           tool,
           argv: redactArgv(args),
+          cwd: process.cwd(),
           hostRoot: env.hostRoot,
           node: node ?? env.node ?? nodeOf(env),
           exitCode,

@@ -1,5 +1,3 @@
-// @peculiar/x509 resolves its ASN.1 providers through tsyringe, which needs the Reflect metadata API
-import 'reflect-metadata';
 import {
   KeyObject,
   X509Certificate,
@@ -12,7 +10,7 @@ import {
   webcrypto,
 } from 'node:crypto';
 import { isIP } from 'node:net';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 
 /**
  * Real certificates for the stand-ins: a cluster CA whose SubjectPublicKeyInfo hash is the
@@ -20,8 +18,21 @@ import * as x509 from '@peculiar/x509';
  * the AES-256-GCM sealing kubeadm uses for the certificates it uploads (`kubeadm-certs` Secret).
  */
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 const subtle = webcrypto.subtle;
+
+let x509Module: Promise<typeof X509> | undefined;
+/**
+ * @peculiar/x509 is loaded only by the commands that issue certificates: evaluating it (and the
+ * Reflect metadata API its tsyringe container needs) costs ~50 ms at every start otherwise.
+ */
+function loadX509(): Promise<typeof X509> {
+  x509Module ??= import('reflect-metadata').then(async () => {
+    const x509 = await import('@peculiar/x509');
+    x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+    return x509;
+  });
+  return x509Module;
+}
 
 export type KeyAlgorithm = 'RSA-2048' | 'RSA-3072' | 'RSA-4096' | 'ECDSA-P256' | 'ECDSA-P384';
 
@@ -98,7 +109,7 @@ function serialNumber(): string {
   return b.toString('hex');
 }
 
-function certPem(cert: x509.X509Certificate): string {
+function certPem(cert: X509.X509Certificate): string {
   return `${cert.toString('pem')}\n`;
 }
 
@@ -109,6 +120,7 @@ export async function createCa(options: {
   now: number;
   validityMs?: number | undefined;
 }): Promise<CertAndKey> {
+  const x509 = await loadX509();
   const keys = await newKeys(options.algorithm);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serialNumber(),
@@ -143,13 +155,14 @@ export interface LeafOptions {
 
 /** A leaf certificate signed by `ca` (1 year by default), with SANs split into DNS names and IPs. */
 export async function issueCert(ca: CertAndKey, options: LeafOptions): Promise<CertAndKey> {
+  const x509 = await loadX509();
   const keys = await newKeys(options.algorithm);
   const caCert = new x509.X509Certificate(ca.certPem);
   const caAlgorithm = algorithmOfKeyPem(ca.keyPem);
   const subject = [...(options.organizations ?? []).map((o) => `O=${o}`), `CN=${options.commonName}`].join(
     ', ',
   );
-  const sans = [...new Set(options.altNames ?? [])].map((s): x509.JsonGeneralName =>
+  const sans = [...new Set(options.altNames ?? [])].map((s): X509.JsonGeneralName =>
     isIP(s) ? { type: 'ip', value: s } : { type: 'dns', value: s },
   );
   const ekus = options.usages.map((u) =>
