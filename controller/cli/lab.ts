@@ -2,7 +2,13 @@ import { Command } from 'commander';
 import { KctlError } from '../../proto/errors.js';
 import { hostLeaderPid, execInLeader } from '../lab/exec.js';
 import { labUp } from '../lab/hosts.js';
-import { BOOT_PROGRAMS, ROOTFS_PROGRAMS, checkPrograms, describeMissing } from '../lab/prereqs.js';
+import {
+  BOOT_PROGRAMS,
+  ROOTFS_PROGRAMS,
+  checkPrograms,
+  describeMissing,
+  type LabProgram,
+} from '../lab/prereqs.js';
 import { DEFAULT_CACHE_DIR } from '../lab/rootfs.js';
 import { DEFAULT_LAB_DIR, readLabState } from '../lab/state.js';
 import { labDown } from '../lab/teardown.js';
@@ -20,8 +26,8 @@ const stdio: LabCliOutput = {
 };
 
 /** Refuses early, before any work, with what is missing and the apt-get line that fixes it. */
-async function requireLabHost(installMissing: boolean): Promise<void> {
-  const report = await checkPrograms([...BOOT_PROGRAMS, ...ROOTFS_PROGRAMS]);
+async function requireLabHost(programs: LabProgram[], installMissing: boolean): Promise<void> {
+  const report = await checkPrograms(programs);
   if (installMissing && report.isRoot) return; // labUp installs them
   const problem = describeMissing(report);
   if (problem) {
@@ -61,7 +67,7 @@ export function labCommand(io: LabCliOutput = stdio): Command {
         if (opts.storage !== 'overlay' && opts.storage !== 'copy') {
           throw new KctlError('invalid_args', `--storage: "${opts.storage}" must be overlay or copy`);
         }
-        await requireLabHost(opts.installMissing === true);
+        await requireLabHost([...BOOT_PROGRAMS, ...ROOTFS_PROGRAMS], opts.installMissing === true);
         const { state, timings } = await labUp({
           n,
           dir: opts.dir,
@@ -88,7 +94,7 @@ export function labCommand(io: LabCliOutput = stdio): Command {
     .description('remove every host, namespace, link, mount, process and directory the lab made')
     .option('--dir <dir>', 'lab directory', DEFAULT_LAB_DIR)
     .action(async (opts: { dir: string }) => {
-      await requireLabHost(false);
+      await requireLabHost(BOOT_PROGRAMS, false);
       const { removed } = await labDown({ dir: opts.dir });
       for (const r of removed) io.out(`removed ${r}\n`);
       io.out(removed.length === 0 ? 'lab down: nothing to remove\n' : 'lab down: done\n');

@@ -12,6 +12,7 @@ import { cloudInitCommand } from './cloud-init-cmd.js';
 import { statusCommand } from './status-cmd.js';
 import { nodeCommand, resetCommand, upgradeCommand } from './lifecycle-cmd.js';
 import { webCommand } from './web-cmd.js';
+import { labCommand } from './lab.js';
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('kctl')
@@ -33,6 +34,7 @@ export function buildProgram(ctx: CliContext): Command {
     resetCommand(ctx),
     upgradeCommand(ctx),
     webCommand(ctx),
+    labCommand(ctx),
   ]) {
     program.addCommand(sub);
   }

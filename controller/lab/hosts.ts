@@ -172,11 +172,7 @@ const ANSI_COLOUR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
 async function consoleTail(host: LabHostState): Promise<string> {
   const text = await readFile(host.logFile, 'utf8').catch(() => '');
   // strip colour codes of the boot console
-  return text
-    .replace(ANSI_COLOUR, '')
-    .split('\n')
-    .slice(-15)
-    .join('\n');
+  return text.replace(ANSI_COLOUR, '').split('\n').slice(-15).join('\n');
 }
 
 /** Waits for the host's init, then `systemctl is-system-running --wait`, then `cloud-init status --wait`. */
