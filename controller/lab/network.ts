@@ -81,7 +81,8 @@ export async function createHostLink(link: HostLink): Promise<void> {
 
 /** Deleting the namespace deletes its eth0 and so the pair; the explicit deletes catch partial ups. */
 export async function removeHostLink(link: Pick<HostLink, 'netns' | 'vethHost'>): Promise<void> {
-  await ipQuiet(['netns', 'delete', link.netns]);
+  if (link.netns !== '' && (await listLabNetns()).includes(link.netns))
+    await ipQuiet(['netns', 'delete', link.netns]);
   if (await linkExists(link.vethHost)) await ipQuiet(['link', 'delete', link.vethHost]);
 }
 

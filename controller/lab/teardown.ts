@@ -71,7 +71,11 @@ export async function labDown(opts: { dir?: string; timeoutMs?: number } = {}): 
   for (const p of strays) signalProcess(p.pid, 'SIGKILL');
   await waitGone(async () => (await strayProcesses(hostsDir)).length > 0, 10_000);
   for (const p of strays) removed.push(`process ${p.pid} (${p.comm})`);
-  for (const kept of await removeLabCgroups()) removed.push(`(cgroup still busy) ${kept}`);
+  const cgroups = await labCgroupDirs();
+  const busy = await removeLabCgroups();
+  for (const c of busy) removed.push(`(cgroup still busy) ${c}`);
+  // one line per host cgroup, not per unit the host's systemd made under it
+  for (const c of cgroups) if (!busy.includes(c) && /\/kctl-lab\/[^/]+$/.test(c)) removed.push(`cgroup ${c}`);
 
   // 3. mounts, deepest first
   for (const point of await mountsUnder(hostsDir)) if (await unmount(point)) removed.push(`mount ${point}`);
