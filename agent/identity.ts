@@ -2,11 +2,11 @@
 import 'reflect-metadata';
 import { X509Certificate, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
+import { HOST_URI_PREFIX } from '../proto/identity-uri.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 /** The controller names hosts with this URN (controller/pki.ts HOST_URI_PREFIX; agent/ cannot import it). */
-const HOST_URI_PREFIX = 'urn:kctl:host:';
 const HOST_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /**

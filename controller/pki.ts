@@ -4,6 +4,7 @@ import { X509Certificate as NodeX509, createPublicKey, randomBytes, webcrypto } 
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
 import { KctlError } from '../proto/errors.js';
+import { ADMIN_URI_PREFIX, HOST_URI_PREFIX } from '../proto/identity-uri.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 const subtle = webcrypto.subtle;
@@ -30,8 +31,7 @@ export interface SignedCertificate {
   notAfter: number;
 }
 
-export const HOST_URI_PREFIX = 'urn:kctl:host:';
-export const ADMIN_URI_PREFIX = 'urn:kctl:admin:';
+export { ADMIN_URI_PREFIX, HOST_URI_PREFIX };
 
 function pem(label: string, der: ArrayBuffer): string {
   const b64 = Buffer.from(der)
