@@ -36,9 +36,19 @@ export function createControllerServer(options: ServerOptions): {
   // without one by the router's single authorisation check (S5, S14)
   const server = createHardenedHttpsServer(options.tls, { requestTimeoutMs: 60_000 });
 
+  // a client whose certificate TLS did not verify is logged once per connection, not per request
+  const refusedSockets = new WeakSet<TLSSocket>();
   const identify = (socket: TLSSocket): Caller => {
     const ip = socket.remoteAddress ?? null;
-    if (!socket.authorized) return { kind: 'anonymous', ip };
+    if (!socket.authorized) {
+      const refusal = tlsRefusal(socket);
+      if (refusal.clientCert && !refusedSockets.has(socket)) {
+        refusedSockets.add(socket);
+        metrics.refuseConnection('tls_unverified');
+        log.warn({ ip, ...refusal }, 'tls client certificate refused');
+      }
+      return { kind: 'anonymous', ip };
+    }
     const cert = socket.getPeerCertificate();
     if (!cert.raw) return { kind: 'anonymous', ip };
     const id = identityOfPeer(cert.raw);
@@ -72,9 +82,9 @@ export function createControllerServer(options: ServerOptions): {
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const tls = req.socket as TLSSocket;
     const ip = tls.remoteAddress ?? 'unknown';
-    const refuse = (status: number, code: string, message: string): void => {
+    const refuse = (status: number, code: string, message: string, extra: object = {}): void => {
       metrics.refuseConnection(code);
-      log.warn({ ip, code }, 'agent connection refused');
+      log.warn({ ip, code, ...extra }, 'agent connection refused');
       const body = JSON.stringify({ error: { code, message, retryable: status >= 500 } });
       socket.end(
         `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : 'Service Unavailable'}\r\n` +
@@ -85,7 +95,12 @@ export function createControllerServer(options: ServerOptions): {
     if (url.pathname !== '/v1/agent')
       return refuse(404, 'not_found', `No WebSocket endpoint at ${url.pathname}`);
     if (!tls.authorized) {
-      return refuse(401, 'not_authenticated', 'A client certificate issued by this controller is required');
+      return refuse(
+        401,
+        'not_authenticated',
+        'A client certificate issued by this controller is required',
+        tlsRefusal(tls),
+      );
     }
     const cert = tls.getPeerCertificate();
     const id = cert.raw ? identityOfPeer(cert.raw) : undefined;
@@ -126,6 +141,30 @@ export function createControllerServer(options: ServerOptions): {
   });
 
   return { server, router, wss };
+}
+
+/**
+ * Why TLS did not verify a client: the OpenSSL reason code (`socket.authorizationError`) and whether
+ * a certificate was offered at all. Only a code of capitals and digits is logged as it is; anything
+ * else becomes "other", so nothing a peer controls reaches the log (S19).
+ */
+export function tlsRefusal(socket: TLSSocket): { tlsError: string; clientCert: boolean } {
+  const raw: unknown = socket.authorizationError;
+  // Node sets the OpenSSL code as a string; an Error with a code is accepted too
+  const code: unknown = raw instanceof Error ? (raw as { code?: unknown }).code : raw;
+  const tlsError =
+    code === undefined || code === null
+      ? 'none'
+      : typeof code === 'string' && /^[A-Z0-9_]{1,64}$/.test(code)
+        ? code
+        : 'other';
+  let clientCert = false;
+  try {
+    clientCert = Object.keys(socket.getPeerCertificate()).length > 0;
+  } catch {
+    // a socket torn down mid-request has no peer left to ask about
+  }
+  return { tlsError, clientCert };
 }
 
 /** Serial numbers as hex, compared without case or leading zeros. */
