@@ -7,7 +7,7 @@ import { renderCloudInit } from '../cloud-init.js';
 import { loadClientConfig } from './client-config.js';
 import type { CliContext } from './context.js';
 import { parseLabels } from './token-cmd.js';
-import { parseDuration } from '../tokens.js';
+import { parseTokenTtl } from '../tokens.js';
 
 export const AGENT_ARTIFACT = 'kctl-agent-linux-x64';
 
@@ -17,15 +17,17 @@ export function cloudInitCommand(ctx: CliContext): Command {
     .description('print #cloud-config user-data that installs and enrolls an agent (fresh one-use token)')
     .requiredOption('--role <role>', 'control-plane or worker')
     .option('--labels <k=v,...>', 'more labels for the host')
-    .option('--ttl <duration>', 'token lifetime', '1h')
-    .action(async (opts: { role: string; labels?: string; ttl: string }, self: Command) => {
+    .option('--ttl <duration>', 'token lifetime, e.g. 30m, 1h, 24h (default 1h, max 24h)')
+    .action(async (opts: { role: string; labels?: string; ttl?: string }, self: Command) => {
       if (opts.role !== 'worker' && opts.role !== 'control-plane') {
         throw new KctlError('invalid_args', `--role: "${opts.role}" must be control-plane or worker`);
       }
+      // flags are checked before anything touches the network
+      const ttlMs = parseTokenTtl(opts.ttl, '--ttl');
+      const labels = { ...parseLabels(opts.labels), role: opts.role };
       const { config } = self.optsWithGlobals<{ config?: string }>();
       const clientConfig = await loadClientConfig(config);
       const client = await ctx.client(self);
-      const labels = { ...parseLabels(opts.labels), role: opts.role };
       const sha = (await client.text(`/artifacts/${AGENT_ARTIFACT}.sha256`)).trim().split(/\s+/)[0] ?? '';
       if (
         !z
@@ -42,7 +44,7 @@ export function cloudInitCommand(ctx: CliContext): Command {
       }
       const token = await client.post(
         '/v1/admin/tokens',
-        { ttlMs: parseDuration(opts.ttl, '--ttl'), uses: 1, labels, description: `cloud-init ${opts.role}` },
+        { ttlMs, uses: 1, labels, description: `cloud-init ${opts.role}` },
         TokenCreateResponse,
       );
       ctx.out(

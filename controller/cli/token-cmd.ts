@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { OkResponse, TokenCreateResponse, TokenList } from '../../proto/admin-api.js';
 import { KctlError } from '../../proto/errors.js';
-import { DEFAULT_TOKEN_TTL_MS, parseDuration } from '../tokens.js';
+import { parseTokenTtl } from '../tokens.js';
 import { outputFormat, type CliContext } from './context.js';
 import { formatAge, renderTable } from './table.js';
 
@@ -30,7 +30,7 @@ export function tokenCommand(ctx: CliContext): Command {
     .option('--description <text>', 'free text shown in token list', '')
     .action(
       async (opts: { ttl?: string; uses: string; labels?: string; description: string }, self: Command) => {
-        const ttlMs = opts.ttl ? parseDuration(opts.ttl, '--ttl') : DEFAULT_TOKEN_TTL_MS;
+        const ttlMs = parseTokenTtl(opts.ttl, '--ttl');
         const uses = Number(opts.uses);
         if (!Number.isInteger(uses) || uses < 1)
           throw new KctlError('invalid_args', `--uses: "${opts.uses}" is not a positive integer`);
