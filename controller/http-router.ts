@@ -29,6 +29,11 @@ export interface Route {
   path: string;
   auth: RouteAuth;
   handle(ctx: RequestContext): Promise<unknown>;
+  /**
+   * Called when the one authorisation check refuses a caller here: the route may count the
+   * refusal and return a more precise error (say, why a certificate was not accepted).
+   */
+  onRefused?(req: IncomingMessage, error: KctlError): KctlError | undefined;
 }
 
 const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
@@ -76,7 +81,11 @@ export class Router {
       const match = this.match(req.method ?? 'GET', url.pathname);
       if (!match) throw new KctlError('not_found', `No route for ${req.method} ${url.pathname}`);
       const { route, params } = match;
-      authorize(route.auth, caller);
+      try {
+        authorize(route.auth, caller);
+      } catch (err) {
+        throw (err instanceof KctlError ? route.onRefused?.(req, err) : undefined) ?? err;
+      }
       const result = await route.handle({
         req,
         res,
@@ -101,13 +110,19 @@ export class Router {
     for (const route of this.routes) {
       if (route.method !== method) continue;
       const pattern = route.path.split('/');
-      if (pattern.length !== parts.length) continue;
+      // a last segment `*` takes the rest of the path, raw (still percent-encoded) in params['*']
+      const rest = pattern.at(-1) === '*';
+      if (rest ? parts.length < pattern.length : pattern.length !== parts.length) continue;
       const params: Record<string, string> = {};
       let ok = true;
       for (let i = 0; i < pattern.length; i++) {
         const p = pattern[i] ?? '';
         const v = parts[i] ?? '';
-        if (p.startsWith(':')) {
+        if (rest && i === pattern.length - 1) {
+          const tail = parts.slice(i).join('/');
+          if (tail === '') ok = false;
+          else params['*'] = tail;
+        } else if (p.startsWith(':')) {
           if (v === '') ok = false;
           else params[p.slice(1)] = decodeURIComponent(v);
         } else if (p !== v) ok = false;

@@ -10,6 +10,7 @@ import { createControllerServer } from './server.js';
 import { loadDataDir, splitHostPort } from './data-dir.js';
 import { ApplyStore } from './orchestrator/apply-store.js';
 import { allRoutes } from './routes.js';
+import { resolveBundleDir } from './bundle/serve-dir.js';
 import { defaultWebListen, startWebServer, type RunningWebServer } from './web/server.js';
 
 export interface RunningController {
@@ -30,9 +31,12 @@ export async function startController(options: {
   listen?: string;
   /** the fleet page's HOST:PORT; the admin port + 1 by default; false: no fleet page */
   webListen?: string | false;
+  /** the offline bundle to serve; <data-dir>/bundle when absent and that directory exists */
+  bundleDir?: string;
   log?: Logger;
 }): Promise<RunningController> {
   const files = await loadDataDir(options.dataDir);
+  const bundleDir = await resolveBundleDir(options.bundleDir, files.dir);
   const log = options.log ?? createLogger({ name: 'kctl-controller' });
   const store = new SqliteStore(files.dbFile);
   const metrics = new ControllerMetrics();
@@ -56,6 +60,7 @@ export async function startController(options: {
     metrics,
     applyStore,
     artifactsDir: process.env.KCTL_ARTIFACTS_DIR ?? files.artifactsDir,
+    bundleDir,
     controllerUrl: files.settings.advertiseUrl,
     ca: files.ca,
     certValidityDays: files.settings.agentCertValidityDays,
@@ -76,7 +81,7 @@ export async function startController(options: {
   });
   const address = server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
-  log.info({ listen: `${host}:${boundPort}`, dataDir: files.dir }, 'controller listening');
+  log.info({ listen: `${host}:${boundPort}`, dataDir: files.dir, bundleDir }, 'controller listening');
   const web =
     options.webListen === false
       ? undefined

@@ -3,6 +3,7 @@ import { controllerRoutes, type RouteDeps } from './admin-routes.js';
 import { clusterRoutes } from './plan/routes.js';
 import { clusterRenderers } from './plan/renderers.js';
 import { artifactsRoute } from './artifacts-route.js';
+import { bundleRoutes } from './bundle/routes.js';
 import type { ApplyStore } from './orchestrator/apply-store.js';
 import { z } from 'zod';
 import { createWebToken, type HasDatabase } from './web/web-tokens.js';
@@ -13,6 +14,8 @@ export function allRoutes(
   deps: RouteDeps & {
     applyStore: ApplyStore;
     artifactsDir: string;
+    /** the offline bundle directory (kctl bundle build), when this controller serves one */
+    bundleDir?: string | undefined;
     controllerUrl?: string;
     database?: HasDatabase;
   },
@@ -29,6 +32,13 @@ export function allRoutes(
       renderers: clusterRenderers,
     }),
     artifactsRoute(deps.artifactsDir),
+    ...bundleRoutes({
+      bundleDir: deps.bundleDir,
+      ca: deps.ca,
+      store: deps.store,
+      metrics: deps.metrics,
+      log: deps.log,
+    }),
     {
       method: 'POST',
       path: '/v1/admin/web-tokens',

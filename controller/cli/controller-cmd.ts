@@ -27,10 +27,15 @@ export function controllerCommand(ctx: CliContext): Command {
     .description('serve agents (WSS) and the admin API on one HTTPS port')
     .requiredOption('--data-dir <dir>', 'controller state directory')
     .option('--listen <host:port>', 'override the address chosen at init')
-    .action(async (opts: { dataDir: string; listen?: string }) => {
+    .option(
+      '--bundle <dir>',
+      'offline bundle to serve to enrolled agents (default: <data-dir>/bundle if present)',
+    )
+    .action(async (opts: { dataDir: string; listen?: string; bundle?: string }) => {
       const running = await startController({
         dataDir: opts.dataDir,
         ...(opts.listen ? { listen: opts.listen } : {}),
+        ...(opts.bundle !== undefined ? { bundleDir: opts.bundle } : {}),
       });
       await new Promise<void>((resolve) => {
         const stop = (): void => {

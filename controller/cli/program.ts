@@ -13,6 +13,7 @@ import { statusCommand } from './status-cmd.js';
 import { nodeCommand, resetCommand, upgradeCommand } from './lifecycle-cmd.js';
 import { webCommand } from './web-cmd.js';
 import { labCommand } from './lab.js';
+import { bundleCommand } from './commands/bundle-cmd.js';
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('kctl')
@@ -35,6 +36,7 @@ export function buildProgram(ctx: CliContext): Command {
     upgradeCommand(ctx),
     webCommand(ctx),
     labCommand(ctx),
+    bundleCommand(ctx),
   ]) {
     program.addCommand(sub);
   }

@@ -1,0 +1,52 @@
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { KctlError } from '../../proto/errors.js';
+import type { BundleManifest } from '../../proto/bundle.js';
+import { buildOfflineAptRepo, type RepoPackage } from '../lab/offline-repo.js';
+import { MANIFEST_FILE, writeManifest } from './manifest.js';
+
+export interface BuildBundleOptions {
+  outDir: string;
+  /** fetched with their dependencies by this machine's apt; buildOfflineAptRepo's default when absent */
+  packages?: string[];
+  /** more .deb files (e.g. kubeadm, kubelet, kubectl) */
+  debs?: string[];
+  /** a root filesystem whose installed packages need not be fetched */
+  baseRootfs?: string;
+  installMissing?: boolean;
+  now?: Date;
+}
+
+export interface BuiltBundle {
+  dir: string;
+  manifest: BundleManifest;
+  packages: RepoPackage[];
+  fingerprint: string;
+}
+
+/**
+ * `kctl bundle build`: DIR/apt is the signed flat apt repository (buildOfflineAptRepo), and
+ * DIR/manifest.json lists every file under DIR with its SHA-256 and size. Other files an operator
+ * put in DIR (binaries) are listed too. A non-empty DIR that is not a bundle is refused, so a
+ * mistyped --out cannot sweep unrelated files into a bundle.
+ */
+export async function buildBundle(options: BuildBundleOptions): Promise<BuiltBundle> {
+  const dir = resolve(options.outDir);
+  const entries = await readdir(dir).catch(() => undefined);
+  if (entries && entries.length > 0 && !entries.includes(MANIFEST_FILE)) {
+    throw new KctlError('invalid_args', `--out "${dir}" is not empty and holds no ${MANIFEST_FILE}`, {
+      details: { remedy: 'use an empty or new directory, or one made by kctl bundle build' },
+    });
+  }
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  await rm(join(dir, MANIFEST_FILE), { force: true });
+  const repo = await buildOfflineAptRepo({
+    outDir: join(dir, 'apt'),
+    ...(options.packages !== undefined ? { packages: options.packages } : {}),
+    ...(options.debs !== undefined ? { extraDebs: options.debs } : {}),
+    ...(options.baseRootfs !== undefined ? { baseRootfs: options.baseRootfs } : {}),
+    ...(options.installMissing !== undefined ? { installMissing: options.installMissing } : {}),
+  });
+  const manifest = await writeManifest(dir, options.now);
+  return { dir, manifest, packages: repo.packages, fingerprint: repo.fingerprint };
+}

@@ -1,0 +1,74 @@
+import { Command } from 'commander';
+import { KctlError } from '../../../proto/errors.js';
+import { buildBundle } from '../../bundle/build.js';
+import { verifyBundle } from '../../bundle/manifest.js';
+import type { CliContext } from '../context.js';
+import { collect } from '../controller-cmd.js';
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** `kctl bundle build` and `kctl bundle verify`: the offline bundle the controller serves to agents. */
+export function bundleCommand(ctx: CliContext): Command {
+  const cmd = new Command('bundle').description('the offline package bundle served to enrolled agents');
+
+  cmd
+    .command('build')
+    .description('make DIR/apt (signed flat apt repository) and DIR/manifest.json (SHA-256 of every file)')
+    .requiredOption('--out <dir>', 'bundle directory (new, empty, or an earlier bundle)')
+    .option(
+      '--package <name>',
+      'package to fetch with its dependencies (repeatable; default containerd, runc)',
+      collect,
+      [],
+    )
+    .option('--deb <file>', 'extra .deb file to include (repeatable)', collect, [])
+    .option('--base-rootfs <dir>', 'root filesystem whose installed packages are not fetched')
+    .option(
+      '--install-missing',
+      'install apt-utils, gnupg and dpkg-dev tools first when missing (root)',
+      false,
+    )
+    .action(
+      async (opts: {
+        out: string;
+        package: string[];
+        deb: string[];
+        baseRootfs?: string;
+        installMissing: boolean;
+      }) => {
+        const built = await buildBundle({
+          outDir: opts.out,
+          ...(opts.package.length > 0 ? { packages: opts.package } : {}),
+          debs: opts.deb,
+          ...(opts.baseRootfs !== undefined ? { baseRootfs: opts.baseRootfs } : {}),
+          installMissing: opts.installMissing,
+        });
+        const bytes = built.manifest.files.reduce((n, f) => n + f.size, 0);
+        for (const p of built.packages) ctx.out(`  ${p.name} ${p.version} ${p.architecture}\n`);
+        ctx.out(
+          `bundle ${built.dir}: ${built.packages.length} package(s), ${built.manifest.files.length} file(s), ` +
+            `${mib(bytes)}; repository key ${built.fingerprint}\n`,
+        );
+      },
+    );
+
+  cmd
+    .command('verify')
+    .description('recompute every SHA-256 and size in DIR and compare with DIR/manifest.json')
+    .argument('<dir>', 'bundle directory')
+    .action(async (dir: string) => {
+      const { manifest, problems } = await verifyBundle(dir);
+      for (const p of problems) ctx.err(`  ${p.path}: ${p.detail}\n`);
+      if (problems.length > 0) {
+        throw new KctlError(
+          'check_failed',
+          `bundle ${dir}: ${problems.length} problem(s) in ${manifest.files.length} file(s)`,
+        );
+      }
+      ctx.out(`bundle ${dir}: ${manifest.files.length} file(s) match manifest.json\n`);
+    });
+
+  return cmd;
+}
