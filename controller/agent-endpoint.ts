@@ -174,9 +174,11 @@ export class AgentEndpoint {
       }
     });
     ws.on('error', (err: Error) => {
-      // ws raises maxPayload overruns here (then closes with 1009): count them as rejected frames
-      if (/max payload|too big/i.test(err.message)) this.deps.metrics.rejectFrame('frame_too_large');
-      log.warn({ err: err.message }, 'agent socket error');
+      // ws raises protocol violations here and then closes (1009 over maxPayload, 1007 for invalid
+      // UTF-8, 1008 for too many fragments...): each is a rejected frame, counted like the others
+      const reason = wsRejectReason(err);
+      if (reason) this.deps.metrics.rejectFrame(reason);
+      log.warn({ err: err.message, reason }, 'agent socket error');
     });
   }
 
@@ -187,6 +189,15 @@ export class AgentEndpoint {
   private sendError(ws: WebSocket, error: WireError): void {
     this.send(ws, { type: 'error', error });
   }
+}
+
+/** The rejected-frame reason for an error ws raised on a peer's bytes; undefined for a socket error. */
+export function wsRejectReason(err: Error & { code?: unknown }): string | undefined {
+  if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || /max payload|too big/i.test(err.message))
+    return 'frame_too_large';
+  if (typeof err.code === 'string' && /^WS_ERR_[A-Z0-9_]+$/.test(err.code))
+    return err.code.slice('WS_ERR_'.length).toLowerCase();
+  return undefined;
 }
 
 function rawToBuffer(data: RawData): Buffer {

@@ -37,6 +37,21 @@ describe('host root', () => {
       ]),
     );
     expect(args.some((a) => a.startsWith('--private-users'))).toBe(false);
+    expect(args.some((a) => a.startsWith('--bind'))).toBe(false);
+  });
+
+  it('binds directories of this machine into the host, read-only when asked, absolute paths only', () => {
+    const base = { name: 'lab-1', root: '/r', netnsPath: '/run/netns/kctl-lab-1', capabilities: [] };
+    const args = nspawnArgs({
+      ...base,
+      binds: [
+        { source: '/var/tmp/shared', target: '/var/lib/shared' },
+        { source: '/srv/ro', target: '/srv/ro', readOnly: true },
+      ],
+    });
+    expect(args.slice(-2)).toEqual(['--bind=/var/tmp/shared:/var/lib/shared', '--bind-ro=/srv/ro:/srv/ro']);
+    expect(() => nspawnArgs({ ...base, binds: [{ source: 'rel', target: '/x' }] })).toThrow(/absolute/);
+    expect(() => nspawnArgs({ ...base, binds: [{ source: '/a:b', target: '/x' }] })).toThrow(/':'/);
   });
 });
 

@@ -98,12 +98,38 @@ export async function writeHostIdentity(
   await writeFile(join(seedDir, 'network-config'), seed.networkConfig, { mode: 0o600 });
 }
 
+/** A directory of this machine shown inside every host (e.g. state shared by the hosts). */
+export interface LabBind {
+  /** absolute path on this machine */
+  source: string;
+  /** absolute path inside the host */
+  target: string;
+  readOnly?: boolean;
+}
+
+function bindArg(b: LabBind): string {
+  for (const p of [b.source, b.target]) {
+    // nspawn splits the option on ':'; a relative path would be resolved against nspawn's cwd
+    if (!p.startsWith('/') || p.includes(':') || p.includes(','))
+      throw new KctlError('invalid_args', `lab bind path "${p}" must be absolute, without ':' or ','`);
+  }
+  return `--bind${b.readOnly === true ? '-ro' : ''}=${b.source}:${b.target}`;
+}
+
+/**
+ * systemd-nspawn's environment. `/proc/sys/net` writable: the network namespace is the host's own,
+ * and a real host sets its own net sysctls (kubeadm needs net.ipv4.ip_forward=1). nspawn makes
+ * it writable only for its own --private-network, not for --network-namespace-path.
+ */
+export const NSPAWN_ENV: Readonly<Record<string, string>> = { SYSTEMD_NSPAWN_API_VFS_WRITABLE: 'network' };
+
 /** systemd-nspawn's argv for one host (pure, tested). */
 export function nspawnArgs(h: {
   name: string;
   root: string;
   netnsPath: string;
   capabilities: string[];
+  binds?: LabBind[];
 }): string[] {
   return [
     '--quiet',
@@ -121,5 +147,6 @@ export function nspawnArgs(h: {
     '--console=read-only',
     // the namespace is the host's own: let its systemd-networkd configure eth0
     ...h.capabilities.map((c) => `--capability=${c}`),
+    ...(h.binds ?? []).map(bindArg),
   ];
 }

@@ -8,9 +8,11 @@ import { execInLeader, hostLeaderPid } from './exec.js';
 import {
   hostRootPaths,
   newMachineId,
+  NSPAWN_ENV,
   nspawnArgs,
   prepareHostRoot,
   writeHostIdentity,
+  type LabBind,
   type LabStorage,
 } from './host-root.js';
 import {
@@ -40,7 +42,14 @@ export interface LabUpOptions {
   /** host names, default lab-1..lab-N */
   names?: string[];
   /** the NoCloud seed of each host; default: hostname and lab address only */
-  seedFor?: (host: LabHostPlan) => LabSeed;
+  seedFor?: (host: LabHostPlan) => LabSeed | Promise<LabSeed>;
+  /**
+   * Called once the bridge and its address (LAB_BRIDGE_ADDRESS) exist, before any host is made:
+   * where a controller that listens on the bridge is started, so seeds can point at it.
+   */
+  afterNetwork?: () => Promise<void>;
+  /** directories of this machine bind-mounted into every host */
+  binds?: LabBind[];
   storage?: LabStorage;
   /** capabilities on top of systemd-nspawn's default set */
   capabilities?: string[];
@@ -115,6 +124,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
     if (problems.length > 0) {
       throw new KctlError('invalid_config', `The lab network would not be isolated: ${problems.join('; ')}`);
     }
+    await opts.afterNetwork?.();
     const storage = opts.storage ?? 'overlay';
     const suffix = randomBytes(4).toString('hex');
     for (const [i, name] of names.entries()) {
@@ -137,7 +147,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
       await createHostLink(link);
       await prepareHostRoot(base.path, paths, storage);
       const plan = labHostPlan(link.index, name, link.address);
-      const seed = opts.seedFor?.(plan) ?? defaultLabSeed(plan, suffix);
+      const seed = (await opts.seedFor?.(plan)) ?? defaultLabSeed(plan, suffix);
       await writeHostIdentity(paths.root, host, {
         ...seed,
         networkConfig: seed.networkConfig ?? labNetworkConfig(plan),
@@ -147,8 +157,11 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
         root: paths.root,
         netnsPath: link.netnsPath,
         capabilities: [...new Set([...DEFAULT_CAPABILITIES, ...(opts.capabilities ?? [])])],
+        ...(opts.binds ? { binds: opts.binds } : {}),
       });
-      host.nspawn = await withinHostCgroup(name, () => spawnDetached('systemd-nspawn', args, host.logFile));
+      host.nspawn = await withinHostCgroup(name, () =>
+        spawnDetached('systemd-nspawn', args, host.logFile, { ...NSPAWN_ENV }),
+      );
       await writeLabState(state);
       opts.log?.(`host ${name} (${link.address}) booting`);
     }

@@ -86,7 +86,12 @@ export async function processesMentioning(needles: string[]): Promise<ProcessInf
  * Starts a program detached from us (own session, stdio to a log file, not killed when we exit),
  * so a host outlives `kctl lab up`. Returns its pid and start time.
  */
-export async function spawnDetached(file: string, args: string[], logFile: string): Promise<ProcessRef> {
+export async function spawnDetached(
+  file: string,
+  args: string[],
+  logFile: string,
+  extraEnv: Record<string, string> = {},
+): Promise<ProcessRef> {
   const log = await open(logFile, 'a', 0o600);
   // execa's types list only literal descriptor numbers; any open descriptor is passed through as is
   const fd = log.fd as 3;
@@ -97,7 +102,7 @@ export async function spawnDetached(file: string, args: string[], logFile: strin
       reject: false,
       // the log file's descriptor goes to the child itself: no pipe through us that could break
       stdio: ['ignore', fd, fd],
-      env: { PATH: LAB_PATH, LANG: 'C.UTF-8' },
+      env: { PATH: LAB_PATH, LANG: 'C.UTF-8', ...extraEnv },
       extendEnv: false,
     });
     sub.unref();
