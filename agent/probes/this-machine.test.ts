@@ -1,3 +1,4 @@
+import { hostname, release } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { LocalHost } from '../host/local-host.js';
 import { gatherFacts } from '../facts.js';
@@ -8,13 +9,14 @@ import { detectModule } from './modules.js';
  * The build machine as it really is (looked at by hand: no /proc/modules, `# CONFIG_MODULES is not set`,
  * CONFIG_BRIDGE_NETFILTER=y with /proc/sys/net/bridge present, `# CONFIG_IP_VS is not set`, no /lib/modules,
  * cgroup v1 controllers with cgroup2 only at /sys/fs/cgroup/unified). These assertions are about this
- * machine's kernel 6.18.44-fc-v595; on another kernel they document what differs.
+ * kind of machine's kernel (6.18 firecracker builds, whose build suffix changes between machines); on
+ * another kernel they document what differs.
  */
 describe('probes on this machine (LocalHost at /)', () => {
   const host = new LocalHost({ root: '/' });
 
   it('runs a kernel without module support', async () => {
-    expect(await host.readFile('/proc/sys/kernel/osrelease')).toBe('6.18.44-fc-v595\n');
+    expect(await host.readFile('/proc/sys/kernel/osrelease')).toMatch(/^6\.18\.\d+-fc-v\d+\n$/);
     expect(await host.exists('/proc/modules')).toBe(false);
   });
 
@@ -48,8 +50,8 @@ describe('probes on this machine (LocalHost at /)', () => {
   it('gathers facts that match the machine', async () => {
     const facts = await gatherFacts(host);
     expect(facts).toMatchObject({
-      hostname: 'vm',
-      kernel: '6.18.44-fc-v595',
+      hostname: hostname(),
+      kernel: release(),
       productUuid: '',
       cgroupVersion: 1,
       os: { id: 'debian', versionId: '12' },

@@ -136,10 +136,15 @@ export async function startControllerProcess(
     proc: undefined as unknown as Proc,
     async start() {
       handle.proc = startProcess(['controller/cli/kctl.ts', 'controller', 'run', '--data-dir', dataDir]);
-      await waitFor('controller /healthz', async () => {
-        await api.get('/v1/admin/hosts', HostList, 1000);
-        return true;
-      });
+      // tsx start-up on a loaded two-core machine can take well over 15 s
+      await waitFor(
+        'controller /healthz',
+        async () => {
+          await api.get('/v1/admin/hosts', HostList, 1000);
+          return true;
+        },
+        60_000,
+      );
     },
   };
   await handle.start();
