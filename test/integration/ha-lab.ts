@@ -15,14 +15,21 @@ import {
   type ControllerHandle,
 } from './harness.js';
 
+export interface LabHost {
+  name: string;
+  ip: string;
+}
+
+/** cp-1..cp-N on 198.18.1.11.., w-1..w-M on 198.18.1.21.. (at most 9 control planes and 200 workers). */
+export function labHosts(controlPlanes: number, workers: number): LabHost[] {
+  return [
+    ...Array.from({ length: controlPlanes }, (_, i) => ({ name: `cp-${i + 1}`, ip: `198.18.1.${11 + i}` })),
+    ...Array.from({ length: workers }, (_, i) => ({ name: `w-${i + 1}`, ip: `198.18.1.${21 + i}` })),
+  ];
+}
+
 /** Five agents on loopback over fixture roots of healthy Debian hosts, with the kubeadm/kubelet/kubectl STAND-INS. */
-export const HOSTS = [
-  { name: 'cp-1', ip: '198.18.1.11' },
-  { name: 'cp-2', ip: '198.18.1.12' },
-  { name: 'cp-3', ip: '198.18.1.13' },
-  { name: 'w-1', ip: '198.18.1.21' },
-  { name: 'w-2', ip: '198.18.1.22' },
-];
+export const HOSTS = labHosts(3, 2);
 
 const CNI = [
   'apiVersion: apps/v1',
@@ -51,12 +58,29 @@ export interface Lab {
   dir: string;
   clusterFile: string;
   env: NodeJS.ProcessEnv;
+  hosts: readonly LabHost[];
+  /** the stand-ins' shared cluster directory (state.json, calls.jsonl) */
+  clusterDir: string;
   calls(): Promise<Call[]>;
   close(): Promise<void>;
 }
 
-/** Five agents on fixture roots of healthy Debian hosts; `failOnce` puts a one-shot failing kubeadm wrapper first on that host's PATH. */
-export async function startLab(options: { failJoinOnceOn?: string; slowJoinOn?: string } = {}): Promise<Lab> {
+/**
+ * Agents (five unless `hosts` says otherwise) on fixture roots of healthy Debian hosts;
+ * `failJoinOnceOn` puts a one-shot failing kubeadm wrapper first on that host's PATH.
+ * `agentController` may give a host another controller URL (a proxy between it and the controller),
+ * `agentExtra` more agent.yaml settings.
+ */
+export async function startLab(
+  options: {
+    failJoinOnceOn?: string;
+    slowJoinOn?: string;
+    hosts?: readonly LabHost[];
+    agentController?: (host: string, controller: ControllerHandle) => Promise<string | undefined>;
+    agentExtra?: (host: string) => Record<string, unknown>;
+  } = {},
+): Promise<Lab> {
+  const hosts = options.hosts ?? HOSTS;
   const dir = await tempDir('ha');
   const clusterDir = join(dir, 'standin-cluster');
   await mkdir(clusterDir, { recursive: true });
@@ -64,9 +88,9 @@ export async function startLab(options: { failJoinOnceOn?: string; slowJoinOn?: 
   await buildStandins(bin);
   const controller = await startControllerProcess({ heartbeatIntervalMs: 500 });
   const env = { KCTL_CONFIG: controller.clientConfig };
-  const token = (await kctl(['token', 'create', '--uses', '5'], { env })).stdout.trim();
+  const token = (await kctl(['token', 'create', '--uses', String(hosts.length)], { env })).stdout.trim();
   const agents: AgentHandle[] = [];
-  for (const h of HOSTS) {
+  for (const h of hosts) {
     const healthy = healthyFiles();
     delete healthy['/etc/machine-id'];
     delete healthy['/sys/class/dmi/id/product_uuid'];
@@ -102,15 +126,23 @@ export async function startLab(options: { failJoinOnceOn?: string; slowJoinOn?: 
       );
       programPath.unshift(slow);
     }
+    const url = await options.agentController?.(h.name, controller);
     agents.push(
-      await startAgentProcess({ name: h.name, controller, token, hostRoot, extra: { programPath } }),
+      await startAgentProcess({
+        name: h.name,
+        controller: url ? { ...controller, url } : controller,
+        token,
+        hostRoot,
+        extra: { programPath, ...options.agentExtra?.(h.name) },
+      }),
     );
   }
   await waitFor(
-    '5 agents online',
+    `${hosts.length} agents online`,
     async () =>
-      (await controller.api.get('/v1/admin/hosts', HostList)).hosts.filter((x) => x.online).length === 5,
-    30_000,
+      (await controller.api.get('/v1/admin/hosts', HostList)).hosts.filter((x) => x.online).length ===
+      hosts.length,
+    30_000 + hosts.length * 5000,
   );
   await writeFile(join(dir, 'cni.yaml'), CNI);
   const clusterFile = join(dir, 'cluster.yaml');
@@ -126,7 +158,7 @@ export async function startLab(options: { failJoinOnceOn?: string; slowJoinOn?: 
       'cni: {plugin: calico, manifest: cni.yaml}',
       'packages: {source: preinstalled}',
       'hosts:',
-      ...HOSTS.map(
+      ...hosts.map(
         (h) => `  - {name: ${h.name}, role: ${h.name.startsWith('cp') ? 'control-plane' : 'worker'}}`,
       ),
       '',
@@ -138,6 +170,8 @@ export async function startLab(options: { failJoinOnceOn?: string; slowJoinOn?: 
     dir,
     clusterFile,
     env,
+    hosts,
+    clusterDir,
     async calls() {
       return (await readFile(join(clusterDir, 'calls.jsonl'), 'utf8').catch(() => ''))
         .split('\n')
