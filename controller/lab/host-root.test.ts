@@ -2,7 +2,7 @@ import { mkdtemp, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { hostRootPaths, newMachineId, nspawnArgs, writeHostIdentity } from './host-root.js';
+import { NSPAWN_ENV, hostRootPaths, newMachineId, nspawnArgs, writeHostIdentity } from './host-root.js';
 
 describe('host root', () => {
   it.each([
@@ -38,6 +38,10 @@ describe('host root', () => {
     );
     expect(args.some((a) => a.startsWith('--private-users'))).toBe(false);
     expect(args.some((a) => a.startsWith('--bind'))).toBe(false);
+  });
+
+  it("nspawn makes the host's own /proc/sys/net writable (net.ipv4.ip_forward for kubeadm), nothing else", () => {
+    expect(NSPAWN_ENV).toEqual({ SYSTEMD_NSPAWN_API_VFS_WRITABLE: 'network' });
   });
 
   it('binds directories of this machine into the host, read-only when asked, absolute paths only', () => {

@@ -1,0 +1,188 @@
+/**
+ * Debian packages of the kubeadm, kubelet and kubectl STAND-INS, built with dpkg-deb, so a lab host
+ * installs them with real apt from the offline bundle, as it would install the real packages from
+ * pkgs.k8s.io. Same package names and version scheme (`1.31.2-1.1`), so kctl's pinned installs
+ * and holds work unchanged; every Description says they are stand-ins.
+ *
+ * The stand-ins are Node scripts (one esbuild bundle each, test/standins/build.ts): the packages
+ * depend on Debian's `nodejs`, which the bundle carries with its dependencies, so apt pulls it in.
+ * Their shared cluster state (what the API server and etcd would hold) is the directory
+ * STANDIN_CLUSTER_DIR in every host; `kctl-standin-common` names it in /etc/kctl-standin/cluster-dir,
+ * and the lab bind-mounts one directory of this machine there.
+ *
+ *   npx tsx test/standins/deb.ts OUT_DIR [--version v1.31.2]
+ */
+import { execFile } from 'node:child_process';
+import { chmod, copyFile, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { STANDIN_TOOLS, buildStandins, type StandinTool } from './build.js';
+
+const run = promisify(execFile);
+
+/** where every lab host finds the stand-ins' shared cluster directory */
+export const STANDIN_CLUSTER_DIR = '/var/lib/kctl-standin/cluster';
+export const STANDIN_COMMON_PACKAGE = 'kctl-standin-common';
+const LIB = '/usr/lib/kctl-standins';
+const MAINTAINER = 'kctl maintainers <maintainers@kctl.invalid>';
+
+export interface StandinDeb {
+  name: string;
+  version: string;
+  path: string;
+}
+
+export interface BuildStandinDebsOptions {
+  /** Kubernetes version the stand-ins claim, default v1.31.2 */
+  version?: string;
+  /** Debian revision, as pkgs.k8s.io's OBS builds carry (controller/render/packages.ts) */
+  debRevision?: string;
+}
+
+/** `v1.31.2` -> `1.31.2-1.1`, the version kctl pins for the kube packages. */
+export function standinDebVersion(version: string, debRevision = '1.1'): string {
+  const m = /^v?(\d+\.\d+\.\d+)$/.exec(version);
+  if (!m) throw new Error(`stand-in version "${version}" must look like v1.31.2`);
+  return `${m[1]}-${debRevision}`;
+}
+
+const DESCRIPTIONS: Record<StandinTool, string> = {
+  kubeadm: 'STAND-IN for kubeadm (kctl test double, not Kubernetes)',
+  kubelet: 'STAND-IN for the kubelet (kctl test double, not Kubernetes)',
+  kubectl: 'STAND-IN for kubectl (kctl test double, not Kubernetes)',
+};
+
+const LONG_DESCRIPTION =
+  ' kctl end-to-end tests and the lab demo install this package in place of the real one.\n' +
+  ' It validates the configs and flags it is given, writes the files the real tool writes and\n' +
+  ' keeps a shared simulated cluster in /var/lib/kctl-standin/cluster; it runs no container,\n' +
+  ' API server or kubelet. See test/standins/README.md in the kctl repository.\n';
+
+/** A kubelet unit like the real package's: the stand-in kubelet exits at once (it never runs a kubelet). */
+const KUBELET_UNIT = `# kubelet STAND-IN unit (kctl test double). The real kubelet crash-loops until kubeadm
+# configures it; the stand-in kubelet never runs, so this unit only exists to be enabled.
+[Unit]
+Description=kubelet STAND-IN (kctl test double, runs no kubelet)
+Documentation=https://kubernetes.io/docs/
+Wants=network-online.target
+After=network-online.target
+ConditionPathExists=/var/lib/kubelet/config.yaml
+
+[Service]
+ExecStart=/usr/bin/kubelet
+Restart=always
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+`;
+
+async function dpkgDeb(
+  stage: string,
+  outDir: string,
+  control: Record<string, string>,
+  conffiles: string[] = [],
+): Promise<StandinDeb> {
+  await mkdir(join(stage, 'DEBIAN'), { recursive: true });
+  const fields = Object.entries({
+    Package: control.Package,
+    Version: control.Version,
+    Architecture: 'all',
+    Maintainer: MAINTAINER,
+    Section: 'admin',
+    Priority: 'optional',
+    ...control,
+  })
+    .map(([k, v]) => `${k}: ${v}\n`)
+    .join('');
+  await writeFile(join(stage, 'DEBIAN/control'), fields);
+  if (conffiles.length > 0)
+    await writeFile(join(stage, 'DEBIAN/conffiles'), conffiles.map((c) => `${c}\n`).join(''));
+  const name = control.Package ?? '';
+  const version = control.Version ?? '';
+  const path = join(outDir, `${name}_${version}_all.deb`);
+  await run('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', stage, path], {
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', SOURCE_DATE_EPOCH: '1700000000' },
+  });
+  return { name, version, path };
+}
+
+/** Builds kubeadm, kubelet, kubectl and kctl-standin-common .debs into outDir. */
+export async function buildStandinDebs(
+  outDir: string,
+  options: BuildStandinDebsOptions = {},
+): Promise<StandinDeb[]> {
+  const kubeVersion = options.version ?? 'v1.31.2';
+  const debVersion = standinDebVersion(kubeVersion, options.debRevision);
+  await mkdir(outDir, { recursive: true });
+  const work = await mkdtemp(join(tmpdir(), 'kctl-standin-debs-'));
+  try {
+    const bin = join(work, 'bin');
+    // `#!/usr/bin/env node`: the host's node is Debian's /usr/bin/node, on the agent's PATH
+    await buildStandins(bin, { version: kubeVersion, shebang: 'env' });
+    const debs: StandinDeb[] = [];
+
+    const common = join(work, STANDIN_COMMON_PACKAGE);
+    await mkdir(join(common, 'etc/kctl-standin'), { recursive: true });
+    await mkdir(join(common, STANDIN_CLUSTER_DIR.slice(1)), { recursive: true });
+    await writeFile(join(common, 'etc/kctl-standin/cluster-dir'), `${STANDIN_CLUSTER_DIR}\n`);
+    debs.push(
+      await dpkgDeb(
+        common,
+        outDir,
+        {
+          Package: STANDIN_COMMON_PACKAGE,
+          Version: debVersion,
+          Description: `shared settings of the kubeadm/kubelet/kubectl STAND-INS (kctl test doubles)\n${LONG_DESCRIPTION}`,
+        },
+        ['/etc/kctl-standin/cluster-dir'],
+      ),
+    );
+
+    for (const tool of STANDIN_TOOLS) {
+      const stage = join(work, tool);
+      const lib = join(stage, LIB.slice(1), tool);
+      await mkdir(lib, { recursive: true });
+      await mkdir(join(stage, 'usr/bin'), { recursive: true });
+      await copyFile(join(bin, tool), join(lib, tool));
+      await chmod(join(lib, tool), 0o755);
+      // an extensionless file is CommonJS only when its package.json says so (Node reads the real path)
+      await writeFile(join(lib, 'package.json'), '{"type":"commonjs"}\n');
+      await symlink(`${LIB}/${tool}/${tool}`, join(stage, 'usr/bin', tool));
+      if (tool === 'kubelet') {
+        await mkdir(join(stage, 'lib/systemd/system'), { recursive: true });
+        await writeFile(join(stage, 'lib/systemd/system/kubelet.service'), KUBELET_UNIT);
+      }
+      const depends = ['nodejs (>= 18)', `${STANDIN_COMMON_PACKAGE} (= ${debVersion})`];
+      // kubeadm asks the kubelet on PATH for its version, as the real one does
+      if (tool === 'kubeadm') depends.push('kubelet');
+      debs.push(
+        await dpkgDeb(stage, outDir, {
+          Package: tool,
+          Version: debVersion,
+          Depends: depends.join(', '),
+          Description: `${DESCRIPTIONS[tool]}\n${LONG_DESCRIPTION}`,
+        }),
+      );
+    }
+    for (const d of debs) await stat(d.path);
+    return debs;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  const out = args[0];
+  const vi = args.indexOf('--version');
+  const version = vi >= 0 ? args[vi + 1] : undefined;
+  if (out === undefined || out.startsWith('-')) {
+    process.stderr.write('usage: npx tsx test/standins/deb.ts OUT_DIR [--version v1.31.2]\n');
+    process.exit(2);
+  }
+  const debs = await buildStandinDebs(out, version !== undefined ? { version } : {});
+  for (const d of debs) process.stdout.write(`${d.path}\n`);
+}
