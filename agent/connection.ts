@@ -1,7 +1,7 @@
 import { WebSocket, type RawData } from 'ws';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
-import { ControllerFrame, parseJson, type AgentFrame } from '../proto/wire.js';
+import { ControllerFrame, parseJson, type AgentFrame, type ParseResult } from '../proto/wire.js';
 import { PROTOCOL_VERSION, KCTL_VERSION, MAX_FRAME_BYTES } from '../proto/version.js';
 import { WireError } from '../proto/errors.js';
 import type { HostFacts } from '../proto/facts.js';
@@ -137,13 +137,19 @@ export class AgentConnection {
         });
     });
 
-    ws.on('message', (data: RawData) => {
+    ws.on('message', (data: RawData, isBinary: boolean) => {
       this.lastFrameAt = Date.now();
-      const parsed = parseJson(
-        Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer),
-        ControllerFrame,
-        'controller frame',
-      );
+      // the protocol is JSON text frames, as the controller demands of agents
+      const parsed: ParseResult<ControllerFrame> = isBinary
+        ? {
+            ok: false,
+            error: { code: 'invalid_frame', message: 'binary frames are not accepted', retryable: false },
+          }
+        : parseJson(
+            Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer),
+            ControllerFrame,
+            'controller frame',
+          );
       if (!parsed.ok) {
         log.warn({ code: parsed.error.code, reason: parsed.error.message }, 'frame rejected');
         this.send({ type: 'error', error: parsed.error });
