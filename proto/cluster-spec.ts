@@ -50,6 +50,19 @@ const RegistryHost = z
   .string()
   .regex(/^(_default|[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:\d{1,5})?)$/, 'must be a registry host like docker.io');
 
+/**
+ * The repository signing key's primary fingerprint as `gpg --show-keys` prints it (spaces allowed):
+ * hosts refuse a fetched key that is not this one.
+ */
+const KeyFingerprint = z
+  .string()
+  .regex(
+    /^(?:[0-9A-Fa-f]\s*){40}(?:(?:[0-9A-Fa-f]\s*){24})?$/,
+    'must be a 40 or 64 hex digit key fingerprint',
+  );
+/** The cluster.yaml field a refused key names. */
+export const KEY_FINGERPRINT_FIELD = 'packages.keyFingerprint';
+
 export const HostSelector = z
   .strictObject({
     /** one host by its enrolled name */
@@ -140,9 +153,16 @@ export const ClusterSpec = z.strictObject({
     .default({ containerd: { version: '1.7', registryMirrors: {}, registryCAs: {} } }),
   packages: z
     .discriminatedUnion('source', [
-      z.strictObject({ source: z.literal('upstream') }),
-      /** a mirror of pkgs.k8s.io: `url` replaces https://pkgs.k8s.io, the path below it is kept */
-      z.strictObject({ source: z.literal('mirror'), url: Url }),
+      z.strictObject({ source: z.literal('upstream'), keyFingerprint: KeyFingerprint.optional() }),
+      /**
+       * a mirror of pkgs.k8s.io: `url` replaces https://pkgs.k8s.io, the path below it is kept; https,
+       * since the hosts fetch the signing key from it
+       */
+      z.strictObject({
+        source: z.literal('mirror'),
+        url: z.string().regex(/^https:\/\/[^\s]+$/, 'must be an https URL'),
+        keyFingerprint: KeyFingerprint.optional(),
+      }),
       z.strictObject({ source: z.literal('bundle') }),
       /** golden images: containerd and the kube packages are already on the hosts; kctl installs nothing */
       z.strictObject({ source: z.literal('preinstalled') }),

@@ -37,6 +37,28 @@ export const HostFile = z.strictObject({
 export type HostFile = z.infer<typeof HostFile>;
 
 /**
+ * A package repository's signing key: the agent fetches it over HTTPS (trusting the host's CA
+ * bundle), checks the optional fingerprint pin and writes it where the repo file points.
+ */
+export const HostRepoKey = z.strictObject({
+  url: z
+    .string()
+    .max(2048)
+    .regex(/^https:\/\/[^\s]+$/, 'must be an https URL'),
+  path: HostPath,
+  /** binary: a `gpg --dearmor`ed keyring for apt's signed-by; armored: for rpm's gpgkey */
+  format: z.enum(['binary', 'armored']),
+  /** the primary key's fingerprint (40 or 64 hex digits, spaces allowed); any other key is refused */
+  fingerprint: z
+    .string()
+    .regex(/^(?:[0-9A-Fa-f]\s*){40}(?:(?:[0-9A-Fa-f]\s*){24})?$/, 'must be a key fingerprint')
+    .optional(),
+  /** where the pin comes from, named in the refusal (e.g. packages.keyFingerprint in cluster.yaml) */
+  pinnedBy: z.string().max(128).optional(),
+});
+export type HostRepoKey = z.infer<typeof HostRepoKey>;
+
+/**
  * What the controller asks one host to converge to. The agent builds its steps from this alone,
  * so it never needs cluster-wide knowledge.
  */
@@ -61,6 +83,8 @@ export const HostSpec = z.strictObject({
   /** an /etc/hosts line: the address must be an IP (anything else could smuggle lines into the file) */
   controlPlaneEndpoint: z.strictObject({ name: DnsName, address: z.union([z.ipv4(), z.ipv6()]) }).optional(),
   files: z.array(HostFile).max(256).default([]),
+  /** the package repository's signing key, fetched by the agent before packages are installed */
+  repoKey: HostRepoKey.optional(),
   /** packages at exact versions, in the host's own version format; held so upgrades are deliberate */
   packages: z
     .array(

@@ -20,6 +20,8 @@ export const WRITE_ALLOWLIST: readonly AllowedPath[] = [
   { path: '/etc/apt/keyrings', kind: 'dir' },
   { path: '/etc/apt/preferences.d', kind: 'dir' },
   { path: '/etc/yum.repos.d', kind: 'dir' },
+  // the Kubernetes rpm repo's key, fetched by the repo-key step; gpgkey=file:// points here
+  { path: '/etc/pki/rpm-gpg/RPM-GPG-KEY-kubernetes', kind: 'file' },
   { path: '/etc/systemd/system/kubelet.service.d', kind: 'dir' },
   { path: '/etc/systemd/system/containerd.service.d', kind: 'dir' },
   { path: '/etc/cni/net.d', kind: 'dir' },
