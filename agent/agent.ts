@@ -10,6 +10,7 @@ import { CommandExecutor } from './executor.js';
 import { AgentConnection } from './connection.js';
 import { agentOps } from './ops/index.js';
 import { rotateIfDue } from './rotate.js';
+import { controllerBundleSource } from './steps/bundle-fetch.js';
 
 const JOURNAL_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 /** how often a running agent looks whether its certificate is due for rotation */
@@ -87,6 +88,7 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<{ stop
     facts: () => gatherFacts(host),
     log: hostLog,
   });
+  let current = id;
   const executor = new CommandExecutor({
     ops: agentOps(),
     journal,
@@ -94,9 +96,10 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<{ stop
     log: hostLog,
     hostId: () => id.hostId,
     send: (frame) => connection.send(frame),
+    // the bundle comes over the same pinned mTLS as everything else, with the current certificate
+    bundle: controllerBundleSource({ controller: config.controller, credentials: () => current }),
   });
   connection.start(executor);
-  let current = id;
   const rotation = setInterval(() => {
     rotateIfDue({ controller: config.controller, identity: current, state, log: hostLog })
       .then((next) => {

@@ -5,6 +5,7 @@ import type { AgentFrame, CommandFrame, Outcome } from '../proto/wire.js';
 import type { Host } from './host/host.js';
 import type { CommandJournal, JournalEntry } from './journal.js';
 import type { OpContext, OpImplementations } from './ops/registry.js';
+import type { BundleSource } from './steps/bundle-fetch.js';
 
 export interface ExecutorDeps {
   ops: OpImplementations;
@@ -14,6 +15,7 @@ export interface ExecutorDeps {
   hostId: () => string;
   send: (frame: AgentFrame) => void;
   now?: () => number;
+  bundle?: BundleSource;
 }
 
 /**
@@ -134,6 +136,7 @@ export class CommandExecutor {
     }
     const ctx: OpContext = {
       host: this.deps.host,
+      bundle: this.deps.bundle,
       hostId: frame.hostId,
       log,
       signal,

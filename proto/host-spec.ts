@@ -100,6 +100,12 @@ export const HostSpec = z.strictObject({
     )
     .max(64)
     .default([]),
+  /**
+   * 'bundle': the packages come from the controller's offline bundle. The agent syncs it to
+   * /var/lib/kctl/bundle (signed manifest, every SHA-256 checked) before the packages step, and
+   * apt reads it there as a local source.
+   */
+  packagesFrom: z.enum(['bundle']).optional(),
   /** units to enable and start once packages are in */
   services: z
     .array(z.strictObject({ unit: UnitName, start: z.boolean().default(true) }))

@@ -46,6 +46,19 @@ export const Change = z.discriminatedUnion('kind', [
   }),
   z.strictObject({ kind: z.literal('package-hold'), name: z.string().max(128) }),
   z.strictObject({ kind: z.literal('package-index'), reason: z.string().max(256) }),
+  /** one file of the offline bundle's synced copy: fetched and checked, or removed */
+  z.strictObject({
+    kind: z.literal('bundle-file'),
+    path: z.string().max(4096),
+    action: z.enum(['download', 'remove']),
+    /** the signed manifest's hash and size for a download; null for a removal */
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .nullable(),
+    size: z.number().int().min(0).nullable(),
+    reason: z.enum(['missing', 'differs', 'not in the manifest']),
+  }),
 ]);
 export type Change = z.infer<typeof Change>;
 

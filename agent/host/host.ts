@@ -57,6 +57,19 @@ export interface Host {
   listDir(path: string): Promise<string[]>;
   /** temp file + fsync + rename + fsync(dir); keeps mode/owner; backs up old content; path allowlisted (S16, S17) */
   writeFileAtomic(path: string, content: string | Buffer, options?: WriteOptions): Promise<WriteReport>;
+  /**
+   * Streams `source` into `path` (allow-listed, S16) through a temp file in the same directory,
+   * hashing as it writes; only when the size and SHA-256 equal the expected ones is it fsynced and
+   * renamed over the target (S17, S18). Otherwise the temp file is removed, the target is left as
+   * it was, and a KctlError names the file. No backup: the expected hash is the file's identity.
+   */
+  writeFileFromStream(
+    path: string,
+    source: AsyncIterable<Uint8Array>,
+    expect: { sha256: string; size: number; mode?: number },
+  ): Promise<WriteReport>;
+  /** SHA-256 (hex) and size of a regular file, read as a stream; undefined when absent or not a regular file */
+  hashFile(path: string): Promise<{ sha256: string; size: number } | undefined>;
   removeFile(path: string): Promise<boolean>;
   /** value of /proc/sys/<key with dots as slashes>, trimmed; undefined when the key does not exist */
   readSysctl(key: string): Promise<string | undefined>;

@@ -180,6 +180,89 @@ export class LocalHost implements Host {
     return { path: target, changed: true, ...(backupPath ? { backupPath } : {}) };
   }
 
+  async writeFileFromStream(
+    path: string,
+    source: AsyncIterable<Uint8Array>,
+    expect: { sha256: string; size: number; mode?: number },
+  ): Promise<WriteReport> {
+    const target = checkWritablePath(path);
+    const realTarget = this.real(target);
+    const parent = dirname(realTarget);
+    await this.makeParentDirs(target);
+    await this.checkParent(target, parent);
+    if ((await this.stat(target))?.isSymlink)
+      throw new KctlError('path_not_allowed', `Refusing to write "${path}": it is a symbolic link`);
+    const mode = expect.mode ?? 0o644;
+    const tmp = join(parent, `.${basename(realTarget)}.kctl-tmp-${randomBytes(6).toString('hex')}`);
+    const hash = createHash('sha256');
+    let size = 0;
+    try {
+      const fh = await open(
+        tmp,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+        0o600,
+      );
+      try {
+        for await (const chunk of source) {
+          size += chunk.length;
+          // a sender that goes on past the promised size is cut off, not written to disk
+          if (size > expect.size) break;
+          hash.update(chunk);
+          await fh.write(chunk);
+        }
+        if (size !== expect.size || hash.digest('hex') !== expect.sha256) {
+          throw new KctlError(
+            'step_failed',
+            size !== expect.size
+              ? `"${path}": received ${size > expect.size ? `more than ${expect.size}` : size} bytes, the signed manifest says ${expect.size}; the previous copy is kept`
+              : `"${path}": SHA-256 does not match the signed manifest (want ${expect.sha256}); the previous copy is kept`,
+            { details: { path, expectedSha256: expect.sha256, expectedSize: expect.size } },
+          );
+        }
+        await fh.chmod(mode);
+        if (process.getuid?.() === 0) await fh.chown(0, 0);
+        await fh.sync(); // an fsync error fails the step (S17)
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, realTarget);
+      const dh = await open(parent, constants.O_RDONLY);
+      try {
+        await dh.sync();
+      } finally {
+        await dh.close();
+      }
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw ioError(`Cannot write "${path}"`, err);
+    }
+    this.log?.debug({ path: target, mode, size }, 'file written from stream');
+    return { path: target, changed: true };
+  }
+
+  async hashFile(path: string): Promise<{ sha256: string; size: number } | undefined> {
+    const s = await this.stat(path);
+    if (!s?.isFile) return undefined;
+    const hash = createHash('sha256');
+    let size = 0;
+    try {
+      const fh = await open(this.real(path), constants.O_RDONLY | constants.O_NOFOLLOW);
+      try {
+        for await (const chunk of fh.createReadStream({ autoClose: false }) as AsyncIterable<Buffer>) {
+          hash.update(chunk);
+          size += chunk.length;
+        }
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ELOOP') return undefined;
+      throw ioError(`Cannot read "${path}"`, err);
+    }
+    return { sha256: hash.digest('hex'), size };
+  }
+
   /**
    * Creates the missing directories above `target`, but only after the nearest existing one has
    * been checked: a symlinked ancestor must not let `mkdir -p` create directories outside the

@@ -26,6 +26,8 @@ export const WRITE_ALLOWLIST: readonly AllowedPath[] = [
   { path: '/etc/systemd/system/containerd.service.d', kind: 'dir' },
   { path: '/etc/cni/net.d', kind: 'dir' },
   { path: '/var/lib/kctl-agent', kind: 'dir' },
+  // the offline bundle's synced copy (agent/steps/bundle-sync.ts); apt reads it as a file: source
+  { path: '/var/lib/kctl/bundle', kind: 'dir' },
   { path: '/etc/default/kubelet', kind: 'file' },
   { path: '/etc/crictl.yaml', kind: 'file' },
   { path: '/etc/fstab', kind: 'file' },

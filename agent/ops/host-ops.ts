@@ -7,15 +7,15 @@ import type { OpImplementations } from './registry.js';
 export const hostOps: Pick<OpImplementations, 'host.plan' | 'host.apply'> = {
   'host.plan': {
     name: 'host.plan',
-    async run({ spec }, { host }) {
-      const steps = await planSteps(host, stepsForHostSpec(spec));
+    async run({ spec }, { host, bundle }) {
+      const steps = await planSteps(host, stepsForHostSpec(spec, { bundle }));
       return { steps, planHash: planHash(steps) };
     },
   },
   'host.apply': {
     name: 'host.apply',
-    async run({ spec, planHash: expected, only }, { host, log, progress }) {
-      const steps = stepsForHostSpec(spec);
+    async run({ spec, planHash: expected, only }, { host, log, progress, bundle }) {
+      const steps = stepsForHostSpec(spec, { bundle });
       const current = await planSteps(host, steps);
       const hash = planHash(current);
       if (expected !== undefined && expected !== hash) {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Host } from '../host/host.js';
+import type { BundleSource } from '../steps/bundle-fetch.js';
 import type { OpArgs, OpName, OpResult } from '../../proto/ops.js';
 
 export interface OpContext {
@@ -8,6 +9,8 @@ export interface OpContext {
   log: Logger;
   signal: AbortSignal;
   progress: (update: { message: string; stepId?: string; fraction?: number }) => void;
+  /** the controller's offline bundle, for the bundle-sync step; absent in tests that need none */
+  bundle?: BundleSource | undefined;
 }
 
 export interface AgentOp<N extends OpName> {

@@ -134,5 +134,7 @@ export function describeChange(c: StepPlan['changes'][number]): string {
       return `hold ${c.name}`;
     case 'package-index':
       return `refresh package index (${c.reason})`;
+    case 'bundle-file':
+      return `${c.action} ${c.path} (${c.reason})`;
   }
 }

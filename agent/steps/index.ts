@@ -6,9 +6,16 @@ import { sysctlStep } from './sysctl.js';
 import { etcHostsStep } from './etc-hosts.js';
 import { fileStep } from './file.js';
 import { packagesStep } from './packages.js';
+import { BUNDLE_SYNC_STEP_ID, bundleSyncStep } from './bundle-sync.js';
+import type { BundleSource } from './bundle-fetch.js';
+
+/** What some steps need besides the host: the controller's offline bundle. */
+export interface StepDeps {
+  bundle?: BundleSource | undefined;
+}
 
 /** The steps that converge a host to its spec, in a stable order. */
-export function stepsForHostSpec(spec: HostSpec): Step[] {
+export function stepsForHostSpec(spec: HostSpec, deps: StepDeps = {}): Step[] {
   const steps: Step[] = [];
   if (spec.swap === 'off') steps.push(swapOffStep());
   steps.push(kernelModulesStep(spec.modules));
@@ -16,13 +23,15 @@ export function stepsForHostSpec(spec: HostSpec): Step[] {
   if (spec.controlPlaneEndpoint) steps.push(etcHostsStep([spec.controlPlaneEndpoint]));
   // files (repo sources, containerd config) before packages: postinst scripts see the final config
   for (const f of spec.files) steps.push(fileStep(f));
+  // the bundle's local apt repository and its keyring are in place before apt looks for packages
+  const bundle = spec.packagesFrom === 'bundle';
+  if (bundle) steps.push(bundleSyncStep(deps.bundle));
   if (spec.packages.length > 0 || spec.services.length > 0) {
     steps.push(
-      packagesStep(
-        spec.packages,
-        spec.services,
-        spec.files.map((f) => `file:${f.path}`),
-      ),
+      packagesStep(spec.packages, spec.services, [
+        ...spec.files.map((f) => `file:${f.path}`),
+        ...(bundle ? [BUNDLE_SYNC_STEP_ID] : []),
+      ]),
     );
   }
   return steps;

@@ -37,6 +37,12 @@ function describe(c: Change): string[] {
       return [`~ hold package ${c.name}`];
     case 'package-index':
       return [`~ refresh the package index (${c.reason})`];
+    case 'bundle-file':
+      return c.action === 'download'
+        ? [
+            `${c.reason === 'missing' ? '+' : '~'} bundle file ${c.path} (${c.size ?? 0} bytes, sha256 ${c.sha256?.slice(0, 12) ?? ''}…)`,
+          ]
+        : [`- bundle file ${c.path} (${c.reason})`];
   }
 }
 

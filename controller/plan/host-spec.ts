@@ -10,9 +10,11 @@ import { kubernetesPackages, type PackageFormat } from '../render/packages.js';
 export function prepPackages(
   spec: ClusterSpec,
   format: PackageFormat | undefined,
-): Pick<HostSpec, 'packages' | 'services'> {
+): Pick<HostSpec, 'packages' | 'services' | 'packagesFrom'> {
   if (spec.packages.source === 'preinstalled' || format === undefined) return { packages: [], services: [] };
   return {
+    // the agent syncs the bundle to /var/lib/kctl/bundle before apt reads it as a local repository
+    ...(spec.packages.source === 'bundle' ? { packagesFrom: 'bundle' as const } : {}),
     packages: [
       { name: 'containerd', hold: false },
       { name: 'runc', hold: false },

@@ -148,14 +148,13 @@ describe('cluster.yaml -> host files and settings', () => {
   it.each([
     ['upstream', 'deb', { kind: 'upstream' }],
     ['{source: mirror, url: "https://m.example"}', 'rpm', { kind: 'mirror', baseUrl: 'https://m.example' }],
-    ['bundle', 'deb', { kind: 'bundle', url: 'https://10.0.0.5:8443/bundle/apt' }],
-    ['bundle', 'rpm', { kind: 'bundle', url: 'https://10.0.0.5:8443/bundle/rpm' }],
+    ['bundle', 'deb', { kind: 'bundle' }],
   ] as const)('packages %s for %s hosts is the %j source', (packages, format, source) => {
     const body = packages.startsWith('{') ? packages : `{source: ${packages}}`;
     const spec = specOf(
       `kubernetesVersion: v1.31.2\ncontrolPlaneEndpoint: {host: 198.18.0.11}\npackages: ${body}`,
     );
-    expect(packageRepoInputFor(spec, format, 'https://10.0.0.5:8443')).toEqual({
+    expect(packageRepoInputFor(spec, format)).toEqual({
       kubernetesVersion: 'v1.31.2',
       source,
     });
@@ -170,11 +169,11 @@ describe('cluster.yaml -> host files and settings', () => {
     expect(prepareFilesInputFor(full, { packageFormat: 'deb' }).packageRepo?.format).toBe('deb');
   });
 
-  it('needs the controller URL for the bundle', () => {
+  it('refuses the bundle for rpm hosts: it holds an apt repository only', () => {
     const spec = specOf(
       'kubernetesVersion: v1.31.2\ncontrolPlaneEndpoint: {host: 198.18.0.11}\npackages: {source: bundle}',
     );
-    expect(() => packageRepoInputFor(spec, 'deb', undefined)).toThrow(/controller URL/);
+    expect(() => packageRepoInputFor(spec, 'rpm')).toThrow(/apt repository only/);
   });
 
   it('passes the version, kube-proxy mode, pod network and kernel to host preparation', () => {

@@ -8,7 +8,7 @@ import { KctlError } from '../../proto/errors.js';
 import { containerdMajor, CONTAINERD_CERTS_DIR, pauseImageFor, renderContainerdFiles } from './containerd.js';
 import { CRI_SOCKET } from './kubeadm.js';
 import { KUBE_VIP_MANIFEST_PATH, renderKubeVipManifest } from './kube-vip.js';
-import { bundleRepoUrl } from './packages.js';
+import { bundleFormatError } from './packages.js';
 import type { PrepareFilesInput } from './prepare-files.js';
 import type {
   ContainerdConfigInput,
@@ -112,11 +112,7 @@ export function containerdFiles(spec: ClusterSpec): HostFile[] {
 }
 
 /** The package repo for this format, or undefined when kctl installs nothing (`preinstalled`). */
-export function packageRepoInputFor(
-  spec: ClusterSpec,
-  format: PackageFormat,
-  controllerUrl: string | undefined,
-): PackageRepoInput | undefined {
+export function packageRepoInputFor(spec: ClusterSpec, format: PackageFormat): PackageRepoInput | undefined {
   const { kubernetesVersion, packages } = spec;
   switch (packages.source) {
     case 'upstream':
@@ -124,9 +120,9 @@ export function packageRepoInputFor(
     case 'mirror':
       return { kubernetesVersion, source: { kind: 'mirror', baseUrl: packages.url } };
     case 'bundle':
-      if (controllerUrl === undefined)
-        throw new KctlError('invalid_args', 'The bundle package source needs the controller URL');
-      return { kubernetesVersion, source: { kind: 'bundle', url: bundleRepoUrl(controllerUrl, format) } };
+      // synced to the host by the agent (over its own mTLS connection), so no controller URL is needed
+      if (format === 'rpm') throw bundleFormatError();
+      return { kubernetesVersion, source: { kind: 'bundle' } };
     case 'preinstalled':
       return undefined;
   }
@@ -138,7 +134,7 @@ export function prepareFilesInputFor(
   options: { packageFormat: PackageFormat | undefined; controllerUrl?: string | undefined },
 ): PrepareFilesInput {
   const format = options.packageFormat;
-  const repo = format && packageRepoInputFor(spec, format, options.controllerUrl);
+  const repo = format && packageRepoInputFor(spec, format);
   return {
     containerd: containerdConfigInputFor(spec),
     registries: registryInputFor(spec),

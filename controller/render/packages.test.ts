@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KctlError } from '../../proto/errors.js';
 import {
-  bundleRepoUrl,
   kubePackageVersion,
   kubernetesAptKeyUrl,
   kubernetesPackages,
@@ -29,8 +28,8 @@ describe('Kubernetes package sources', () => {
       'deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://m.example/pkgs/core:/stable:/v1.31/deb/ /\n',
     ],
     [
-      { kubernetesVersion: 'v1.31.2', source: { kind: 'bundle', url: 'https://10.0.0.5:8443/bundle/apt' } },
-      'deb [signed-by=/etc/apt/keyrings/kctl-bundle.gpg] https://10.0.0.5:8443/bundle/apt ./\n',
+      { kubernetesVersion: 'v1.31.2', source: { kind: 'bundle' } },
+      'deb [signed-by=/etc/apt/keyrings/kctl-bundle.gpg] file:/var/lib/kctl/bundle/apt ./\n',
     ],
   ] satisfies Array<[PackageRepoInput, string]>)('apt line for %j', (input, line) => {
     expect(renderAptSource(input)).toBe(line);
@@ -48,10 +47,6 @@ describe('Kubernetes package sources', () => {
       { kubernetesVersion: 'v1.31.2', source: { kind: 'mirror', baseUrl: 'https://m.example' } },
       'https://m.example/core:/stable:/v1.31/rpm/',
     ],
-    [
-      { kubernetesVersion: 'v1.31.2', source: { kind: 'bundle', url: 'https://10.0.0.5:8443/bundle/rpm' } },
-      'https://10.0.0.5:8443/bundle/rpm/',
-    ],
   ] satisfies Array<[PackageRepoInput, string]>)(
     'writes a yum repo with the Kubernetes packages excluded from updates for %j',
     (input, baseurl) => {
@@ -68,8 +63,6 @@ describe('Kubernetes package sources', () => {
   );
 
   it.each([
-    ['a bundle over plain http', { kind: 'bundle', url: 'http://10.0.0.5:8080/bundle/apt' }],
-    ['a bundle URL with a space', { kind: 'bundle', url: 'https://10.0.0.5/evil path' }],
     ['a mirror URL with a newline', { kind: 'mirror', baseUrl: 'https://m.example\ndeb http://evil/ /' }],
     ['a mirror that is not a URL', { kind: 'mirror', baseUrl: 'm.example' }],
   ] as const)('refuses %s', (_what, source) => {
@@ -78,19 +71,11 @@ describe('Kubernetes package sources', () => {
     expect(() => renderYumRepo(input)).toThrow(/URL/);
   });
 
-  it.each([
-    ['deb', 'https://10.0.0.5:8443/bundle/apt'],
-    ['rpm', 'https://10.0.0.5:8443/bundle/rpm'],
-  ] as const)('serves the %s bundle from the controller at %s', (format, url) => {
-    expect(bundleRepoUrl('https://10.0.0.5:8443', format)).toBe(url);
+  it('refuses the bundle for rpm hosts: it holds an apt repository only', () => {
+    expect(() => renderYumRepo({ kubernetesVersion: 'v1.31.2', source: { kind: 'bundle' } })).toThrow(
+      /apt repository only/,
+    );
   });
-
-  it.each(['http://10.0.0.5:8080', 'https://10.0.0.5:8443/path', ''])(
-    'refuses controller URL %j for the bundle',
-    (url) => {
-      expect(() => bundleRepoUrl(url, 'deb')).toThrow(/controller URL/);
-    },
-  );
 
   it.each([
     ['deb', '/etc/apt/sources.list.d/kubernetes.list'],

@@ -1,5 +1,6 @@
 import type { HostFile } from '../../proto/host-spec.js';
 import { KctlError } from '../../proto/errors.js';
+import { BUNDLE_APT_HOST_DIR, BUNDLE_APT_KEYRING } from '../../proto/bundle.js';
 import { kubeVersion } from './kube-version.js';
 import type { PackageFormat, PackageRepoInput } from './types.js';
 
@@ -11,10 +12,13 @@ export const KUBERNETES_APT_LIST = '/etc/apt/sources.list.d/kubernetes.list';
 export const KUBERNETES_YUM_REPO = '/etc/yum.repos.d/kubernetes.repo';
 /** The yum/dnf repo id: installs need `--disableexcludes=kubernetes`. */
 export const KUBERNETES_YUM_REPO_ID = 'kubernetes';
-/** Where the controller serves the offline bundle's flat apt repo and its rpm repo. */
-export const BUNDLE_APT_PATH = '/bundle/apt';
-export const BUNDLE_RPM_PATH = '/bundle/rpm';
-export const BUNDLE_APT_KEYRING = '/etc/apt/keyrings/kctl-bundle.gpg';
+/**
+ * The offline bundle's flat apt repository as the host sees it: the bundle-sync step copies it from
+ * the controller (signed manifest, every SHA-256 checked) to this directory, so apt reads a local
+ * `file:` source, never the network, and needs no client certificate.
+ */
+export const BUNDLE_APT_SOURCE_URL = `file:${BUNDLE_APT_HOST_DIR}`;
+export { BUNDLE_APT_KEYRING };
 /** The packages kctl pins and holds; cri-tools and kubernetes-cni follow as dependencies. */
 export const KUBERNETES_PACKAGES = ['kubelet', 'kubeadm', 'kubectl'] as const;
 /** Excluded from yum/dnf updates so only a deliberate upgrade moves them. */
@@ -40,20 +44,17 @@ export function packageFormatFor(osId: string): PackageFormat | undefined {
   return undefined;
 }
 
-/** The bundle's flat repository on the controller for one package format. */
-export function bundleRepoUrl(controllerUrl: string, format: PackageFormat): string {
-  if (!/^https:\/\/[^\s/]+$/.test(controllerUrl)) {
-    throw new KctlError(
-      'invalid_args',
-      'The bundle package source needs the controller URL as https://host:port',
-    );
-  }
-  return `${controllerUrl}${format === 'deb' ? BUNDLE_APT_PATH : BUNDLE_RPM_PATH}`;
+/** The bundle holds an apt repository only (kctl bundle build): an rpm host cannot use it. */
+export function bundleFormatError(): KctlError {
+  return new KctlError(
+    'invalid_spec',
+    'packages.source: bundle holds an apt repository only; hosts that use rpm need source upstream or mirror',
+  );
 }
 
-/** A URL that goes into a repo file line as is: one token, http(s) (https for the bundle). */
-function requireUrl(url: string, what: string, httpsOnly: boolean): string {
-  const ok = httpsOnly ? /^https:\/\/\S+$/.test(url) : /^https?:\/\/\S+$/.test(url);
+/** A URL that goes into a repo file line as is: one token, http(s). */
+function requireUrl(url: string, what: string): string {
+  const ok = /^https?:\/\/\S+$/.test(url);
   if (!ok) throw new KctlError('invalid_args', `The ${what} "${url}" is not an http(s) URL`);
   return url;
 }
@@ -63,7 +64,7 @@ export function kubernetesRepoBase(input: PackageRepoInput): string {
   const { minor } = kubeVersion(input.kubernetesVersion);
   const base =
     input.source.kind === 'mirror'
-      ? requireUrl(input.source.baseUrl, 'package mirror', false).replace(/\/+$/, '')
+      ? requireUrl(input.source.baseUrl, 'package mirror').replace(/\/+$/, '')
       : PKGS_K8S_IO;
   return `${base}/core:/stable:/v1.${minor}`;
 }
@@ -75,11 +76,11 @@ export function kubernetesAptKeyUrl(input: PackageRepoInput): string {
 
 /**
  * /etc/apt/sources.list.d/kubernetes.list. pkgs.k8s.io repos are flat: suite `/`, no component;
- * the bundle is a flat repo too, at `./` below its URL.
+ * the bundle is a flat repo too, at `./` below its local directory.
  */
 export function renderAptSource(input: PackageRepoInput): string {
   if (input.source.kind === 'bundle') {
-    return `deb [signed-by=${BUNDLE_APT_KEYRING}] ${requireUrl(input.source.url, 'bundle URL', true)} ./\n`;
+    return `deb [signed-by=${BUNDLE_APT_KEYRING}] ${BUNDLE_APT_SOURCE_URL} ./\n`;
   }
   return `deb [signed-by=${KUBERNETES_APT_KEYRING}] ${kubernetesRepoBase(input)}/deb/ /\n`;
 }
@@ -87,10 +88,8 @@ export function renderAptSource(input: PackageRepoInput): string {
 /** /etc/yum.repos.d/kubernetes.repo with the Kubernetes packages excluded from ordinary updates. */
 export function renderYumRepo(input: PackageRepoInput): string {
   const { minor } = kubeVersion(input.kubernetesVersion);
-  const baseurl =
-    input.source.kind === 'bundle'
-      ? `${requireUrl(input.source.url, 'bundle URL', true).replace(/\/+$/, '')}/`
-      : `${kubernetesRepoBase(input)}/rpm/`;
+  if (input.source.kind === 'bundle') throw bundleFormatError();
+  const baseurl = `${kubernetesRepoBase(input)}/rpm/`;
   return [
     `[${KUBERNETES_YUM_REPO_ID}]`,
     `name=Kubernetes v1.${minor}`,

@@ -106,8 +106,8 @@ export type PackageSource =
   | { kind: 'upstream' }
   /** a mirror of pkgs.k8s.io: baseUrl replaces https://pkgs.k8s.io, the path below it is kept */
   | { kind: 'mirror'; baseUrl: string }
-  /** the controller's offline bundle: url is the flat repository for this host's package format */
-  | { kind: 'bundle'; url: string };
+  /** the controller's offline bundle, synced to the host and read by apt as a local repository */
+  | { kind: 'bundle' };
 
 export interface PackageRepoInput {
   kubernetesVersion: string;
