@@ -6,6 +6,7 @@ import type { WireError } from '../proto/errors.js';
 import type { Store, HostRecord } from './store/store.js';
 import type { AgentRegistry, AgentSession } from './registry.js';
 import type { ControllerMetrics } from './metrics.js';
+import { directSeenRecorder, type SeenRecorder } from './last-seen.js';
 
 /** WebSocket close codes kctl uses; 1008 is the standard "policy violation" (S8). */
 export const CloseCode = {
@@ -33,8 +34,14 @@ export class AgentEndpoint {
       metrics: ControllerMetrics;
       log: Logger;
       heartbeatIntervalMs: number;
+      /** batches heartbeat times (controller/last-seen.ts); without it every heartbeat is one UPDATE */
+      lastSeen?: SeenRecorder;
     },
-  ) {}
+  ) {
+    this.lastSeen = deps.lastSeen ?? directSeenRecorder(deps.store);
+  }
+
+  private readonly lastSeen: SeenRecorder;
 
   onConnection(ws: WebSocket, host: HostRecord, ip: string | null): void {
     const log = this.deps.log.child({ hostId: host.id, host: host.name });
@@ -123,6 +130,7 @@ export class AgentEndpoint {
         }
         session = candidate;
         this.deps.metrics.connectionsAccepted++;
+        this.lastSeen.forget(host.id);
         this.deps.store.recordHostSeen(host.id, {
           at: Date.now(),
           ip,
@@ -150,7 +158,7 @@ export class AgentEndpoint {
           );
         case 'heartbeat':
           this.deps.metrics.heartbeatsReceived++;
-          this.deps.store.recordHostSeen(host.id, { at: lastFrameAt, ip });
+          this.lastSeen.note(host.id, lastFrameAt, ip);
           return;
         case 'progress':
           this.deps.registry.handleProgress(host.id, frame);
@@ -169,7 +177,7 @@ export class AgentEndpoint {
       clearInterval(heartbeat);
       if (session) {
         this.deps.registry.detach(host.id, ws);
-        this.deps.store.recordHostSeen(host.id, { at: Date.now(), ip: null });
+        this.lastSeen.note(host.id, Date.now(), null);
         log.info({ code }, 'agent offline');
       }
     });

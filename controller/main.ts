@@ -5,6 +5,7 @@ import { SqliteStore } from './store/sqlite-store.js';
 import { ControllerMetrics } from './metrics.js';
 import { AgentRegistry } from './registry.js';
 import { AgentEndpoint, CloseCode } from './agent-endpoint.js';
+import { LastSeenWriter } from './last-seen.js';
 import { Enrollment } from './enrollment.js';
 import { createControllerServer } from './server.js';
 import { loadDataDir, splitHostPort } from './data-dir.js';
@@ -42,7 +43,8 @@ export async function startController(options: {
   const metrics = new ControllerMetrics();
   const heartbeatIntervalMs = files.settings.heartbeatIntervalMs;
   const registry = new AgentRegistry({ store, log, metrics, heartbeatIntervalMs });
-  const endpoint = new AgentEndpoint({ store, registry, metrics, log, heartbeatIntervalMs });
+  const lastSeen = new LastSeenWriter({ store, log, flushEveryMs: Math.min(1000, heartbeatIntervalMs) });
+  const endpoint = new AgentEndpoint({ store, registry, metrics, log, heartbeatIntervalMs, lastSeen });
   const enrollment = new Enrollment({
     store,
     ca: files.ca,
@@ -113,6 +115,7 @@ export async function startController(options: {
       wss.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      lastSeen.flush();
       store.close();
     },
   };

@@ -1,0 +1,59 @@
+import type { Logger } from 'pino';
+import type { Store } from './store/store.js';
+
+/** Where the agent endpoint reports that a host was seen. */
+export interface SeenRecorder {
+  note(hostId: string, at: number, ip: string | null): void;
+  forget(hostId: string): void;
+}
+
+/** One UPDATE per call: for tests and tools that build an endpoint without the batching writer. */
+export function directSeenRecorder(store: Store): SeenRecorder {
+  return { note: (hostId, at, ip) => store.recordHostSeen(hostId, { at, ip }), forget: () => undefined };
+}
+
+/**
+ * Heartbeat times reach the store in batches, one transaction per flush, instead of one
+ * synchronous (fsync'd) UPDATE per heartbeat: at 1,000 agents that was most of the controller's CPU
+ * and blocked its event loop (docs/benchmarks.md). A last-seen time is not a transition: after a
+ * kill -9 at most one flush interval of it is lost, and "online" comes from the registry anyway.
+ */
+export class LastSeenWriter implements SeenRecorder {
+  private readonly pending = new Map<string, { at: number; ip: string | null }>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deps: { store: Store; log: Logger; flushEveryMs: number }) {}
+
+  /** Notes that a host was seen; written at the next flush. A later note for the host replaces it. */
+  note(hostId: string, at: number, ip: string | null): void {
+    const before = this.pending.get(hostId);
+    this.pending.set(hostId, { at: Math.max(at, before?.at ?? 0), ip: ip ?? before?.ip ?? null });
+    this.timer ??= setTimeout(() => this.flush(), this.deps.flushEveryMs).unref();
+  }
+
+  /** Drops what is noted for a host (its row was just written directly, or deleted). */
+  forget(hostId: string): void {
+    this.pending.delete(hostId);
+  }
+
+  pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /** Writes everything noted, in one transaction. Called by the timer and on shutdown. */
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pending.size === 0) return;
+    const batch = [...this.pending];
+    this.pending.clear();
+    try {
+      this.deps.store.transaction(() => {
+        for (const [hostId, seen] of batch) this.deps.store.recordHostSeen(hostId, seen);
+      });
+    } catch (err) {
+      // the next heartbeat notes the host again; a lost last-seen time is not worth a crash
+      this.deps.log.error({ err, hosts: batch.length }, 'last-seen flush failed');
+    }
+  }
+}
