@@ -76,6 +76,7 @@ describe('host identity files', () => {
       { userData: '#cloud-config\n', metaData: 'instance-id: x\n', networkConfig: 'version: 2\n' },
     );
     expect(await readFile(join(root, 'etc/hostname'), 'utf8')).toBe('lab-2\n');
+    expect(await readFile(join(root, 'etc/resolv.conf'), 'utf8')).toMatch(/^nameserver 127\.0\.0\.1$/m);
     expect(await readFile(join(root, 'etc/machine-id'), 'utf8')).toBe('0123456789abcdef0123456789abcdef\n');
     expect(await readFile(join(root, 'etc/hosts'), 'utf8')).toContain('127.0.1.1\tlab-2');
     const seed = join(root, 'var/lib/cloud/seed/nocloud');

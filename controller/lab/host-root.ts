@@ -74,6 +74,9 @@ export function newMachineId(): string {
 
 export const NOCLOUD_SEED_DIR = 'var/lib/cloud/seed/nocloud';
 
+export const LAB_RESOLV_CONF =
+  '# kctl lab: no DNS. A nameserver line as every host has; nothing listens on this one.\nnameserver 127.0.0.1\n';
+
 /**
  * Identity and seed: hostname, a fresh machine-id (written, so the host has it from its first
  * boot and the lab can tell it), and the NoCloud seed files, root-only (user-data may hold a token).
@@ -89,6 +92,10 @@ export async function writeHostIdentity(
     join(root, 'etc/hosts'),
     `127.0.0.1\tlocalhost\n127.0.1.1\t${identity.name}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
   );
+  // hosts and programs (kubelet, kctl's preflight) expect a nameserver line; the lab has no DNS:
+  // the host's own loopback, where nothing listens, so a lookup fails at once and stays in the host
+  await rm(join(root, 'etc/resolv.conf'), { force: true });
+  await writeFile(join(root, 'etc/resolv.conf'), LAB_RESOLV_CONF);
   const seedDir = join(root, NOCLOUD_SEED_DIR);
   await rm(seedDir, { recursive: true, force: true });
   await mkdir(seedDir, { recursive: true, mode: 0o700 });
