@@ -47,7 +47,7 @@ describe('bundle manifest', () => {
   });
 
   it('verify finds nothing wrong in a fresh bundle, and names each tampered, missing or unlisted file', async () => {
-    const dir = await bundleDir({ 'a/one': '1', 'a/two': '22', 'three': '333' });
+    const dir = await bundleDir({ 'a/one': '1', 'a/two': '22', three: '333' });
     await writeManifest(dir);
     expect((await verifyBundle(dir)).problems).toEqual([]);
     await writeFile(join(dir, 'a/one'), '9'); // same size, other bytes
@@ -82,7 +82,11 @@ describe('bundle manifest', () => {
     ['a file that is also a directory', ['apt', 'apt/x'], /lies below "apt"/],
     ['a duplicate', ['a', 'a'], /unique/],
   ])('the schema refuses %s', (_what, paths, message) => {
-    const files = (Array.isArray(paths) ? paths : [paths]).map((path) => ({ path, sha256: 'a'.repeat(64), size: 1 }));
+    const files = (Array.isArray(paths) ? paths : [paths]).map((path) => ({
+      path,
+      sha256: 'a'.repeat(64),
+      size: 1,
+    }));
     const r = BundleManifest.safeParse({
       apiVersion: 'kctl.dev/v1alpha1',
       kind: 'BundleManifest',
@@ -90,7 +94,7 @@ describe('bundle manifest', () => {
       files,
     });
     expect(r.success).toBe(false);
-    expect(r.error?.issues.map((i) => i.message).join("\n")).toMatch(message);
+    expect(r.error?.issues.map((i) => i.message).join('\n')).toMatch(message);
   });
 
   it('the schema refuses unknown keys and upper-case hex', async () => {
@@ -98,7 +102,9 @@ describe('bundle manifest', () => {
     const text = await readFile(join(dir, MANIFEST_FILE), 'utf8').catch(() => undefined);
     expect(text).toBeUndefined();
     await writeManifest(dir);
-    const m = JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8')) as { files: Array<Record<string, unknown>> };
+    const m = JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8')) as {
+      files: Array<Record<string, unknown>>;
+    };
     await writeFile(join(dir, MANIFEST_FILE), JSON.stringify({ ...m, extra: 1 }));
     await expect(readManifest(dir)).rejects.toThrow(/extra/);
     m.files[0]!.sha256 = String(m.files[0]!.sha256).toUpperCase();
@@ -116,7 +122,9 @@ describe('manifest signature', () => {
     expect(manifestSignatureValid(text, sig, ca.certPem)).toBe(true);
     expect(manifestSignatureValid(text.replace('[]', '[ ]'), sig, ca.certPem)).toBe(false);
     expect(manifestSignatureValid(text, sig, other.certPem)).toBe(false);
-    expect(manifestSignatureValid(text, signManifest(text, other.keyPem, other.certPem), ca.certPem)).toBe(false);
+    expect(manifestSignatureValid(text, signManifest(text, other.keyPem, other.certPem), ca.certPem)).toBe(
+      false,
+    );
     expect(manifestSignatureValid(text, `A${sig.slice(1)}`, ca.certPem)).toBe(false);
     expect(manifestSignatureValid(text, '', ca.certPem)).toBe(false);
   });

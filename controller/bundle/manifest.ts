@@ -86,7 +86,8 @@ export function parseManifest(text: string, where: string): BundleManifest {
     throw new KctlError('invalid_config', `${where} is not JSON`);
   }
   const parsed = BundleManifest.safeParse(data);
-  if (!parsed.success) throw new KctlError('invalid_config', `${where}: ${describeZodError(parsed.error, 'manifest')}`);
+  if (!parsed.success)
+    throw new KctlError('invalid_config', `${where}: ${describeZodError(parsed.error, 'manifest')}`);
   return parsed.data;
 }
 
@@ -108,7 +109,9 @@ export interface BundleProblem {
 }
 
 /** Recomputes every listed file's size and SHA-256; files present but not listed are problems too. */
-export async function verifyBundle(dir: string): Promise<{ manifest: BundleManifest; problems: BundleProblem[] }> {
+export async function verifyBundle(
+  dir: string,
+): Promise<{ manifest: BundleManifest; problems: BundleProblem[] }> {
   const { manifest } = await readManifest(dir);
   const problems: BundleProblem[] = [];
   for (const f of manifest.files) {

@@ -26,7 +26,9 @@ export interface BundleRouteDeps {
 
 function noBundle(): KctlError {
   return new KctlError('not_found', 'This controller serves no offline bundle', {
-    details: { remedy: 'build one with "kctl bundle build --out DIR" and run the controller with --bundle DIR' },
+    details: {
+      remedy: 'build one with "kctl bundle build --out DIR" and run the controller with --bundle DIR',
+    },
   });
 }
 
@@ -44,23 +46,36 @@ export function explainRefusal(
   if (!socket.authorized) {
     const offered = Object.keys(socket.getPeerCertificate?.() ?? {}).length > 0;
     result = offered
-      ? new KctlError('not_authenticated', 'The bundle is served to enrolled hosts only: this client certificate was not issued by this controller')
-      : new KctlError('not_authenticated', 'The bundle is served to enrolled hosts only: present the host certificate issued at enrolment');
+      ? new KctlError(
+          'not_authenticated',
+          'The bundle is served to enrolled hosts only: this client certificate was not issued by this controller',
+        )
+      : new KctlError(
+          'not_authenticated',
+          'The bundle is served to enrolled hosts only: present the host certificate issued at enrolment',
+        );
   } else {
     const cert = socket.getPeerCertificate();
     const id = cert.raw ? identityOfPeer(cert.raw) : undefined;
     if (id?.kind === 'admin') {
-      result = new KctlError('forbidden', 'The bundle is served to enrolled hosts only, not to admin credentials');
+      result = new KctlError(
+        'forbidden',
+        'The bundle is served to enrolled hosts only, not to admin credentials',
+      );
     } else if (id?.kind === 'host') {
       const host = deps.store.getHost(id.hostId);
       if (!host) result = new KctlError('unknown_host', 'This certificate belongs to no enrolled host');
-      else if (host.state !== 'active') result = new KctlError('host_revoked', `Host "${host.name}" is revoked`);
+      else if (host.state !== 'active')
+        result = new KctlError('host_revoked', `Host "${host.name}" is revoked`);
       else if (!sameSerial(cert.serialNumber, host.certSerial))
         result = new KctlError('forbidden', 'This certificate was replaced by a newer one for this host');
     }
   }
   deps.metrics.refuseConnection(`bundle_${result.code}`);
-  deps.log.warn({ ip: socket.remoteAddress ?? null, code: result.code, path: req.url?.slice(0, 256) }, 'bundle request refused');
+  deps.log.warn(
+    { ip: socket.remoteAddress ?? null, code: result.code, path: req.url?.slice(0, 256) },
+    'bundle request refused',
+  );
   return result;
 }
 
@@ -75,12 +90,14 @@ export function requestedBundlePath(raw: string): string {
       throw new KctlError('not_found', 'No such file in the bundle (bad percent-encoding)');
     }
     // an encoded slash or backslash would make one segment two: never a bundle name
-    if (/[/\\\0]/.test(decoded)) throw new KctlError('not_found', 'No such file in the bundle (encoded separator)');
+    if (/[/\\\0]/.test(decoded))
+      throw new KctlError('not_found', 'No such file in the bundle (encoded separator)');
     segments.push(decoded);
   }
   const path = segments.join('/');
   const problem = bundlePathProblem(path);
-  if (problem !== undefined) throw new KctlError('not_found', `No such file in the bundle (the path ${problem})`);
+  if (problem !== undefined)
+    throw new KctlError('not_found', `No such file in the bundle (the path ${problem})`);
   return path;
 }
 

@@ -8,7 +8,10 @@ export const DEFAULT_BUNDLE_SUBDIR = 'bundle';
  * The bundle directory `controller run` serves: --bundle DIR (which must hold a valid manifest, or
  * the controller does not start), else <data-dir>/bundle when it holds one, else none.
  */
-export async function resolveBundleDir(explicit: string | undefined, dataDir: string): Promise<string | undefined> {
+export async function resolveBundleDir(
+  explicit: string | undefined,
+  dataDir: string,
+): Promise<string | undefined> {
   if (explicit !== undefined) {
     const dir = resolve(explicit);
     await readManifest(dir).catch((err: unknown) => {
