@@ -10,6 +10,7 @@ type Row = Record<string, unknown>;
 /** Store on one SQLite file (WAL, synchronous=FULL so a kill -9 loses no committed transition). */
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(readonly file: string) {
     if (file !== ':memory:') {
@@ -44,127 +45,128 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** Prepared once per SQL text: preparing costs more than running these small statements. */
+  private statement(sql: string): Database.Statement {
+    let prepared = this.statements.get(sql);
+    if (!prepared) this.statements.set(sql, (prepared = this.db.prepare(sql)));
+    return prepared;
+  }
+
   schemaVersion(): number {
     return this.db.pragma('user_version', { simple: true }) as number;
   }
 
   createHost(host: Omit<HostRecord, 'lastSeenAt' | 'lastIp' | 'agentVersion' | 'facts' | 'revokedAt'>): void {
-    this.db
-      .prepare(
-        `INSERT INTO hosts (id, name, labels, state, cert_serial, cert_not_after, enrolled_at)
+    this.statement(
+      `INSERT INTO hosts (id, name, labels, state, cert_serial, cert_not_after, enrolled_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        host.id,
-        host.name,
-        JSON.stringify(host.labels),
-        host.state,
-        host.certSerial,
-        host.certNotAfter,
-        host.enrolledAt,
-      );
+    ).run(
+      host.id,
+      host.name,
+      JSON.stringify(host.labels),
+      host.state,
+      host.certSerial,
+      host.certNotAfter,
+      host.enrolledAt,
+    );
   }
 
   getHost(id: string): HostRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM hosts WHERE id = ?').get(id) as Row | undefined;
+    const row = this.statement('SELECT * FROM hosts WHERE id = ?').get(id) as Row | undefined;
     return row ? hostFromRow(row) : undefined;
   }
 
   getHostByName(name: string): HostRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM hosts WHERE name = ?').get(name) as Row | undefined;
+    const row = this.statement('SELECT * FROM hosts WHERE name = ?').get(name) as Row | undefined;
     return row ? hostFromRow(row) : undefined;
   }
 
   listHosts(): HostRecord[] {
-    return (this.db.prepare('SELECT * FROM hosts ORDER BY name').all() as Row[]).map(hostFromRow);
+    return (this.statement('SELECT * FROM hosts ORDER BY name').all() as Row[]).map(hostFromRow);
   }
 
   recordHostSeen(
     id: string,
     seen: { at: number; ip: string | null; agentVersion?: string; facts?: HostFacts },
   ): void {
-    this.db
-      .prepare(
-        `UPDATE hosts SET last_seen_at = ?, last_ip = COALESCE(?, last_ip),
+    this.statement(
+      `UPDATE hosts SET last_seen_at = ?, last_ip = COALESCE(?, last_ip),
            agent_version = COALESCE(?, agent_version), facts = COALESCE(?, facts) WHERE id = ?`,
-      )
-      .run(seen.at, seen.ip, seen.agentVersion ?? null, seen.facts ? JSON.stringify(seen.facts) : null, id);
+    ).run(seen.at, seen.ip, seen.agentVersion ?? null, seen.facts ? JSON.stringify(seen.facts) : null, id);
   }
 
   setHostCertificate(id: string, serial: string, notAfter: number): void {
-    this.db
-      .prepare('UPDATE hosts SET cert_serial = ?, cert_not_after = ? WHERE id = ?')
-      .run(serial, notAfter, id);
+    this.statement('UPDATE hosts SET cert_serial = ?, cert_not_after = ? WHERE id = ?').run(
+      serial,
+      notAfter,
+      id,
+    );
   }
 
   revokeHost(id: string, at: number): boolean {
-    const r = this.db
-      .prepare(`UPDATE hosts SET state = 'revoked', revoked_at = ? WHERE id = ? AND state != 'revoked'`)
-      .run(at, id);
+    const r = this.statement(
+      `UPDATE hosts SET state = 'revoked', revoked_at = ? WHERE id = ? AND state != 'revoked'`,
+    ).run(at, id);
     return r.changes > 0;
   }
 
   deleteHost(id: string): boolean {
-    return this.db.prepare('DELETE FROM hosts WHERE id = ?').run(id).changes > 0;
+    return this.statement('DELETE FROM hosts WHERE id = ?').run(id).changes > 0;
   }
 
   createToken(token: TokenRecord): void {
-    this.db
-      .prepare(
-        `INSERT INTO tokens (id, secret_hash, created_at, expires_at, uses_total, uses_left, labels, description)
+    this.statement(
+      `INSERT INTO tokens (id, secret_hash, created_at, expires_at, uses_total, uses_left, labels, description)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        token.id,
-        token.secretHash,
-        token.createdAt,
-        token.expiresAt,
-        token.usesTotal,
-        token.usesLeft,
-        JSON.stringify(token.labels),
-        token.description,
-      );
+    ).run(
+      token.id,
+      token.secretHash,
+      token.createdAt,
+      token.expiresAt,
+      token.usesTotal,
+      token.usesLeft,
+      JSON.stringify(token.labels),
+      token.description,
+    );
   }
 
   listTokens(): TokenRecord[] {
-    return (this.db.prepare('SELECT * FROM tokens ORDER BY created_at').all() as Row[]).map(tokenFromRow);
+    return (this.statement('SELECT * FROM tokens ORDER BY created_at').all() as Row[]).map(tokenFromRow);
   }
 
   deleteToken(id: string): boolean {
-    return this.db.prepare('DELETE FROM tokens WHERE id = ?').run(id).changes > 0;
+    return this.statement('DELETE FROM tokens WHERE id = ?').run(id).changes > 0;
   }
 
   useToken(id: string, verifySecret: (hash: string) => boolean, now: number): TokenUse {
     return this.db.transaction((): TokenUse => {
-      const row = this.db.prepare('SELECT * FROM tokens WHERE id = ?').get(id) as Row | undefined;
+      const row = this.statement('SELECT * FROM tokens WHERE id = ?').get(id) as Row | undefined;
       if (!row) return { ok: false, reason: 'unknown' };
       const token = tokenFromRow(row);
       if (!verifySecret(token.secretHash)) return { ok: false, reason: 'mismatch' };
       if (now >= token.expiresAt) return { ok: false, reason: 'expired' };
       if (token.usesLeft <= 0) return { ok: false, reason: 'exhausted' };
-      this.db.prepare('UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?').run(id);
+      this.statement('UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?').run(id);
       return { ok: true, token: { ...token, usesLeft: token.usesLeft - 1 } };
     })();
   }
 
   refundToken(id: string): void {
-    this.db.prepare('UPDATE tokens SET uses_left = MIN(uses_total, uses_left + 1) WHERE id = ?').run(id);
+    this.statement('UPDATE tokens SET uses_left = MIN(uses_total, uses_left + 1) WHERE id = ?').run(id);
   }
 
   audit(entry: Omit<AuditEntry, 'id' | 'at'> & { at?: number }): void {
-    this.db
-      .prepare('INSERT INTO audit (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)')
-      .run(
-        entry.at ?? Date.now(),
-        entry.actor,
-        entry.action,
-        entry.target,
-        entry.details ? JSON.stringify(entry.details) : null,
-      );
+    this.statement('INSERT INTO audit (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)').run(
+      entry.at ?? Date.now(),
+      entry.actor,
+      entry.action,
+      entry.target,
+      entry.details ? JSON.stringify(entry.details) : null,
+    );
   }
 
   listAudit(limit: number): AuditEntry[] {
-    return (this.db.prepare('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(limit) as Row[]).map((r) => ({
+    return (this.statement('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(limit) as Row[]).map((r) => ({
       id: r.id as number,
       at: r.at as number,
       actor: r.actor as string,
