@@ -40,7 +40,7 @@ describe('frames that ws refuses before the endpoint parses them', () => {
     );
     await new Promise((r) => wss.once('listening', r));
     const a = wss.address();
-    port = typeof a === 'object' ? a.port : 0;
+    port = typeof a === 'object' && a ? a.port : 0;
   });
   afterAll(() => new Promise<void>((r) => wss.close(() => r())));
 
