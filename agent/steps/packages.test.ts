@@ -97,3 +97,56 @@ describe('packages step (apt)', () => {
     expect(report?.error?.message).toMatch(/No supported package manager/);
   });
 });
+
+describe('packages step (dnf, recording programs)', () => {
+  const LOCKS = '"$KCTL_HOST_ROOT/var/lib/fake-locks"';
+  const dnfPrograms = (versionlock: boolean) => ({
+    rpm: { script: `printf 'kubelet\\t1.31.2-150500.1.1\\n'; printf 'package kubeadm is not installed\\n'` },
+    dnf: {
+      script: versionlock
+        ? `if [ "$2" = versionlock ] && [ "$3" = list ]; then echo 'Last metadata expiration check: 0:00:06 ago on Fri Dec  4 22:26:20 2026.'; cat ${LOCKS} 2>/dev/null; fi; true`
+        : `if [ "$2" = versionlock ]; then echo 'No such command: versionlock.' >&2; exit 1; fi`,
+    },
+  });
+
+  it('reads versionlock entries with their version, and plans a new lock for a stale one', async () => {
+    t = await tempHost({
+      files: { '/var/lib/fake-locks': 'kubelet-0:1.31.1-150500.1.1.*\n' },
+      programs: dnfPrograms(true),
+    });
+    const step = packagesStep(
+      [
+        { name: 'kubelet', version: '1.31.2', hold: true },
+        { name: 'kubeadm', version: '1.31.2', hold: true },
+      ],
+      [],
+    );
+    expect(await step.diff(t.host)).toEqual([
+      { kind: 'package-index', reason: '1 package(s) to install' },
+      { kind: 'package', name: 'kubeadm', from: null, to: '1.31.2' },
+      { kind: 'package-hold', name: 'kubelet' },
+      { kind: 'package-hold', name: 'kubeadm' },
+    ]);
+  });
+
+  it("without the versionlock plugin, a name in a repo file's exclude= is held, and another one cannot be", async () => {
+    t = await tempHost({
+      files: { '/etc/yum.repos.d/kubernetes.repo': '[kubernetes]\nexclude=kubelet kubeadm kubectl\n' },
+      programs: dnfPrograms(false),
+    });
+    const step = packagesStep(
+      [
+        { name: 'kubelet', version: '1.31.2', hold: true },
+        { name: 'runc', hold: true },
+      ],
+      [],
+    );
+    const changes = await step.diff(t.host);
+    expect(changes.filter((c) => c.kind === 'package-hold')).toEqual([
+      { kind: 'package-hold', name: 'runc' },
+    ]);
+    await expect(step.apply(t.host, changes)).rejects.toThrow(
+      /Cannot hold runc: dnf has no versionlock plugin/,
+    );
+  });
+});

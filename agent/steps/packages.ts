@@ -29,6 +29,16 @@ async function findPackageManager(host: Host): Promise<PackageManager | undefine
   return undefined;
 }
 
+/**
+ * Whether an installed version satisfies a pin. apt: exact. rpm: the pin may leave out the release
+ * (`1.31.2` is met by `1.31.2-150500.1.1`, as `dnf install kubeadm-1.31.2` resolves it).
+ */
+export function versionMatches(pm: PackageManager, installed: string | undefined, want: string): boolean {
+  if (installed === undefined) return false;
+  return pm === 'apt' ? installed === want : installed === want || installed.startsWith(`${want}-`);
+}
+
+/** Installed versions by name: apt's Version, rpm's VERSION-RELEASE. */
 export async function installedVersions(
   host: Host,
   pm: PackageManager,
@@ -47,7 +57,7 @@ export async function installedVersions(
       if (name && version && status?.startsWith('ii')) out.set(name, version);
     }
   } else {
-    const r = await host.run('rpm', ['-q', '--qf', '%{NAME}\\t%{VERSION}\\n', '--', ...names], {
+    const r = await host.run('rpm', ['-q', '--qf', '%{NAME}\\t%{VERSION}-%{RELEASE}\\n', '--', ...names], {
       allowFailure: true,
       timeoutMs: 60_000,
     });
@@ -59,32 +69,68 @@ export async function installedVersions(
   return out;
 }
 
-async function heldPackages(host: Host, pm: PackageManager): Promise<Set<string>> {
+/**
+ * What holds packages on this host. apt: `apt-mark hold` (by name). dnf: the versionlock plugin,
+ * which locks one version-release per name; without the plugin, the `exclude=` lines of the repo
+ * files and dnf.conf (kctl's kubernetes.repo excludes the kube packages, as the kubeadm guide does).
+ */
+export interface Holds {
+  mechanism: 'apt-mark' | 'versionlock' | 'exclude';
+  /** held name -> the version-release it is locked at (versionlock only) */
+  held: Map<string, string | undefined>;
+}
+
+/** `kubelet-0:1.31.2-150500.1.1.*` (dnf 4 versionlock list): name, epoch, version, release. */
+const VERSIONLOCK_ENTRY = /^([^\s!#][^\s]*)-(\d+):([^\s-]+)-([^\s]+?)\.\*$/;
+
+export async function heldPackages(host: Host, pm: PackageManager): Promise<Holds> {
   if (pm === 'apt') {
     const r = await host.run('apt-mark', ['showhold'], { allowFailure: true, timeoutMs: 60_000 });
-    return new Set(
-      r.stdout
-        .split('\n')
-        .map((l) => l.trim())
-        .filter((l) => l !== ''),
+    const names = r.stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '');
+    return { mechanism: 'apt-mark', held: new Map(names.map((n) => [n, undefined])) };
+  }
+  const r = await host.run('dnf', ['-q', 'versionlock', 'list'], { allowFailure: true, timeoutMs: 120_000 });
+  if (r.exitCode === 0) {
+    const held = new Map<string, string | undefined>();
+    for (const line of r.stdout.split('\n')) {
+      const m = VERSIONLOCK_ENTRY.exec(line.trim());
+      if (m?.[1] && m[3] && m[4]) held.set(m[1], `${m[3]}-${m[4]}`);
+    }
+    return { mechanism: 'versionlock', held };
+  }
+  if (!/no such command/i.test(r.stdout + r.stderr)) {
+    throw new KctlError(
+      'program_failed',
+      `dnf versionlock list exited with ${r.exitCode}: ${r.stderr.trim()}`,
     );
   }
-  const r = await host.run('dnf', ['versionlock', 'list'], { allowFailure: true, timeoutMs: 60_000 });
-  return new Set(
-    r.stdout
-      .split('\n')
-      .map((l) =>
-        l
-          .replace(/-\d.*$/, '')
-          .replace(/^\d+:/, '')
-          .trim(),
-      )
-      .filter((l) => l !== ''),
-  );
+  return { mechanism: 'exclude', held: new Map([...(await dnfExcludes(host))].map((n) => [n, undefined])) };
+}
+
+/** Package names in `exclude=` / `excludepkgs=` lines of dnf.conf and the repo files (globs are not expanded). */
+async function dnfExcludes(host: Host): Promise<Set<string>> {
+  const files = [
+    '/etc/dnf/dnf.conf',
+    ...(await host.listDir('/etc/yum.repos.d'))
+      .filter((f) => f.endsWith('.repo'))
+      .map((f) => `/etc/yum.repos.d/${f}`),
+  ];
+  const names = new Set<string>();
+  for (const f of files) {
+    for (const line of ((await host.readFile(f)) ?? '').split('\n')) {
+      const m = /^\s*(?:exclude|excludepkgs)\s*=\s*(.*)$/.exec(line);
+      for (const n of m?.[1]?.split(/[\s,]+/) ?? []) if (n !== '') names.add(n);
+    }
+  }
+  return names;
 }
 
 /**
- * Packages at exact versions, then held (apt-mark hold / dnf versionlock) so that an unattended
+ * Packages at exact versions, then held (apt-mark hold / dnf versionlock, or the repo's exclude=
+ * without the plugin) so that an unattended
  * upgrade never moves Kubernetes; then services enabled and started.
  */
 export const packagesStep = (
@@ -107,7 +153,9 @@ export const packagesStep = (
       packages.map((p) => p.name),
     );
     const missing = packages.filter((p) =>
-      p.version === undefined ? !installed.has(p.name) : installed.get(p.name) !== p.version,
+      p.version === undefined
+        ? !installed.has(p.name)
+        : !versionMatches(pm, installed.get(p.name), p.version),
     );
     if (missing.length > 0)
       changes.push({ kind: 'package-index', reason: `${missing.length} package(s) to install` });
@@ -118,9 +166,18 @@ export const packagesStep = (
         from: installed.get(p.name) ?? null,
         to: p.version ?? ANY_VERSION,
       });
-    const held = await heldPackages(host, pm);
-    for (const p of packages)
-      if (p.hold && !held.has(p.name)) changes.push({ kind: 'package-hold', name: p.name });
+    const holds = await heldPackages(host, pm);
+    for (const p of packages) {
+      if (!p.hold) continue;
+      const held = holds.held.has(p.name);
+      // a version lock on another version than the pinned one is a hold to renew (after the install)
+      const stale =
+        held &&
+        holds.mechanism === 'versionlock' &&
+        p.version !== undefined &&
+        !versionMatches(pm, holds.held.get(p.name), p.version);
+      if (!held || stale) changes.push({ kind: 'package-hold', name: p.name });
+    }
     for (const s of services) {
       const enabled = await host.run('systemctl', ['is-enabled', '--', s.unit], {
         allowFailure: true,
@@ -140,6 +197,17 @@ export const packagesStep = (
     const pm = await detectPackageManager(host);
     if (!pm) throw new KctlError('step_failed', 'No supported package manager on this host');
     const install = changes.filter((c): c is Extract<Change, { kind: 'package' }> => c.kind === 'package');
+    const hold = changes
+      .filter((c): c is Extract<Change, { kind: 'package-hold' }> => c.kind === 'package-hold')
+      .map((c) => c.name);
+    const holds = pm === 'dnf' ? await heldPackages(host, pm) : undefined;
+    if (holds?.mechanism === 'versionlock') {
+      // versionlock hides every other version of a locked name, even from --disableexcludes=all:
+      // unlock what moves or gets a new lock first, lock again after the install
+      const unlock = [...new Set([...install.map((c) => c.name), ...hold])].filter((n) => holds.held.has(n));
+      if (unlock.length > 0)
+        await host.run('dnf', ['-q', 'versionlock', 'delete', '--', ...unlock], { timeoutMs: 120_000 });
+    }
     // dpkg must not be killed half-way: long timeouts, and a held lock is retryable, not a failure
     if (install.length > 0) {
       if (pm === 'apt') {
@@ -173,12 +241,17 @@ export const packagesStep = (
         );
       }
     }
-    const hold = changes
-      .filter((c) => c.kind === 'package-hold')
-      .map((c) => (c.kind === 'package-hold' ? c.name : ''));
     if (hold.length > 0) {
       if (pm === 'apt') await host.run('apt-mark', ['hold', '--', ...hold], { timeoutMs: 60_000 });
-      else await host.run('dnf', ['versionlock', 'add', '--', ...hold], { timeoutMs: 120_000 });
+      else if (holds?.mechanism === 'versionlock')
+        await host.run('dnf', ['-q', 'versionlock', 'add', '--', ...hold], { timeoutMs: 120_000 });
+      else {
+        throw new KctlError(
+          'step_failed',
+          `Cannot hold ${hold.join(', ')}: dnf has no versionlock plugin and no exclude= line lists them`,
+          { details: { remedy: "install dnf's versionlock plugin (python3-dnf-plugin-versionlock)" } },
+        );
+      }
     }
     for (const c of changes) {
       if (c.kind === 'service' && c.action === 'enable')
