@@ -277,6 +277,7 @@ describe(`controller kill -9 at random points of a 20-host apply (${TRIALS} tria
           resumedSkipped: skipped.size,
           ms: Date.now() - started,
         });
+        console.log(`trial ${trial}/${TRIALS}: ${JSON.stringify(reports.at(-1))}`);
       }
       // the kill points must have spread over the apply, not all landed at one end
       const fractions = reports.map((r) => r.killAfterEvents / r.ofEvents);
