@@ -33,6 +33,7 @@ const SYSCTL_KEY = /^[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+$/;
 const PROGRAM_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._+-]{0,63}$/;
 
 const DEFAULT_TIMEOUT_MS = 300_000;
+const STREAM_WRITE_BYTES = 1024 * 1024;
 const DEFAULT_MAX_BUFFER = 16 * 1024 * 1024;
 
 export interface LocalHostOptions {
@@ -203,13 +204,23 @@ export class LocalHost implements Host {
         0o600,
       );
       try {
+        // network chunks are small (TLS records): gather them into ~1 MiB writes
+        let pending: Uint8Array[] = [];
+        let pendingBytes = 0;
         for await (const chunk of source) {
           size += chunk.length;
           // a sender that goes on past the promised size is cut off, not written to disk
           if (size > expect.size) break;
           hash.update(chunk);
-          await fh.write(chunk);
+          pending.push(chunk);
+          pendingBytes += chunk.length;
+          if (pendingBytes >= STREAM_WRITE_BYTES) {
+            await fh.writev(pending);
+            pending = [];
+            pendingBytes = 0;
+          }
         }
+        if (pendingBytes > 0) await fh.writev(pending);
         if (size !== expect.size || hash.digest('hex') !== expect.sha256) {
           throw new KctlError(
             'step_failed',
