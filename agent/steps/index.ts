@@ -6,6 +6,7 @@ import { sysctlStep } from './sysctl.js';
 import { etcHostsStep } from './etc-hosts.js';
 import { fileStep } from './file.js';
 import { packagesStep } from './packages.js';
+import { repoKeyStep } from './repo-key.js';
 import { BUNDLE_SYNC_STEP_ID, bundleSyncStep } from './bundle-sync.js';
 import type { BundleSource } from './bundle-fetch.js';
 
@@ -23,6 +24,9 @@ export function stepsForHostSpec(spec: HostSpec, deps: StepDeps = {}): Step[] {
   if (spec.controlPlaneEndpoint) steps.push(etcHostsStep([spec.controlPlaneEndpoint]));
   // files (repo sources, containerd config) before packages: postinst scripts see the final config
   for (const f of spec.files) steps.push(fileStep(f));
+  // the repo's signing key next to the repo file that points at it, before apt/dnf read either
+  const repoKey = spec.repoKey ? repoKeyStep(spec.repoKey) : undefined;
+  if (repoKey) steps.push(repoKey);
   // the bundle's local apt repository and its keyring are in place before apt looks for packages
   const bundle = spec.packagesFrom === 'bundle';
   if (bundle) steps.push(bundleSyncStep(deps.bundle));
@@ -30,6 +34,7 @@ export function stepsForHostSpec(spec: HostSpec, deps: StepDeps = {}): Step[] {
     steps.push(
       packagesStep(spec.packages, spec.services, [
         ...spec.files.map((f) => `file:${f.path}`),
+        ...(repoKey ? [repoKey.id] : []),
         ...(bundle ? [BUNDLE_SYNC_STEP_ID] : []),
       ]),
     );

@@ -4,7 +4,22 @@ import type { HostSpec } from '../../proto/host-spec.js';
 import type { HostAssignment } from '../spec/resolve.js';
 import { hostPrepSettings } from '../render/host-prep.js';
 import { hostPrepInputFor } from '../render/cluster-spec-inputs.js';
-import { kubernetesPackages, type PackageFormat } from '../render/packages.js';
+import { kubernetesPackages, kubernetesRepoKey, type PackageFormat } from '../render/packages.js';
+
+/** The signing key of the upstream repo or its mirror, fetched by the agent (the bundle brings its own). */
+export function prepRepoKey(spec: ClusterSpec, format: PackageFormat | undefined): Pick<HostSpec, 'repoKey'> {
+  const p = spec.packages;
+  if (format === undefined || (p.source !== 'upstream' && p.source !== 'mirror')) return {};
+  const repoKey = kubernetesRepoKey(
+    {
+      kubernetesVersion: spec.kubernetesVersion,
+      source: p.source === 'mirror' ? { kind: 'mirror', baseUrl: p.url } : { kind: 'upstream' },
+    },
+    format,
+    p.keyFingerprint,
+  );
+  return repoKey === undefined ? {} : { repoKey };
+}
 
 /** containerd and runc from the host's own distribution (or the bundle), the kube packages pinned and held. */
 export function prepPackages(
@@ -53,5 +68,6 @@ export function prepareHostSpec(
     ...(hostsEntry ? { controlPlaneEndpoint: hostsEntry } : {}),
     files: options.files ?? [],
     ...prepPackages(spec, options.packageFormat),
+    ...prepRepoKey(spec, options.packageFormat),
   };
 }

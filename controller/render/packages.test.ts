@@ -4,6 +4,7 @@ import {
   kubePackageVersion,
   kubernetesAptKeyUrl,
   kubernetesPackages,
+  kubernetesRepoKey,
   packageFormatFor,
   packageRepoFile,
   renderAptSource,
@@ -41,6 +42,36 @@ describe('Kubernetes package sources', () => {
     );
   });
 
+  it('the agent fetches the key into the keyring the apt line names, or where the .repo gpgkey points', () => {
+    const fpr = 'DE15B14486CD377B9E876E1A234654DA9A296436';
+    const deb = kubernetesRepoKey(upstream('v1.33.4'), 'deb', fpr);
+    expect(deb).toEqual({
+      url: 'https://pkgs.k8s.io/core:/stable:/v1.33/deb/Release.key',
+      path: '/etc/apt/keyrings/kubernetes-apt-keyring.gpg',
+      format: 'binary',
+      fingerprint: fpr,
+      pinnedBy: 'packages.keyFingerprint',
+    });
+    expect(renderAptSource(upstream('v1.33.4'))).toContain(`[signed-by=${deb?.path}]`);
+    const mirror: PackageRepoInput = {
+      kubernetesVersion: 'v1.31.2',
+      source: { kind: 'mirror', baseUrl: 'https://m.example/k8s/' },
+    };
+    const rpm = kubernetesRepoKey(mirror, 'rpm');
+    expect(rpm).toEqual({
+      url: 'https://m.example/k8s/core:/stable:/v1.31/rpm/repodata/repomd.xml.key',
+      path: '/etc/pki/rpm-gpg/RPM-GPG-KEY-kubernetes',
+      format: 'armored',
+    });
+    expect(renderYumRepo(mirror)).toContain(`gpgkey=file://${rpm?.path}\n`);
+    expect(
+      kubernetesRepoKey({ kubernetesVersion: 'v1.31.2', source: { kind: 'bundle' } }, 'deb'),
+    ).toBeUndefined();
+    expect(() =>
+      kubernetesRepoKey({ ...mirror, source: { kind: 'mirror', baseUrl: 'http://m.example' } }, 'deb'),
+    ).toThrow(/not an https URL/);
+  });
+
   it.each([
     [upstream('v1.31.2'), 'https://pkgs.k8s.io/core:/stable:/v1.31/rpm/'],
     [
@@ -56,7 +87,8 @@ describe('Kubernetes package sources', () => {
         `baseurl=${baseurl}`,
         'enabled=1',
         'gpgcheck=1',
-        `gpgkey=${baseurl}repodata/repomd.xml.key`,
+        // the key the agent fetched (and checked against packages.keyFingerprint), not a URL
+        'gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-kubernetes',
         'exclude=kubelet kubeadm kubectl cri-tools kubernetes-cni',
       ]);
     },

@@ -1,4 +1,5 @@
-import type { HostFile } from '../../proto/host-spec.js';
+import type { HostFile, HostRepoKey } from '../../proto/host-spec.js';
+import { KEY_FINGERPRINT_FIELD } from '../../proto/cluster-spec.js';
 import { KctlError } from '../../proto/errors.js';
 import { BUNDLE_APT_HOST_DIR, BUNDLE_APT_KEYRING } from '../../proto/bundle.js';
 import { kubeVersion } from './kube-version.js';
@@ -10,6 +11,8 @@ export const PKGS_K8S_IO = 'https://pkgs.k8s.io';
 export const KUBERNETES_APT_KEYRING = '/etc/apt/keyrings/kubernetes-apt-keyring.gpg';
 export const KUBERNETES_APT_LIST = '/etc/apt/sources.list.d/kubernetes.list';
 export const KUBERNETES_YUM_REPO = '/etc/yum.repos.d/kubernetes.repo';
+/** The rpm repo's key, armored, fetched by the agent; the repo file's gpgkey points at it. */
+export const KUBERNETES_RPM_KEY = '/etc/pki/rpm-gpg/RPM-GPG-KEY-kubernetes';
 /** The yum/dnf repo id: installs need `--disableexcludes=kubernetes`. */
 export const KUBERNETES_YUM_REPO_ID = 'kubernetes';
 /**
@@ -74,6 +77,32 @@ export function kubernetesAptKeyUrl(input: PackageRepoInput): string {
   return `${kubernetesRepoBase(input)}/deb/Release.key`;
 }
 
+/** The key dnf/rpm check packages with: served next to the rpm repo's metadata. */
+export function kubernetesRpmKeyUrl(input: PackageRepoInput): string {
+  return `${kubernetesRepoBase(input)}/rpm/repodata/repomd.xml.key`;
+}
+
+/**
+ * The repository signing key the agent fetches for an upstream or mirror source, as the kubeadm
+ * guide does (`curl <repo>/Release.key | gpg --dearmor -o <keyring>`): binary for apt's signed-by
+ * (every apt reads it, while `.asc` keyrings need apt >= 1.4), armored for rpm's gpgkey. The
+ * bundle brings its own keyring; `fingerprint`, when given, is the only key the hosts accept.
+ */
+export function kubernetesRepoKey(
+  input: PackageRepoInput,
+  format: PackageFormat,
+  fingerprint?: string,
+): HostRepoKey | undefined {
+  if (input.source.kind === 'bundle') return undefined;
+  const url = format === 'deb' ? kubernetesAptKeyUrl(input) : kubernetesRpmKeyUrl(input);
+  if (!url.startsWith('https://'))
+    throw new KctlError('invalid_args', `The repository key URL "${url}" is not an https URL`);
+  const pin = fingerprint === undefined ? {} : { fingerprint, pinnedBy: KEY_FINGERPRINT_FIELD };
+  return format === 'deb'
+    ? { url, path: KUBERNETES_APT_KEYRING, format: 'binary', ...pin }
+    : { url, path: KUBERNETES_RPM_KEY, format: 'armored', ...pin };
+}
+
 /**
  * /etc/apt/sources.list.d/kubernetes.list. pkgs.k8s.io repos are flat: suite `/`, no component;
  * the bundle is a flat repo too, at `./` below its local directory.
@@ -96,7 +125,8 @@ export function renderYumRepo(input: PackageRepoInput): string {
     `baseurl=${baseurl}`,
     'enabled=1',
     'gpgcheck=1',
-    `gpgkey=${baseurl}repodata/repomd.xml.key`,
+    // the key the agent fetched and checked against the pin, not one dnf would fetch unchecked
+    `gpgkey=file://${KUBERNETES_RPM_KEY}`,
     `exclude=${YUM_EXCLUDES}`,
     '',
   ].join('\n');
