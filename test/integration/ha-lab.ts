@@ -142,8 +142,14 @@ export async function startLab(
     async () =>
       (await controller.api.get('/v1/admin/hosts', HostList)).hosts.filter((x) => x.online).length ===
       hosts.length,
-    30_000 + hosts.length * 5000,
-  );
+    // generous: only a failure waits this long, and two cores shared with other test runs are slow
+    60_000 + hosts.length * 6000,
+  ).catch(async (err: unknown) => {
+    // do not leave the processes of a lab that never came up running
+    await Promise.all(agents.map((a) => a.proc.stop('SIGKILL')));
+    await controller.proc.stop('SIGKILL');
+    throw err;
+  });
   await writeFile(join(dir, 'cni.yaml'), CNI);
   const clusterFile = join(dir, 'cluster.yaml');
   await writeFile(
