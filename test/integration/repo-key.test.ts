@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClusterSpec, type ClusterSpecInput } from '../../proto/cluster-spec.js';
 import { HostSpec, type HostRepoKey } from '../../proto/host-spec.js';
@@ -193,6 +194,87 @@ describe('repository key from a mirror (deb)', () => {
     expect(hostSpec.repoKey?.path).toBe(KUBERNETES_APT_KEYRING);
     const steps = stepsForHostSpec(hostSpec);
     expect(steps.find((s) => s.id === 'packages')?.dependsOn).toContain(`repo-key:${KUBERNETES_APT_KEYRING}`);
+  });
+});
+
+describe('repository key with the real apt', () => {
+  it('apt-get update accepts the flat repo signed by the key through the fetched keyring, and refuses another signer', async () => {
+    t = await trustingHost();
+    const repoKey = repoKeyOf(
+      cluster({ source: 'mirror', url: mirror.url, keyFingerprint: key.fingerprint }),
+      'deb',
+    );
+    await applySteps(t.host, [repoKeyStep(repoKey)]);
+    // a flat repository (suite "/") like pkgs.k8s.io's: empty Packages, Release, InRelease signed by the key
+    const publish = async (signer: TestGpgKey, prefix: string): Promise<void> => {
+      const packages = '';
+      const sha = createHash('sha256').update(packages).digest('hex');
+      const release = [
+        'Origin: kctl-test',
+        'Label: kctl-test',
+        `Date: ${new Date().toUTCString()}`,
+        'SHA256:',
+        ` ${sha} 0 Packages`,
+        '',
+      ].join('\n');
+      const signed = await signer.gpg(['--clearsign', '--output', '-'], release);
+      mirror.files.set(`${prefix}/Packages`, packages);
+      mirror.files.set(`${prefix}/Release`, release);
+      mirror.files.set(`${prefix}/InRelease`, signed.stdout + '\n');
+    };
+    const apt = async (line: string) => {
+      const root = t!.root;
+      await mkdir(join(root, 'etc/apt/sources.list.d'), { recursive: true });
+      await mkdir(join(root, 'var/lib/apt/lists/partial'), { recursive: true });
+      await mkdir(join(root, 'var/cache/apt/archives/partial'), { recursive: true });
+      await mkdir(join(root, 'var/lib/dpkg'), { recursive: true });
+      await writeFile(join(root, 'var/lib/dpkg/status'), '');
+      await writeFile(join(root, 'etc/apt/sources.list.d/kubernetes.list'), line);
+      // apt confined to the temp root; signed-by is an absolute path apt does not re-root, so the
+      // line the controller renders gets the root prefixed here (and only here)
+      return execa(
+        'apt-get',
+        [
+          '-o',
+          `Dir=${root}`,
+          '-o',
+          'Dir::Bin::Methods=/usr/lib/apt/methods',
+          '-o',
+          `Dir::State::status=${root}/var/lib/dpkg/status`,
+          '-o',
+          'Dir::Etc::trusted=/dev/null',
+          '-o',
+          `Dir::Etc::trustedparts=${root}/etc/apt/trusted.gpg.d`,
+          '-o',
+          `Acquire::https::CaInfo=${mirror.pki.caCertPath}`,
+          '-o',
+          'APT::Sandbox::User=root',
+          '-o',
+          'Debug::NoLocking=1',
+          'update',
+        ],
+        { reject: false, env: { LC_ALL: 'C' } },
+      );
+    };
+    const rendered = packageRepoFile(
+      { kubernetesVersion: 'v1.31.2', source: { kind: 'mirror', baseUrl: mirror.url } },
+      'deb',
+    ).content;
+    const reRooted = rendered.replace(
+      `signed-by=${KUBERNETES_APT_KEYRING}`,
+      `signed-by=${t.root}${KUBERNETES_APT_KEYRING}`,
+    );
+    expect(reRooted).not.toBe(rendered);
+
+    await publish(key, '/core:/stable:/v1.31/deb');
+    const ok = await apt(reRooted);
+    expect(ok.exitCode, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.stdout + ok.stderr).not.toMatch(/^(W|E):/m);
+    expect(ok.stdout).toMatch(/Get:1 https:\/\/127\.0\.0\.1:\d+\/core:\/stable:\/v1\.31\/deb {2}InRelease/);
+
+    await publish(other, '/core:/stable:/v1.31/deb');
+    const refused = await apt(reRooted);
+    expect(refused.stdout + refused.stderr).toMatch(/NO_PUBKEY|not signed|signatures couldn't be verified/);
   });
 });
 
