@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { HostList, RunOpResponse } from '../../proto/admin-api.js';
@@ -11,6 +11,7 @@ import { writeManifest } from '../../controller/bundle/manifest.js';
 import {
   cleanup,
   kctl,
+  makeHostRoot,
   startAgentProcess,
   startControllerProcess,
   tempDir,
@@ -127,6 +128,71 @@ describe('offline bundle: controller to agent', () => {
 
     const again = await op('host.plan');
     expect(bundleStep((again.outcome as { value: { steps: StepPlan[] } }).value.steps)?.changes).toEqual([]);
+  });
+
+  it('kctl plan with packages.source bundle shows the bundle files and the local apt source', async () => {
+    // apt and friends inside this host root are stubs: plan only reads them (nothing is installed)
+    const hostRoot = await makeHostRoot('bundle-plan');
+    const bin = join(hostRoot, 'usr/bin');
+    await mkdir(bin, { recursive: true });
+    const stubs: Record<string, string> = {
+      'dpkg-query': 'exit 1',
+      'apt-get': 'exit 0',
+      'apt-mark': 'exit 0',
+      systemctl: 'echo disabled; exit 1',
+    };
+    for (const [name, body] of Object.entries(stubs)) {
+      await writeFile(join(bin, name), `#!/bin/sh\n${body}\n`);
+      await chmod(join(bin, name), 0o755);
+    }
+    const token = (await kctl(['token', 'create'], { env: env() })).stdout.trim();
+    const planner = await startAgentProcess({
+      name: 'bundle-plan',
+      controller,
+      token,
+      hostRoot,
+      extra: { programPath: [bin] },
+    });
+    try {
+      await waitFor(
+        'second agent online',
+        async () =>
+          (await controller.api.get('/v1/admin/hosts', HostList)).hosts.some(
+            (h) => h.name === 'bundle-plan' && h.online,
+          ),
+        20_000,
+      );
+      const clusterFile = join(work, 'cluster.yaml');
+      await writeFile(
+        clusterFile,
+        [
+          'apiVersion: kctl.dev/v1alpha1',
+          'kind: Cluster',
+          'name: offline',
+          'kubernetesVersion: v1.31.2',
+          'controlPlaneEndpoint: {host: 10.9.9.9}',
+          'ha: {mode: external-lb}',
+          'cni: {plugin: none}',
+          'packages: {source: bundle}',
+          'hosts:',
+          '  - {name: bundle-plan, role: control-plane}',
+          '',
+        ].join('\n'),
+      );
+      const plan = await kctl(['plan', '-f', clusterFile, '--phases', 'prepare'], { env: env() });
+      expect(plan.code, plan.stdout + plan.stderr).toBe(0);
+      expect(plan.stdout).toMatch(
+        /\+ bundle file \/var\/lib\/kctl\/bundle\/apt\/pool\/kctl-test-tool_1\.0_all\.deb \(\d+ bytes, sha256 [0-9a-f]{12}…\)/,
+      );
+      expect(plan.stdout).toContain('+ bundle file /var/lib/kctl/bundle/bin/tool (5242880 bytes');
+      expect(plan.stdout).toContain('+ file /etc/apt/keyrings/kctl-bundle.gpg (mode 644)');
+      expect(plan.stdout).toContain(
+        '+deb [signed-by=/etc/apt/keyrings/kctl-bundle.gpg] file:/var/lib/kctl/bundle/apt ./',
+      );
+    } finally {
+      await planner.proc.stop();
+      await cleanup([planner.stateDir, hostRoot]);
+    }
   });
 
   it('a file tampered with on the controller after signing is refused, and the good copy stays', async () => {
