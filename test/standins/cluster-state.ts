@@ -145,6 +145,27 @@ export function readState(dir: string): ClusterState {
   return parsed.data;
 }
 
+const SIGNER_KEY_FILE = 'controller-manager-ca.key';
+
+/**
+ * The controller-manager's CSR signing key (the cluster CA key), kept with the cluster as the
+ * API server would serve CSRs to it: a joining kubelet is signed with it when no control plane's
+ * host root is readable from the joining host (hosts that share only the cluster directory).
+ */
+export function writeSignerKey(dir: string, keyPem: string): void {
+  const tmp = join(dir, `.${SIGNER_KEY_FILE}.${process.pid}.${randomBytes(4).toString('hex')}`);
+  writeFileSync(tmp, keyPem, { mode: 0o600 });
+  renameSync(tmp, join(dir, SIGNER_KEY_FILE));
+}
+
+export function readSignerKey(dir: string): string | undefined {
+  try {
+    return readFileSync(join(dir, SIGNER_KEY_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 function writeState(dir: string, state: ClusterState): void {
   const tmp = join(dir, `.${STATE_FILE}.${process.pid}.${randomBytes(4).toString('hex')}`);
   writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });

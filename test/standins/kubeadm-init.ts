@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import { readState, updateState } from './cluster-state.js';
+import { readState, updateState, writeSignerKey } from './cluster-state.js';
 import { clusterEndpoint, DEFAULT_BIND_PORT, DEFAULT_CRI_SOCKET, resolveCluster } from './cluster-params.js';
 import { checkMixedWithConfig, GLOBAL_FLAGS, parseFlags, type FlagSpec } from './flags.js';
 import { readHostFile, writeHostFile } from './host-files.js';
@@ -456,6 +456,9 @@ export async function kubeadmInit(env: StandinEnv, args: string[]): Promise<stri
         now,
       );
   });
+  // the controller-manager's CSR signer, reachable from every node as the API server is: joining
+  // kubelets on hosts that cannot read this host's files (the fleet lab) are signed with it
+  if (shared['ca.key'] !== undefined) writeSignerKey(clusterDir, shared['ca.key']);
   say(
     '[upload-config] Storing the configuration used in ConfigMap "kubeadm-config" in the "kube-system" Namespace',
   );

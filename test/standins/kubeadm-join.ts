@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join as joinPath } from 'node:path';
 import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
-import { readState, updateState, type ClusterState } from './cluster-state.js';
+import { readSignerKey, readState, updateState, type ClusterState } from './cluster-state.js';
 import { DEFAULT_BIND_PORT, DEFAULT_CRI_SOCKET, resolveCluster } from './cluster-params.js';
 import { checkMixedWithConfig, GLOBAL_FLAGS, parseFlags, type FlagSpec } from './flags.js';
 import { readHostFile, writeHostFile } from './host-files.js';
@@ -392,7 +392,10 @@ export async function kubeadmJoin(env: StandinEnv, args: string[]): Promise<stri
 
   // the kubelet's TLS bootstrap: its CSR is signed by the controller-manager of a control plane,
   // with that node's ca.key (or, on a joining control plane, the CA key it just downloaded)
-  const caKey = shared?.['ca.key'] ?? caKeyOfControlPlanes(snapshot, cluster.certificatesDir);
+  const caKey =
+    shared?.['ca.key'] ??
+    caKeyOfControlPlanes(snapshot, cluster.certificatesDir) ??
+    readSignerKey(clusterDir);
   if (!caKey) {
     throw phaseError(
       'kubelet-start',
