@@ -104,14 +104,23 @@ function getOnce(
         }
         const chunks: Buffer[] = [];
         let size = 0;
+        let tooBig = false;
         res.on('data', (c: Buffer) => {
+          if (tooBig) return;
           size += c.length;
-          if (size > maxBytes) req.destroy(fetchError(url.toString(), `more than ${maxBytes} bytes`));
-          else chunks.push(c);
+          if (size <= maxBytes) {
+            chunks.push(c);
+            return;
+          }
+          // settle now: after destroy() the response may still end normally with what it has
+          tooBig = true;
+          clearTimeout(timer);
+          reject(fetchError(url.toString(), `more than ${maxBytes} bytes`));
+          req.destroy();
         });
         res.on('end', () => {
           clearTimeout(timer);
-          resolve({ body: Buffer.concat(chunks) });
+          if (!tooBig) resolve({ body: Buffer.concat(chunks) });
         });
         res.on('error', (err) => {
           clearTimeout(timer);
