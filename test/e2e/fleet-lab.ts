@@ -1,0 +1,336 @@
+/**
+ * A kctl fleet on the lab: the real controller listening on the lab bridge, N booted Debian hosts
+ * (systemd-nspawn) whose NoCloud seeds are the output of `kctl cloud-init --role ...`, so each
+ * host downloads the single-file agent from the controller's /artifacts/ (checksum verified),
+ * writes agent.yaml, enables the unit and enrolls. The offline bundle (`kctl bundle build`) holds
+ * real containerd/runc/nodejs .debs and the kubeadm/kubelet/kubectl STAND-IN .debs, served by the
+ * controller to enrolled agents. Shared by the end-to-end suite and `npm run demo` (as root).
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { openSync, closeSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { ApiClient } from '../../controller/cli/api-client.js';
+import { loadClientConfig } from '../../controller/cli/client-config.js';
+import { clientConfigPath } from '../../controller/data-dir.js';
+import { labUp } from '../../controller/lab/hosts.js';
+import { LAB_BRIDGE_ADDRESS } from '../../controller/lab/network.js';
+import { isSameProcess, processStartTime } from '../../controller/lab/processes.js';
+import { ensureBaseRootfs } from '../../controller/lab/rootfs.js';
+import { defaultLabSeed, type LabHostPlan } from '../../controller/lab/seed.js';
+import type { ProcessRef } from '../../controller/lab/state.js';
+import { HostList, type HostView } from '../../proto/admin-api.js';
+import { buildArtifacts } from '../../packaging/artifacts.js';
+import { STANDIN_CLUSTER_DIR, buildStandinDebs } from '../standins/deb.js';
+
+export const REPO = resolve(import.meta.dirname, '../..');
+export const KUBERNETES_VERSION = 'v1.31.2';
+/** the control-plane VIP kube-vip would hold (nothing answers on it: the stand-ins run no API server) */
+export const CONTROL_PLANE_VIP = '198.18.0.100';
+/** Debian packages the bundle carries beside the stand-in .debs (nodejs runs the stand-ins) */
+export const BUNDLE_PACKAGES = ['containerd', 'runc', 'nodejs'];
+
+export interface FleetHost {
+  name: string;
+  role: 'control-plane' | 'worker';
+  address: string;
+}
+
+export interface FleetLabOptions {
+  /** controller data dir, bundle, .debs, stand-in cluster dir and cluster.yaml go here (emptied first) */
+  work: string;
+  labDir: string;
+  controlPlanes: number;
+  workers: number;
+  /** the controller's port on the lab bridge */
+  port: number;
+  cacheDir?: string;
+  installMissing?: boolean;
+  log?: (msg: string) => void;
+}
+
+export interface FleetLab {
+  work: string;
+  labDir: string;
+  dataDir: string;
+  clientConfig: string;
+  controllerUrl: string;
+  bundleDir: string;
+  /** this machine's directory bind-mounted at STANDIN_CLUSTER_DIR in every host */
+  clusterDir: string;
+  clusterFile: string;
+  hosts: FleetHost[];
+  controller: ProcessRef;
+  controllerLog: string;
+  api: ApiClient;
+  /** seconds per stage */
+  timings: Record<string, number>;
+}
+
+export interface Run {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** `kctl ...` as an operator runs it, in a new process. */
+export async function kctl(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 900_000,
+): Promise<Run> {
+  const r = await execa(
+    join(REPO, 'node_modules/.bin/tsx'),
+    [join(REPO, 'controller/cli/kctl.ts'), ...args],
+    {
+      cwd: REPO,
+      env,
+      reject: false,
+      timeout: timeoutMs,
+    },
+  );
+  return { exitCode: r.exitCode ?? 1, stdout: r.stdout, stderr: r.stderr };
+}
+
+async function mustKctl(args: string[], env: Record<string, string> = {}): Promise<string> {
+  const r = await kctl(args, env);
+  if (r.exitCode !== 0)
+    throw new Error(`kctl ${args.join(' ')} failed (exit ${r.exitCode}):\n${r.stderr}\n${r.stdout}`);
+  return r.stdout;
+}
+
+export function fleetHosts(controlPlanes: number, workers: number): FleetHost[] {
+  return Array.from({ length: controlPlanes + workers }, (_, i) => ({
+    name: `lab-${i + 1}`,
+    role: i < controlPlanes ? ('control-plane' as const) : ('worker' as const),
+    address: `198.18.0.${11 + i}`,
+  }));
+}
+
+/** A CNI DaemonSet manifest: the stand-in kubectl marks nodes Ready once one is applied. */
+export const CNI_MANIFEST = [
+  'apiVersion: apps/v1',
+  'kind: DaemonSet',
+  'metadata: {name: calico-node, namespace: kube-system}',
+  'spec:',
+  '  selector: {matchLabels: {k8s-app: calico-node}}',
+  '  template:',
+  '    metadata: {labels: {k8s-app: calico-node}}',
+  '    spec:',
+  '      hostNetwork: true',
+  '      containers: [{name: calico-node, image: docker.io/calico/node:v3.28.0}]',
+  '',
+].join('\n');
+
+export function clusterYaml(hosts: FleetHost[]): string {
+  return [
+    'apiVersion: kctl.dev/v1alpha1',
+    'kind: Cluster',
+    'name: lab',
+    `kubernetesVersion: ${KUBERNETES_VERSION}`,
+    `controlPlaneEndpoint: {host: ${CONTROL_PLANE_VIP}, port: 6443}`,
+    'ha: {mode: kube-vip, interface: eth0}',
+    'cni: {plugin: calico, manifest: cni.yaml}',
+    'packages: {source: bundle}',
+    'hosts:',
+    ...hosts.map((h) => `  - {name: ${h.name}, role: ${h.role}}`),
+    '',
+  ].join('\n');
+}
+
+/** The controller as its own long-lived process (it outlives the demo command), logging to a file. */
+async function startControllerDetached(
+  dataDir: string,
+  bundleDir: string,
+  logFile: string,
+): Promise<ProcessRef> {
+  const fd = openSync(logFile, 'a', 0o600);
+  try {
+    const child = spawn(
+      join(REPO, 'node_modules/.bin/tsx'),
+      [
+        join(REPO, 'controller/cli/kctl.ts'),
+        'controller',
+        'run',
+        '--data-dir',
+        dataDir,
+        '--bundle',
+        bundleDir,
+      ],
+      { cwd: REPO, detached: true, stdio: ['ignore', fd, fd], env: { ...process.env } },
+    );
+    child.unref();
+    const pid = child.pid;
+    if (pid === undefined) throw new Error('cannot start the controller');
+    const startTime = await processStartTime(pid);
+    if (startTime === undefined) throw new Error(`the controller exited at once; see ${logFile}`);
+    return { pid, startTime };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** SIGTERM (then SIGKILL after 20 s) to the controller we started, if it is still that process. */
+export async function stopController(ref: ProcessRef | undefined): Promise<void> {
+  if (ref === undefined || !(await isSameProcess(ref))) return;
+  process.kill(ref.pid, 'SIGTERM');
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline && (await isSameProcess(ref))) await sleep(100);
+  if (await isSameProcess(ref)) process.kill(ref.pid, 'SIGKILL');
+}
+
+async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(500);
+  }
+  throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+}
+
+export async function onlineHosts(api: ApiClient): Promise<HostView[]> {
+  return (await api.get('/v1/admin/hosts', HostList, 5000)).hosts.filter((h) => h.online);
+}
+
+/**
+ * Builds everything, starts the controller on the bridge and boots the hosts; returns once every
+ * agent is enrolled and online. On failure the caller tears down (labDown, stopController).
+ */
+export async function startFleetLab(
+  opts: FleetLabOptions,
+  onController?: (ref: ProcessRef) => void,
+): Promise<FleetLab> {
+  const log = opts.log ?? (() => undefined);
+  const timings: Record<string, number> = {};
+  const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const t = Date.now();
+    const v = await fn();
+    timings[name] = Math.round((Date.now() - t) / 100) / 10;
+    log(`${name}: ${timings[name]}s`);
+    return v;
+  };
+  const work = resolve(opts.work);
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true, mode: 0o700 });
+  const dataDir = join(work, 'controller');
+  const bundleDir = join(work, 'bundle');
+  const clusterDir = join(work, 'standin-cluster');
+  await mkdir(clusterDir, { recursive: true });
+  const hosts = fleetHosts(opts.controlPlanes, opts.workers);
+
+  // the real CLI, the advertised URL on the bridge (the bridge itself comes with lab up)
+  await timed('controller init', () =>
+    mustKctl(['controller', 'init', '--data-dir', dataDir, '--listen', `${LAB_BRIDGE_ADDRESS}:${opts.port}`]),
+  );
+  const clientConfig = clientConfigPath(dataDir);
+  const env = { KCTL_CONFIG: clientConfig };
+
+  const [base, , debs] = await Promise.all([
+    timed('base root filesystem', () =>
+      ensureBaseRootfs({
+        ...(opts.cacheDir !== undefined ? { cacheDir: opts.cacheDir } : {}),
+        installMissing: opts.installMissing ?? true,
+        log,
+      }),
+    ),
+    timed('agent artifacts (single executable)', () => buildArtifacts(join(dataDir, 'artifacts'))),
+    timed('stand-in .debs', () => buildStandinDebs(join(work, 'debs'), { version: KUBERNETES_VERSION })),
+  ]);
+  await timed('bundle', () =>
+    mustKctl([
+      'bundle',
+      'build',
+      '--out',
+      bundleDir,
+      ...BUNDLE_PACKAGES.flatMap((p) => ['--package', p]),
+      ...debs.flatMap((d) => ['--deb', d.path]),
+      '--base-rootfs',
+      base.path,
+    ]),
+  );
+
+  const api = new ApiClient(await loadClientConfig(clientConfig));
+  const controllerLog = join(work, 'controller.log');
+  let controller: ProcessRef | undefined;
+  const seeds = new Map<string, string>();
+  const instance = randomBytes(4).toString('hex');
+  await timed('lab up', () =>
+    labUp({
+      n: hosts.length,
+      dir: opts.labDir,
+      names: hosts.map((h) => h.name),
+      ...(opts.cacheDir !== undefined ? { cacheDir: opts.cacheDir } : {}),
+      installMissing: opts.installMissing ?? true,
+      binds: [{ source: clusterDir, target: STANDIN_CLUSTER_DIR }],
+      log,
+      afterNetwork: async () => {
+        controller = await startControllerDetached(dataDir, bundleDir, controllerLog);
+        onController?.(controller);
+        await waitFor('the controller on the lab bridge', 120_000, async () => {
+          if (controller && !(await isSameProcess(controller)))
+            throw new Error(
+              `the controller exited:\n${(await readFile(controllerLog, 'utf8')).slice(-2000)}`,
+            );
+          return (await api.get('/v1/admin/hosts', HostList, 2000)).hosts;
+        });
+        // one fresh one-use token per host, in the user-data an operator would paste into their cloud
+        for (const h of hosts) seeds.set(h.name, await mustKctl(['cloud-init', '--role', h.role], env));
+      },
+      seedFor: (plan: LabHostPlan) => ({
+        ...defaultLabSeed(plan, instance),
+        userData: seeds.get(plan.name) ?? '',
+      }),
+    }),
+  );
+  if (controller === undefined) throw new Error('the controller was not started');
+  await timed('agents enrolled', () =>
+    waitFor(`${hosts.length} agents online`, 300_000, async () => {
+      const online = await onlineHosts(api);
+      return online.length === hosts.length ? online : undefined;
+    }),
+  );
+  const clusterFile = join(work, 'cluster.yaml');
+  await writeFile(join(work, 'cni.yaml'), CNI_MANIFEST);
+  await writeFile(clusterFile, clusterYaml(hosts));
+  return {
+    work,
+    labDir: opts.labDir,
+    dataDir,
+    clientConfig,
+    controllerUrl: `https://${LAB_BRIDGE_ADDRESS}:${opts.port}`,
+    bundleDir,
+    clusterDir,
+    clusterFile,
+    hosts,
+    controller,
+    controllerLog,
+    api,
+    timings,
+  };
+}
+
+export interface StandinCall {
+  tool: string;
+  argv: string[];
+  node?: string;
+  exitCode: number;
+  startedAt: string;
+  time: string;
+}
+
+/** The stand-ins' call log, shared by every host. */
+export async function standinCalls(clusterDir: string): Promise<StandinCall[]> {
+  return (await readFile(join(clusterDir, 'calls.jsonl'), 'utf8').catch(() => ''))
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as StandinCall);
+}

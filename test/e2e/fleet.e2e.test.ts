@@ -1,0 +1,211 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { labExec } from '../../controller/lab/exec.js';
+import { labDown, labLeftovers } from '../../controller/lab/teardown.js';
+import type { ProcessRef } from '../../controller/lab/state.js';
+import { labSkipReason } from '../lab/lab-env.js';
+import {
+  CONTROL_PLANE_VIP,
+  KUBERNETES_VERSION,
+  kctl,
+  onlineHosts,
+  standinCalls,
+  startFleetLab,
+  stopController,
+  type FleetLab,
+} from './fleet-lab.js';
+
+/**
+ * Issue 5's end-to-end suite: 3 control planes + 2 workers as booted Debian hosts, enrolled
+ * through their `kctl cloud-init` seeds, `kctl plan` -> `kctl apply` with `packages.source: bundle`
+ * (real apt installs containerd, runc, nodejs and the kubeadm/kubelet/kubectl STAND-IN packages
+ * from the controller's offline bundle), checked inside each host; a second plan is empty; lab
+ * down leaves nothing. kubeadm, kubelet and kubectl are stand-ins (test/standins), not Kubernetes.
+ */
+const reason = await labSkipReason();
+if (reason !== undefined) console.warn(`e2e skipped: ${reason}`);
+
+const WORK = '/var/tmp/kctl-e2e';
+const LAB_DIR = '/var/tmp/kctl-e2e-lab';
+const PORT = 17443;
+
+describe.skipIf(reason !== undefined)(
+  `a 5-host lab from kctl cloud-init to an applied cluster${reason ? ` (skipped: ${reason})` : ''}`,
+  () => {
+    let lab: FleetLab;
+    let controller: ProcessRef | undefined;
+    const started = Date.now();
+    const env = () => ({ KCTL_CONFIG: lab.clientConfig });
+    const inHost = (host: string, argv: string[]) => labExec(host, argv, { dir: LAB_DIR });
+
+    beforeAll(async () => {
+      await labDown({ dir: LAB_DIR });
+      lab = await startFleetLab(
+        {
+          work: WORK,
+          labDir: LAB_DIR,
+          controlPlanes: 3,
+          workers: 2,
+          port: PORT,
+          log: (m) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(0)}s] ${m}`),
+        },
+        (ref) => (controller = ref),
+      );
+    });
+
+    afterAll(async () => {
+      // KCTL_E2E_KEEP=1 leaves a failed lab up for a look inside (sudo kctl lab down --dir ... later)
+      if (process.env.KCTL_E2E_KEEP === '1') {
+        console.log(`[e2e] kept: lab ${LAB_DIR}, controller pid ${controller?.pid}, work ${WORK}`);
+        return;
+      }
+      await stopController(controller);
+      await labDown({ dir: LAB_DIR });
+      console.log(`[e2e] wall time ${((Date.now() - started) / 1000).toFixed(1)}s`, lab?.timings);
+    });
+
+    it('every host enrolled through the agent its kctl cloud-init seed downloaded and checked', async () => {
+      const online = await onlineHosts(lab.api);
+      expect(online.map((h) => h.name).sort()).toEqual(lab.hosts.map((h) => h.name));
+      for (const h of lab.hosts) expect(online.find((o) => o.name === h.name)?.labels.role).toBe(h.role);
+      const sums = await readFile(join(lab.dataDir, 'artifacts/SHA256SUMS'), 'utf8');
+      const agentSha = /^([0-9a-f]{64})\s+kctl-agent-linux-x64$/m.exec(sums)?.[1];
+      expect(agentSha).toMatch(/^[0-9a-f]{64}$/);
+      for (const h of lab.hosts) {
+        const seed = await inHost(h.name, ['head', '-n1', '/var/lib/cloud/seed/nocloud/user-data']);
+        expect(seed.stdout.trim()).toBe('#cloud-config');
+        expect((await inHost(h.name, ['systemctl', 'is-enabled', 'kctl-agent'])).stdout.trim()).toBe(
+          'enabled',
+        );
+        expect((await inHost(h.name, ['systemctl', 'is-active', 'kctl-agent'])).stdout.trim()).toBe('active');
+        const sha = await inHost(h.name, ['sha256sum', '/usr/local/bin/kctl-agent']);
+        expect(sha.stdout.split(/\s+/)[0]).toBe(agentSha);
+        const cfg = await inHost(h.name, ['stat', '-c', '%a', '/etc/kctl/agent.yaml']);
+        expect(cfg.stdout.trim()).toBe('600');
+      }
+    });
+
+    it('kctl plan then kctl apply: packages from the bundle, containerd active, configs written, init before joins', async () => {
+      const plan = await kctl(['plan', '-f', lab.clusterFile], env());
+      expect(plan.exitCode, plan.stderr + plan.stdout).toBe(0);
+      expect(plan.stdout).toContain('== Initialise the first control plane');
+      const apply = await kctl(['apply', '-f', lab.clusterFile], env());
+      expect(apply.exitCode, apply.stdout + apply.stderr).toBe(0);
+      expect(apply.stdout).toMatch(/apply succeeded/);
+
+      const debVersion = `${KUBERNETES_VERSION.slice(1)}-1.1`;
+      for (const h of lab.hosts) {
+        const ctx = `on ${h.name}`;
+        expect((await inHost(h.name, ['systemctl', 'is-active', 'containerd'])).stdout.trim(), ctx).toBe(
+          'active',
+        );
+        const toml = await inHost(h.name, ['cat', '/etc/containerd/config.toml']);
+        expect(toml.exitCode, ctx).toBe(0);
+        expect(toml.stdout, ctx).toMatch(/SystemdCgroup = true/);
+        // real apt installed the stand-in packages from the synced bundle, pinned and held
+        const pkgs = await inHost(h.name, [
+          'dpkg-query',
+          '-W',
+          '-f=${Package} ${Version} ${db:Status-Abbrev}\\n',
+          'kubeadm',
+          'kubelet',
+          'kubectl',
+          'containerd',
+          'nodejs',
+        ]);
+        // "hi": installed and held (apt-mark hold)
+        for (const p of ['kubeadm', 'kubelet', 'kubectl'])
+          expect(pkgs.stdout, ctx).toContain(`${p} ${debVersion} hi`);
+        expect(pkgs.stdout, ctx).toMatch(/^containerd \S+ ii/m);
+        expect(pkgs.stdout, ctx).toMatch(/^nodejs \S+ ii/m);
+        const desc = await inHost(h.name, ['dpkg-query', '-W', '-f=${Description}', 'kubeadm']);
+        expect(desc.stdout, ctx).toContain('STAND-IN');
+        const policy = await inHost(h.name, ['apt-cache', 'policy', 'kubeadm']);
+        expect(policy.stdout, ctx).toContain('file:/var/lib/kctl/bundle/apt');
+        const held = (await inHost(h.name, ['apt-mark', 'showhold'])).stdout.split('\n');
+        expect(held, ctx).toEqual(expect.arrayContaining(['kubeadm', 'kubelet', 'kubectl']));
+        expect((await inHost(h.name, ['systemctl', 'is-enabled', 'kubelet'])).stdout.trim(), ctx).toBe(
+          'enabled',
+        );
+        // what kubeadm wrote from kctl's config
+        const kubelet = await inHost(h.name, ['cat', '/var/lib/kubelet/config.yaml']);
+        expect(kubelet.stdout, ctx).toMatch(/cgroupDriver: systemd/);
+        const conf = await inHost(h.name, ['cat', '/etc/kubernetes/kubelet.conf']);
+        expect(conf.exitCode, ctx).toBe(0);
+        if (h.role === 'control-plane') {
+          const admin = await inHost(h.name, ['cat', '/etc/kubernetes/admin.conf']);
+          expect(admin.stdout, ctx).toContain(`server: https://${CONTROL_PLANE_VIP}:6443`);
+          const apiserver = await inHost(h.name, ['cat', '/etc/kubernetes/manifests/kube-apiserver.yaml']);
+          expect(apiserver.stdout, ctx).toContain(`--advertise-address=${h.address}`);
+          const vip = await inHost(h.name, ['cat', '/etc/kubernetes/manifests/kube-vip.yaml']);
+          expect(vip.stdout, ctx).toContain(CONTROL_PLANE_VIP);
+        }
+      }
+
+      // the stand-ins' shared call log: init on the first control plane, then the control-plane
+      // joins one at a time, then the workers
+      const calls = await standinCalls(lab.clusterDir);
+      expect(
+        calls.filter((c) => c.exitCode !== 0),
+        'every stand-in call succeeded',
+      ).toEqual([]);
+      const kubeadm = calls.filter(
+        (c) => c.tool === 'kubeadm' && (c.argv[0] === 'init' || c.argv[0] === 'join'),
+      );
+      expect(kubeadm.map((c) => `${c.argv[0]}:${c.node}`)).toEqual([
+        'init:lab-1',
+        'join:lab-2',
+        'join:lab-3',
+        ...kubeadm.slice(3).map((c) => `join:${c.node}`),
+      ]);
+      expect(
+        kubeadm
+          .slice(3)
+          .map((c) => c.node)
+          .sort(),
+      ).toEqual(['lab-4', 'lab-5']);
+      const [init, cp2, cp3, ...workers] = kubeadm;
+      const t = (iso: string | undefined) => Date.parse(iso ?? '');
+      expect(t(cp2?.startedAt)).toBeGreaterThanOrEqual(t(init?.time));
+      expect(t(cp3?.startedAt), 'control planes join one at a time').toBeGreaterThanOrEqual(t(cp2?.time));
+      for (const w of workers) expect(t(w.startedAt)).toBeGreaterThanOrEqual(t(cp3?.time));
+
+      // the simulated cluster, asked from the first control plane as an operator would
+      const nodes = await inHost('lab-1', [
+        'kubectl',
+        '--kubeconfig',
+        '/etc/kubernetes/admin.conf',
+        'get',
+        'nodes',
+        '-o',
+        'json',
+      ]);
+      expect(nodes.exitCode, nodes.stderr).toBe(0);
+      const items = (
+        JSON.parse(nodes.stdout) as {
+          items: Array<{
+            metadata: { name: string };
+            status: { conditions: Array<{ type: string; status: string }> };
+          }>;
+        }
+      ).items;
+      expect(items.map((n) => n.metadata.name).sort()).toEqual(lab.hosts.map((h) => h.name));
+      for (const n of items)
+        expect(n.status.conditions.find((c) => c.type === 'Ready')?.status, n.metadata.name).toBe('True');
+    });
+
+    it('a second kctl plan is empty', async () => {
+      const again = await kctl(['plan', '-f', lab.clusterFile], env());
+      expect(again.exitCode, again.stderr).toBe(0);
+      expect(again.stdout).toContain('cluster lab: no changes.');
+    });
+
+    it('lab down leaves nothing behind', async () => {
+      await stopController(controller);
+      const down = await kctl(['lab', 'down', '--dir', LAB_DIR]);
+      expect(down.exitCode, down.stderr).toBe(0);
+      expect(await labLeftovers({ dir: LAB_DIR })).toEqual([]);
+    });
+  },
+);
