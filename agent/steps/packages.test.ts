@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempHost, type TempHost } from '../../test/fixtures/temp-host.js';
 import { applySteps } from './converge.js';
-import { packagesStep } from './packages.js';
+import { packagesStep, parseVersionlockList } from './packages.js';
 
 let t: TempHost | undefined;
 afterEach(async () => {
@@ -148,5 +148,22 @@ describe('packages step (dnf, recording programs)', () => {
     await expect(step.apply(t.host, changes)).rejects.toThrow(
       /Cannot hold runc: dnf has no versionlock plugin/,
     );
+  });
+});
+
+describe('dnf versionlock list', () => {
+  it.each([
+    [
+      'dnf 4',
+      'Last metadata expiration check: 0:00:06 ago on Fri Dec  4 22:26:20 2026.\nkubelet-0:1.31.2-150500.1.1.*\nkubernetes-cni-0:1.5.1-150500.1.1.*\n!runc-0:1.1.14-1.el9.*\n',
+      { kubelet: '1.31.2-150500.1.1', 'kubernetes-cni': '1.5.1-150500.1.1' },
+    ],
+    [
+      'dnf 5',
+      "# Added by 'versionlock add' command on 2026-12-04 22:26:20\nPackage name: kubelet\nevr = 1.31.2-150500.1.1\n\nPackage name: kubeadm\nevr = 0:1.31.3-150500.1.1\n\nPackage name: kubectl\narch = x86_64\n",
+      { kubelet: '1.31.2-150500.1.1', kubeadm: '1.31.3-150500.1.1', kubectl: undefined },
+    ],
+  ])('reads the locks %s prints', (_dnf, stdout, want) => {
+    expect(Object.fromEntries(parseVersionlockList(stdout))).toEqual(want);
   });
 });

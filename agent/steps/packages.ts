@@ -83,6 +83,33 @@ export interface Holds {
 /** `kubelet-0:1.31.2-150500.1.1.*` (dnf 4 versionlock list): name, epoch, version, release. */
 const VERSIONLOCK_ENTRY = /^([^\s!#][^\s]*)-(\d+):([^\s-]+)-([^\s]+?)\.\*$/;
 
+/**
+ * `dnf versionlock list`: dnf 4 prints one `name-epoch:version-release.*` line per lock; dnf 5 prints
+ * blocks of `Package name: kubelet` and conditions such as `evr = 1.31.2-150500.1.1` (from
+ * libdnf5's VersionlockPackage::to_string; not run here, dnf 5 is not packaged for Debian).
+ */
+export function parseVersionlockList(stdout: string): Map<string, string | undefined> {
+  const held = new Map<string, string | undefined>();
+  let dnf5Name: string | undefined;
+  for (const raw of stdout.split('\n')) {
+    const line = raw.trim();
+    const m = VERSIONLOCK_ENTRY.exec(line);
+    if (m?.[1] && m[3] && m[4]) {
+      held.set(m[1], `${m[3]}-${m[4]}`);
+      continue;
+    }
+    const name = /^Package name: (\S+)/.exec(line)?.[1];
+    if (name !== undefined) {
+      dnf5Name = name;
+      held.set(name, undefined);
+      continue;
+    }
+    const evr = /^evr ==? (\S+)$/.exec(line)?.[1];
+    if (evr !== undefined && dnf5Name !== undefined) held.set(dnf5Name, evr.replace(/^\d+:/, ''));
+  }
+  return held;
+}
+
 export async function heldPackages(host: Host, pm: PackageManager): Promise<Holds> {
   if (pm === 'apt') {
     const r = await host.run('apt-mark', ['showhold'], { allowFailure: true, timeoutMs: 60_000 });
@@ -94,12 +121,7 @@ export async function heldPackages(host: Host, pm: PackageManager): Promise<Hold
   }
   const r = await host.run('dnf', ['-q', 'versionlock', 'list'], { allowFailure: true, timeoutMs: 120_000 });
   if (r.exitCode === 0) {
-    const held = new Map<string, string | undefined>();
-    for (const line of r.stdout.split('\n')) {
-      const m = VERSIONLOCK_ENTRY.exec(line.trim());
-      if (m?.[1] && m[3] && m[4]) held.set(m[1], `${m[3]}-${m[4]}`);
-    }
-    return { mechanism: 'versionlock', held };
+    return { mechanism: 'versionlock', held: parseVersionlockList(r.stdout) };
   }
   if (!/no such command/i.test(r.stdout + r.stderr)) {
     throw new KctlError(
