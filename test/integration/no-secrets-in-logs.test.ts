@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, readFile, readdir, rename, writeFile, copyFile } from 'node:fs/promises';
 import { request } from 'node:https';
+import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { parse as parseYaml } from 'yaml';
@@ -8,6 +9,10 @@ import { createCa, issueAdminCert } from '../../controller/pki.js';
 import { generateToken } from '../../controller/tokens.js';
 import { createAgentKeyAndCsr } from '../../agent/identity.js';
 import { PROTOCOL_VERSION } from '../../proto/version.js';
+import { createLogger } from '../../proto/logging.js';
+import { StateDir } from '../../agent/host/state-dir.js';
+import { enroll } from '../../agent/enroll.js';
+import { rotateIfDue } from '../../agent/rotate.js';
 import { kctl } from './harness.js';
 import { startLab, type Lab } from './ha-lab.js';
 
@@ -135,6 +140,20 @@ async function filesUnder(dir: string): Promise<string[]> {
   return out;
 }
 
+const intruderFacts = {
+  hostname: 'intruder',
+  machineId: 'c'.repeat(32),
+  productUuid: 'p',
+  macs: [],
+  ips: [],
+  os: { id: 'debian', versionId: '12', prettyName: 'Debian' },
+  kernel: '6.1.0',
+  arch: 'amd64',
+  cpus: 2,
+  memoryBytes: 1,
+  cgroupVersion: 2 as const,
+};
+
 function post(url: string, body: unknown, tls: { ca: string; cert?: string; key?: string }): Promise<number> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
@@ -197,19 +216,7 @@ describe('no secret in any log of a full HA apply (S19)', () => {
           {
             token: presented,
             csrPem: (await createAgentKeyAndCsr()).csrPem,
-            facts: {
-              hostname: 'intruder',
-              machineId: 'c'.repeat(32),
-              productUuid: 'p',
-              macs: [],
-              ips: [],
-              os: { id: 'debian', versionId: '12', prettyName: 'Debian' },
-              kernel: '6.1.0',
-              arch: 'amd64',
-              cpus: 2,
-              memoryBytes: 1,
-              cgroupVersion: 2,
-            },
+            facts: intruderFacts,
             labels: {},
             protocolVersion: PROTOCOL_VERSION,
           },
@@ -234,6 +241,34 @@ describe('no secret in any log of a full HA apply (S19)', () => {
       const status = await run(['status', '-o', 'json']);
       outputs.push({ source: 'kctl status', text: status.stdout });
 
+      // enrollment and a certificate rotation of one more host, in process, with its debug log captured
+      const rotorToken = (await run(['token', 'create'])).stdout.trim();
+      const state = new StateDir(join(lab.dir, 'rotor-state'));
+      await state.init();
+      let rotorLog = '';
+      const sink = new PassThrough();
+      sink.on('data', (d: Buffer) => (rotorLog += d.toString()));
+      const log = createLogger({ name: 'kctl-agent', level: 'debug', destination: sink });
+      const first = await enroll({
+        controller: lab.controller.url,
+        pins: [lab.controller.caPin],
+        skipCaVerification: false,
+        token: rotorToken,
+        facts: { ...intruderFacts, hostname: 'rotor' },
+        labels: {},
+        state,
+        log,
+      });
+      const second = await rotateIfDue({
+        controller: lab.controller.url,
+        identity: first,
+        state,
+        log,
+        force: true,
+      });
+      expect(second.certPem).not.toBe(first.certPem);
+      outputs.push({ source: 'agent rotor (in process)', text: rotorLog });
+
       // the secrets really used: the enrollment token, the spare, the presented one, and what kubeadm was given
       const enrollToken = (parseYaml(await readFile(lab.agents[0]!.configFile, 'utf8')) as { token: string })
         .token;
@@ -249,7 +284,7 @@ describe('no secret in any log of a full HA apply (S19)', () => {
       // the oracle must have seen them, or the check below proves nothing
       expect(joinTokens.length, given.slice(0, 2000)).toBeGreaterThanOrEqual(1);
       expect(certKeys.length, given.slice(0, 2000)).toBeGreaterThanOrEqual(1);
-      const known = [enrollToken, spare, presented, ...joinTokens, ...certKeys];
+      const known = [enrollToken, spare, presented, rotorToken, ...joinTokens, ...certKeys];
 
       // every log: controller and agents (stdout+stderr), stand-in calls, store audit and apply journal, agent journals
       outputs.push({ source: 'controller', text: lab.controller.proc.output() });
@@ -266,9 +301,10 @@ describe('no secret in any log of a full HA apply (S19)', () => {
             text: JSON.stringify(db.prepare(`SELECT * FROM ${table}`).all()),
           });
         }
-        expect(
-          db.prepare("SELECT COUNT(*) AS n FROM audit WHERE action = 'token.create'").get(),
-        ).toMatchObject({ n: 2 });
+        const count = (action: string): unknown =>
+          db.prepare('SELECT COUNT(*) AS n FROM audit WHERE action = ?').get(action);
+        expect(count('token.create')).toMatchObject({ n: 3 });
+        expect(count('host.cert.rotate')).toMatchObject({ n: 1 });
       } finally {
         db.close();
       }
