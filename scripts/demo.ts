@@ -4,7 +4,8 @@
  * (3 control planes behind a kube-vip VIP + 2 workers). kubeadm, kubelet and kubectl are the
  * STAND-INS from test/standins (the real ones cannot be installed here); everything else is real.
  *
- *   npx tsx scripts/demo.ts up     # or: npm run demo
+ *   npx tsx scripts/demo.ts up     # or: npm run demo  (as root: the fleet lab, scripts/demo-lab.ts)
+ *   npx tsx scripts/demo.ts up --loopback   # this loopback demo even as root
  *   npx tsx scripts/demo.ts down   # stops the processes; rm -rf .demo forgets everything
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -19,6 +20,7 @@ import { ApiClient } from '../controller/cli/api-client.js';
 import { HostList, TokenCreateResponse } from '../proto/admin-api.js';
 import { buildStandins } from '../test/standins/build.js';
 import { healthyFiles } from '../test/fixtures/healthy-host.js';
+import { labDemoDown, labDemoPresent, labDemoUnavailable, labDemoUp } from './demo-lab.js';
 
 const DEMO = resolve('.demo');
 const LISTEN = '127.0.0.1:7443';
@@ -183,8 +185,36 @@ async function up(): Promise<void> {
   process.exitCode = code;
 }
 
-const cmd = process.argv[2] ?? 'up';
-(cmd === 'down' ? down() : up()).catch((err: unknown) => {
+/**
+ * As root on Linux the demo is the fleet lab (scripts/demo-lab.ts): five booted Debian hosts.
+ * Otherwise, or with --loopback, the agents run on loopback as above.
+ */
+async function main(): Promise<void> {
+  const cmd = process.argv[2] ?? 'up';
+  const loopback = process.argv.includes('--loopback');
+  const labMissing = labDemoUnavailable();
+  if (cmd === 'down') {
+    await down();
+    if (labMissing === undefined && labDemoPresent()) await labDemoDown();
+    return;
+  }
+  if (!loopback && labMissing === undefined) {
+    process.exitCode = await labDemoUp().catch((err: unknown) => {
+      console.error('demo: the lab is left as it is for a look; `sudo npm run demo:down` removes it');
+      throw err;
+    });
+    return;
+  }
+  if (!loopback) {
+    console.log(
+      `npm run demo: no fleet lab: ${labMissing}.\n` +
+        'Falling back to the loopback demo: five agents on this machine, each converging its own directory.\n',
+    );
+  }
+  await up();
+}
+
+main().catch((err: unknown) => {
   console.error(`demo: ${err instanceof Error ? err.message : String(err)}`);
   process.exitCode = 1;
 });

@@ -255,6 +255,7 @@ export async function startFleetLab(
       ...debs.flatMap((d) => ['--deb', d.path]),
       '--base-rootfs',
       base.path,
+      ...(opts.installMissing === true ? ['--install-missing'] : []),
     ]),
   );
 
