@@ -110,7 +110,10 @@ const KNOWN = Object.keys(Ops);
 type CommandCase =
   | { kind: 'unknown-op'; op: string; args: Record<string, unknown> }
   | { kind: 'bad-args'; op: string; args: Record<string, unknown>; field: string; unknownKey?: boolean }
-  | { kind: 'valid'; op: string; args: Record<string, unknown> };
+  | { kind: 'valid'; op: string; args: Record<string, unknown> }
+  /** S11: for another host, or already expired (expiresAt <= now, the boundary included) */
+  | { kind: 'foreign'; op: string; args: Record<string, unknown>; hostId: string }
+  | { kind: 'expired'; op: string; args: Record<string, unknown>; ageMs: number };
 
 const anyArgs = fc.dictionary(fc.string({ maxLength: 12 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 5 });
 
@@ -146,6 +149,19 @@ const hostileSpec = fc
   .map((extra) => ({ ...spec, ...extra }));
 
 const commandCase: fc.Arbitrary<CommandCase> = fc.oneof(
+  fc
+    .record({
+      op: fc.constantFrom(...Object.keys(VALID_ARGS)),
+      hostId: fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,20}$/),
+    })
+    .filter(({ hostId }) => hostId !== HOST_ID)
+    .map(({ op, hostId }): CommandCase => ({ kind: 'foreign', op, args: VALID_ARGS[op]?.[0] ?? {}, hostId })),
+  fc
+    .record({
+      op: fc.constantFrom(...Object.keys(VALID_ARGS)),
+      ageMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 10 ** 9 })),
+    })
+    .map(({ op, ageMs }): CommandCase => ({ kind: 'expired', op, args: VALID_ARGS[op]?.[0] ?? {}, ageMs })),
   fc
     .record({
       op: fc.oneof(
@@ -347,11 +363,12 @@ describe('live fuzzing of a running agent', () => {
                 JSON.stringify({
                   type: 'command',
                   id,
-                  hostId: HOST_ID,
+                  hostId: c.command.kind === 'foreign' ? c.command.hostId : HOST_ID,
                   op: c.command.op,
                   args: c.command.args,
                   issuedAt: now,
-                  expiresAt: now + 60_000,
+                  // an expiry at or before the agent's now; the boundary itself is expired (S3144)
+                  expiresAt: c.command.kind === 'expired' ? now - c.command.ageMs : now + 60_000,
                 }),
               );
               if (!OpName.safeParse(c.command.op).success) {
@@ -394,6 +411,13 @@ describe('live fuzzing of a running agent', () => {
                   expect(outcome).toMatchObject({ ok: false, error: { code: 'unknown_op' } });
                   expect(outcome.ok ? '' : outcome.error.message).toContain(JSON.stringify(c.command.op));
                   // never journaled, never ran a program
+                  await expect(readFile(join(journalDir, `${id}.json`))).rejects.toThrow();
+                  expect((await calls()).length).toBe(callsBefore);
+                } else if (k === 'foreign' || k === 'expired') {
+                  expect(outcome).toMatchObject({
+                    ok: false,
+                    error: { code: k === 'foreign' ? 'command_foreign_host' : 'command_expired' },
+                  });
                   await expect(readFile(join(journalDir, `${id}.json`))).rejects.toThrow();
                   expect((await calls()).length).toBe(callsBefore);
                 } else if (k === 'bad-args') {
