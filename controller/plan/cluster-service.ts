@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { KctlError } from '../../proto/errors.js';
 import { ClusterSpec, type SpecIssue } from '../../proto/cluster-spec.js';
 import type { PlanView, PlannedTask } from '../../proto/plan-api.js';
-import { Ops, type OpName, type OpResult } from '../../proto/ops.js';
+import type { OpName, OpResult } from '../../proto/ops.js';
 import { planHash as hashOf } from '../../proto/results.js';
 import type { Store } from '../store/store.js';
 import type { AgentRegistry } from '../registry.js';
@@ -106,7 +106,8 @@ async function ask<N extends OpName>(
 ): Promise<OpResult<N>> {
   const r = await deps.registry.sendCommand(hostId, op, args, { timeoutMs: 120_000 });
   if (!r.outcome.ok) throw KctlError.fromWire(r.outcome.error);
-  return Ops[op].result.parse(r.outcome.value) as OpResult<N>;
+  // the registry has already checked the value against Ops[op].result (validateOutcome)
+  return r.outcome.value as OpResult<N>;
 }
 
 /** `kctl plan`: what every phase would do on every host, read from the hosts; nothing is touched. */

@@ -15,11 +15,19 @@ export function clusterRenderers(
     name: h.name,
     address: h.address,
   });
+  // the prepare files depend on the spec and the package format only, not on the host: render them
+  // once per format instead of once per host (most of resolving a 1,000-host plan, docs/benchmarks.md)
+  const filesByFormat = new Map<string | undefined, PlannedHost['hostSpec']['files']>();
   return {
-    prepareFiles: (h) =>
-      renderPrepareFiles(
-        prepareFilesInputFor(spec, { packageFormat: packageFormatFor(h.osId), controllerUrl }),
-      ),
+    prepareFiles: (h) => {
+      const packageFormat = packageFormatFor(h.osId);
+      let files = filesByFormat.get(packageFormat);
+      if (!files) {
+        files = renderPrepareFiles(prepareFilesInputFor(spec, { packageFormat, controllerUrl }));
+        filesByFormat.set(packageFormat, files);
+      }
+      return [...files];
+    },
     init: (h, secrets) => renderKubeadmInit(kubeadmInputFor(spec, node(h)), secrets),
     join: (h, m) =>
       renderKubeadmJoin(kubeadmInputFor(spec, node(h)), {
