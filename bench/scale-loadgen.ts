@@ -2,7 +2,8 @@
  * Load generator for the scale benchmark, in its own process: N agent connections with mutual TLS,
  * each with its own pre-made identity, speaking the real protocol (proto/wire.ts): hello with facts,
  * heartbeats at the interval the welcome names, and results for `ping` commands. In raw mode (the
- * `ws` baseline) each connection only echoes what it receives. Driven over IPC by
+ * `ws` baseline) each connection sends the same hello, waits for its echo, then echoes the
+ * server's fan-out messages. Driven over IPC by
  * bench/controller-scale.ts.
  *
  *   node --import tsx bench/scale-loadgen.ts
@@ -113,13 +114,16 @@ function open(
       if (!ready) settle(new Error(`closed with ${code} before it was ready`));
       else if (!closing) unexpectedCloses++;
     });
-    ws.on('open', () => {
-      if (mode === 'raw') return settle();
-      send(ws, { type: 'hello', protocolVersion: PROTOCOL_VERSION, agentVersion: KCTL_VERSION, facts });
-    });
+    // raw mode sends the same hello and is ready when the server has echoed it: the same bytes flow
+    // as on an agent connection before it counts as connected
+    ws.on('open', () =>
+      send(ws, { type: 'hello', protocolVersion: PROTOCOL_VERSION, agentVersion: KCTL_VERSION, facts }),
+    );
     ws.on('message', (data: RawData) => {
       if (mode === 'raw') {
-        ws.send(data);
+        const type = (JSON.parse(rawBuffer(data).toString('utf8')) as { type?: unknown }).type;
+        if (type === 'command') ws.send(data);
+        else if (type === 'hello') settle();
         return;
       }
       const parsed = parseJson(rawBuffer(data), ControllerFrame, 'controller frame');
