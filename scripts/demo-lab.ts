@@ -49,7 +49,7 @@ function kctlOut(args: string[], env: Record<string, string>): string {
 }
 
 function duMegabytes(paths: string[]): string {
-  const r = spawnSync('du', ['-sm', '--', ...paths.filter((p) => existsSync(p))], { encoding: 'utf8' });
+  const r = spawnSync('du', ['-smx', '--', ...paths.filter((p) => existsSync(p))], { encoding: 'utf8' });
   return r.stdout
     .trim()
     .split('\n')

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labExec } from '../../controller/lab/exec.js';
@@ -62,6 +62,7 @@ describe.skipIf(reason !== undefined)(
       }
       await stopController(controller);
       await labDown({ dir: LAB_DIR });
+      await rm(WORK, { recursive: true, force: true });
       console.log(`[e2e] wall time ${((Date.now() - started) / 1000).toFixed(1)}s`, lab?.timings);
     });
 
