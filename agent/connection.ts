@@ -2,7 +2,13 @@ import { WebSocket, type RawData } from 'ws';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { ControllerFrame, parseJson, type AgentFrame, type ParseResult } from '../proto/wire.js';
-import { PROTOCOL_VERSION, KCTL_VERSION, MAX_FRAME_BYTES } from '../proto/version.js';
+import {
+  PROTOCOL_VERSION,
+  KCTL_VERSION,
+  MAX_FRAME_BYTES,
+  MAX_WS_BUFFERED_CHUNKS,
+  MAX_WS_FRAGMENTS,
+} from '../proto/version.js';
 import { WireError } from '../proto/errors.js';
 import type { HostFacts } from '../proto/facts.js';
 import type { AgentIdentity } from './enroll.js';
@@ -99,6 +105,8 @@ export class AgentConnection {
       minVersion: 'TLSv1.2',
       perMessageDeflate: false,
       maxPayload: MAX_FRAME_BYTES,
+      maxFragments: MAX_WS_FRAGMENTS,
+      maxBufferedChunks: MAX_WS_BUFFERED_CHUNKS,
       handshakeTimeout: 10_000,
       followRedirects: false,
     });

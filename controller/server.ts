@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
-import { MAX_FRAME_BYTES } from '../proto/version.js';
+import { MAX_FRAME_BYTES, MAX_WS_BUFFERED_CHUNKS, MAX_WS_FRAGMENTS } from '../proto/version.js';
 import { Router, type Caller, type Route } from './http-router.js';
 import type { Store } from './store/store.js';
 import type { AgentEndpoint } from './agent-endpoint.js';
@@ -70,8 +70,8 @@ export function createControllerServer(options: ServerOptions): {
     noServer: true,
     maxPayload: MAX_FRAME_BYTES,
     perMessageDeflate: false,
-    maxFragments: 64,
-    maxBufferedChunks: 256,
+    maxFragments: MAX_WS_FRAGMENTS,
+    maxBufferedChunks: MAX_WS_BUFFERED_CHUNKS,
     clientTracking: false,
   });
 

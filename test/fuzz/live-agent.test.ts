@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { ErrorCode } from '../../proto/errors.js';
 import { Ops } from '../../proto/ops.js';
 import { ControllerFrame, ErrorFrame, OpName, Outcome, ResultFrame, parseJson } from '../../proto/wire.js';
-import { MAX_FRAME_BYTES } from '../../proto/version.js';
+import { MAX_FRAME_BYTES, MAX_WS_FRAGMENTS } from '../../proto/version.js';
 import { JournalEntry } from '../../agent/journal.js';
 import { WRITE_ALLOWLIST, isInsideAllowlist } from '../../agent/host/paths.js';
 import {
@@ -456,6 +456,9 @@ describe('live fuzzing of a running agent', () => {
               );
               if (wireBytes(w) > MAX_FRAME_BYTES) expect(code, label).toBe(1009);
               else if (w.kind === 'rawText') expect(code, label).toBe(1007);
+              // ws itself refuses a message in too many pieces (S10), before any frame is parsed
+              else if (w.kind === 'fragments' && w.parts.length > MAX_WS_FRAGMENTS)
+                expect(code, label).toBe(1008);
               else {
                 expect(code, label).toBe(1008);
                 const errors = since(from, conn).filter((f) => f.type === 'error');

@@ -7,7 +7,7 @@ import { WebSocket } from 'ws';
 import { EnrollResponse, HostList, RunOpResponse, TokenCreateResponse } from '../../proto/admin-api.js';
 import { ErrorCode } from '../../proto/errors.js';
 import { AgentFrame, ControllerFrame, parseJson } from '../../proto/wire.js';
-import { MAX_FRAME_BYTES, PROTOCOL_VERSION } from '../../proto/version.js';
+import { MAX_FRAME_BYTES, MAX_WS_FRAGMENTS, PROTOCOL_VERSION } from '../../proto/version.js';
 import { createAgentKeyAndCsr } from '../../agent/identity.js';
 import {
   cleanup,
@@ -194,7 +194,7 @@ describe('live fuzzing of a running controller', () => {
           const before = await rejectedTotal();
           const { frames, closeCode } = await play(c);
 
-          const tooManyFragments = c.wire.kind === 'fragments' && c.wire.parts.length > 64;
+          const tooManyFragments = c.wire.kind === 'fragments' && c.wire.parts.length > MAX_WS_FRAGMENTS;
           if (bytes > MAX_FRAME_BYTES) expect(closeCode, c.category).toBe(1009);
           else if (c.wire.kind === 'rawText') expect(closeCode, c.category).toBe(1007);
           else if (tooManyFragments) expect(closeCode, c.category).toBe(1008);
