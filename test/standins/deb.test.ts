@@ -1,0 +1,65 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STANDIN_CLUSTER_DIR, buildStandinDebs, standinDebVersion, type StandinDeb } from './deb.js';
+
+const field = (deb: string, name: string) =>
+  execFileSync('dpkg-deb', ['--field', deb, name], { encoding: 'utf8' }).trim();
+const contents = (deb: string) => execFileSync('dpkg-deb', ['--contents', deb], { encoding: 'utf8' });
+
+describe('kube stand-in .debs', () => {
+  let out: string;
+  let debs: StandinDeb[];
+  beforeAll(async () => {
+    out = await mkdtemp(join(tmpdir(), 'kctl-standin-debs-test-'));
+    debs = await buildStandinDebs(out, { version: 'v1.31.2' });
+  }, 120_000);
+  afterAll(async () => rm(out, { recursive: true, force: true }));
+
+  it('versions follow pkgs.k8s.io (1.31.2-1.1), bad versions are refused', () => {
+    expect(standinDebVersion('v1.31.2')).toBe('1.31.2-1.1');
+    expect(standinDebVersion('1.30.0', '2.1')).toBe('1.30.0-2.1');
+    expect(() => standinDebVersion('v1.31')).toThrow(/v1\.31\.2/);
+  });
+
+  it('kubeadm, kubelet, kubectl and the common package, each named a stand-in, on Debian nodejs', () => {
+    expect(debs.map((d) => `${d.name}=${d.version}`)).toEqual([
+      'kctl-standin-common=1.31.2-1.1',
+      'kubeadm=1.31.2-1.1',
+      'kubelet=1.31.2-1.1',
+      'kubectl=1.31.2-1.1',
+    ]);
+    for (const d of debs) {
+      expect(field(d.path, 'Description')).toContain('STAND-IN');
+      expect(field(d.path, 'Architecture')).toBe('all');
+    }
+    for (const d of debs.slice(1)) {
+      expect(field(d.path, 'Depends')).toContain('nodejs (>= 18)');
+      expect(field(d.path, 'Depends')).toContain('kctl-standin-common (= 1.31.2-1.1)');
+      // the command on PATH points at the bundle, whose package.json makes it CommonJS
+      expect(contents(d.path)).toContain(`./usr/bin/${d.name} -> /usr/lib/kctl-standins/${d.name}/${d.name}`);
+      expect(contents(d.path)).toContain(`./usr/lib/kctl-standins/${d.name}/package.json`);
+    }
+    expect(field(debs[1]!.path, 'Depends')).toContain('kubelet');
+  });
+
+  it('the kubelet ships its unit; the common package names the shared cluster directory (a conffile)', () => {
+    const kubelet = debs.find((d) => d.name === 'kubelet')!;
+    expect(contents(kubelet.path)).toContain('./lib/systemd/system/kubelet.service');
+    const common = debs[0]!;
+    expect(contents(common.path)).toContain('./etc/kctl-standin/cluster-dir');
+    expect(execFileSync('dpkg-deb', ['--info', common.path, 'conffiles'], { encoding: 'utf8' })).toBe(
+      '/etc/kctl-standin/cluster-dir\n',
+    );
+    const text = execFileSync(
+      'sh',
+      ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -xOf - ./etc/kctl-standin/cluster-dir', '-', common.path],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(text).toBe(`${STANDIN_CLUSTER_DIR}\n`);
+  });
+});
