@@ -138,7 +138,7 @@ export class AgentRegistry {
     args: Record<string, unknown>,
     options: CommandOptions = {},
   ): Promise<CommandResult> {
-    const host = this.deps.store.getHost(hostId);
+    const host = this.deps.store.getHostState(hostId);
     if (!host) return Promise.reject(new KctlError('unknown_host', `No host with id "${hostId}"`));
     if (host.state !== 'active') {
       return Promise.reject(

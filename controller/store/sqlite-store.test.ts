@@ -98,4 +98,20 @@ describe('sqlite store', () => {
     expect(store.revokeHost('h1', 10)).toBe(false);
     expect(store.getHostByName('cp-1')).toMatchObject({ state: 'revoked', revokedAt: 9 });
   });
+
+  it("reads a host's name and state alone, as the check before each command does", () => {
+    store.createHost({
+      id: 'h1',
+      name: 'cp-1',
+      labels: { role: 'cp' },
+      state: 'active',
+      certSerial: '01',
+      certNotAfter: 5,
+      enrolledAt: 1,
+    });
+    expect(store.getHostState('h1')).toEqual({ name: 'cp-1', state: 'active' });
+    store.revokeHost('h1', 9);
+    expect(store.getHostState('h1')).toEqual({ name: 'cp-1', state: 'revoked' });
+    expect(store.getHostState('nope')).toBeUndefined();
+  });
 });

@@ -76,6 +76,11 @@ export class SqliteStore implements Store {
     return row ? hostFromRow(row) : undefined;
   }
 
+  getHostState(id: string): Pick<HostRecord, 'name' | 'state'> | undefined {
+    const row = this.statement('SELECT name, state FROM hosts WHERE id = ?').get(id) as Row | undefined;
+    return row ? { name: row.name as string, state: row.state as HostRecord['state'] } : undefined;
+  }
+
   getHostByName(name: string): HostRecord | undefined {
     const row = this.statement('SELECT * FROM hosts WHERE name = ?').get(name) as Row | undefined;
     return row ? hostFromRow(row) : undefined;
