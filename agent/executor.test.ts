@@ -98,6 +98,66 @@ describe('command executor', () => {
     ).toEqual([false, true]);
   });
 
+  it('runs two commands of one exclusive lane one after the other, even when the first fails', async () => {
+    // a restarted controller re-sends a kubeadm join as a new command while the first still runs
+    const spans: Array<[number, number]> = [];
+    let n = 0;
+    const ex = new CommandExecutor({
+      ops: {
+        ping: {
+          name: 'ping',
+          exclusive: 'kubeadm',
+          run: async (args: { delayMs?: number }) => {
+            const start = performance.now();
+            await new Promise((r) => setTimeout(r, args.delayMs ?? 0));
+            spans.push([start, performance.now()]);
+            if (++n === 1) throw new Error('first one fails');
+            return { pong: true as const, ranAt: Date.now(), runId: `run-${n}` };
+          },
+        },
+      } as unknown as OpImplementations,
+      journal: new CommandJournal(new StateDir(join(dir, 'state'))),
+      host: {} as Host,
+      log: pino({ level: 'silent' }),
+      hostId: () => HOST_ID,
+      send: (f) => sent.push(f),
+    });
+    await Promise.all([
+      ex.handle(command({ id: 'a', args: { delayMs: 80 } })),
+      ex.handle(command({ id: 'b', args: { delayMs: 10 } })),
+      ex.handle(command({ id: 'c', args: { delayMs: 10 } })),
+    ]);
+    expect(spans).toHaveLength(3);
+    spans.sort((x, y) => x[0] - y[0]);
+    for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
+    expect(results().map((r) => r.outcome.ok)).toEqual([false, true, true]);
+  });
+
+  it('runs commands of ops without a lane side by side', async () => {
+    let active = 0;
+    let most = 0;
+    const ex = new CommandExecutor({
+      ops: {
+        ping: {
+          name: 'ping',
+          run: async () => {
+            most = Math.max(most, ++active);
+            await new Promise((r) => setTimeout(r, 50));
+            active--;
+            return { pong: true as const, ranAt: Date.now(), runId: 'r' };
+          },
+        },
+      } as unknown as OpImplementations,
+      journal: new CommandJournal(new StateDir(join(dir, 'state'))),
+      host: {} as Host,
+      log: pino({ level: 'silent' }),
+      hostId: () => HOST_ID,
+      send: (f) => sent.push(f),
+    });
+    await Promise.all([ex.handle(command({ id: 'a' })), ex.handle(command({ id: 'b' }))]);
+    expect(most).toBe(2);
+  });
+
   it('refuses a command for another host (S11)', async () => {
     await makeExecutor().handle(command({ hostId: 'someone-else' }));
     expect(runs).toBe(0);

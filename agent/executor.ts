@@ -28,7 +28,25 @@ export class CommandExecutor {
     { promise: Promise<{ outcome: Outcome; replayed: boolean }>; abort: AbortController }
   >();
 
+  /** per exclusive lane: the promise of its last queued run (settled, never rejects) */
+  private readonly lanes = new Map<string, Promise<unknown>>();
+
   constructor(private readonly deps: ExecutorDeps) {}
+
+  /** Runs fn after every earlier run of the same lane has finished; no lane runs at once. */
+  private async inLane<T>(lane: string | undefined, fn: () => Promise<T>, log: Logger): Promise<T> {
+    if (lane === undefined) return fn();
+    const previous = this.lanes.get(lane);
+    if (previous) log.info({ lane }, 'waiting for the running op of the same lane');
+    const run = (previous ?? Promise.resolve()).then(fn);
+    const settled = run.catch(() => undefined);
+    this.lanes.set(lane, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.lanes.get(lane) === settled) this.lanes.delete(lane);
+    }
+  }
 
   private now(): number {
     return this.deps.now?.() ?? Date.now();
@@ -152,8 +170,11 @@ export class CommandExecutor {
     let outcome: Outcome;
     try {
       // the registry's mapped type ties each name to its own args; TS cannot follow a union key
-      const impl = this.deps.ops[op] as unknown as { run(a: unknown, c: OpContext): Promise<unknown> };
-      const value = await impl.run(args.data, ctx);
+      const impl = this.deps.ops[op] as unknown as {
+        exclusive?: string;
+        run(a: unknown, c: OpContext): Promise<unknown>;
+      };
+      const value = await this.inLane(impl.exclusive, () => impl.run(args.data, ctx), log);
       outcome = { ok: true, value };
     } catch (err) {
       outcome = failure(err);

@@ -45,6 +45,7 @@ function ignoreFlag(ignore: readonly string[]): string[] {
 
 export const kubeadmInitOp: AgentOp<'kubeadm.init'> = {
   name: 'kubeadm.init',
+  exclusive: 'kubeadm',
   async run(args, { host, log, progress }) {
     // kubeadm init cannot run twice: the host's real state decides, not our memory of it
     if (await host.exists(ADMIN_CONF)) {
@@ -71,6 +72,7 @@ export const kubeadmInitOp: AgentOp<'kubeadm.init'> = {
 
 export const kubeadmJoinMaterialOp: AgentOp<'kubeadm.joinMaterial'> = {
   name: 'kubeadm.joinMaterial',
+  exclusive: 'kubeadm',
   async run(args, { host }) {
     const kubeconfig = ['--kubeconfig', ADMIN_CONF];
     // a token we minted: `token create <token>` makes kubeadm print nothing secret we did not already know
@@ -100,6 +102,7 @@ export const kubeadmJoinMaterialOp: AgentOp<'kubeadm.joinMaterial'> = {
 
 export const kubeadmJoinOp: AgentOp<'kubeadm.join'> = {
   name: 'kubeadm.join',
+  exclusive: 'kubeadm',
   async run(args, { host, log, progress }) {
     if (await host.exists(KUBELET_CONF)) {
       log.info('node already joined; join skipped');
@@ -220,6 +223,7 @@ export const kubectlDeleteNodeOp: AgentOp<'kubectl.deleteNode'> = {
 /** What kubeadm reset leaves behind, per its own advice: CNI configs and packet-filter rules. */
 export const kubeadmResetOp: AgentOp<'kubeadm.reset'> = {
   name: 'kubeadm.reset',
+  exclusive: 'kubeadm',
   async run(_args, { host, log }) {
     const wasMember = (await host.exists(KUBELET_CONF)) || (await host.exists(ADMIN_CONF));
     if (wasMember) await host.run('kubeadm', ['reset', '-f'], { timeoutMs: 600_000 });
@@ -246,6 +250,7 @@ export const kubeadmResetOp: AgentOp<'kubeadm.reset'> = {
 
 export const kubeadmUpgradeApplyOp: AgentOp<'kubeadm.upgradeApply'> = {
   name: 'kubeadm.upgradeApply',
+  exclusive: 'kubeadm',
   async run({ version }, { host }) {
     await host.run('kubeadm', ['upgrade', 'apply', version, '-y'], { timeoutMs: 1_800_000 });
     return { upgraded: true };
@@ -254,6 +259,7 @@ export const kubeadmUpgradeApplyOp: AgentOp<'kubeadm.upgradeApply'> = {
 
 export const kubeadmUpgradeNodeOp: AgentOp<'kubeadm.upgradeNode'> = {
   name: 'kubeadm.upgradeNode',
+  exclusive: 'kubeadm',
   async run(_args, { host }) {
     await host.run('kubeadm', ['upgrade', 'node'], { timeoutMs: 1_800_000 });
     return { upgraded: true };

@@ -15,6 +15,12 @@ export interface OpContext {
 
 export interface AgentOp<N extends OpName> {
   name: N;
+  /**
+   * Ops of one lane never run at the same time on this host: the executor queues the second. Two
+   * kubeadm runs at once (a command re-sent by a restarted controller while the first still runs)
+   * would clash on the host and on their shared config file.
+   */
+  exclusive?: 'kubeadm';
   run(args: OpArgs<N>, ctx: OpContext): Promise<OpResult<N>>;
 }
 

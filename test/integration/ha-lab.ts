@@ -75,6 +75,8 @@ export async function startLab(
   options: {
     failJoinOnceOn?: string;
     slowJoinOn?: string;
+    /** how long the slow join sleeps before the stand-in join runs (default 4) */
+    slowJoinSeconds?: number;
     hosts?: readonly LabHost[];
     agentController?: (host: string, controller: ControllerHandle) => Promise<string | undefined>;
     agentExtra?: (host: string) => Record<string, unknown>;
@@ -116,12 +118,12 @@ export async function startLab(
       programPath.unshift(faults);
     }
     if (options.slowJoinOn === h.name) {
-      // a slow join (4 s), so a test can kill the agent while the step runs; it marks when it starts
+      // a slow join (4 s), so a test can kill the agent while the step runs; it appends a line to join-started each time it starts
       const slow = join(dir, `slow-${h.name}`);
       await mkdir(slow, { recursive: true });
       await writeFile(
         join(slow, 'kubeadm'),
-        `#!/bin/sh\nif [ "$1" = join ]; then : > "${slow}/join-started"; /bin/sleep 4; fi\nexec "${bin}/kubeadm" "$@"\n`,
+        `#!/bin/sh\nif [ "$1" = join ]; then echo "$$" >> "${slow}/join-started"; /bin/sleep ${options.slowJoinSeconds ?? 4}; fi\nexec "${bin}/kubeadm" "$@"\n`,
         { mode: 0o755 },
       );
       programPath.unshift(slow);
