@@ -12,11 +12,12 @@ afterEach(async () => {
 /**
  * Recording programs with state under the temp root, standing in for dpkg/apt/systemctl (the real
  * ones run in the fleet lab's booted hosts): installs, holds and unit states persist between calls.
+ * Like dpkg, a held package's status reads `hi` (want hold, installed), not `ii`.
  */
 const DB = '"$KCTL_HOST_ROOT/var/lib/fake-dpkg"';
 const programs = {
   'dpkg-query': {
-    script: `shift 2; for p in "$@"; do [ "$p" = "--" ] && continue; v=$(grep "^$p=" ${DB} 2>/dev/null | tail -1 | cut -d= -f2); [ -n "$v" ] && printf '%s\\t%s\\tii \\n' "$p" "$v"; done; true`,
+    script: `shift 2; for p in "$@"; do [ "$p" = "--" ] && continue; v=$(grep "^$p=" ${DB} 2>/dev/null | tail -1 | cut -d= -f2); s=ii; grep -qx "$p" "$KCTL_HOST_ROOT/var/lib/fake-holds" 2>/dev/null && s=hi; [ -n "$v" ] && printf '%s\\t%s\\t%s \\n' "$p" "$v" "$s"; done; true`,
   },
   'apt-get': {
     script: `if [ "$1" = install ]; then for a in "$@"; do case "$a" in *=*) echo "$a" >> ${DB};; esac; done; fi`,

@@ -54,7 +54,8 @@ export async function installedVersions(
     );
     for (const line of r.stdout.split('\n')) {
       const [name, version, status] = line.split('\t');
-      if (name && version && status?.startsWith('ii')) out.set(name, version);
+      // the second letter is the installed state: a held package reads `hi`, not `ii`
+      if (name && version && status?.[1] === 'i') out.set(name, version);
     }
   } else {
     const r = await host.run('rpm', ['-q', '--qf', '%{NAME}\\t%{VERSION}-%{RELEASE}\\n', '--', ...names], {
