@@ -167,15 +167,19 @@ async function runOne(
       );
     }
     for (let r = 0; r < rounds; r++) {
+      const cpu0 = [(await serverStats(server, false)).cpuMicros, (await loadgenStats(loadgen)).cpuMicros];
       const f = await request<ServerReply, 'fanout'>(
         server,
         { type: 'fanout', timeoutMs: 60_000 },
         'fanout',
         120_000,
       );
+      // whose CPU the fan-out took: the server's, or the load generator's (N agents on one core)
+      f.serverCpuMs = ((await serverStats(server, false)).cpuMicros - (cpu0[0] ?? 0)) / 1000;
+      f.loadgenCpuMs = ((await loadgenStats(loadgen)).cpuMicros - (cpu0[1] ?? 0)) / 1000;
       result.fanouts.push(f);
       say(
-        `  ${mode} N=${n}: fan-out ${r + 1}: ${f.sinceStart.count}/${f.hosts} replies, p50 ${fmt(f.sinceStart.p50, 0)} ms, p99 ${fmt(f.sinceStart.p99, 0)} ms, max ${fmt(f.sinceStart.max, 0)} ms, issue ${fmt(f.issueMs, 0)} ms, ${f.failures} failed ${f.failureSamples.join('; ')}`,
+        `  ${mode} N=${n}: fan-out ${r + 1}: ${f.sinceStart.count}/${f.hosts} replies, p50 ${fmt(f.sinceStart.p50, 0)} ms, p99 ${fmt(f.sinceStart.p99, 0)} ms, max ${fmt(f.sinceStart.max, 0)} ms, issue ${fmt(f.issueMs, 0)} ms, CPU server ${fmt(f.serverCpuMs ?? NaN, 0)} ms / load generator ${fmt(f.loadgenCpuMs ?? NaN, 0)} ms, ${f.failures} failed ${f.failureSamples.join('; ')}`,
       );
       await sleep(1000);
     }
@@ -233,6 +237,7 @@ const rows = results.map((r) => {
     f ? fmt(f.sinceStart.p50, 0) : '-',
     f ? fmt(f.sinceStart.p99, 0) : '-',
     f ? fmt(f.sinceStart.max, 0) : '-',
+    f ? `${fmt(f.serverCpuMs ?? NaN, 0)} / ${fmt(f.loadgenCpuMs ?? NaN, 0)}` : '-',
     String(r.fanouts.reduce((s, x) => s + x.failures, 0) + r.unexpectedCloses),
   ];
 });
@@ -251,6 +256,7 @@ say(
       'fan-out p50 ms',
       'p99 ms',
       'max ms',
+      'fan-out CPU ms server / loadgen',
       'failures',
     ],
     rows,

@@ -35,6 +35,9 @@ export interface FanoutResult {
   issueMs: number;
   failures: number;
   failureSamples: string[];
+  /** filled in by the driver: CPU time each process spent during the round */
+  serverCpuMs?: number;
+  loadgenCpuMs?: number;
 }
 
 export type ServerRequest =
