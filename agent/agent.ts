@@ -3,6 +3,7 @@ import { KctlError, toWireError } from '../proto/errors.js';
 import { agentConfigPins, type AgentConfig } from './config.js';
 import { StateDir } from './host/state-dir.js';
 import { LocalHost } from './host/local-host.js';
+import { KubeadmLock } from './kubeadm-lock.js';
 import { gatherFacts } from './facts.js';
 import { enroll, loadIdentity, type AgentIdentity } from './enroll.js';
 import { CommandJournal } from './journal.js';
@@ -96,6 +97,7 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<{ stop
     log: hostLog,
     hostId: () => id.hostId,
     send: (frame) => connection.send(frame),
+    kubeadmLock: new KubeadmLock({ state, log: hostLog }),
     // the bundle comes over the same pinned mTLS as everything else, with the current certificate
     bundle: controllerBundleSource({ controller: config.controller, credentials: () => current }),
   });

@@ -4,6 +4,7 @@ import { Ops, isOpName } from '../proto/ops.js';
 import type { AgentFrame, CommandFrame, Outcome } from '../proto/wire.js';
 import type { Host } from './host/host.js';
 import type { CommandJournal, JournalEntry } from './journal.js';
+import type { KubeadmLock } from './kubeadm-lock.js';
 import type { OpContext, OpImplementations } from './ops/registry.js';
 import type { BundleSource } from './steps/bundle-fetch.js';
 
@@ -16,6 +17,8 @@ export interface ExecutorDeps {
   send: (frame: AgentFrame) => void;
   now?: () => number;
   bundle?: BundleSource;
+  /** carries the kubeadm lane over an agent restart (absent in unit tests that need none) */
+  kubeadmLock?: KubeadmLock;
 }
 
 /**
@@ -152,8 +155,14 @@ export class CommandExecutor {
       log.error({ err: toWireError(err) }, 'journal write failed');
       return failure(err);
     }
+    // the registry's mapped type ties each name to its own args; TS cannot follow a union key
+    const impl = this.deps.ops[op] as unknown as {
+      exclusive?: string;
+      run(a: unknown, c: OpContext): Promise<unknown>;
+    };
+    const lock = impl.exclusive === 'kubeadm' ? this.deps.kubeadmLock : undefined;
     const ctx: OpContext = {
-      host: this.deps.host,
+      host: lock ? lock.guard(this.deps.host) : this.deps.host,
       bundle: this.deps.bundle,
       hostId: frame.hostId,
       log,
@@ -169,12 +178,15 @@ export class CommandExecutor {
     };
     let outcome: Outcome;
     try {
-      // the registry's mapped type ties each name to its own args; TS cannot follow a union key
-      const impl = this.deps.ops[op] as unknown as {
-        exclusive?: string;
-        run(a: unknown, c: OpContext): Promise<unknown>;
-      };
-      const value = await this.inLane(impl.exclusive, () => impl.run(args.data, ctx), log);
+      const value = await this.inLane(
+        impl.exclusive,
+        async () => {
+          // a kubeadm an earlier agent process started may still run: the op looks at the host after it
+          await lock?.waitForOrphan(this.deps.host, ctx.progress, signal);
+          return impl.run(args.data, ctx);
+        },
+        log,
+      );
       outcome = { ok: true, value };
     } catch (err) {
       outcome = failure(err);

@@ -34,6 +34,8 @@ export interface RunOptions {
   /** when false (default) a non-zero exit throws KctlError('program_failed') */
   allowFailure?: boolean;
   maxBufferBytes?: number;
+  /** called with the child's PID once it has started, before its end is awaited */
+  onSpawn?: (pid: number) => Promise<void>;
 }
 
 export interface RunResult {
@@ -76,6 +78,11 @@ export interface Host {
   writeSysctl(key: string, value: string): Promise<void>;
   /** runs an allowlisted program by name with an argument array; never a shell (S15) */
   run(program: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
+  /**
+   * Start time (/proc/<pid>/stat field 22) of a process of this machine that is running (not a
+   * zombie), or undefined. PIDs are the agent's own PID namespace, never mapped under the root.
+   */
+  processStartTime(pid: number): Promise<string | undefined>;
   /** absolute path of a program on the host's PATH, or undefined */
   which(program: string): Promise<string | undefined>;
   /** space on the filesystem holding the path (statfs); undefined when the path does not exist */

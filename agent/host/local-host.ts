@@ -23,6 +23,7 @@ import type { Logger } from 'pino';
 import { KctlError } from '../../proto/errors.js';
 import type { FileStat, FsSpace, Host, RunOptions, RunResult, WriteOptions, WriteReport } from './host.js';
 import { checkWritablePath, isInsideAllowlist, WRITE_ALLOWLIST } from './paths.js';
+import { parseProcStat } from './proc-stat.js';
 import { scrubArgs, scrubSecrets } from './scrub.js';
 
 export { scrubArgs, scrubSecrets };
@@ -417,7 +418,7 @@ export class LocalHost implements Host {
     };
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const started = performance.now();
-    const result = await execa(file, [...args], {
+    const child = execa(file, [...args], {
       // an agent restart must not kill a running dpkg or kubeadm: the child outlives us and the
       // re-sent command finds its result on the host (security.md, reliability rules)
       cleanup: false,
@@ -430,6 +431,8 @@ export class LocalHost implements Host {
       ...(options.input !== undefined ? { input: options.input } : { stdin: 'ignore' }),
       stripFinalNewline: false,
     });
+    if (child.pid !== undefined) await options.onSpawn?.(child.pid);
+    const result = await child;
     const stdout = typeof result.stdout === 'string' ? result.stdout : '';
     const stderr = typeof result.stderr === 'string' ? result.stderr : '';
     const exitCode = result.exitCode ?? (result.timedOut ? 124 : 1);
@@ -473,6 +476,20 @@ export class LocalHost implements Host {
       });
     }
     return { exitCode, stdout, stderr };
+  }
+
+  async processStartTime(pid: number): Promise<string | undefined> {
+    if (!Number.isInteger(pid) || pid <= 0) return undefined;
+    let text: string;
+    try {
+      // the real /proc, not the root's: PIDs are of this machine
+      text = await readFile(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return undefined;
+    }
+    const stat = parseProcStat(text);
+    // a zombie has ended; only its parent has not reaped it yet
+    return stat && stat.state !== 'Z' && stat.state !== 'X' ? stat.startTime : undefined;
   }
 
   async statfs(path: string): Promise<FsSpace | undefined> {

@@ -14,6 +14,7 @@ export class StateDir {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     await chmod(this.dir, 0o700);
     await mkdir(join(this.dir, 'journal'), { recursive: true, mode: 0o700 });
+    await mkdir(join(this.dir, 'run'), { recursive: true, mode: 0o700 });
     await this.removeLeftoverTempFiles();
   }
 
@@ -72,7 +73,7 @@ export class StateDir {
   }
 
   private async removeLeftoverTempFiles(): Promise<void> {
-    for (const sub of ['', 'journal']) {
+    for (const sub of ['', 'journal', 'run']) {
       const dir = sub === '' ? this.dir : join(this.dir, sub);
       for (const entry of await readdir(dir)) {
         if (entry.includes('.kctl-tmp-')) await rm(join(dir, entry), { force: true });
