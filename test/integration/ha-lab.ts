@@ -118,12 +118,23 @@ export async function startLab(
       programPath.unshift(faults);
     }
     if (options.slowJoinOn === h.name) {
-      // a slow join (4 s), so a test can kill the agent while the step runs; it appends a line to join-started each time it starts
+      // a slow join (4 s), so a test can kill the agent while the step runs; it appends a line to
+      // join-started each time it starts, and "start|end <pid> <ns>" lines to join-runs
       const slow = join(dir, `slow-${h.name}`);
       await mkdir(slow, { recursive: true });
+      const runs = `${slow}/join-runs`;
       await writeFile(
         join(slow, 'kubeadm'),
-        `#!/bin/sh\nif [ "$1" = join ]; then echo "$$" >> "${slow}/join-started"; /bin/sleep ${options.slowJoinSeconds ?? 4}; fi\nexec "${bin}/kubeadm" "$@"\n`,
+        [
+          '#!/bin/sh',
+          'if [ "$1" = join ]; then',
+          `  echo "$$" >> "${slow}/join-started"; echo "start $$ $(/bin/date +%s%N)" >> "${runs}"`,
+          `  /bin/sleep ${options.slowJoinSeconds ?? 4}; "${bin}/kubeadm" "$@"; rc=$?`,
+          `  echo "end $$ $(/bin/date +%s%N)" >> "${runs}"; exit $rc`,
+          'fi',
+          `exec "${bin}/kubeadm" "$@"`,
+          '',
+        ].join('\n'),
         { mode: 0o755 },
       );
       programPath.unshift(slow);
