@@ -110,20 +110,27 @@ async function ask<N extends OpName>(
   return r.outcome.value as OpResult<N>;
 }
 
+/**
+ * Hosts asked at once by `kctl plan`. Planning is read-only and each host works on its own, so the
+ * bound only caps the controller's commands in flight: with 32, 1,000 hosts taking 200 ms each
+ * needed 6.6 s; with 256, about 1 s (bench/plan-1000.ts, docs/benchmarks.md).
+ */
+export const PLAN_FANOUT = 256;
+
 /** `kctl plan`: what every phase would do on every host, read from the hosts; nothing is touched. */
 export async function reviewCluster(deps: ClusterDeps, cluster: ResolvedCluster): Promise<PlanView> {
   const hosts = [...cluster.hosts.values()];
   const states = new Map(
     await mapBounded(
       hosts,
-      32,
+      PLAN_FANOUT,
       async (h) => [h.name, await ask(deps, h.hostId, 'kubeadm.state', {})] as const,
     ),
   );
   const prep = new Map(
     await mapBounded(
       hosts,
-      32,
+      PLAN_FANOUT,
       async (h) => [h.name, await ask(deps, h.hostId, 'host.plan', { spec: h.hostSpec })] as const,
     ),
   );
