@@ -5,6 +5,7 @@ import { labExec } from '../../controller/lab/exec.js';
 import { labDown, labLeftovers } from '../../controller/lab/teardown.js';
 import type { ProcessRef } from '../../controller/lab/state.js';
 import { labSkipReason } from '../lab/lab-env.js';
+import { BOOTSTRAP_TOKEN, findSecrets } from '../fixtures/secret-scan.js';
 import {
   CONTROL_PLANE_VIP,
   KUBERNETES_VERSION,
@@ -200,6 +201,35 @@ describe.skipIf(reason !== undefined)(
       const again = await kctl(['plan', '-f', lab.clusterFile], env());
       expect(again.exitCode, again.stderr).toBe(0);
       expect(again.stdout).toContain('cluster lab: no changes.');
+    });
+
+    it('no secret in the controller log or in any host journal or cloud-init log (S19)', async () => {
+      // the secrets really used: each host's one-use enrollment token (from its seed) and the join
+      // tokens the stand-in cluster holds; plus anything shaped like a token, key or private key
+      const known: string[] = [];
+      const state = JSON.parse(await readFile(join(lab.clusterDir, 'state.json'), 'utf8')) as {
+        tokens: Array<{ token: string }>;
+      };
+      known.push(...state.tokens.map((t) => t.token));
+      const sources: Array<[string, string]> = [
+        ['controller.log', await readFile(lab.controllerLog, 'utf8')],
+      ];
+      for (const h of lab.hosts) {
+        const seed = await inHost(h.name, ['cat', '/var/lib/cloud/seed/nocloud/user-data']);
+        known.push(...(seed.stdout.match(BOOTSTRAP_TOKEN) ?? []));
+        const journal = await inHost(h.name, ['journalctl', '--no-pager', '-o', 'cat']);
+        expect(journal.exitCode, journal.stderr).toBe(0);
+        sources.push([`${h.name} journal`, journal.stdout]);
+        for (const log of ['/var/log/cloud-init.log', '/var/log/cloud-init-output.log']) {
+          const r = await inHost(h.name, ['cat', log]);
+          if (r.exitCode === 0) sources.push([`${h.name} ${log}`, r.stdout]);
+        }
+      }
+      expect(known.length, 'one enrollment token per host at least').toBeGreaterThanOrEqual(lab.hosts.length);
+      // the agents did log: an empty scan would pass vacuously
+      expect(sources.find(([n]) => n === 'lab-1 journal')?.[1]).toMatch(/kctl/);
+      const findings = sources.flatMap(([name, text]) => findSecrets(name, text, known));
+      expect(findings).toEqual([]);
     });
 
     it('lab down leaves nothing behind', async () => {

@@ -15,6 +15,7 @@ import { enroll } from '../../agent/enroll.js';
 import { rotateIfDue } from '../../agent/rotate.js';
 import { kctl } from './harness.js';
 import { startLab, type Lab } from './ha-lab.js';
+import { BOOTSTRAP_TOKEN, findSecrets } from '../fixtures/secret-scan.js';
 
 /**
  * S19: no secret reaches any log. Everything a full HA apply on loopback writes (controller and
@@ -22,47 +23,6 @@ import { startLab, type Lab } from './ha-lab.js';
  * journal, the agents' command journals) is searched for the bootstrap tokens, certificate keys and
  * private keys that were really used, and for anything shaped like one.
  */
-
-interface Finding {
-  kind: 'bootstrap-token' | 'certificate-key' | 'private-key' | 'known-secret';
-  source: string;
-  /** where it was, with the secret itself cut down to its first characters */
-  excerpt: string;
-}
-
-const BOOTSTRAP_TOKEN = /(?<![a-z0-9])[a-z0-9]{6}\.[a-z0-9]{16}(?![a-z0-9])/g;
-/** a bare 64-hex run */
-const HEX64 = /(?<![0-9a-fA-F])[0-9a-f]{64}(?![0-9a-fA-F])/g;
-/** what makes a 64-hex run a digest, not a key: `sha256:<hex>` (plan hashes, CA pins, caCertHash), a field named for a hash */
-const DIGEST_BEFORE = /(sha256:|(sha256|hash|digest)"?\s*[:=]\s*"?)$/i;
-const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/g;
-
-/** Every secret-shaped string and every known secret in `text`. */
-function findSecrets(source: string, text: string, known: readonly string[]): Finding[] {
-  const out: Finding[] = [];
-  const add = (kind: Finding['kind'], index: number, length: number): void => {
-    const before = text.slice(Math.max(0, index - 40), index);
-    out.push({ kind, source, excerpt: `${before}${text.slice(index, index + Math.min(4, length))}…` });
-  };
-  for (const m of text.matchAll(BOOTSTRAP_TOKEN)) add('bootstrap-token', m.index, m[0].length);
-  for (const m of text.matchAll(PRIVATE_KEY)) add('private-key', m.index, m[0].length);
-  for (const m of text.matchAll(HEX64)) {
-    if (!DIGEST_BEFORE.test(text.slice(Math.max(0, m.index - 40), m.index)))
-      add('certificate-key', m.index, 64);
-  }
-  for (const secret of known) {
-    if (secret.length < 8) continue;
-    for (let i = text.indexOf(secret); i !== -1; i = text.indexOf(secret, i + 1))
-      add('known-secret', i, secret.length);
-    // the secret half of a token alone is a secret too
-    const half = secret.split('.')[1];
-    if (half && half.length >= 16) {
-      for (let i = text.indexOf(half); i !== -1; i = text.indexOf(half, i + 1))
-        add('known-secret', i, half.length);
-    }
-  }
-  return out;
-}
 
 describe('the secret detector (self-check: it must be able to fail)', () => {
   const token = generateToken().token;
