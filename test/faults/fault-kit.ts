@@ -37,27 +37,40 @@ export function mulberry32(seed: number): Rng {
 }
 
 /**
- * A TCP proxy on loopback that can be taken down (listener closed, live connections destroyed,
- * so reconnects are refused) and brought back on the same port: a network partition.
+ * A TCP proxy on loopback that makes two kinds of partition:
+ * - `down()`/`up()`: listener closed and live connections destroyed, so reconnects are refused
+ *   (a host whose link is down, or a controller port that answers RST);
+ * - `blackhole()`/`heal()`: everything stays open but no byte passes either way, a close on one
+ *   side is not passed on, and new connections are accepted and then hang (a silent drop: a cut
+ *   cable beyond a switch, a firewall that drops). Only heartbeats can tell.
  */
 export class PartitionProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private holed = false;
   port = 0;
 
   constructor(private readonly targetPort: number) {}
 
   async up(): Promise<void> {
     const server = createServer((client) => {
-      const upstream = connect(this.targetPort, '127.0.0.1');
       this.sockets.add(client);
+      if (this.holed) {
+        // accepted, never answered: the TLS handshake hangs until the agent gives up
+        client.pause();
+        client.on('error', () => this.sockets.delete(client)).on('close', () => this.sockets.delete(client));
+        return;
+      }
+      const upstream = connect(this.targetPort, '127.0.0.1');
       this.sockets.add(upstream);
       client.pipe(upstream).pipe(client);
       const drop = (): void => {
-        client.destroy();
-        upstream.destroy();
         this.sockets.delete(client);
         this.sockets.delete(upstream);
+        // in a black hole a FIN or RST from one side never reaches the other
+        if (this.holed) return;
+        client.destroy();
+        upstream.destroy();
       };
       client.on('error', drop).on('close', drop);
       upstream.on('error', drop).on('close', drop);
@@ -77,6 +90,22 @@ export class PartitionProxy {
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Stop every byte both ways on live connections, and hang new ones. */
+  blackhole(): void {
+    this.holed = true;
+    for (const s of this.sockets) {
+      s.unpipe();
+      s.pause();
+    }
+  }
+
+  /** Connections made from now on pass again; what was held in the hole is gone, as it would be after the peers timed out. */
+  heal(): void {
+    this.holed = false;
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
   }
 }
 
