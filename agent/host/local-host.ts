@@ -14,6 +14,7 @@ import {
   stat,
   statfs,
 } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { basename, dirname, join, posix } from 'node:path';
@@ -150,34 +151,13 @@ export class LocalHost implements Host {
     let backupPath: string | undefined;
     if (old && !target.startsWith(`${BACKUP_DIR}/`)) backupPath = await this.backup(old);
 
-    const tmp = join(parent, `.${basename(realTarget)}.kctl-tmp-${randomBytes(6).toString('hex')}`);
-    try {
-      const fh = await open(
-        tmp,
-        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-        mode,
-      );
-      try {
-        await fh.writeFile(bytes);
-        await fh.chmod(mode);
-        // -1 leaves that id as created; only root may give a file away
-        if ((uid !== undefined || gid !== undefined) && process.getuid?.() === 0)
-          await fh.chown(uid ?? -1, gid ?? -1);
-        await fh.sync(); // an fsync error fails the step (S17)
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, realTarget);
-      const dh = await open(parent, constants.O_RDONLY);
-      try {
-        await dh.sync();
-      } finally {
-        await dh.close();
-      }
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw ioError(`Cannot write "${path}"`, err);
-    }
+    await this.replaceViaTemp(path, realTarget, mode, async (fh) => {
+      await fh.writeFile(bytes);
+      await fh.chmod(mode);
+      // -1 leaves that id as created; only root may give a file away
+      if ((uid !== undefined || gid !== undefined) && process.getuid?.() === 0)
+        await fh.chown(uid ?? -1, gid ?? -1);
+    });
     this.log?.debug({ path: target, mode, backupPath }, 'file written');
     return { path: target, changed: true, ...(backupPath ? { backupPath } : {}) };
   }
@@ -195,44 +175,63 @@ export class LocalHost implements Host {
     if ((await this.stat(target))?.isSymlink)
       throw new KctlError('path_not_allowed', `Refusing to write "${path}": it is a symbolic link`);
     const mode = expect.mode ?? 0o644;
-    const tmp = join(parent, `.${basename(realTarget)}.kctl-tmp-${randomBytes(6).toString('hex')}`);
     const hash = createHash('sha256');
     let size = 0;
+    await this.replaceViaTemp(path, realTarget, 0o600, async (fh) => {
+      // network chunks are small (TLS records): gather them into ~1 MiB writes
+      let pending: Uint8Array[] = [];
+      let pendingBytes = 0;
+      for await (const chunk of source) {
+        size += chunk.length;
+        // a sender that goes on past the promised size is cut off, not written to disk
+        if (size > expect.size) break;
+        hash.update(chunk);
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        if (pendingBytes >= STREAM_WRITE_BYTES) {
+          await fh.writev(pending);
+          pending = [];
+          pendingBytes = 0;
+        }
+      }
+      if (pendingBytes > 0) await fh.writev(pending);
+      if (size !== expect.size || hash.digest('hex') !== expect.sha256) {
+        throw new KctlError(
+          'step_failed',
+          size !== expect.size
+            ? `"${path}": received ${size > expect.size ? `more than ${expect.size}` : size} bytes, the signed manifest says ${expect.size}; the previous copy is kept`
+            : `"${path}": SHA-256 does not match the signed manifest (want ${expect.sha256}); the previous copy is kept`,
+          { details: { path, expectedSha256: expect.sha256, expectedSize: expect.size } },
+        );
+      }
+      await fh.chmod(mode);
+      if (process.getuid?.() === 0) await fh.chown(0, 0);
+    });
+    this.log?.debug({ path: target, mode, size }, 'file written from stream');
+    return { path: target, changed: true };
+  }
+
+  /**
+   * S17's one way to replace a file: a fresh temp file beside the target (O_EXCL, O_NOFOLLOW),
+   * filled by `fill`, fsynced, renamed over the target, then the directory fsynced. On any failure
+   * the temp file goes and the target is untouched.
+   */
+  private async replaceViaTemp(
+    path: string,
+    realTarget: string,
+    createMode: number,
+    fill: (fh: FileHandle) => Promise<void>,
+  ): Promise<void> {
+    const parent = dirname(realTarget);
+    const tmp = join(parent, `.${basename(realTarget)}.kctl-tmp-${randomBytes(6).toString('hex')}`);
     try {
       const fh = await open(
         tmp,
         constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-        0o600,
+        createMode,
       );
       try {
-        // network chunks are small (TLS records): gather them into ~1 MiB writes
-        let pending: Uint8Array[] = [];
-        let pendingBytes = 0;
-        for await (const chunk of source) {
-          size += chunk.length;
-          // a sender that goes on past the promised size is cut off, not written to disk
-          if (size > expect.size) break;
-          hash.update(chunk);
-          pending.push(chunk);
-          pendingBytes += chunk.length;
-          if (pendingBytes >= STREAM_WRITE_BYTES) {
-            await fh.writev(pending);
-            pending = [];
-            pendingBytes = 0;
-          }
-        }
-        if (pendingBytes > 0) await fh.writev(pending);
-        if (size !== expect.size || hash.digest('hex') !== expect.sha256) {
-          throw new KctlError(
-            'step_failed',
-            size !== expect.size
-              ? `"${path}": received ${size > expect.size ? `more than ${expect.size}` : size} bytes, the signed manifest says ${expect.size}; the previous copy is kept`
-              : `"${path}": SHA-256 does not match the signed manifest (want ${expect.sha256}); the previous copy is kept`,
-            { details: { path, expectedSha256: expect.sha256, expectedSize: expect.size } },
-          );
-        }
-        await fh.chmod(mode);
-        if (process.getuid?.() === 0) await fh.chown(0, 0);
+        await fill(fh);
         await fh.sync(); // an fsync error fails the step (S17)
       } finally {
         await fh.close();
@@ -248,8 +247,6 @@ export class LocalHost implements Host {
       await rm(tmp, { force: true });
       throw ioError(`Cannot write "${path}"`, err);
     }
-    this.log?.debug({ path: target, mode, size }, 'file written from stream');
-    return { path: target, changed: true };
   }
 
   async hashFile(path: string): Promise<{ sha256: string; size: number } | undefined> {
