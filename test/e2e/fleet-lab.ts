@@ -25,6 +25,7 @@ import type { ProcessRef } from '../../controller/lab/state.js';
 import { HostList, type HostView } from '../../proto/admin-api.js';
 import { buildArtifacts } from '../../packaging/artifacts.js';
 import { STANDIN_CLUSTER_DIR, buildStandinDebs } from '../standins/deb.js';
+import { CALICO_NODE_MANIFEST } from '../standins/cni.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const KUBERNETES_VERSION = 'v1.31.2';
@@ -109,21 +110,6 @@ export function fleetHosts(controlPlanes: number, workers: number): FleetHost[] 
     address: `198.18.0.${11 + i}`,
   }));
 }
-
-/** A CNI DaemonSet manifest: the stand-in kubectl marks nodes Ready once one is applied. */
-export const CNI_MANIFEST = [
-  'apiVersion: apps/v1',
-  'kind: DaemonSet',
-  'metadata: {name: calico-node, namespace: kube-system}',
-  'spec:',
-  '  selector: {matchLabels: {k8s-app: calico-node}}',
-  '  template:',
-  '    metadata: {labels: {k8s-app: calico-node}}',
-  '    spec:',
-  '      hostNetwork: true',
-  '      containers: [{name: calico-node, image: docker.io/calico/node:v3.28.0}]',
-  '',
-].join('\n');
 
 export function clusterYaml(hosts: FleetHost[]): string {
   return [
@@ -300,7 +286,7 @@ export async function startFleetLab(
     }),
   );
   const clusterFile = join(work, 'cluster.yaml');
-  await writeFile(join(work, 'cni.yaml'), CNI_MANIFEST);
+  await writeFile(join(work, 'cni.yaml'), CALICO_NODE_MANIFEST);
   await writeFile(clusterFile, clusterYaml(hosts));
   return {
     work,

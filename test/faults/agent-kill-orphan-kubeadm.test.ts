@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HostList } from '../../proto/admin-api.js';
 import { kctl, startProcess, waitFor } from '../integration/harness.js';
 import { startLab, type Lab } from '../integration/ha-lab.js';
 
@@ -62,13 +61,7 @@ describe('agent kill -9 while kubeadm runs, restarted at once', () => {
     );
     await cp2.proc.stop('SIGKILL');
     cp2.start();
-    await waitFor(
-      'cp-2 back online',
-      async () =>
-        (await lab.controller.api.get('/v1/admin/hosts', HostList)).hosts.filter((h) => h.online).length ===
-        5,
-      60_000,
-    );
+    await waitFor('cp-2 back online', async () => (await lab.onlineCount()) === 5, 60_000);
     expect(await apply.exited, apply.output().slice(-2000)).toBe(0);
     expect(apply.output()).toMatch(/"type":"apply-done".*"status":"succeeded"/);
 

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { HostList } from '../../proto/admin-api.js';
 import { kctl, startProcess, waitFor } from '../integration/harness.js';
 import { startLab, type Lab } from '../integration/ha-lab.js';
 
@@ -32,13 +31,7 @@ describe('agent kill -9 in the middle of a step', () => {
     // the orphaned kubeadm finishes on its own (as a real dpkg/kubeadm would under systemd's KillMode=process)
     await new Promise((r) => setTimeout(r, 5000));
     cp2.start();
-    await waitFor(
-      'cp-2 back online',
-      async () =>
-        (await lab.controller.api.get('/v1/admin/hosts', HostList)).hosts.filter((h) => h.online).length ===
-        5,
-      30_000,
-    );
+    await waitFor('cp-2 back online', async () => (await lab.onlineCount()) === 5, 30_000);
     expect(await apply.exited, apply.output().slice(-2000)).toBe(0);
     expect(apply.output()).toMatch(/"type":"apply-done".*"status":"succeeded"/);
     expect(cp2.proc.output()).toMatch(/interrupted by an agent restart|node already joined/);

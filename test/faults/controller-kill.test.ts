@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HostList } from '../../proto/admin-api.js';
 import { startProcess, waitFor } from '../integration/harness.js';
 import { kctl } from '../integration/harness.js';
 import { startLab, type Lab } from '../integration/ha-lab.js';
@@ -32,13 +31,7 @@ describe('controller kill -9 during an apply', () => {
     await lab.controller.proc.stop('SIGKILL');
     await apply.exited;
     await lab.controller.start();
-    await waitFor(
-      'agents back',
-      async () =>
-        (await lab.controller.api.get('/v1/admin/hosts', HostList)).hosts.filter((h) => h.online).length ===
-        5,
-      30_000,
-    );
+    await waitFor('agents back', async () => (await lab.onlineCount()) === 5, 30_000);
 
     const second = await kctl(['apply', '-f', lab.clusterFile, '-o', 'json'], { env: lab.env });
     expect(second.code, second.stdout.slice(-2000)).toBe(0);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { HostList } from '../../proto/admin-api.js';
 import { buildStandins } from '../standins/build.js';
 import { healthyFiles } from '../fixtures/healthy-host.js';
+import { CALICO_NODE_MANIFEST } from '../standins/cni.js';
 import {
   cleanup,
   kctl,
@@ -31,20 +32,6 @@ export function labHosts(controlPlanes: number, workers: number): LabHost[] {
 /** Five agents on loopback over fixture roots of healthy Debian hosts, with the kubeadm/kubelet/kubectl STAND-INS. */
 export const HOSTS = labHosts(3, 2);
 
-const CNI = [
-  'apiVersion: apps/v1',
-  'kind: DaemonSet',
-  'metadata: {name: calico-node, namespace: kube-system}',
-  'spec:',
-  '  selector: {matchLabels: {k8s-app: calico-node}}',
-  '  template:',
-  '    metadata: {labels: {k8s-app: calico-node}}',
-  '    spec:',
-  '      hostNetwork: true',
-  '      containers: [{name: calico-node, image: docker.io/calico/node:v3.28.0}]',
-  '',
-].join('\n');
-
 export interface Call {
   tool: string;
   argv: string[];
@@ -62,6 +49,8 @@ export interface Lab {
   /** the stand-ins' shared cluster directory (state.json, calls.jsonl) */
   clusterDir: string;
   calls(): Promise<Call[]>;
+  /** how many agents the controller has online now */
+  onlineCount(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -150,11 +139,11 @@ export async function startLab(
       }),
     );
   }
+  const onlineCount = async (): Promise<number> =>
+    (await controller.api.get('/v1/admin/hosts', HostList)).hosts.filter((x) => x.online).length;
   await waitFor(
     `${hosts.length} agents online`,
-    async () =>
-      (await controller.api.get('/v1/admin/hosts', HostList)).hosts.filter((x) => x.online).length ===
-      hosts.length,
+    async () => (await onlineCount()) === hosts.length,
     // generous: only a failure waits this long, and two cores shared with other test runs are slow
     60_000 + hosts.length * 6000,
   ).catch(async (err: unknown) => {
@@ -163,7 +152,7 @@ export async function startLab(
     await controller.proc.stop('SIGKILL');
     throw err;
   });
-  await writeFile(join(dir, 'cni.yaml'), CNI);
+  await writeFile(join(dir, 'cni.yaml'), CALICO_NODE_MANIFEST);
   const clusterFile = join(dir, 'cluster.yaml');
   await writeFile(
     clusterFile,
@@ -191,6 +180,7 @@ export async function startLab(
     env,
     hosts,
     clusterDir,
+    onlineCount,
     async calls() {
       return (await readFile(join(clusterDir, 'calls.jsonl'), 'utf8').catch(() => ''))
         .split('\n')

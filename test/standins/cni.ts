@@ -60,3 +60,18 @@ export function cniConfig(name: string): { path: string; content: string } {
     )}\n`,
   };
 }
+
+/** A CNI DaemonSet manifest for the labs' cluster.yaml: the stand-in kubectl marks nodes Ready once one is applied. */
+export const CALICO_NODE_MANIFEST = [
+  'apiVersion: apps/v1',
+  'kind: DaemonSet',
+  'metadata: {name: calico-node, namespace: kube-system}',
+  'spec:',
+  '  selector: {matchLabels: {k8s-app: calico-node}}',
+  '  template:',
+  '    metadata: {labels: {k8s-app: calico-node}}',
+  '    spec:',
+  '      hostNetwork: true',
+  '      containers: [{name: calico-node, image: docker.io/calico/node:v3.28.0}]',
+  '',
+].join('\n');

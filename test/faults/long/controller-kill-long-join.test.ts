@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HostList } from '../../../proto/admin-api.js';
 import { kctl, startProcess, waitFor } from '../../integration/harness.js';
 import { startLab, type Lab } from '../../integration/ha-lab.js';
 
@@ -34,13 +33,7 @@ describe('controller restart while a long kubeadm join runs on a host', () => {
     await lab.controller.proc.stop('SIGKILL');
     await apply.exited;
     await lab.controller.start();
-    await waitFor(
-      'agents back',
-      async () =>
-        (await lab.controller.api.get('/v1/admin/hosts', HostList)).hosts.filter((h) => h.online).length ===
-        5,
-      60_000,
-    );
+    await waitFor('agents back', async () => (await lab.onlineCount()) === 5, 60_000);
     const second = startProcess(['controller/cli/kctl.ts', 'apply', '-f', lab.clusterFile, '-o', 'json'], {
       env: lab.env,
     });

@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HostList } from '../../../proto/admin-api.js';
 import { JournalEntry } from '../../../agent/journal.js';
 import { kctl, startProcess, waitFor } from '../../integration/harness.js';
 import { startLab, type Lab } from '../../integration/ha-lab.js';
@@ -62,8 +61,7 @@ describe.each(['refused', 'black hole'] as const)(
       },
       async () => {
         const cp2 = lab.agents[1]!;
-        const online = async (): Promise<number> =>
-          (await lab.controller.api.get('/v1/admin/hosts', HostList)).hosts.filter((h) => h.online).length;
+        const online = async (): Promise<number> => await lab.onlineCount();
         const apply = startProcess(['controller/cli/kctl.ts', 'apply', '-f', lab.clusterFile, '-o', 'json'], {
           env: lab.env,
         });
