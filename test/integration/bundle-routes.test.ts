@@ -14,7 +14,7 @@ import { loadClientConfig, type ClientConfig } from '../../controller/cli/client
 import { ApiClient } from '../../controller/cli/api-client.js';
 import { startController, type RunningController } from '../../controller/main.js';
 import { writeManifest } from '../../controller/bundle/manifest.js';
-import { cleanup, freePort, tempDir } from './harness.js';
+import { cleanup, freePort, postJson, tempDir } from './harness.js';
 
 const facts = {
   machineId: 'a'.repeat(32),
@@ -81,33 +81,12 @@ describe('bundle routes on the controller', () => {
   const enroll = async (hostname: string): Promise<Cred & { hostId: string }> => {
     const { token } = await api.post('/v1/admin/tokens', { ttlMs: 600_000, uses: 1 }, TokenCreateResponse);
     const { keyPem, csrPem } = await createAgentKeyAndCsr();
-    const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const u = new URL(`${url}/v1/enroll`);
-      const payload = JSON.stringify({
-        token,
-        csrPem,
-        facts: { ...facts, hostname, machineId: createHash('md5').update(hostname).digest('hex') },
-        labels: {},
-        protocolVersion: PROTOCOL_VERSION,
-      });
-      const req = request(
-        {
-          method: 'POST',
-          hostname: u.hostname,
-          port: u.port,
-          path: u.pathname,
-          ca: [caPem],
-          agent: false,
-          headers: { 'content-type': 'application/json' },
-        },
-        (res) => {
-          let b = '';
-          res.on('data', (d: Buffer) => (b += d.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
+    const { status, text: body } = await postJson(`${url}/v1/enroll`, caPem, {
+      token,
+      csrPem,
+      facts: { ...facts, hostname, machineId: createHash('md5').update(hostname).digest('hex') },
+      labels: {},
+      protocolVersion: PROTOCOL_VERSION,
     });
     expect(status, body).toBe(200);
     const r = JSON.parse(body) as { certPem: string; hostId: string };

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { PROTOCOL_VERSION } from '../../proto/version.js';
-import { cleanup, startControllerProcess, type ControllerHandle } from './harness.js';
+import { cleanup, postJson, startControllerProcess, type ControllerHandle } from './harness.js';
 
 /** S12: enrollment attempts from one address are rate limited, with a retryable error. */
 describe('enrollment rate limit', () => {
@@ -17,52 +16,28 @@ describe('enrollment rate limit', () => {
     await cleanup([controller.dataDir]);
   });
 
-  const attempt = (): Promise<{ status: number; code: string }> =>
-    new Promise((resolve, reject) => {
-      const body = JSON.stringify({
-        token: 'aaaaaa.bbbbbbbbbbbbbbbb',
-        csrPem: 'x',
-        facts: {
-          hostname: 'h',
-          machineId: 'm',
-          productUuid: 'p',
-          macs: [],
-          ips: [],
-          os: { id: 'd', versionId: '1', prettyName: 'D' },
-          kernel: 'k',
-          arch: 'a',
-          cpus: 1,
-          memoryBytes: 1,
-          cgroupVersion: 2,
-        },
-        labels: {},
-        protocolVersion: PROTOCOL_VERSION,
-      });
-      const u = new URL(`${controller.url}/v1/enroll`);
-      const req = request(
-        {
-          method: 'POST',
-          hostname: u.hostname,
-          port: u.port,
-          path: u.pathname,
-          ca: [caPem],
-          agent: false,
-          headers: { 'content-type': 'application/json' },
-        },
-        (res) => {
-          let text = '';
-          res.on('data', (d: Buffer) => (text += d.toString()));
-          res.on('end', () =>
-            resolve({
-              status: res.statusCode ?? 0,
-              code: (JSON.parse(text) as { error: { code: string } }).error.code,
-            }),
-          );
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
+  const attempt = async (): Promise<{ status: number; code: string }> => {
+    const { status, text } = await postJson(`${controller.url}/v1/enroll`, caPem, {
+      token: 'aaaaaa.bbbbbbbbbbbbbbbb',
+      csrPem: 'x',
+      facts: {
+        hostname: 'h',
+        machineId: 'm',
+        productUuid: 'p',
+        macs: [],
+        ips: [],
+        os: { id: 'd', versionId: '1', prettyName: 'D' },
+        kernel: 'k',
+        arch: 'a',
+        cpus: 1,
+        memoryBytes: 1,
+        cgroupVersion: 2,
+      },
+      labels: {},
+      protocolVersion: PROTOCOL_VERSION,
     });
+    return { status, code: (JSON.parse(text) as { error: { code: string } }).error.code };
+  };
 
   it('refuses the 21st attempt within a minute with 429 enroll_rate_limited, and counts it', async () => {
     const results: Array<{ status: number; code: string }> = [];

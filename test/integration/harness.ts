@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
+import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -278,4 +279,33 @@ export async function startProxy(
         server.close(() => resolve());
       }),
   };
+}
+
+/** A raw JSON POST over TLS trusting only `caPem`, without a client certificate (enrollment); no retries, any status. */
+export function postJson(
+  url: string,
+  caPem: string,
+  body: unknown,
+): Promise<{ status: number; text: string }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        method: 'POST',
+        hostname: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        ca: [caPem],
+        agent: false,
+        headers: { 'content-type': 'application/json' },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
 }
