@@ -101,6 +101,18 @@ export const ClusterRecord = z.strictObject({
 });
 export type ClusterRecord = z.infer<typeof ClusterRecord>;
 
+/**
+ * A kubelet the stand-in kubelet unit started (`kubelet --standin-start`, the unit's ExecStart):
+ * the version of the binary that was on the node when it started. A package upgrade changes the
+ * binary, not this record; only a restart of the unit does, as with a real kubelet process.
+ */
+export const RunningKubelet = z.strictObject({
+  version: z.string(),
+  hostRoot: z.string(),
+  startedAt: z.number(),
+});
+export type RunningKubelet = z.infer<typeof RunningKubelet>;
+
 export const ClusterState = z.strictObject({
   schema: z.literal(1),
   cluster: ClusterRecord.nullable(),
@@ -110,6 +122,8 @@ export const ClusterState = z.strictObject({
   etcdMembers: z.array(EtcdMember),
   resources: z.array(ResourceRecord),
   cni: z.strictObject({ name: z.string(), appliedAt: z.number() }).nullable(),
+  /** by node name; only hosts whose kubelet unit ran the stand-in kubelet (systemd) have one */
+  runningKubelets: z.record(z.string(), RunningKubelet).default({}),
 });
 export type ClusterState = z.infer<typeof ClusterState>;
 
@@ -122,6 +136,7 @@ export const emptyState = (): ClusterState => ({
   etcdMembers: [],
   resources: [],
   cni: null,
+  runningKubelets: {},
 });
 
 const STATE_FILE = 'state.json';

@@ -62,4 +62,24 @@ describe('kube stand-in .debs', () => {
     );
     expect(text).toBe(`${STANDIN_CLUSTER_DIR}\n`);
   });
+
+  it('each start of the kubelet unit runs `kubelet --standin-start` once, so a restart runs it again', () => {
+    const kubelet = debs.find((d) => d.name === 'kubelet')!;
+    const unit = execFileSync(
+      'sh',
+      [
+        '-c',
+        'dpkg-deb --fsys-tarfile "$1" | tar -xOf - ./lib/systemd/system/kubelet.service',
+        '-',
+        kubelet.path,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(unit).toContain(
+      '\nType=oneshot\nRemainAfterExit=yes\nExecStart=/usr/bin/kubelet --standin-start\n',
+    );
+    // systemd refuses Restart= other than "no" on a oneshot unit
+    expect(unit).not.toMatch(/^Restart=/m);
+    expect(unit).toContain('ConditionPathExists=/var/lib/kubelet/config.yaml');
+  });
 });

@@ -60,9 +60,15 @@ const LONG_DESCRIPTION =
   ' keeps a shared simulated cluster in /var/lib/kctl-standin/cluster; it runs no container,\n' +
   ' API server or kubelet. See test/standins/README.md in the kctl repository.\n';
 
-/** A kubelet unit like the real package's: the stand-in kubelet exits at once (it never runs a kubelet). */
-const KUBELET_UNIT = `# kubelet STAND-IN unit (kctl test double). The real kubelet crash-loops until kubeadm
-# configures it; the stand-in kubelet never runs, so this unit only exists to be enabled.
+/**
+ * The kubelet unit. The real kubelet is a long-running service; the stand-in runs nothing, so each
+ * start of the unit runs `kubelet --standin-start` once (oneshot, and it stays "active" after), which
+ * records in the stand-in cluster that this node's kubelet now runs the installed version.
+ * `systemctl restart kubelet` runs it again: a package upgrade without a restart leaves the node
+ * reporting the old version, as a real node does. No Restart=: systemd refuses it on a oneshot.
+ */
+export const KUBELET_UNIT = `# kubelet STAND-IN unit (kctl test double): each start records the installed stand-in
+# kubelet's version as this node's running kubelet in the stand-in cluster; nothing keeps running.
 [Unit]
 Description=kubelet STAND-IN (kctl test double, runs no kubelet)
 Documentation=https://kubernetes.io/docs/
@@ -71,9 +77,9 @@ After=network-online.target
 ConditionPathExists=/var/lib/kubelet/config.yaml
 
 [Service]
-ExecStart=/usr/bin/kubelet
-Restart=always
-RestartSec=10
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/bin/kubelet --standin-start
 
 [Install]
 WantedBy=multi-user.target

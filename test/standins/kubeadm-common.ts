@@ -224,10 +224,16 @@ export function describeTtl(ms: number): string {
   return formatGoDuration(ms);
 }
 
-/** The kubelet version a node reports: what is installed on its host root now, else what it registered with. */
+/**
+ * The kubelet version a node reports: the version its kubelet unit last started with (a host whose
+ * stand-in kubelet runs under systemd), else what is installed on its host root now, else what it
+ * registered with.
+ */
 export function reportedKubeletVersion(state: ClusterState, name: string): string {
   const node = state.nodes.find((n) => n.name === name);
   if (!node) return '';
+  const running = state.runningKubelets[name];
+  if (running !== undefined) return running.version;
   // the kubelet stand-in's own lookup (StandinEnv.version) on that node's root, then what it said at join
   for (const file of ['kubelet-version', 'version']) {
     try {

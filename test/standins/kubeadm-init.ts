@@ -61,6 +61,7 @@ import {
   swapCheck,
   type Check,
 } from './preflight.js';
+import { kubeletRestartedByKubeadm } from './kubelet-run.js';
 import { caCertHashOf, prefetchKeys, type KeyAlgorithm } from './standin-pki.js';
 import { STANDIN_MARK, type StandinEnv } from './standin-env.js';
 
@@ -420,6 +421,12 @@ export async function kubeadmInit(env: StandinEnv, args: string[]): Promise<stri
       localEtcd: cluster.etcd.kind === 'local',
     };
     state.nodes = state.nodes.filter((n) => n.name !== nodeName);
+    kubeletRestartedByKubeadm(
+      state,
+      nodeName,
+      'version' in kubeletAnswer ? kubeletAnswer.version.raw : kubeadm.raw,
+      now,
+    );
     state.nodes.push({
       name: nodeName,
       hostRoot: env.hostRoot,

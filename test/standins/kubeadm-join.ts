@@ -56,6 +56,7 @@ import {
 } from './preflight.js';
 import { caCertHashOf, issueCert, prefetchKeys } from './standin-pki.js';
 import { cniConfig } from './cni.js';
+import { kubeletRestartedByKubeadm } from './kubelet-run.js';
 import { STANDIN_MARK, type StandinEnv } from './standin-env.js';
 
 /**
@@ -508,6 +509,7 @@ export async function kubeadmJoin(env: StandinEnv, args: string[]): Promise<stri
       });
     }
     state.nodes = state.nodes.filter((n) => n.name !== nodeName);
+    kubeletRestartedByKubeadm(state, nodeName, kubelet.raw, now);
     state.nodes.push({
       name: nodeName,
       hostRoot: env.hostRoot,

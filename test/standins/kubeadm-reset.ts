@@ -3,6 +3,7 @@ import { emptyState, updateState } from './cluster-state.js';
 import { GLOBAL_FLAGS, parseFlags, type FlagSpec } from './flags.js';
 import { cleanHostDir, hostExists, removeHostPath } from './host-files.js';
 import { kubeadmError, loadConfigFile } from './kubeadm-common.js';
+import { forgetRunningKubelet } from './kubelet-run.js';
 import { joinedNodeName } from './node-identity.js';
 import { ClusterConfigurationV4 } from './kubeadm-types.js';
 import { ignoreSet, realRootChecks, runChecks } from './preflight.js';
@@ -105,6 +106,7 @@ export async function kubeadmReset(env: StandinEnv, args: string[]): Promise<str
         }
       }
       for (const n of state.nodes) if (n.name === nodeName) n.kubeletRunning = false;
+      forgetRunningKubelet(state, nodeName);
     });
   } else {
     say('[reset] WARNING: no cluster directory is configured; the etcd member (if any) was not removed');
