@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,13 @@ import { StateDir } from './host/state-dir.js';
 import { KUBEADM_LOCK_FILE, KubeadmLock, lockHolderAlive, parseKubeadmLock } from './kubeadm-lock.js';
 
 const log = pino({ level: 'silent' });
+const until = async (cond: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> => {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
 
 describe('/proc/<pid>/stat parsing', () => {
   // fields 4.. of a real line (cat's, field 22 replaced)
@@ -68,24 +75,96 @@ describe('kubeadm lock over an agent restart', () => {
     expect(await host.processStartTime(2 ** 22 + 1)).toBeUndefined(); // above pid_max
   });
 
+  const lockPath = (): string => join(dir, 'state', KUBEADM_LOCK_FILE);
+  const runDir = (): string => join(dir, 'state', 'run');
+
   it('records a running kubeadm, and a restarted agent waits for it to end', async () => {
     const first = new KubeadmLock({ state, log, pollMs: 50 });
     const started = Date.now();
     const running = first.run(host, 'kubeadm', ['1.5']);
-    const lockPath = join(dir, 'state', KUBEADM_LOCK_FILE);
-    while (!existsSync(lockPath)) await new Promise((r) => setTimeout(r, 20));
-    const record = parseKubeadmLock((await state.read(KUBEADM_LOCK_FILE))!);
-    expect(record?.startTime).toBe(await host.processStartTime(record!.pid));
+    let record: ReturnType<typeof parseKubeadmLock>;
+    await until(async () => {
+      record = parseKubeadmLock((await state.read(KUBEADM_LOCK_FILE)) ?? '');
+      return record?.pid !== undefined;
+    });
+    expect(record!.id).toMatch(/^kubeadm-[0-9a-f]{16}$/);
+    expect(record!.startTime).toBe(await host.processStartTime(record!.pid!));
 
     // as after kill -9: a new lock object on the same state dir knows nothing but the file
     const restarted = new KubeadmLock({ state, log, pollMs: 50 });
-    expect(await restarted.liveHolder(host)).toEqual(record);
+    expect(await restarted.liveHolder(host)).toEqual({ pid: record!.pid });
     const messages: string[] = [];
     await restarted.waitForOrphan(host, (p) => messages.push(p.message), new AbortController().signal);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
     expect(messages[0]).toBe(`waiting for kubeadm (pid ${record!.pid}) started before the agent restarted`);
-    await running;
-    expect(existsSync(lockPath)).toBe(false);
+    expect((await running).exitCode).toBe(0);
+    expect(existsSync(lockPath())).toBe(false);
+    expect(await readdir(runDir())).toEqual([]);
+  });
+
+  it('names the run in the lock before kubeadm starts, and runs it detached', async () => {
+    const lock = new KubeadmLock({ state, log });
+    const seenBeforeSpawn: Array<string | undefined> = [];
+    const spy = new Proxy(host, {
+      get: (target, prop) => {
+        if (prop === 'runDetached') {
+          return async (...a: Parameters<LocalHost['runDetached']>) => {
+            seenBeforeSpawn.push(await state.read(KUBEADM_LOCK_FILE));
+            return target.runDetached(...a);
+          };
+        }
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? (value as (...x: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    await lock.run(spy, 'kubeadm', ['0']);
+    expect(seenBeforeSpawn).toHaveLength(1);
+    const intent = parseKubeadmLock(seenBeforeSpawn[0]!);
+    expect(intent).toEqual({ id: expect.stringMatching(/^kubeadm-[0-9a-f]{16}$/) as unknown });
+  });
+
+  it('a restarted agent waits for a run whose PID never reached the lock (killed right after the spawn)', async () => {
+    // the state a kill between spawn and PID record leaves: the intent, and a run with its id
+    const id = 'kubeadm-00112233445566ff';
+    await state.write(KUBEADM_LOCK_FILE, JSON.stringify({ id }));
+    const started = Date.now();
+    const orphan = host.runDetached('kubeadm', ['1'], { dir: runDir(), id });
+    await until(() => existsSync(join(runDir(), `${id}.stdout`)));
+    const restarted = new KubeadmLock({ state, log, pollMs: 50 });
+    const messages: string[] = [];
+    await restarted.waitForOrphan(host, (p) => messages.push(p.message), new AbortController().signal);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(messages).toHaveLength(1);
+    await orphan.catch(() => undefined); // its files were collected by the successor
+    expect(existsSync(lockPath())).toBe(false);
+  });
+
+  it('drops an intent whose run never started, and collects one that ended', async () => {
+    const lines: Array<{ msg: string; exitCode?: number; output?: string }> = [];
+    const recording = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as never) });
+    const lock = new KubeadmLock({ state, log: recording });
+    await state.write(KUBEADM_LOCK_FILE, JSON.stringify({ id: 'kubeadm-0000000000000001' }));
+    expect(await lock.liveHolder(host)).toBeUndefined();
+    expect(existsSync(lockPath())).toBe(false);
+    expect(lines.at(-1)?.msg).toBe('kubeadm lock names a run that never started');
+
+    // an orphan that ended while no agent ran: its status and output are still there
+    const id = 'kubeadm-0000000000000002';
+    await writeFile(join(runDir(), `${id}.exit`), '3\n');
+    await writeFile(join(runDir(), `${id}.stderr`), 'error execution phase kubelet-start: timed out\n');
+    await state.write(KUBEADM_LOCK_FILE, JSON.stringify({ id, pid: 2 ** 22 + 1, startTime: '1' }));
+    expect(await lock.liveHolder(host)).toBeUndefined();
+    expect(lines.at(-1)).toMatchObject({
+      msg: 'kubeadm started before the agent restarted has ended',
+      exitCode: 3,
+      output: 'error execution phase kubelet-start: timed out',
+    });
+    expect(await readdir(runDir())).toEqual([]);
+  });
+
+  it('refuses to start kubeadm when the lock cannot be written', async () => {
+    const lock = new KubeadmLock({ state: new StateDir(join(dir, 'missing', 'state')), log });
+    await expect(lock.run(host, 'kubeadm', ['0'])).rejects.toMatchObject({ code: 'io_error' });
   });
 
   it('removes a stale lock: process gone, or its PID reused by another process', async () => {

@@ -1,17 +1,27 @@
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import { KctlError, toWireError } from '../proto/errors.js';
 import type { Host, RunOptions, RunResult } from './host/host.js';
 import type { StateDir } from './host/state-dir.js';
+import { outputTail } from './host/local-host.js';
 
-/** <state>/run/kubeadm.lock: the kubeadm process this agent started and that has not ended yet. */
+/** <state>/run/kubeadm.lock: the kubeadm run this agent started (or is about to) and that has not ended yet. */
 export const KUBEADM_LOCK_FILE = 'run/kubeadm.lock';
 
-export const KubeadmLockRecord = z.strictObject({
-  pid: z.number().int().positive(),
-  /** /proc/<pid>/stat field 22 (clock ticks after boot): a reused PID has another one */
-  startTime: z.string().regex(/^\d+$/),
-});
+const RUN_ID = /^kubeadm-[0-9a-f]{16}$/;
+
+export const KubeadmLockRecord = z
+  .strictObject({
+    /** the detached run (<state>/run/<id>.*); the record holds only this from before kubeadm starts */
+    id: z.string().regex(RUN_ID).optional(),
+    /** the run's wrapper, once it started */
+    pid: z.number().int().positive().optional(),
+    /** /proc/<pid>/stat field 22 (clock ticks after boot): a reused PID has another one */
+    startTime: z.string().regex(/^\d+$/).optional(),
+  })
+  // a record without an id is one an agent before detached runs wrote: it names a process
+  .refine((r) => r.id !== undefined || (r.pid !== undefined && r.startTime !== undefined));
 export type KubeadmLockRecord = z.infer<typeof KubeadmLockRecord>;
 
 /** The lock file's record, or undefined when it is not one (a torn or foreign file counts as stale). */
@@ -39,12 +49,18 @@ export interface KubeadmLockOptions {
   progressEveryMs?: number;
 }
 
+/** What the successor learns about a kubeadm an earlier agent process started. */
+export interface OrphanHolder {
+  pid: number;
+}
+
 /**
  * The executor's kubeadm lane is per agent process; this lock carries it over an agent restart.
- * Each kubeadm process the agent starts is recorded (PID and start time) while it runs; an agent
- * killed meanwhile leaves its kubeadm running (execa cleanup: false) and the record in place, and
- * the next kubeadm op of the restarted agent waits for that process to end before it looks at
- * the host.
+ * Every kubeadm runs detached from the agent (Host.runDetached: no pipe to the agent, its own
+ * session, output and exit status in files under <state>/run), so it survives the agent's death.
+ * The lock names the run (an id) before the run starts, so there is no moment at which a kubeadm
+ * runs that a restarted agent could not find; the next kubeadm op of that agent waits for it to end
+ * before it looks at the host.
  */
 export class KubeadmLock {
   private readonly maxWaitMs: number;
@@ -57,13 +73,36 @@ export class KubeadmLock {
     this.progressEveryMs = options.progressEveryMs ?? 30_000;
   }
 
-  /** The lock's record, or undefined when there is none or it names a process that has ended (then it is removed). */
-  async liveHolder(host: Host): Promise<KubeadmLockRecord | undefined> {
+  private get runDir(): string {
+    return this.options.state.path('run');
+  }
+
+  /**
+   * The kubeadm the lock names while it runs, or undefined when there is none, it never started,
+   * or it has ended (then its outcome is logged, and the lock and the run's files are removed).
+   */
+  async liveHolder(host: Host): Promise<OrphanHolder | undefined> {
     const text = await this.options.state.read(KUBEADM_LOCK_FILE);
     if (text === undefined) return undefined;
     const lock = parseKubeadmLock(text);
-    if (lock && lockHolderAlive(lock, await host.processStartTime(lock.pid))) return lock;
-    this.options.log.info({ lock: lock ?? 'unreadable' }, 'stale kubeadm lock removed');
+    const log = this.options.log;
+    if (lock?.id !== undefined) {
+      const run = await host.findDetachedRun(this.runDir, lock.id);
+      if (run.state === 'running') return { pid: run.pid };
+      if (run.state === 'ended') {
+        // the orphan's own words are the only record of why a half-done join failed
+        log.info(
+          { id: lock.id, exitCode: run.exitCode ?? null, output: outputTail(run.stderr || run.stdout) },
+          'kubeadm started before the agent restarted has ended',
+        );
+      } else {
+        log.info({ id: lock.id }, 'kubeadm lock names a run that never started');
+      }
+    } else if (lock?.pid !== undefined && lockHolderAlive(lock, await host.processStartTime(lock.pid))) {
+      return { pid: lock.pid };
+    } else {
+      log.info({ lock: lock ?? 'unreadable' }, 'stale kubeadm lock removed');
+    }
     await this.options.state.remove(KUBEADM_LOCK_FILE);
     return undefined;
   }
@@ -101,7 +140,11 @@ export class KubeadmLock {
     }
   }
 
-  /** Runs a program; a kubeadm run is recorded in the lock from its start until it ends. */
+  /**
+   * Runs a program; kubeadm runs detached, named in the lock from before its start until its end.
+   * A lock that cannot be written refuses the run: an unrecorded kubeadm is one a restarted agent
+   * would start a second time beside.
+   */
   async run(
     host: Host,
     program: string,
@@ -109,18 +152,26 @@ export class KubeadmLock {
     options: RunOptions = {},
   ): Promise<RunResult> {
     if (program !== 'kubeadm') return host.run(program, args, options);
-    let pid: number | undefined;
+    if (options.input !== undefined) {
+      throw new KctlError('invalid_args', 'kubeadm runs detached from the agent and takes no input');
+    }
+    const id = `kubeadm-${randomBytes(8).toString('hex')}`;
+    await this.options.state.write(KUBEADM_LOCK_FILE, JSON.stringify({ id }));
     try {
-      return await host.run(program, args, {
-        ...options,
-        onSpawn: async (p) => {
-          pid = p;
-          await this.record(host, p);
-          await options.onSpawn?.(p);
+      return await host.runDetached(program, args, {
+        dir: this.runDir,
+        id,
+        ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+        ...(options.env !== undefined ? { env: options.env } : {}),
+        ...(options.allowFailure !== undefined ? { allowFailure: options.allowFailure } : {}),
+        ...(options.maxBufferBytes !== undefined ? { maxBufferBytes: options.maxBufferBytes } : {}),
+        onSpawn: async (pid) => {
+          await this.record(host, id, pid);
+          await options.onSpawn?.(pid);
         },
       });
     } finally {
-      if (pid !== undefined) await this.release(pid);
+      await this.release(id);
     }
   }
 
@@ -138,26 +189,25 @@ export class KubeadmLock {
     });
   }
 
-  private async record(host: Host, pid: number): Promise<void> {
+  /** Adds the wrapper's PID to the record, for a person reading it; the id alone finds the run. */
+  private async record(host: Host, id: string, pid: number): Promise<void> {
     try {
       const startTime = await host.processStartTime(pid);
-      // ended already: nothing to wait for after a restart
       if (startTime === undefined) return;
-      await this.options.state.write(KUBEADM_LOCK_FILE, JSON.stringify({ pid, startTime }));
+      await this.options.state.write(KUBEADM_LOCK_FILE, JSON.stringify({ id, pid, startTime }));
     } catch (err) {
-      // the run goes on unrecorded: only a restart during it loses the wait
-      this.options.log.warn({ pid, err: toWireError(err) }, 'kubeadm lock not written');
+      this.options.log.warn({ pid, err: toWireError(err) }, 'kubeadm lock pid not recorded');
     }
   }
 
-  private async release(pid: number): Promise<void> {
+  private async release(id: string): Promise<void> {
     try {
       const text = await this.options.state.read(KUBEADM_LOCK_FILE);
-      if (text !== undefined && parseKubeadmLock(text)?.pid === pid) {
+      if (text !== undefined && parseKubeadmLock(text)?.id === id) {
         await this.options.state.remove(KUBEADM_LOCK_FILE);
       }
     } catch (err) {
-      this.options.log.warn({ pid, err: toWireError(err) }, 'kubeadm lock not removed');
+      this.options.log.warn({ id, err: toWireError(err) }, 'kubeadm lock not removed');
     }
   }
 }

@@ -1,3 +1,5 @@
+import type { Net } from './net.js';
+
 /**
  * The Host layer: every side effect of the agent goes through this interface.
  * Paths are always absolute host paths ("/etc/sysctl.d/99-kctl.conf"); an implementation maps them
@@ -44,6 +46,32 @@ export interface RunResult {
   stderr: string;
 }
 
+export interface DetachedRunOptions {
+  /**
+   * Directory of the run's files (<dir>/<id>.pid, .stdout, .stderr, .exit): the agent's own state
+   * directory (run/), a real path, never mapped under the root.
+   */
+  dir: string;
+  /** names the run; the caller records it before the call, so a successor can find the run */
+  id: string;
+  timeoutMs?: number;
+  /** extra variables on top of the fixed environment (S15) */
+  env?: Record<string, string>;
+  allowFailure?: boolean;
+  /** how much of each output file's tail is read back into the result (default 16 MiB) */
+  maxBufferBytes?: number;
+  /** called with the wrapper's PID once it has started, before its end is awaited */
+  onSpawn?: (pid: number) => Promise<void>;
+}
+
+/** What became of a detached run, as an agent started after the one that began it sees it. */
+export type DetachedRunState =
+  | { state: 'running'; pid: number }
+  /** exitCode undefined: killed by a signal, or no status was written; the run's files are removed */
+  | { state: 'ended'; exitCode: number | undefined; stdout: string; stderr: string }
+  /** no trace of it: it never started */
+  | { state: 'absent' };
+
 export interface FsSpace {
   /** bytes available to unprivileged users (statfs f_bavail * f_bsize), as df's "Avail" */
   freeBytes: number;
@@ -52,6 +80,8 @@ export interface FsSpace {
 
 export interface Host {
   readonly root: string;
+  /** the network: HTTPS to the controller and to package mirrors, name lookups (agent/host/net.ts) */
+  readonly net: Net;
   readFile(path: string): Promise<string | undefined>;
   readFileBytes(path: string): Promise<Buffer | undefined>;
   stat(path: string): Promise<FileStat | undefined>;
@@ -72,12 +102,26 @@ export interface Host {
   ): Promise<WriteReport>;
   /** SHA-256 (hex) and size of a regular file, read as a stream; undefined when absent or not a regular file */
   hashFile(path: string): Promise<{ sha256: string; size: number } | undefined>;
+  /** removes one allow-listed entry; a symbolic link is removed itself, never its target */
   removeFile(path: string): Promise<boolean>;
+  /**
+   * Empties an allow-listed directory without following any link (links inside are removed as
+   * links; a directory that is itself a link is removed as a link). Returns the host paths removed.
+   */
+  clearDirectory(path: string): Promise<string[]>;
   /** value of /proc/sys/<key with dots as slashes>, trimmed; undefined when the key does not exist */
   readSysctl(key: string): Promise<string | undefined>;
   writeSysctl(key: string, value: string): Promise<void>;
   /** runs an allowlisted program by name with an argument array; never a shell (S15) */
   run(program: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
+  /**
+   * Runs a program as `run` does, but detached from the agent (agent/host/detached-run.ts): stdin
+   * /dev/null, stdout and stderr to files, its own session, so it survives the agent's death and
+   * a later agent process can find it with `findDetachedRun`. No `input`.
+   */
+  runDetached(program: string, args: readonly string[], options: DetachedRunOptions): Promise<RunResult>;
+  /** Running, ended (status and output read, files removed) or absent: a detached run by its id. */
+  findDetachedRun(dir: string, id: string): Promise<DetachedRunState>;
   /**
    * Start time (/proc/<pid>/stat field 22) of a process of this machine that is running (not a
    * zombie), or undefined. PIDs are the agent's own PID namespace, never mapped under the root.

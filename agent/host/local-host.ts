@@ -22,7 +22,18 @@ import { performance } from 'node:perf_hooks';
 import { execa } from 'execa';
 import type { Logger } from 'pino';
 import { KctlError } from '../../proto/errors.js';
-import type { FileStat, FsSpace, Host, RunOptions, RunResult, WriteOptions, WriteReport } from './host.js';
+import type {
+  DetachedRunOptions,
+  DetachedRunState,
+  FileStat,
+  FsSpace,
+  Host,
+  RunOptions,
+  RunResult,
+  WriteOptions,
+  WriteReport,
+} from './host.js';
+import { findDetachedRun, runDetached } from './detached-run.js';
 import { checkWritablePath, isInsideAllowlist, WRITE_ALLOWLIST } from './paths.js';
 import { parseProcStat } from './proc-stat.js';
 import { scrubArgs, scrubSecrets } from './scrub.js';
@@ -473,6 +484,16 @@ export class LocalHost implements Host {
       });
     }
     return { exitCode, stdout, stderr };
+  }
+
+  /** `run`, detached from the agent's pipes and process group (detached-run.ts) */
+  runDetached(program: string, args: readonly string[], options: DetachedRunOptions): Promise<RunResult> {
+    const { programPath, root, log } = this;
+    return runDetached({ which: (p) => this.which(p), programPath, root, log }, program, args, options);
+  }
+
+  findDetachedRun(dir: string, id: string): Promise<DetachedRunState> {
+    return findDetachedRun(dir, id);
   }
 
   async processStartTime(pid: number): Promise<string | undefined> {
