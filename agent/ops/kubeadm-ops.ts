@@ -3,6 +3,7 @@ import { KctlError } from '../../proto/errors.js';
 import { caPinOf } from '../../proto/ca-pin.js';
 import type { NodeStatus } from '../../proto/kubeadm-ops.js';
 import type { Host } from '../host/host.js';
+import { resetHalfDoneJoin } from './join-leftovers.js';
 import type { AgentOp, OpImplementations } from './registry.js';
 
 const ADMIN_CONF = '/etc/kubernetes/admin.conf';
@@ -109,6 +110,7 @@ export const kubeadmJoinOp: AgentOp<'kubeadm.join'> = {
       for (const m of args.manifests) await host.writeFileAtomic(m.path, m.content, { mode: 0o600 });
       return { alreadyJoined: true };
     }
+    await resetHalfDoneJoin(host, log, progress);
     progress({ message: args.controlPlane ? 'kubeadm join --control-plane' : 'kubeadm join' });
     await withSecretFile(host, 'kubeadm-join.yaml', args.config, (path) =>
       host.run('kubeadm', ['join', '--config', path, ...ignoreFlag(args.ignorePreflightErrors)], {
