@@ -20,7 +20,8 @@ const programs = {
     script: `shift 2; for p in "$@"; do [ "$p" = "--" ] && continue; v=$(grep "^$p=" ${DB} 2>/dev/null | tail -1 | cut -d= -f2); s=ii; grep -qx "$p" "$KCTL_HOST_ROOT/var/lib/fake-holds" 2>/dev/null && s=hi; [ -n "$v" ] && printf '%s\\t%s\\t%s \\n' "$p" "$v" "$s"; done; true`,
   },
   'apt-get': {
-    script: `if [ "$1" = install ]; then for a in "$@"; do case "$a" in *=*) echo "$a" >> ${DB};; esac; done; fi`,
+    // like apt-get install --allow-change-held-packages, an install drops the package's hold
+    script: `if [ "$1" = install ]; then for a in "$@"; do case "$a" in *=*) echo "$a" >> ${DB}; p=\${a%%=*}; grep -vx "$p" "$KCTL_HOST_ROOT/var/lib/fake-holds" > "$KCTL_HOST_ROOT/var/lib/fake-holds.new" 2>/dev/null; mv "$KCTL_HOST_ROOT/var/lib/fake-holds.new" "$KCTL_HOST_ROOT/var/lib/fake-holds";; esac; done; fi`,
   },
   'apt-mark': {
     script: `if [ "$1" = hold ]; then shift 2; for p in "$@"; do echo "$p" >> "$KCTL_HOST_ROOT/var/lib/fake-holds"; done; else cat "$KCTL_HOST_ROOT/var/lib/fake-holds" 2>/dev/null; fi; true`,
@@ -90,6 +91,21 @@ describe('packages step (apt)', () => {
     expect((await t.calls()).slice(n).some((c) => c.program === 'apt-get' || c.args[0] === 'hold')).toBe(
       false,
     );
+  });
+
+  it('upgrading a held package holds it again (the install drops the hold), and leaves no diff', async () => {
+    t = await tempHost({
+      files: {
+        '/var/lib/fake-dpkg': 'containerd=1.6.20~ds1-1+b1\nkubeadm=1.31.1-1.1\nkubelet=1.31.1-1.1\n',
+        '/var/lib/fake-holds': 'kubeadm\nkubelet\n',
+      },
+      programs,
+    });
+    const step = packagesStep(want, []);
+    expect((await step.diff(t.host)).filter((c) => c.kind === 'package-hold')).toEqual([]);
+    const [report] = await applySteps(t.host, [step]);
+    expect([report?.status, report?.error?.message]).toEqual(['applied', undefined]);
+    expect(await step.diff(t.host)).toEqual([]);
   });
 
   it('fails clearly without a package manager', async () => {

@@ -220,62 +220,36 @@ export const packagesStep = (
     const pm = await detectPackageManager(host);
     if (!pm) throw new KctlError('step_failed', 'No supported package manager on this host');
     const install = changes.filter((c): c is Extract<Change, { kind: 'package' }> => c.kind === 'package');
-    const hold = changes
-      .filter((c): c is Extract<Change, { kind: 'package-hold' }> => c.kind === 'package-hold')
-      .map((c) => c.name);
-    const holds = pm === 'dnf' ? await heldPackages(host, pm) : undefined;
-    if (holds?.mechanism === 'versionlock') {
+    const wantHeld = new Set(packages.filter((p) => p.hold).map((p) => p.name));
+    const holdsBefore = await heldPackages(host, pm);
+    // installing a held package drops its hold (apt-get with --allow-change-held-packages resets the
+    // dpkg selection to `install`; dnf needs the version lock removed first): a package that is to be
+    // held is held again after the install, whether or not the plan showed a hold change for it
+    const hold = [
+      ...new Set([
+        ...changes.filter((c) => c.kind === 'package-hold').map((c) => c.name),
+        ...install.filter((c) => wantHeld.has(c.name)).map((c) => c.name),
+      ]),
+    ];
+    // what was held before this apply is held again even when the install fails half-way
+    const heldAgainOnFailure = [...new Set([...install.map((c) => c.name), ...hold])].filter((n) =>
+      holdsBefore.held.has(n),
+    );
+    if (holdsBefore.mechanism === 'versionlock') {
       // versionlock hides every other version of a locked name, even from --disableexcludes=all:
       // unlock what moves or gets a new lock first, lock again after the install
-      const unlock = [...new Set([...install.map((c) => c.name), ...hold])].filter((n) => holds.held.has(n));
-      if (unlock.length > 0)
-        await host.run('dnf', ['-q', 'versionlock', 'delete', '--', ...unlock], { timeoutMs: 120_000 });
+      if (heldAgainOnFailure.length > 0)
+        await host.run('dnf', ['-q', 'versionlock', 'delete', '--', ...heldAgainOnFailure], {
+          timeoutMs: 120_000,
+        });
     }
-    // dpkg must not be killed half-way: long timeouts, and a held lock is retryable, not a failure
-    if (install.length > 0) {
-      if (pm === 'apt') {
-        await host.run('apt-get', ['update', '-q'], { timeoutMs: 600_000 });
-        await host.run(
-          'apt-get',
-          [
-            'install',
-            '-y',
-            '-q',
-            '--allow-downgrades',
-            '--allow-change-held-packages',
-            '-o',
-            'Dpkg::Options::=--force-confold',
-            '--',
-            ...install.map((c) => (c.to === ANY_VERSION ? c.name : `${c.name}=${c.to}`)),
-          ],
-          { timeoutMs: 1_800_000 },
-        );
-      } else {
-        await host.run(
-          'dnf',
-          [
-            'install',
-            '-y',
-            '--disableexcludes=all',
-            '--',
-            ...install.map((c) => (c.to === ANY_VERSION ? c.name : `${c.name}-${c.to}`)),
-          ],
-          { timeoutMs: 1_800_000 },
-        );
-      }
+    try {
+      await installPackages(host, pm, install);
+    } catch (err) {
+      await holdPackages(host, pm, holdsBefore, heldAgainOnFailure).catch(() => undefined);
+      throw err;
     }
-    if (hold.length > 0) {
-      if (pm === 'apt') await host.run('apt-mark', ['hold', '--', ...hold], { timeoutMs: 60_000 });
-      else if (holds?.mechanism === 'versionlock')
-        await host.run('dnf', ['-q', 'versionlock', 'add', '--', ...hold], { timeoutMs: 120_000 });
-      else {
-        throw new KctlError(
-          'step_failed',
-          `Cannot hold ${hold.join(', ')}: dnf has no versionlock plugin and no exclude= line lists them`,
-          { details: { remedy: "install dnf's versionlock plugin (python3-dnf-plugin-versionlock)" } },
-        );
-      }
-    }
+    await holdPackages(host, pm, holdsBefore, hold);
     for (const c of changes) {
       if (c.kind === 'service' && c.action === 'enable')
         await host.run('systemctl', ['enable', '--', c.unit], { timeoutMs: 60_000 });
@@ -284,3 +258,68 @@ export const packagesStep = (
     }
   },
 });
+
+/** Installs the planned versions. dpkg must not be killed half-way: long timeouts. */
+async function installPackages(
+  host: Host,
+  pm: PackageManager,
+  install: ReadonlyArray<Extract<Change, { kind: 'package' }>>,
+): Promise<void> {
+  if (install.length === 0) return;
+  if (pm === 'apt') {
+    await host.run('apt-get', ['update', '-q'], { timeoutMs: 600_000 });
+    await host.run(
+      'apt-get',
+      [
+        'install',
+        '-y',
+        '-q',
+        '--allow-downgrades',
+        '--allow-change-held-packages',
+        '-o',
+        'Dpkg::Options::=--force-confold',
+        '--',
+        ...install.map((c) => (c.to === ANY_VERSION ? c.name : `${c.name}=${c.to}`)),
+      ],
+      { timeoutMs: 1_800_000 },
+    );
+    return;
+  }
+  await host.run(
+    'dnf',
+    [
+      'install',
+      '-y',
+      '--disableexcludes=all',
+      '--',
+      ...install.map((c) => (c.to === ANY_VERSION ? c.name : `${c.name}-${c.to}`)),
+    ],
+    { timeoutMs: 1_800_000 },
+  );
+}
+
+/** apt-mark hold, or a dnf version lock on the installed version; the repo's exclude= needs nothing. */
+async function holdPackages(
+  host: Host,
+  pm: PackageManager,
+  holds: Holds,
+  names: readonly string[],
+): Promise<void> {
+  if (names.length === 0) return;
+  if (pm === 'apt') {
+    await host.run('apt-mark', ['hold', '--', ...names], { timeoutMs: 60_000 });
+    return;
+  }
+  if (holds.mechanism === 'versionlock') {
+    await host.run('dnf', ['-q', 'versionlock', 'add', '--', ...names], { timeoutMs: 120_000 });
+    return;
+  }
+  const unheld = names.filter((n) => !holds.held.has(n));
+  if (unheld.length > 0) {
+    throw new KctlError(
+      'step_failed',
+      `Cannot hold ${unheld.join(', ')}: dnf has no versionlock plugin and no exclude= line lists them`,
+      { details: { remedy: "install dnf's versionlock plugin (python3-dnf-plugin-versionlock)" } },
+    );
+  }
+}
