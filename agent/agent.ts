@@ -10,6 +10,8 @@ import { CommandJournal } from './journal.js';
 import { CommandExecutor } from './executor.js';
 import { AgentConnection } from './connection.js';
 import { agentOps } from './ops/index.js';
+import { makePreflightOps } from './ops/preflight-ops.js';
+import { ControllerClock, systemClocks, type LocalClocks } from './controller-clock.js';
 import { rotateIfDue } from './rotate.js';
 import { controllerBundleSource } from './steps/bundle-fetch.js';
 
@@ -19,7 +21,12 @@ const ROTATION_CHECK_MS = 6 * 3600_000;
 const ENROLL_RETRY_MS = { initial: 1000, max: 60_000 };
 
 /** Composition root of the agent: reads its config, enrolls once, then serves the controller. */
-export async function runAgent(config: AgentConfig, log: Logger): Promise<{ stop(): Promise<void> }> {
+export async function runAgent(
+  config: AgentConfig,
+  log: Logger,
+  /** this host's clocks; tests inject a skewed wall clock */
+  clocks: LocalClocks = systemClocks,
+): Promise<{ stop(): Promise<void> }> {
   if (config.unsafeSkipCaVerification) {
     log.error(
       'unsafeSkipCaVerification is set: the controller CA is NOT pinned (S2); do not use this in production',
@@ -81,6 +88,8 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<{ stop
   const id = identity;
   const hostLog = log.child({ hostId: id.hostId, host: id.hostName });
 
+  // commands are judged fresh on the controller's clock as measured over the channel, not on ours
+  const controllerClock = new ControllerClock(clocks);
   const connection = new AgentConnection({
     controller: config.controller,
     identity: id,
@@ -88,10 +97,19 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<{ stop
     reconnect: config.reconnect,
     facts: () => gatherFacts(host),
     log: hostLog,
+    controllerClock,
+    clocks,
   });
   let current = id;
+  const clockOffset = (): { offsetMs: number; uncertaintyMs: number } | undefined => {
+    const offsetMs = controllerClock.offsetMs();
+    return offsetMs === undefined ? undefined : { offsetMs, uncertaintyMs: controllerClock.uncertaintyMs() };
+  };
   const executor = new CommandExecutor({
-    ops: agentOps(),
+    ops: { ...agentOps(), ...makePreflightOps({ clockOffset }) },
+    clocks,
+    controllerClock,
+    now: () => clocks.wallNow(),
     journal,
     host,
     log: hostLog,

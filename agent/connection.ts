@@ -13,6 +13,12 @@ import { WireError } from '../proto/errors.js';
 import type { HostFacts } from '../proto/facts.js';
 import type { AgentIdentity } from './enroll.js';
 import type { CommandExecutor } from './executor.js';
+import {
+  CLOCK_OFFSET_WARN_MS,
+  systemClocks,
+  type ControllerClock,
+  type LocalClocks,
+} from './controller-clock.js';
 
 export interface ConnectionOptions {
   controller: string;
@@ -23,6 +29,9 @@ export interface ConnectionOptions {
   facts: () => Promise<HostFacts>;
   log: Logger;
   random?: () => number;
+  /** learns the controller's clock from the welcome (round trip from the hello) and its heartbeats */
+  controllerClock?: ControllerClock;
+  clocks?: LocalClocks;
 }
 
 export type ConnectionState = 'connecting' | 'online' | 'waiting' | 'stopped';
@@ -49,6 +58,8 @@ export class AgentConnection {
   private heartbeat: NodeJS.Timeout | undefined;
   private lastFrameAt = 0;
   private seq = 0;
+  /** monotonic time the hello of the current connection left, for the welcome's round trip */
+  private helloSentMono: number | undefined;
   private stopped = false;
   state: ConnectionState = 'waiting';
   private executor: CommandExecutor | undefined;
@@ -137,6 +148,7 @@ export class AgentConnection {
       void this.options
         .facts()
         .then((facts) => {
+          this.helloSentMono = this.monoNow();
           this.send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, agentVersion: KCTL_VERSION, facts });
         })
         .catch((err: unknown) => {
@@ -177,10 +189,12 @@ export class AgentConnection {
           }
           this.attempt = 0;
           this.state = 'online';
+          this.measureClock(frame.controllerTime);
           this.startHeartbeat(ws, frame.heartbeatIntervalMs || this.options.heartbeatIntervalMs);
           log.info({ hostId: frame.hostId, controllerVersion: frame.controllerVersion }, 'connected');
           return;
         case 'heartbeat':
+          this.options.controllerClock?.observeOneWay(frame.sentAt, this.monoNow());
           return;
         case 'command':
           void this.executor?.handle(frame);
@@ -223,7 +237,33 @@ export class AgentConnection {
         ws.terminate();
         return;
       }
-      this.send({ type: 'heartbeat', seq: this.seq++, sentAt: Date.now() });
+      const clockOffsetMs = this.options.controllerClock?.offsetMs();
+      this.send({
+        type: 'heartbeat',
+        seq: this.seq++,
+        sentAt: Date.now(),
+        ...(clockOffsetMs !== undefined ? { clockOffsetMs } : {}),
+      });
     }, intervalMs);
+  }
+
+  private monoNow(): number {
+    return (this.options.clocks ?? systemClocks).monoNow();
+  }
+
+  /** The welcome answers the hello: its controller time and that round trip give the clock offset. */
+  private measureClock(controllerTime: number | undefined): void {
+    const clock = this.options.controllerClock;
+    if (!clock || controllerTime === undefined || this.helloSentMono === undefined) return;
+    const now = this.monoNow();
+    clock.observeRoundTrip(controllerTime, now - this.helloSentMono, now);
+    const offsetMs = clock.offsetMs() ?? 0;
+    const fields = { clockOffsetMs: offsetMs, uncertaintyMs: clock.uncertaintyMs() };
+    if (Math.abs(offsetMs) >= CLOCK_OFFSET_WARN_MS) {
+      // commands are still judged on the controller's clock; certificates and etcd are not
+      this.options.log.warn(fields, 'clock differs from the controller by 30 s or more');
+    } else {
+      this.options.log.debug(fields, 'clock offset measured');
+    }
   }
 }

@@ -9,6 +9,7 @@ import { StateDir } from './host/state-dir.js';
 import { CommandJournal } from './journal.js';
 import { CommandExecutor } from './executor.js';
 import type { OpImplementations } from './ops/registry.js';
+import { ControllerClock, type LocalClocks } from './controller-clock.js';
 
 const HOST_ID = 'host-1';
 
@@ -177,6 +178,100 @@ describe('command executor', () => {
     });
     await ex.handle(command({ issuedAt: now - 10, expiresAt: now }));
     expect(results()[0]?.outcome).toMatchObject({ ok: false, error: { code: 'command_expired' } });
+  });
+
+  describe('freshness on the controller clock, not this host wall clock (S11)', () => {
+    const TEN_MINUTES = 600_000;
+    const CONTROLLER_T0 = 1_700_000_000_000;
+    /** this host's wall clock is 10 min ahead; monotonic time starts at 5 s */
+    const fakeClocks = () => {
+      const c = { wall: CONTROLLER_T0 + TEN_MINUTES, mono: 5000 };
+      return {
+        c,
+        clocks: { wallNow: () => c.wall, monoNow: () => c.mono },
+        advance(ms: number) {
+          c.wall += ms;
+          c.mono += ms;
+        },
+      };
+    };
+    const executorWith = (
+      clocks: LocalClocks,
+      controllerClock: ControllerClock | undefined,
+      journal = new CommandJournal(new StateDir(join(dir, 'state'))),
+    ): CommandExecutor => {
+      const ops = {
+        ping: {
+          name: 'ping',
+          run: () => {
+            runs++;
+            return Promise.resolve({ pong: true as const, ranAt: 0, runId: `run-${runs}` });
+          },
+        },
+      } as unknown as OpImplementations;
+      return new CommandExecutor({
+        ops,
+        journal,
+        host: {} as Host,
+        log: pino({ level: 'silent' }),
+        hostId: () => HOST_ID,
+        send: (f) => sent.push(f),
+        now: () => clocks.wallNow(),
+        clocks,
+        ...(controllerClock ? { controllerClock } : {}),
+      });
+    };
+    /** the offset as the connection learns it: the welcome answers the hello after a 4 ms round trip */
+    const measured = (clocks: LocalClocks, controllerNowAtReceipt: number): ControllerClock => {
+      const clock = new ControllerClock(clocks);
+      clock.observeRoundTrip(controllerNowAtReceipt - 2, 4);
+      return clock;
+    };
+
+    it('runs a fresh command on a host whose clock is 10 min ahead', async () => {
+      const { clocks } = fakeClocks();
+      const ex = executorWith(clocks, measured(clocks, CONTROLLER_T0));
+      await ex.handle(command({ issuedAt: CONTROLLER_T0, expiresAt: CONTROLLER_T0 + 60_000, ttlMs: 60_000 }));
+      expect(results()[0]?.outcome).toMatchObject({ ok: true });
+      expect(runs).toBe(1);
+    });
+
+    it('refuses a command once the controller clock reads exactly expiresAt, though this host is behind', async () => {
+      const c = { wall: CONTROLLER_T0 - TEN_MINUTES, mono: 0 };
+      const clocks = { wallNow: () => c.wall, monoNow: () => c.mono };
+      const clock = measured(clocks, CONTROLLER_T0);
+      const ex = executorWith(clocks, clock);
+      c.mono += 30_000;
+      c.wall += 30_000;
+      expect(clock.now()).toBe(CONTROLLER_T0 + 30_000);
+      await ex.handle(command({ issuedAt: CONTROLLER_T0, expiresAt: CONTROLLER_T0 + 30_000 }));
+      await ex.handle(command({ id: 'cmd-2', issuedAt: CONTROLLER_T0, expiresAt: CONTROLLER_T0 + 30_001 }));
+      expect(results().map((r) => r.outcome.ok)).toEqual([false, true]);
+      expect(results()[0]?.outcome).toMatchObject({ ok: false, error: { code: 'command_expired' } });
+    });
+
+    it('refuses a command whose ttlMs has passed on the monotonic clock since receipt', async () => {
+      const f = fakeClocks();
+      // no controller time (an older controller): the relative deadline alone decides, not the wall clock
+      const journal = new CommandJournal(new StateDir(join(dir, 'state')));
+      const read = journal.get.bind(journal);
+      // the journal read is where a loaded host spends time: 2 s pass between receipt and the check
+      journal.get = (id: string) => {
+        f.advance(2000);
+        return read(id);
+      };
+      const exSlow = executorWith(f.clocks, undefined, journal);
+      await exSlow.handle(command({ issuedAt: 0, expiresAt: 1, ttlMs: 2000 }));
+      await exSlow.handle(command({ id: 'cmd-2', issuedAt: 0, expiresAt: 1, ttlMs: 2001 }));
+      expect(results().map((r) => r.outcome.ok)).toEqual([false, true]);
+    });
+
+    it('falls back to its own wall clock only when the controller sends neither time nor ttl', async () => {
+      const { clocks } = fakeClocks();
+      const ex = executorWith(clocks, undefined);
+      await ex.handle(command({ issuedAt: CONTROLLER_T0, expiresAt: CONTROLLER_T0 + 60_000 }));
+      expect(results()[0]?.outcome).toMatchObject({ ok: false, error: { code: 'command_expired' } });
+    });
   });
 
   it('answers an unknown op with a typed error', async () => {

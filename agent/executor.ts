@@ -7,6 +7,7 @@ import type { CommandJournal, JournalEntry } from './journal.js';
 import type { KubeadmLock } from './kubeadm-lock.js';
 import type { OpContext, OpImplementations } from './ops/registry.js';
 import type { BundleSource } from './steps/bundle-fetch.js';
+import { systemClocks, type ControllerClock, type LocalClocks } from './controller-clock.js';
 
 export interface ExecutorDeps {
   ops: OpImplementations;
@@ -16,6 +17,10 @@ export interface ExecutorDeps {
   hostId: () => string;
   send: (frame: AgentFrame) => void;
   now?: () => number;
+  /** monotonic clock for relative deadlines (and the wall clock of the last-resort expiry judgement) */
+  clocks?: LocalClocks;
+  /** the controller's clock as measured over the channel; freshness is judged on it, not on ours */
+  controllerClock?: ControllerClock;
   bundle?: BundleSource;
   /** carries the kubeadm lane over an agent restart (absent in unit tests that need none) */
   kubeadmLock?: KubeadmLock;
@@ -55,7 +60,24 @@ export class CommandExecutor {
     return this.deps.now?.() ?? Date.now();
   }
 
+  /**
+   * S11 freshness, judged so that this host's wall clock cannot decide it: expired once the
+   * controller's clock (as measured over the channel) reads >= expiresAt, or once the frame's
+   * ttlMs has passed on our monotonic clock since receipt. Only a controller that sends neither
+   * leaves the judgement to our own wall clock.
+   */
+  private isExpired(frame: CommandFrame, receivedMono: number): boolean {
+    const clocks = this.deps.clocks ?? systemClocks;
+    if (frame.ttlMs !== undefined && clocks.monoNow() >= receivedMono + frame.ttlMs) return true;
+    const controllerNow = this.deps.controllerClock?.now();
+    if (controllerNow !== undefined) return controllerNow >= frame.expiresAt;
+    if (frame.ttlMs !== undefined) return false;
+    return (this.deps.now?.() ?? clocks.wallNow()) >= frame.expiresAt;
+  }
+
   async handle(frame: CommandFrame): Promise<void> {
+    // taken before any await: the relative deadline runs from when the frame arrived
+    const receivedMono = (this.deps.clocks ?? systemClocks).monoNow();
     const log = this.deps.log.child({ commandId: frame.id, op: frame.op });
     const reply = (outcome: Outcome, replayed: boolean): void =>
       this.deps.send({ type: 'result', id: frame.id, replayed, outcome });
@@ -75,7 +97,7 @@ export class CommandExecutor {
     }
     // registered before the first await, so a concurrent copy always finds it
     const abort = new AbortController();
-    const promise = this.process(frame, abort.signal, log);
+    const promise = this.process(frame, receivedMono, abort.signal, log);
     this.inFlight.set(frame.id, { promise, abort });
     try {
       const { outcome, replayed } = await promise;
@@ -87,6 +109,7 @@ export class CommandExecutor {
 
   private async process(
     frame: CommandFrame,
+    receivedMono: number,
     signal: AbortSignal,
     log: Logger,
   ): Promise<{ outcome: Outcome; replayed: boolean }> {
@@ -102,7 +125,15 @@ export class CommandExecutor {
       log.info('command answered from journal');
       return { outcome: journaled.outcome, replayed: true };
     }
-    if (this.now() >= frame.expiresAt) {
+    if (this.isExpired(frame, receivedMono)) {
+      log.warn(
+        {
+          expiresAt: frame.expiresAt,
+          ttlMs: frame.ttlMs,
+          clockOffsetMs: this.deps.controllerClock?.offsetMs(),
+        },
+        'expired command refused',
+      );
       return {
         outcome: failure(new KctlError('command_expired', `Command ${frame.id} expired before it could run`)),
         replayed: false,

@@ -23,7 +23,18 @@ export const HelloFrame = z.strictObject({
 export const HeartbeatFrame = z.strictObject({
   type: z.literal('heartbeat'),
   seq: z.number().int().nonnegative(),
+  /** the sender's wall clock; an agent re-anchors its estimate of the controller's clock on it */
   sentAt: Millis,
+  /**
+   * agent -> controller only: the agent's wall clock minus the controller's, as the agent measured
+   * it over this channel (positive: the agent is ahead); absent until the agent has a measurement
+   */
+  clockOffsetMs: z
+    .number()
+    .int()
+    .min(-(2 ** 47))
+    .max(2 ** 47)
+    .optional(),
 });
 
 export const ProgressFrame = z.strictObject({
@@ -73,6 +84,8 @@ export const WelcomeFrame = z.strictObject({
   hostId: Id,
   hostName: z.string().max(253),
   heartbeatIntervalMs: Millis,
+  /** the controller's wall clock when it sent this; with the hello's round trip the agent learns the offset */
+  controllerTime: Millis.optional(),
 });
 
 /** S11: every command names its host, carries an expiry and (for plan-driven work) the plan hash. */
@@ -83,8 +96,15 @@ export const CommandFrame = z.strictObject({
   op: OpName,
   /** checked against the op's own schema by the agent's registry */
   args: z.record(z.string(), z.unknown()),
+  /** controller clock; the command is expired once the controller's clock reads >= expiresAt (S11) */
   issuedAt: Millis,
   expiresAt: Millis,
+  /**
+   * ms of life left when the controller put the frame on the wire (restamped on a re-send): the
+   * agent also refuses it once this long has passed on its monotonic clock since receipt, so the
+   * agent's own wall clock never decides freshness
+   */
+  ttlMs: Millis.optional(),
   planId: Id.optional(),
   planHash: z
     .string()

@@ -25,6 +25,8 @@ export interface CheckInput {
   resolveName: (name: string) => Promise<boolean>;
   /** free bytes of the filesystem holding the path, undefined when it cannot be measured */
   freeBytes: (path: string) => Promise<number | undefined>;
+  /** this host's clock offset from the controller's, measured over the agent channel; absent in tools */
+  clockOffset?: () => { offsetMs: number; uncertaintyMs: number } | undefined;
 }
 
 /** What a check found; severity turns 'fail' into 'warn' for warning checks when results are built. */

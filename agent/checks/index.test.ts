@@ -102,7 +102,12 @@ const initSpec = (overrides: Partial<PreflightSpec> = {}): PreflightSpec => ({
   ...overrides,
 });
 
-const noNetwork: PreflightOptions = { env: {}, resolveName: () => Promise.resolve(false) };
+const noNetwork: PreflightOptions = {
+  env: {},
+  resolveName: () => Promise.resolve(false),
+  // the agent's measurement over its channel: 40 ms ahead of the controller
+  clockOffset: () => ({ offsetMs: 40, uncertaintyMs: 2 }),
+};
 
 function byId(results: readonly CheckResult[]): Record<string, CheckResult> {
   return Object.fromEntries(results.map((r) => [r.id, r]));
@@ -515,5 +520,20 @@ describe('runPreflight on a copy of this machine (no module support, no IP_VS, c
       ),
     );
     expect(results['KernelModules-KubeProxy']?.status).toBe(status);
+  });
+});
+
+describe('ClockOffset in a preflight run', () => {
+  it('reports a host 10 minutes ahead of the controller as a warning, and the rest as pass', async () => {
+    const results = byId(
+      await runPreflight(
+        await fixtureHost({ files: healthyFiles(), programs: healthyPrograms() }),
+        initSpec(),
+        { ...noNetwork, clockOffset: () => ({ offsetMs: 600_000, uncertaintyMs: 1 }) },
+      ),
+    );
+    expect(results.ClockOffset).toMatchObject({ status: 'warn', severity: 'warning' });
+    expect(results.ClockOffset?.observed).toContain('600.0 s ahead of the controller');
+    expect(Object.values(results).filter((r) => r.status !== 'pass')).toHaveLength(1);
   });
 });

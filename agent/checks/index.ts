@@ -5,6 +5,7 @@ import type { CheckResult, PreflightSpec } from '../../proto/checks.js';
 import { checkApplies } from './check.js';
 import type { Check, CheckInput, CheckOutcome } from './check.js';
 import { binaryChecks } from './binaries.js';
+import { clockOffsetChecks } from './clock-offset.js';
 import { cpuMemChecks } from './cpu-mem.js';
 import { criChecks } from './cri.js';
 import { diskChecks } from './disk.js';
@@ -39,6 +40,7 @@ const CHECK_FAMILIES: readonly ((spec: PreflightSpec) => Check[])[] = [
   kernelModuleChecks,
   identityChecks,
   timeSyncChecks,
+  clockOffsetChecks,
   resolvConfChecks,
   diskChecks,
 ];
@@ -91,6 +93,8 @@ export interface PreflightOptions {
   env?: Readonly<Record<string, string | undefined>>;
   resolveName?: (name: string) => Promise<boolean>;
   freeBytes?: (path: string) => Promise<number | undefined>;
+  /** the agent's measured clock offset from the controller (agent/controller-clock.ts) */
+  clockOffset?: CheckInput['clockOffset'];
   /** a check still running after this long fails; default 5 s */
   checkTimeoutMs?: number;
 }
@@ -156,6 +160,7 @@ export async function runPreflight(
     env: options.env ?? {},
     resolveName: options.resolveName ?? ((name) => resolveWithTimeout(name)),
     freeBytes: options.freeBytes ?? ((path) => freeBytesAt(host, path)),
+    ...(options.clockOffset ? { clockOffset: options.clockOffset } : {}),
   };
   const checks = preflightChecks(spec);
   const outcomes = await Promise.all(
