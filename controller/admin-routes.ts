@@ -19,6 +19,7 @@ import { signAgentCsr, type CaKeyPair } from './pki.js';
 import { renderPrometheus, type ControllerMetrics } from './metrics.js';
 import { runFleetPreflight, preflightSpecsFromCluster } from './preflight-service.js';
 import { generateToken, hashTokenSecret, MAX_TOKEN_TTL_MS } from './tokens.js';
+import { queryInteger } from './request-target.js';
 
 export interface RouteDeps {
   ca: CaKeyPair;
@@ -254,7 +255,9 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
       path: '/v1/admin/audit',
       auth: 'admin',
       handle: (ctx) =>
-        Promise.resolve({ entries: store.listAudit(Number(ctx.url.searchParams.get('limit') ?? 100)) }),
+        Promise.resolve({
+          entries: store.listAudit(queryInteger(ctx.url, 'limit', { min: 1, max: 10_000, fallback: 100 })),
+        }),
     },
   ];
 }

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import { KctlError, toWireError, type ErrorCode } from '../proto/errors.js';
 import { parseJson } from '../proto/wire.js';
 import { MAX_FRAME_BYTES } from '../proto/version.js';
+import { decodePathSegment, parseRequestTarget } from './request-target.js';
 
 /** Who may call a route. There is one check for all of them (S14); only 'public' routes skip it. */
 export type RouteAuth = 'public' | 'admin' | 'host';
@@ -17,6 +18,7 @@ export interface RequestContext {
   req: IncomingMessage;
   res: ServerResponse;
   caller: Caller;
+  /** `:name` segments, decoded (a bad encoding is a 400 before the handler runs); `*` stays raw */
   params: Record<string, string>;
   url: URL;
   /** reads and validates the JSON body; throws KctlError('invalid_frame') naming the field */
@@ -25,7 +27,7 @@ export interface RequestContext {
 
 export interface Route {
   method: 'GET' | 'POST' | 'DELETE';
-  /** path with :params, e.g. /v1/admin/hosts/:name/revoke */
+  /** path with :params, e.g. /v1/admin/hosts/:name/revoke; a last segment `*` takes the rest, raw */
   path: string;
   auth: RouteAuth;
   handle(ctx: RequestContext): Promise<unknown>;
@@ -40,6 +42,7 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   invalid_frame: 400,
   invalid_args: 400,
   invalid_spec: 400,
+  unknown_op: 400,
   frame_too_large: 413,
   not_authenticated: 401,
   token_invalid: 401,
@@ -75,10 +78,10 @@ export class Router {
     res: ServerResponse,
     identify: (socket: TLSSocket) => Caller,
   ): Promise<void> {
-    const url = new URL(req.url ?? '/', 'https://controller');
     const caller = identify(req.socket as TLSSocket);
     try {
       const match = this.match(req.method ?? 'GET', url.pathname);
+      const url = parseRequestTarget(req.url);
       if (!match) throw new KctlError('not_found', `No route for ${req.method} ${url.pathname}`);
       const { route, params } = match;
       try {
@@ -87,10 +90,17 @@ export class Router {
         throw (err instanceof KctlError ? route.onRefused?.(req, err) : undefined) ?? err;
       }
       const result = await route.handle({
+      // decoded only after authorisation: an anonymous caller learns nothing from a bad encoding
+      const decoded = Object.fromEntries(
+        Object.entries(params).map(([name, raw]) => [
+          name,
+          name === '*' ? raw : decodePathSegment(raw, name),
+        ]),
+      );
         req,
         res,
         caller,
-        params,
+        params: decoded,
         url,
         body: (schema) => readJsonBody(req, schema),
       });
@@ -124,7 +134,7 @@ export class Router {
           else params['*'] = tail;
         } else if (p.startsWith(':')) {
           if (v === '') ok = false;
-          else params[p.slice(1)] = decodeURIComponent(v);
+          else params[p.slice(1)] = v; // still percent-encoded; dispatch decodes after authorising
         } else if (p !== v) ok = false;
         if (!ok) break;
       }

@@ -6,6 +6,7 @@ import { WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
 import { MAX_FRAME_BYTES, MAX_WS_BUFFERED_CHUNKS, MAX_WS_FRAGMENTS } from '../proto/version.js';
 import { Router, type Caller, type Route } from './http-router.js';
+import { requestTargetOrUndefined } from './request-target.js';
 import type { Store } from './store/store.js';
 import type { AgentEndpoint } from './agent-endpoint.js';
 import type { ControllerMetrics } from './metrics.js';
@@ -91,9 +92,9 @@ export function createControllerServer(options: ServerOptions): {
           `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
     };
-    const url = new URL(req.url ?? '/', 'https://controller');
-    if (url.pathname !== '/v1/agent')
-      return refuse(404, 'not_found', `No WebSocket endpoint at ${url.pathname}`);
+    const url = requestTargetOrUndefined(req.url);
+    if (url?.pathname !== '/v1/agent')
+      return refuse(404, 'not_found', `No WebSocket endpoint at ${url?.pathname ?? JSON.stringify(req.url)}`);
     if (!tls.authorized) {
       return refuse(
         401,

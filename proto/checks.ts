@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { OneLineText, PreflightErrorName } from './validators.js';
 
 /** Preflight: what the agent is asked to check, and what it answers (issue 3, kubeadm-facts §1). */
 
@@ -9,7 +10,7 @@ export const NodeRole = z.enum(['control-plane', 'worker']);
 export type NodeRole = z.infer<typeof NodeRole>;
 
 const kubeVersion = z.string().regex(/^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]*)?$/, 'a version like v1.33.2');
-const shortText = z.string().min(1).max(256);
+const shortText = OneLineText(256).min(1);
 
 export const PreflightSpec = z.strictObject({
   role: NodeRole,
@@ -31,7 +32,7 @@ export const PreflightSpec = z.strictObject({
   /** e.g. unix:///var/run/containerd/containerd.sock; auto-detected when absent */
   criSocket: shortText.optional(),
   /** kubeadm --ignore-preflight-errors: check ids, case-insensitive; "all" ignores every check */
-  ignore: z.array(z.string().min(1).max(128)).max(256).optional(),
+  ignore: z.array(PreflightErrorName).max(256).optional(),
 });
 export type PreflightSpec = z.infer<typeof PreflightSpec>;
 

@@ -1,6 +1,16 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { KubeProxyMode, NodeRole } from './checks.js';
+import {
+  Dns1123Label,
+  Dns1123Subdomain,
+  FlagValue,
+  HttpUrl,
+  HttpsUrl,
+  InterfaceName,
+  K8sLabels,
+  OneLineText,
+} from './validators.js';
 
 /**
  * Kubernetes minors kctl installs. 1.29 is the floor: pkgs.k8s.io only has 1.24+, kube-vip needs
@@ -13,17 +23,8 @@ export const SUPPORTED_MINORS = { min: 29, max: 35 } as const;
 export const ContainerdVersion = z.enum(['1.6', '1.7', '2.0', '2.1', '2.2']);
 export type ContainerdVersion = z.infer<typeof ContainerdVersion>;
 
-const Name = z
-  .string()
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a lowercase RFC 1123 label')
-  .max(63);
-const HostName = z
-  .string()
-  .max(253)
-  .regex(
-    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
-    'must be a lowercase RFC 1123 host name',
-  );
+const Name = Dns1123Label;
+const HostName = Dns1123Subdomain;
 const IpAddress = z
   .string()
   .max(64)
@@ -38,13 +39,20 @@ const HostOrIp = z
   );
 const Version = z.string().regex(/^v\d+\.\d+\.\d+$/, 'must be a full version like v1.31.2');
 const Cidr = z.string().regex(/^[0-9a-fA-F.:]+\/\d{1,3}$/, 'must be a CIDR like 10.244.0.0/16');
-const Labels = z.record(z.string().regex(/^[a-z0-9][a-z0-9._/-]{0,62}$/), z.string().max(63));
-/** flag name (no leading dashes) -> value; YAML numbers and booleans are taken as their text */
+const Labels = K8sLabels;
+/**
+ * flag name (no leading dashes) -> value; YAML numbers and booleans are taken as their text. A
+ * value is printable ASCII without spaces, quotes, backslashes or `$(` (validators.ts, FlagValue).
+ */
 const ExtraArgs = z.record(
-  z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'must be a flag name without dashes'),
-  z.union([z.string().max(1024), z.number(), z.boolean()]).transform(String),
+  z
+    .string()
+    .max(128)
+    .regex(/^[a-z0-9][a-z0-9-]*$/, 'must be a flag name without dashes'),
+  z.union([FlagValue, z.number(), z.boolean()]).transform(String),
 );
-const Url = z.string().regex(/^https?:\/\/[^\s]+$/, 'must be an http(s) URL');
+/** Parsed with the WHATWG URL parser here, so a plan never meets an URL it cannot read. */
+const Url = HttpUrl;
 /** A registry as containerd names its certs.d directory: host[:port], or _default for all. */
 const RegistryHost = z
   .string()
@@ -99,7 +107,7 @@ export const ClusterSpec = z.strictObject({
       z.strictObject({
         mode: z.literal('kube-vip'),
         /** interface kube-vip answers ARP on, e.g. eth0 */
-        interface: z.string().regex(/^[a-zA-Z0-9._-]{1,15}$/, 'must be a network interface name'),
+        interface: InterfaceName,
         /** the address kube-vip holds; defaults to controlPlaneEndpoint.host when that is an IP */
         vip: IpAddress.optional(),
       }),
@@ -119,15 +127,13 @@ export const ClusterSpec = z.strictObject({
     .strictObject({
       plugin: z.enum(['calico', 'flannel', 'none']).default('calico'),
       /** the manifest kctl applies; a path relative to cluster.yaml, read by kctl */
-      manifest: z.string().max(4096).optional(),
+      manifest: OneLineText(4096).optional(),
       /** the plugin version the manifest carries; shown in plans, never downloaded */
       version: z
         .string()
         .regex(/^v?\d+\.\d+(\.\d+)?$/, 'must be a version like v3.28.2')
         .optional(),
-      calico: z
-        .strictObject({ ipAutodetectionMethod: z.string().max(256).default('first-found') })
-        .optional(),
+      calico: z.strictObject({ ipAutodetectionMethod: FlagValue.max(256).default('first-found') }).optional(),
     })
     .default({ plugin: 'calico' }),
   runtime: z
@@ -160,7 +166,7 @@ export const ClusterSpec = z.strictObject({
        */
       z.strictObject({
         source: z.literal('mirror'),
-        url: z.string().regex(/^https:\/\/[^\s]+$/, 'must be an https URL'),
+        url: HttpsUrl,
         keyFingerprint: KeyFingerprint.optional(),
       }),
       z.strictObject({ source: z.literal('bundle') }),

@@ -1,9 +1,7 @@
 import { z } from 'zod';
 import { KubeProxyMode, NodeRole } from './checks.js';
+import { HttpsUrl, OneLineText, PackageVersion, SysctlKey, SystemdUnitName } from './validators.js';
 
-const SysctlKey = z
-  .string()
-  .regex(/^[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+$/, 'must be a sysctl key like net.ipv4.ip_forward');
 const SysctlValue = z.string().regex(/^[A-Za-z0-9 ._:,-]{0,256}$/, 'must be a plain sysctl value');
 const ModuleName = z.string().regex(/^[a-z0-9_]{1,64}$/, 'must be a kernel module name');
 const HostPath = z
@@ -11,9 +9,7 @@ const HostPath = z
   .regex(/^\/[A-Za-z0-9._/@+:-]{1,4095}$/, 'must be an absolute path')
   .refine((p) => !p.split('/').includes('..'), 'must not contain ..');
 const PackageName = z.string().regex(/^[a-z0-9][a-z0-9.+-]{0,127}$/, 'must be a package name');
-const UnitName = z
-  .string()
-  .regex(/^[a-zA-Z0-9@._-]{1,200}\.(service|socket|timer)$/, 'must be a systemd unit name');
+const UnitName = SystemdUnitName;
 const DnsName = z
   .string()
   .max(253)
@@ -41,10 +37,7 @@ export type HostFile = z.infer<typeof HostFile>;
  * bundle), checks the optional fingerprint pin and writes it where the repo file points.
  */
 export const HostRepoKey = z.strictObject({
-  url: z
-    .string()
-    .max(2048)
-    .regex(/^https:\/\/[^\s]+$/, 'must be an https URL'),
+  url: HttpsUrl,
   path: HostPath,
   /** binary: a `gpg --dearmor`ed keyring for apt's signed-by; armored: for rpm's gpgkey */
   format: z.enum(['binary', 'armored']),
@@ -54,7 +47,7 @@ export const HostRepoKey = z.strictObject({
     .regex(/^(?:[0-9A-Fa-f]\s*){40}(?:(?:[0-9A-Fa-f]\s*){24})?$/, 'must be a key fingerprint')
     .optional(),
   /** where the pin comes from, named in the refusal (e.g. packages.keyFingerprint in cluster.yaml) */
-  pinnedBy: z.string().max(128).optional(),
+  pinnedBy: OneLineText(128).optional(),
 });
 export type HostRepoKey = z.infer<typeof HostRepoKey>;
 
@@ -77,7 +70,7 @@ export const HostSpec = z.strictObject({
     .default({}),
   /** modules to have loaded and persisted; `requiredFor` names what fails without one */
   modules: z
-    .array(z.strictObject({ name: ModuleName, requiredFor: z.string().max(128) }))
+    .array(z.strictObject({ name: ModuleName, requiredFor: OneLineText(128) }))
     .max(64)
     .default([]),
   /** an /etc/hosts line: the address must be an IP (anything else could smuggle lines into the file) */
@@ -91,10 +84,7 @@ export const HostSpec = z.strictObject({
       z.strictObject({
         name: PackageName,
         /** exact version in the repo's format; absent: whatever the repo offers, once */
-        version: z
-          .string()
-          .regex(/^[A-Za-z0-9.+~:-]{1,64}$/, 'must be a package version')
-          .optional(),
+        version: PackageVersion.optional(),
         hold: z.boolean().default(true),
       }),
     )

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Dns1123Label, PreflightErrorName } from './validators.js';
 
 /**
  * Ops that drive kubeadm and kubectl on a host. Secrets (bootstrap token, certificate key) are
@@ -25,10 +26,7 @@ const ManifestFile = z.strictObject({
 const BootstrapToken = z.string().regex(/^[a-z0-9]{6}\.[a-z0-9]{16}$/, 'must match [a-z0-9]{6}.[a-z0-9]{16}');
 const CertificateKey = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 hex characters');
 export const CaCertHash = z.string().regex(/^sha256:[0-9a-f]{64}$/);
-const IgnorePreflight = z
-  .array(z.string().regex(/^[A-Za-z0-9._-]{1,128}$/))
-  .max(64)
-  .default([]);
+const IgnorePreflight = z.array(PreflightErrorName).max(64).default([]);
 
 export const NodeStatus = z.strictObject({
   name: z.string(),
@@ -110,7 +108,7 @@ export const KubeadmOps = {
   /** `kubectl apply -f` with the host's admin.conf (CNI manifests) */
   'kubectl.apply': {
     args: z.strictObject({
-      name: z.string().regex(/^[a-z0-9-]{1,63}$/),
+      name: Dns1123Label,
       manifest: z
         .string()
         .min(1)

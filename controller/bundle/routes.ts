@@ -7,6 +7,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { bundlePathProblem, type SignedBundleManifest } from '../../proto/bundle.js';
 import { KctlError } from '../../proto/errors.js';
+import { hasControlCharacters, quoteInput } from '../../proto/validators.js';
 import type { Route } from '../http-router.js';
 import type { ControllerMetrics } from '../metrics.js';
 import { identityOfPeer } from '../pki.js';
@@ -79,7 +80,10 @@ export function explainRefusal(
   return result;
 }
 
-/** The bundle path a request names, or a not_found naming why: segments are decoded one by one. */
+/**
+ * The bundle path a request names, or a not_found naming why and the segment: segments are decoded
+ * one by one. A 404, not a 400: a name that cannot be decoded is a file the bundle cannot hold.
+ */
 export function requestedBundlePath(raw: string): string {
   const segments: string[] = [];
   for (const seg of raw.split('/')) {
@@ -87,11 +91,17 @@ export function requestedBundlePath(raw: string): string {
     try {
       decoded = decodeURIComponent(seg);
     } catch {
-      throw new KctlError('not_found', 'No such file in the bundle (bad percent-encoding)');
+      throw new KctlError(
+        'not_found',
+        `No such file in the bundle (bad percent-encoding in segment ${quoteInput(seg)})`,
+      );
     }
     // an encoded slash or backslash would make one segment two: never a bundle name
-    if (/[/\\\0]/.test(decoded))
-      throw new KctlError('not_found', 'No such file in the bundle (encoded separator)');
+    if (/[/\\]/.test(decoded) || hasControlCharacters(decoded))
+      throw new KctlError(
+        'not_found',
+        `No such file in the bundle (encoded separator or control character in segment ${quoteInput(seg)})`,
+      );
     segments.push(decoded);
   }
   const path = segments.join('/');

@@ -7,6 +7,7 @@ import {
 } from '../../proto/plan-api.js';
 import type { ClusterPlan } from '../orchestrator/plan.js';
 import type { Route } from '../http-router.js';
+import { queryInteger } from '../request-target.js';
 import { applyCluster, resolveCluster, reviewCluster, type ClusterDeps } from './cluster-service.js';
 import { removeNode, resetCluster, upgradeCluster } from './lifecycle.js';
 import { prepareHostSpec } from './host-spec.js';
@@ -88,7 +89,7 @@ export function clusterRoutes(deps: ClusterDeps): Route[] {
       path: '/v1/admin/applies',
       auth: 'admin',
       handle: (ctx): Promise<ApplyStatusView> => {
-        const limit = Math.min(50, Math.max(1, Number(ctx.url.searchParams.get('limit') ?? 5) || 5));
+        const limit = queryInteger(ctx.url, 'limit', { min: 1, max: 50, fallback: 5 });
         const applies = deps.applyStore.listApplies(limit).map((a) => {
           const steps = deps.applyStore.steps(a.id);
           const plan = a.plan as ClusterPlan;

@@ -23,6 +23,7 @@ import {
 } from './sessions.js';
 import { dispatchWeb, sendError, webRoutes, type WebRoute } from './web-routes.js';
 import { WebTokens } from './web-tokens.js';
+import { requestTargetOrUndefined } from '../request-target.js';
 
 export interface WebServerDeps {
   store: SqliteStore;
@@ -137,7 +138,9 @@ export async function startWebServer(deps: WebServerDeps): Promise<RunningWebSer
   });
 
   server.on('request', (req, res) => {
-    const url = new URL(req.url ?? '/', 'https://controller');
+    const url = requestTargetOrUndefined(req.url);
+    if (!url)
+      return sendError(res, 400, 'invalid_args', `Request target ${JSON.stringify(req.url)} is not a path`);
     dispatchWeb(routes, { req, res, url, session: sessionOf(req) }).catch((err: unknown) => {
       log.error({ err }, 'fleet page request failed');
       if (!res.headersSent) sendError(res, 500, 'internal', 'internal error');
@@ -175,8 +178,8 @@ export async function startWebServer(deps: WebServerDeps): Promise<RunningWebSer
         `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
     };
-    const url = new URL(req.url ?? '/', 'https://controller');
-    if (url.pathname !== LIVE_PATH) return refuse(404, 'not_found');
+    const url = requestTargetOrUndefined(req.url);
+    if (url?.pathname !== LIVE_PATH) return refuse(404, 'not_found');
     if (!isOriginAllowed(req.headers.origin, allowed)) return refuse(403, 'origin_not_allowed');
     const session = sessionOf(req);
     if (!session) return refuse(401, 'not_authenticated');

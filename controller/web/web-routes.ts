@@ -17,6 +17,8 @@ import {
 } from './sessions.js';
 import type { LoginThrottle } from './login-throttle.js';
 import type { WebTokens } from './web-tokens.js';
+import { KctlError } from '../../proto/errors.js';
+import { decodePathSegment } from '../request-target.js';
 
 /** Who may call a web route: 'public' only for the login page and what it loads; all else needs a session. */
 export type WebAccess = 'public' | 'session';
@@ -260,17 +262,14 @@ export function matchWebRoute(
     if (route.method !== method) continue;
     const pattern = route.path.split('/');
     if (pattern.length !== parts.length) continue;
+    // params stay percent-encoded: dispatchWeb decodes them after the access check
     const params: Record<string, string> = {};
     const ok = pattern.every((p, i) => {
       const v = parts[i] ?? '';
       if (!p.startsWith(':')) return p === v;
       if (v === '') return false;
-      try {
-        params[p.slice(1)] = decodeURIComponent(v);
-        return true;
-      } catch {
-        return false;
-      }
+      params[p.slice(1)] = v;
+      return true;
     });
     if (ok) return { route, params };
   }
@@ -284,10 +283,17 @@ export async function dispatchWeb(
 ): Promise<void> {
   const match = matchWebRoute(routes, ctx.req.method ?? 'GET', ctx.url.pathname);
   if (!match) return sendError(ctx.res, 404, 'not_found', `No page at ${ctx.url.pathname}`);
-  const { route, params } = match;
+  const { route, params: raw } = match;
   if (route.access === 'session' && !ctx.session) {
     if (route.page) return redirect(ctx.res, '/login');
     return sendError(ctx.res, 401, 'not_authenticated', 'Log in at /login first');
+  }
+  let params: Record<string, string>;
+  try {
+    params = Object.fromEntries(Object.entries(raw).map(([name, v]) => [name, decodePathSegment(v, name)]));
+  } catch (err) {
+    if (!(err instanceof KctlError)) throw err;
+    return sendError(ctx.res, 400, err.code, err.message);
   }
   await route.handle({ ...ctx, params });
 }
