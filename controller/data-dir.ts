@@ -48,9 +48,21 @@ export interface InitResult {
   created: boolean;
 }
 
+/** Files init writes (and the state it finds): any of them without ca.key means a CA was lost, not absent. */
+const INIT_OUTPUTS = [
+  FILES.caCert,
+  FILES.serverCert,
+  FILES.serverKey,
+  FILES.settings,
+  FILES.clientConfig,
+  FILES.db,
+] as const;
+
 /**
  * `kctl controller init`: CA, serving certificate, admin credential and client config, all 0600.
  * Running it again keeps everything that exists (a second CA would orphan every enrolled host).
+ * A directory that has some of these files but no ca.key lost its CA: init refuses rather than
+ * make a new one, and never overwrites a file (each is created exclusively).
  */
 export async function initDataDir(options: {
   dir: string;
@@ -70,6 +82,27 @@ export async function initDataDir(options: {
     };
   }
   const { host, port } = splitHostPort(options.listen);
+  const leftovers: string[] = [];
+  for (const name of INIT_OUTPUTS) if (await exists(join(dir, name))) leftovers.push(join(dir, name));
+  if (leftovers.length > 0) {
+    throw new KctlError(
+      'invalid_config',
+      `Refusing to initialise "${dir}": "${join(dir, FILES.caKey)}" is missing but ${leftovers
+        .map((f) => `"${f}"`)
+        .join(
+          ', ',
+        )} exist${leftovers.length === 1 ? 's' : ''}; a new CA would break the pin of every enrolled agent`,
+      {
+        details: {
+          remedy:
+            `restore ${FILES.caKey} (and the other files) from a backup of ${dir}; to start over with a new CA ` +
+            `on purpose, move ${dir} aside, run init again, and re-enroll every agent with the new CA pin`,
+          missing: join(dir, FILES.caKey),
+          found: leftovers,
+        },
+      },
+    );
+  }
   const advertiseHost = host === '0.0.0.0' || host === '::' || host === '[::]' ? '127.0.0.1' : host;
   const sans = [
     ...new Set(['localhost', '127.0.0.1', '::1', advertiseHost.replace(/^\[|\]$/g, ''), ...options.sans]),
@@ -86,9 +119,9 @@ export async function initDataDir(options: {
 
   await writeSecret(join(dir, FILES.caKey), ca.keyPem);
   await writeSecret(join(dir, FILES.serverKey), server.keyPem);
-  await writeFile(join(dir, FILES.caCert), ca.certPem, { mode: 0o644 });
-  await writeFile(join(dir, FILES.serverCert), server.certPem, { mode: 0o644 });
-  await writeFile(join(dir, FILES.settings), JSON.stringify(settings, null, 2) + '\n', { mode: 0o644 });
+  await writeNew(join(dir, FILES.caCert), ca.certPem, 0o644);
+  await writeNew(join(dir, FILES.serverCert), server.certPem, 0o644);
+  await writeNew(join(dir, FILES.settings), JSON.stringify(settings, null, 2) + '\n', 0o644);
   await writeSecret(
     clientConfigPath(dir),
     toYaml({ controller: advertiseUrl, caPem: ca.certPem, certPem: admin.certPem, keyPem: admin.keyPem }),
@@ -142,8 +175,20 @@ export function splitHostPort(listen: string): { host: string; port: number } {
 }
 
 async function writeSecret(path: string, content: string): Promise<void> {
-  await writeFile(path, content, { mode: 0o600 });
+  await writeNew(path, content, 0o600);
   await chmod(path, 0o600);
+}
+
+/** Creates the file; one that appeared since the check (a second init at once) is never overwritten. */
+async function writeNew(path: string, content: string, mode: number): Promise<void> {
+  try {
+    await writeFile(path, content, { mode, flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    throw new KctlError('invalid_config', `Refusing to overwrite "${path}" during controller init`, {
+      details: { remedy: 'another init ran at the same time; run init again to use what it made' },
+    });
+  }
 }
 
 async function exists(path: string): Promise<boolean> {
