@@ -80,8 +80,8 @@ export class Router {
   ): Promise<void> {
     const caller = identify(req.socket as TLSSocket);
     try {
-      const match = this.match(req.method ?? 'GET', url.pathname);
       const url = parseRequestTarget(req.url);
+      const match = this.match(req.method ?? 'GET', url.pathname);
       if (!match) throw new KctlError('not_found', `No route for ${req.method} ${url.pathname}`);
       const { route, params } = match;
       try {
@@ -89,7 +89,6 @@ export class Router {
       } catch (err) {
         throw (err instanceof KctlError ? route.onRefused?.(req, err) : undefined) ?? err;
       }
-      const result = await route.handle({
       // decoded only after authorisation: an anonymous caller learns nothing from a bad encoding
       const decoded = Object.fromEntries(
         Object.entries(params).map(([name, raw]) => [
@@ -97,6 +96,7 @@ export class Router {
           name === '*' ? raw : decodePathSegment(raw, name),
         ]),
       );
+      const result = await route.handle({
         req,
         res,
         caller,
