@@ -1,23 +1,8 @@
 import { constants } from 'node:fs';
-import {
-  access,
-  chmod,
-  chown,
-  lstat,
-  mkdir,
-  open,
-  readFile,
-  readdir,
-  realpath,
-  rename,
-  rm,
-  stat,
-  statfs,
-} from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
+import { access, lstat, open, readFile, readdir, stat, statfs } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { createHash, randomBytes } from 'node:crypto';
-import { basename, dirname, join, posix } from 'node:path';
+import { createHash } from 'node:crypto';
+import { join, posix } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { execa } from 'execa';
 import type { Logger } from 'pino';
@@ -34,19 +19,19 @@ import type {
   WriteReport,
 } from './host.js';
 import { findDetachedRun, runDetached } from './detached-run.js';
-import { checkWritablePath, isInsideAllowlist, WRITE_ALLOWLIST } from './paths.js';
+import { ioError } from './io-error.js';
+import { ManagedFiles } from './managed-files.js';
+import { isInsideAllowlist } from './paths.js';
 import { parseProcStat } from './proc-stat.js';
 import { scrubArgs, scrubSecrets } from './scrub.js';
 
 export { scrubArgs, scrubSecrets };
 
 export const DEFAULT_PROGRAM_PATH = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'];
-const BACKUP_DIR = '/var/lib/kctl-agent/backups';
 const SYSCTL_KEY = /^[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+$/;
 const PROGRAM_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._+-]{0,63}$/;
 
 const DEFAULT_TIMEOUT_MS = 300_000;
-const STREAM_WRITE_BYTES = 1024 * 1024;
 const DEFAULT_MAX_BUFFER = 16 * 1024 * 1024;
 
 export interface LocalHostOptions {
@@ -62,6 +47,7 @@ export class LocalHost implements Host {
   readonly root: string;
   private readonly programPath: string[];
   private readonly log: Logger | undefined;
+  private readonly files: ManagedFiles;
 
   constructor(options: LocalHostOptions = {}) {
     const root = options.root ?? '/';
@@ -69,6 +55,7 @@ export class LocalHost implements Host {
     this.root = root.length > 1 ? root.replace(/\/+$/, '') : root;
     this.programPath = options.programPath ?? DEFAULT_PROGRAM_PATH;
     this.log = options.logger;
+    this.files = new ManagedFiles(this.root, this.log);
   }
 
   /** Maps a host path under the root. */
@@ -79,11 +66,26 @@ export class LocalHost implements Host {
     return this.root === '/' ? path : join(this.root, path);
   }
 
+  /**
+   * The normal form of a path inside the write allow-list, or undefined for the rest of the host
+   * (/proc, /sys, /etc/resolv.conf...). Allow-listed files are the agent's own: they are read, like
+   * they are written, without following any link (`ManagedFiles`). The rest is the system's view,
+   * read as the system sees it.
+   */
+  private managed(path: string): string | undefined {
+    if (!path.startsWith('/') || path.includes('\0'))
+      throw new KctlError('path_not_allowed', `Host path ${JSON.stringify(path)} must be absolute`);
+    const normal = posix.normalize(path);
+    return isInsideAllowlist(normal) ? normal : undefined;
+  }
+
   async readFile(path: string): Promise<string | undefined> {
     return (await this.readFileBytes(path))?.toString('utf8');
   }
 
   async readFileBytes(path: string): Promise<Buffer | undefined> {
+    const managed = this.managed(path);
+    if (managed !== undefined) return this.files.read(managed);
     try {
       return await readFile(this.real(path));
     } catch (err) {
@@ -94,6 +96,8 @@ export class LocalHost implements Host {
   }
 
   async stat(path: string): Promise<FileStat | undefined> {
+    const managed = this.managed(path);
+    if (managed !== undefined) return this.files.stat(managed);
     try {
       const s = await lstat(this.real(path));
       return {
@@ -112,7 +116,10 @@ export class LocalHost implements Host {
     }
   }
 
+  /** Inside the allow-list: the entry itself exists (a link is not followed). Elsewhere: stat(2). */
   async exists(path: string): Promise<boolean> {
+    const managed = this.managed(path);
+    if (managed !== undefined) return (await this.files.stat(managed)) !== undefined;
     try {
       await stat(this.real(path));
       return true;
@@ -122,6 +129,8 @@ export class LocalHost implements Host {
   }
 
   async listDir(path: string): Promise<string[]> {
+    const managed = this.managed(path);
+    if (managed !== undefined) return this.files.list(managed);
     try {
       return (await readdir(this.real(path))).sort();
     } catch (err) {
@@ -131,46 +140,13 @@ export class LocalHost implements Host {
     }
   }
 
-  /** S16 + S17: allow-listed path, parent inside the allow-list after symlinks, temp + fsync + rename + fsync(dir). */
+  /** S16 + S17 through held directories: no link anywhere on the path (docs/architecture.md). */
   async writeFileAtomic(
     path: string,
     content: string | Buffer,
     options: WriteOptions = {},
   ): Promise<WriteReport> {
-    const target = checkWritablePath(path);
-    const bytes = typeof content === 'string' ? Buffer.from(content) : content;
-    const realTarget = this.real(target);
-    const parent = dirname(realTarget);
-    await this.makeParentDirs(target);
-    await this.checkParent(target, parent);
-
-    const previous = await this.stat(target);
-    if (previous?.isSymlink)
-      throw new KctlError('path_not_allowed', `Refusing to write "${path}": it is a symbolic link`);
-    const old = previous ? await readFile(realTarget) : undefined;
-    const mode = options.mode ?? previous?.mode ?? 0o644;
-    const uid = options.uid ?? previous?.uid;
-    const gid = options.gid ?? previous?.gid;
-    if (
-      old?.equals(bytes) &&
-      previous?.mode === mode &&
-      (uid === undefined || previous.uid === uid) &&
-      (gid === undefined || previous.gid === gid)
-    ) {
-      return { path: target, changed: false };
-    }
-    let backupPath: string | undefined;
-    if (old && !target.startsWith(`${BACKUP_DIR}/`)) backupPath = await this.backup(old);
-
-    await this.replaceViaTemp(path, realTarget, mode, async (fh) => {
-      await fh.writeFile(bytes);
-      await fh.chmod(mode);
-      // -1 leaves that id as created; only root may give a file away
-      if ((uid !== undefined || gid !== undefined) && process.getuid?.() === 0)
-        await fh.chown(uid ?? -1, gid ?? -1);
-    });
-    this.log?.debug({ path: target, mode, backupPath }, 'file written');
-    return { path: target, changed: true, ...(backupPath ? { backupPath } : {}) };
+    return this.files.writeAtomic(path, content, options);
   }
 
   async writeFileFromStream(
@@ -178,89 +154,12 @@ export class LocalHost implements Host {
     source: AsyncIterable<Uint8Array>,
     expect: { sha256: string; size: number; mode?: number },
   ): Promise<WriteReport> {
-    const target = checkWritablePath(path);
-    const realTarget = this.real(target);
-    const parent = dirname(realTarget);
-    await this.makeParentDirs(target);
-    await this.checkParent(target, parent);
-    if ((await this.stat(target))?.isSymlink)
-      throw new KctlError('path_not_allowed', `Refusing to write "${path}": it is a symbolic link`);
-    const mode = expect.mode ?? 0o644;
-    const hash = createHash('sha256');
-    let size = 0;
-    await this.replaceViaTemp(path, realTarget, 0o600, async (fh) => {
-      // network chunks are small (TLS records): gather them into ~1 MiB writes
-      let pending: Uint8Array[] = [];
-      let pendingBytes = 0;
-      for await (const chunk of source) {
-        size += chunk.length;
-        // a sender that goes on past the promised size is cut off, not written to disk
-        if (size > expect.size) break;
-        hash.update(chunk);
-        pending.push(chunk);
-        pendingBytes += chunk.length;
-        if (pendingBytes >= STREAM_WRITE_BYTES) {
-          await fh.writev(pending);
-          pending = [];
-          pendingBytes = 0;
-        }
-      }
-      if (pendingBytes > 0) await fh.writev(pending);
-      if (size !== expect.size || hash.digest('hex') !== expect.sha256) {
-        throw new KctlError(
-          'step_failed',
-          size !== expect.size
-            ? `"${path}": received ${size > expect.size ? `more than ${expect.size}` : size} bytes, the signed manifest says ${expect.size}; the previous copy is kept`
-            : `"${path}": SHA-256 does not match the signed manifest (want ${expect.sha256}); the previous copy is kept`,
-          { details: { path, expectedSha256: expect.sha256, expectedSize: expect.size } },
-        );
-      }
-      await fh.chmod(mode);
-      if (process.getuid?.() === 0) await fh.chown(0, 0);
-    });
-    this.log?.debug({ path: target, mode, size }, 'file written from stream');
-    return { path: target, changed: true };
-  }
-
-  /**
-   * S17's one way to replace a file: a fresh temp file beside the target (O_EXCL, O_NOFOLLOW),
-   * filled by `fill`, fsynced, renamed over the target, then the directory fsynced. On any failure
-   * the temp file goes and the target is untouched.
-   */
-  private async replaceViaTemp(
-    path: string,
-    realTarget: string,
-    createMode: number,
-    fill: (fh: FileHandle) => Promise<void>,
-  ): Promise<void> {
-    const parent = dirname(realTarget);
-    const tmp = join(parent, `.${basename(realTarget)}.kctl-tmp-${randomBytes(6).toString('hex')}`);
-    try {
-      const fh = await open(
-        tmp,
-        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-        createMode,
-      );
-      try {
-        await fill(fh);
-        await fh.sync(); // an fsync error fails the step (S17)
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, realTarget);
-      const dh = await open(parent, constants.O_RDONLY);
-      try {
-        await dh.sync();
-      } finally {
-        await dh.close();
-      }
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw ioError(`Cannot write "${path}"`, err);
-    }
+    return this.files.writeFromStream(path, source, expect);
   }
 
   async hashFile(path: string): Promise<{ sha256: string; size: number } | undefined> {
+    const managed = this.managed(path);
+    if (managed !== undefined) return this.files.hash(managed);
     const s = await this.stat(path);
     if (!s?.isFile) return undefined;
     const hash = createHash('sha256');
@@ -283,76 +182,12 @@ export class LocalHost implements Host {
     return { sha256: hash.digest('hex'), size };
   }
 
-  /**
-   * Creates the missing directories above `target`, but only after the nearest existing one has
-   * been checked: a symlinked ancestor must not let `mkdir -p` create directories outside the
-   * allow-list (or outside the root).
-   */
-  private async makeParentDirs(target: string): Promise<void> {
-    let ancestor = dirname(target);
-    while (ancestor !== '/' && !(await this.exists(ancestor))) ancestor = dirname(ancestor);
-    if (ancestor === dirname(target)) return;
-    const hostView = await this.hostView(this.real(ancestor));
-    if (hostView === undefined || !(hostView === ancestor || isInsideAllowlist(hostView))) {
-      throw new KctlError(
-        'path_not_allowed',
-        `Refusing to write "${target}": "${ancestor}" resolves outside the allow-list`,
-      );
-    }
-    await mkdir(this.real(dirname(target)), { recursive: true, mode: 0o755 });
-  }
-
-  /** The host path a real path stands for after symlinks are resolved, or undefined outside the root. */
-  private async hostView(realPath: string): Promise<string | undefined> {
-    const resolved = await realpath(realPath);
-    const rootReal = await realpath(this.root);
-    if (rootReal === '/') return resolved;
-    if (resolved === rootReal) return '/';
-    return resolved.startsWith(`${rootReal}/`) ? resolved.slice(rootReal.length) : undefined;
-  }
-
-  /** The parent, after resolving symlinks, must still be inside the root and the allow-list. */
-  private async checkParent(target: string, realParent: string): Promise<void> {
-    const resolved = await realpath(realParent);
-    const hostView = await this.hostView(realParent);
-    const parentOfTarget = dirname(target);
-    if (
-      hostView === undefined ||
-      !(isInsideAllowlist(hostView) || (hostView === parentOfTarget && isInsideAllowlist(target)))
-    ) {
-      throw new KctlError(
-        'path_not_allowed',
-        `Refusing to write "${target}": its directory resolves outside the allow-list`,
-      );
-    }
-    if (process.getuid?.() === 0) {
-      const s = await stat(resolved);
-      if (s.uid !== 0 || (s.mode & 0o022) !== 0) {
-        throw new KctlError(
-          'path_not_allowed',
-          `Refusing to write "${target}": its directory is writable by a user other than root`,
-        );
-      }
-    }
-  }
-
-  /** Content-addressed backup of the previous content (S17). */
-  private async backup(old: Buffer): Promise<string> {
-    const sha = createHash('sha256').update(old).digest('hex');
-    const path = `${BACKUP_DIR}/${sha}`;
-    if (!(await this.exists(path))) await this.writeFileAtomic(path, old, { mode: 0o600 });
-    return path;
-  }
-
   async removeFile(path: string): Promise<boolean> {
-    const target = checkWritablePath(path);
-    try {
-      await rm(this.real(target));
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw ioError(`Cannot remove "${path}"`, err);
-    }
+    return this.files.remove(path);
+  }
+
+  async clearDirectory(path: string): Promise<string[]> {
+    return this.files.clearDirectory(path);
   }
 
   async readSysctl(key: string): Promise<string | undefined> {
@@ -542,60 +377,22 @@ export class LocalHost implements Host {
     return process.getuid?.() ?? -1;
   }
 
-  /**
-   * Removes temp files an interrupted write left behind (S17), in the allow-listed directories
-   * (a few levels deep, symlinks not followed). Returns the host paths removed.
-   */
+  /** Removes temp files an interrupted write left behind (S17); see ManagedFiles. */
   async removeStaleTempFiles(): Promise<string[]> {
-    const removed: string[] = [];
-    const sweep = async (dir: string, depth: number): Promise<void> => {
-      let entries;
-      try {
-        entries = await readdir(this.real(dir), { withFileTypes: true });
-      } catch {
-        return; // absent or not a directory
-      }
-      for (const e of entries) {
-        const path = posix.join(dir, e.name);
-        if (e.isFile() && /^\..+\.kctl-tmp-[0-9a-f]+$/.test(e.name)) {
-          await rm(this.real(path), { force: true });
-          removed.push(path);
-        } else if (e.isDirectory() && depth > 0) {
-          await sweep(path, depth - 1);
-        }
-      }
-    };
-    const dirs = new Map<string, number>();
-    for (const a of WRITE_ALLOWLIST) {
-      if (a.kind === 'dir') dirs.set(a.path, 3);
-      else if (!dirs.has(posix.dirname(a.path))) dirs.set(posix.dirname(a.path), 0);
-    }
-    for (const [dir, depth] of dirs) await sweep(dir, depth);
-    return removed.sort();
+    return this.files.removeStaleTempFiles();
   }
 
   /** Makes a directory under the root (for steps that need one); allow-listed like writes. */
   async ensureDir(path: string, mode = 0o755): Promise<void> {
-    const target = checkWritablePath(path);
-    await mkdir(this.real(target), { recursive: true, mode });
-    await chmod(this.real(target), mode);
+    await this.files.ensureDir(path, mode);
   }
 
   async chown(path: string, uid: number, gid: number): Promise<void> {
-    await chown(this.real(checkWritablePath(path)), uid, gid);
+    await this.files.chown(path, uid, gid);
   }
 }
 
 /** The last lines of a program's output, scrubbed of secrets (S19), for an error message. */
 export function outputTail(output: string, lines = 8): string {
   return scrubSecrets(output).trim().split('\n').slice(-lines).join('\n').slice(-2000);
-}
-
-function ioError(message: string, cause: unknown): KctlError {
-  const code = (cause as NodeJS.ErrnoException).code;
-  if (cause instanceof KctlError) return cause;
-  return new KctlError('io_error', `${message}: ${code ?? (cause as Error).message}`, {
-    cause,
-    retryable: code === 'EAGAIN' || code === 'EBUSY',
-  });
 }

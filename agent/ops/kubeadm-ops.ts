@@ -230,9 +230,8 @@ export const kubeadmResetOp: AgentOp<'kubeadm.reset'> = {
     const wasMember = (await host.exists(KUBELET_CONF)) || (await host.exists(ADMIN_CONF));
     if (wasMember) await host.run('kubeadm', ['reset', '-f'], { timeoutMs: 600_000 });
     const cleaned: string[] = [];
-    for (const name of await host.listDir('/etc/cni/net.d')) {
-      if (await host.removeFile(`/etc/cni/net.d/${name}`)) cleaned.push(`/etc/cni/net.d/${name}`);
-    }
+    // through held directories: a symlinked net.d is removed as a link, its target left alone
+    cleaned.push(...(await host.clearDirectory('/etc/cni/net.d')));
     // best effort: these tools may be absent (nftables-only hosts, no IPVS)
     for (const [program, args] of [
       ['iptables', ['-F']],

@@ -11,7 +11,8 @@
  * It prints "ready" before the first write and "wrote n" after each.
  */
 import fsp from 'node:fs/promises';
-import { basename } from 'node:path';
+import { readlinkSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { syncBuiltinESMExports } from 'node:module';
 import { faultContent } from './atomic-write-content.js';
 
@@ -26,7 +27,10 @@ let n = 0;
 const realRename = fsp.rename;
 fsp.rename = async (from, to) => {
   if (n === pauseAt && basename(String(from)).startsWith(`.${basename(path)}.kctl-tmp-`)) {
-    process.stdout.write(`paused ${String(from)}\n`);
+    // the host layer renames through its held directory (/proc/self/fd/<n>/<name>): print the real path
+    const held = /^\/proc\/self\/fd\/\d+$/.test(dirname(String(from)));
+    const shown = held ? join(readlinkSync(dirname(String(from))), basename(String(from))) : String(from);
+    process.stdout.write(`paused ${shown}\n`);
     setInterval(() => undefined, 60_000); // keeps the process alive until SIGKILL
     await new Promise(() => undefined);
   }
