@@ -16,6 +16,7 @@ import { execa } from 'execa';
 import { ApiClient } from '../../controller/cli/api-client.js';
 import { loadClientConfig } from '../../controller/cli/client-config.js';
 import { clientConfigPath } from '../../controller/data-dir.js';
+import { labExec } from '../../controller/lab/exec.js';
 import { labUp } from '../../controller/lab/hosts.js';
 import { LAB_BRIDGE_ADDRESS } from '../../controller/lab/network.js';
 import { isSameProcess, processStartTime } from '../../controller/lab/processes.js';
@@ -51,6 +52,19 @@ export interface FleetLabOptions {
   cacheDir?: string;
   installMissing?: boolean;
   log?: (msg: string) => void;
+  /** the version cluster.yaml names; default KUBERNETES_VERSION */
+  kubernetesVersion?: string;
+  /**
+   * stand-in .debs at these versions go into the bundle (apt can install any of them pinned);
+   * default [kubernetesVersion]
+   */
+  standinVersions?: string[];
+  /**
+   * PEM CA certificates every host trusts (a test package mirror's CA): written to
+   * /usr/local/share/ca-certificates/ and added with update-ca-certificates once the hosts are up,
+   * before any apply
+   */
+  trustedCAs?: Array<{ name: string; pem: string }>;
 }
 
 export interface FleetLab {
@@ -64,6 +78,8 @@ export interface FleetLab {
   clusterDir: string;
   clusterFile: string;
   hosts: FleetHost[];
+  /** every stand-in .deb built, with the Kubernetes version it claims */
+  standinDebs: Array<{ kubernetesVersion: string; name: string; path: string }>;
   controller: ProcessRef;
   controllerLog: string;
   api: ApiClient;
@@ -111,16 +127,23 @@ export function fleetHosts(controlPlanes: number, workers: number): FleetHost[] 
   }));
 }
 
-export function clusterYaml(hosts: FleetHost[]): string {
+export interface ClusterYamlOptions {
+  /** default KUBERNETES_VERSION */
+  kubernetesVersion?: string;
+  /** the `packages:` value as a YAML flow mapping; default `{source: bundle}` */
+  packages?: string;
+}
+
+export function clusterYaml(hosts: FleetHost[], opts: ClusterYamlOptions = {}): string {
   return [
     'apiVersion: kctl.dev/v1alpha1',
     'kind: Cluster',
     'name: lab',
-    `kubernetesVersion: ${KUBERNETES_VERSION}`,
+    `kubernetesVersion: ${opts.kubernetesVersion ?? KUBERNETES_VERSION}`,
     `controlPlaneEndpoint: {host: ${CONTROL_PLANE_VIP}, port: 6443}`,
     'ha: {mode: kube-vip, interface: eth0}',
     'cni: {plugin: calico, manifest: cni.yaml}',
-    'packages: {source: bundle}',
+    `packages: ${opts.packages ?? '{source: bundle}'}`,
     'hosts:',
     ...hosts.map((h) => `  - {name: ${h.name}, role: ${h.role}}`),
     '',
@@ -212,6 +235,8 @@ export async function startFleetLab(
   const clusterDir = join(work, 'standin-cluster');
   await mkdir(clusterDir, { recursive: true });
   const hosts = fleetHosts(opts.controlPlanes, opts.workers);
+  const kubernetesVersion = opts.kubernetesVersion ?? KUBERNETES_VERSION;
+  const standinVersions = opts.standinVersions ?? [kubernetesVersion];
 
   // the real CLI, the advertised URL on the bridge (the bridge itself comes with lab up)
   await timed('controller init', () =>
@@ -229,7 +254,14 @@ export async function startFleetLab(
       }),
     ),
     timed('agent artifacts (single executable)', () => buildArtifacts(join(dataDir, 'artifacts'))),
-    timed('stand-in .debs', () => buildStandinDebs(join(work, 'debs'), { version: KUBERNETES_VERSION })),
+    timed('stand-in .debs', async () => {
+      const all: FleetLab['standinDebs'] = [];
+      // one after another: each build bundles the stand-ins with esbuild (two cores)
+      for (const v of standinVersions)
+        for (const d of await buildStandinDebs(join(work, 'debs'), { version: v }))
+          all.push({ kubernetesVersion: v, name: d.name, path: d.path });
+      return all;
+    }),
   ]);
   await timed('bundle', () =>
     mustKctl([
@@ -285,9 +317,15 @@ export async function startFleetLab(
       return online.length === hosts.length ? online : undefined;
     }),
   );
+  for (const ca of opts.trustedCAs ?? []) {
+    if (!/^[a-z0-9-]+$/.test(ca.name)) throw new Error(`CA name "${ca.name}" must be [a-z0-9-]+`);
+    await timed(`hosts trust the ${ca.name} CA`, () =>
+      Promise.all(hosts.map((h) => trustCa(opts.labDir, h.name, ca.name, ca.pem))),
+    );
+  }
   const clusterFile = join(work, 'cluster.yaml');
   await writeFile(join(work, 'cni.yaml'), CALICO_NODE_MANIFEST);
-  await writeFile(clusterFile, clusterYaml(hosts));
+  await writeFile(clusterFile, clusterYaml(hosts, { kubernetesVersion }));
   return {
     work,
     labDir: opts.labDir,
@@ -298,11 +336,21 @@ export async function startFleetLab(
     clusterDir,
     clusterFile,
     hosts,
+    standinDebs: debs,
     controller,
     controllerLog,
     api,
     timings,
   };
+}
+
+/** As an operator adds a private CA on Debian: the file under /usr/local/share/ca-certificates, then update-ca-certificates. */
+async function trustCa(labDir: string, host: string, name: string, pem: string): Promise<void> {
+  const path = `/usr/local/share/ca-certificates/${name}.crt`;
+  for (const argv of [['tee', path], ['update-ca-certificates']]) {
+    const r = await labExec(host, argv, { dir: labDir, input: pem });
+    if (r.exitCode !== 0) throw new Error(`${argv.join(' ')} on ${host} failed: ${r.stderr}`);
+  }
 }
 
 export interface StandinCall {

@@ -151,15 +151,22 @@ function requireLocalAddress(address: string): void {
   throw new Error(`the test mirror listens on loopback or ${LAB_BRIDGE_ADDRESS} only, not "${address}"`);
 }
 
-/** Serves `content.root` over HTTPS on address:port (port 0: any free one). */
+/**
+ * Serves `content.root` over HTTPS on address:port (port 0: any free one), with `pki` (made for that
+ * address, e.g. before the hosts that must trust its CA boot) or a new one made in `pkiDir`.
+ */
 export async function startPkgsMirror(options: {
   content: PkgsMirrorContent;
-  pkiDir: string;
   address: string;
   port?: number;
+  pki?: MirrorPki;
+  pkiDir?: string;
 }): Promise<PkgsMirror> {
   requireLocalAddress(options.address);
-  const pki = await makeMirrorPki(options.pkiDir, options.address);
+  const pki =
+    options.pki ??
+    (options.pkiDir !== undefined ? await makeMirrorPki(options.pkiDir, options.address) : undefined);
+  if (pki === undefined) throw new Error('startPkgsMirror needs pki or pkiDir');
   const root = options.content.root;
   const requests: string[] = [];
   const server: Server = createServer({ cert: pki.serverCert, key: pki.serverKey }, (req, res) => {
