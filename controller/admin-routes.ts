@@ -95,6 +95,8 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
           details: { serial: signed.serial },
         });
         log.info({ hostId, notAfter: signed.notAfter }, 'host certificate rotated');
+        // the session on the old certificate ends now (4011); the agent redials with the new one
+        registry.recheck(hostId);
         return { certPem: signed.certPem };
       },
     },

@@ -7,17 +7,12 @@ import type { Store, HostRecord } from './store/store.js';
 import type { AgentRegistry, AgentSession } from './registry.js';
 import type { ControllerMetrics } from './metrics.js';
 import { directSeenRecorder, type SeenRecorder } from './last-seen.js';
+import { CloseCode } from './close-codes.js';
+import { afterQueuedIo } from './after-queued-io.js';
+import { LogSampler, capText } from './log-sampler.js';
+import { DEFAULT_AGENT_LIMITS, KeyedRateLimiter, TokenBucket, type AgentLimits } from './rate-limit.js';
 
-/** WebSocket close codes kctl uses; 1008 is the standard "policy violation" (S8). */
-export const CloseCode = {
-  policy: 1008,
-  protocolMismatch: 4000,
-  revoked: 4003,
-  duplicate: 4009,
-  helloTimeout: 4008,
-  heartbeatTimeout: 4010,
-  shutdown: 1001,
-} as const;
+export { CloseCode };
 
 const HELLO_TIMEOUT_MS = 10_000;
 
@@ -36,51 +31,103 @@ export class AgentEndpoint {
       heartbeatIntervalMs: number;
       /** batches heartbeat times (controller/last-seen.ts); without it every heartbeat is one UPDATE */
       lastSeen?: SeenRecorder;
+      /** rate limits of the channel; DEFAULT_AGENT_LIMITS for what is not given */
+      limits?: Partial<AgentLimits>;
     },
   ) {
     this.lastSeen = deps.lastSeen ?? directSeenRecorder(deps.store);
+    this.limits = { ...DEFAULT_AGENT_LIMITS, ...deps.limits };
+    this.hellosPerHost = new KeyedRateLimiter(this.limits.hellos);
   }
 
   private readonly lastSeen: SeenRecorder;
+  private readonly limits: AgentLimits;
+  private readonly hellosPerHost: KeyedRateLimiter;
+  /** what a peer's frames make us log, per host and kind: 5 lines a minute, the rest counted */
+  private readonly logSampler = new LogSampler({ burst: 5, windowMs: 60_000 });
 
-  onConnection(ws: WebSocket, host: HostRecord, ip: string | null): void {
+  /**
+   * Serves one authorised connection. `certSerial` is the serial of the certificate the upgrade
+   * authenticated (the host's current one at that moment); the session lives only while it stays current.
+   */
+  onConnection(ws: WebSocket, host: HostRecord, ip: string | null, certSerial = host.certSerial): void {
     const log = this.deps.log.child({ hostId: host.id, host: host.name });
+    const { metrics, registry } = this.deps;
     let session: AgentSession | undefined;
     let lastFrameAt = Date.now();
     let heartbeatSeq = 0;
+    // set once this side decided to close: frames still in flight are not read any more
+    let closing = false;
+    const frames = new TokenBucket(this.limits.frames);
+    const bytes = new TokenBucket(this.limits.bytes);
 
-    const helloTimer = setTimeout(() => {
-      if (!session) {
-        this.sendError(ws, { code: 'invalid_frame', message: 'no hello within 10 s', retryable: true });
-        ws.close(CloseCode.helloTimeout, 'hello timeout');
-      }
-    }, HELLO_TIMEOUT_MS);
+    const closeNow = (code: number, reason: string): void => {
+      closing = true;
+      ws.close(code, reason);
+      // a peer that does not answer the close handshake (a flooder) is cut off anyway
+      setTimeout(() => ws.terminate(), 1000).unref();
+    };
+    /** A log line about something the peer did, unless this host already made five this minute. */
+    const sampled = (kind: string, fields: Record<string, unknown>, msg: string): void => {
+      const take = this.logSampler.take(`${host.id}:${kind}`);
+      if (take) log.warn({ ...fields, ...(take.suppressed ? { suppressed: take.suppressed } : {}) }, msg);
+    };
+
+    // both timers judge silence: they decide only after queued frames were read (after a stop, a hello
+    // or heartbeat that arrived in time is still unread when the timer runs)
+    const helloTimer = setTimeout(
+      () =>
+        afterQueuedIo(() => {
+          if (session || closing) return;
+          this.sendError(ws, { code: 'invalid_frame', message: 'no hello within 10 s', retryable: true });
+          closeNow(CloseCode.helloTimeout, 'hello timeout');
+        }),
+      HELLO_TIMEOUT_MS,
+    );
 
     const heartbeat = setInterval(() => {
+      if (session && registry.recheck(host.id) !== 'current') return;
       if (Date.now() - lastFrameAt > this.deps.heartbeatIntervalMs * 3) {
-        log.warn({ silentMs: Date.now() - lastFrameAt }, 'agent heartbeat timeout');
-        ws.close(CloseCode.heartbeatTimeout, 'heartbeat timeout');
-        setTimeout(() => ws.terminate(), 1000).unref();
+        afterQueuedIo(() => {
+          const silentMs = Date.now() - lastFrameAt;
+          if (closing || silentMs <= this.deps.heartbeatIntervalMs * 3) return;
+          log.warn({ silentMs }, 'agent heartbeat timeout');
+          closeNow(CloseCode.heartbeatTimeout, 'heartbeat timeout');
+        });
         return;
       }
       if (session) this.send(ws, { type: 'heartbeat', seq: heartbeatSeq++, sentAt: Date.now() });
     }, this.deps.heartbeatIntervalMs);
 
     const reject = (error: WireError, reason: string): void => {
-      this.deps.metrics.rejectFrame(reason);
-      log.warn({ code: error.code, reason }, 'frame rejected');
+      metrics.rejectFrame(reason);
+      sampled('rejected', { code: error.code, reason }, 'frame rejected');
       this.sendError(ws, error);
-      ws.close(CloseCode.policy, error.message.slice(0, 120));
+      closeNow(CloseCode.policy, error.message.slice(0, 120));
+    };
+
+    const limitReached = (limit: keyof AgentLimits, message: string): void => {
+      metrics.limitHit(limit);
+      sampled('limit', { limit, ip }, 'agent rate limit reached');
+      this.sendError(ws, { code: 'rate_limited', message, retryable: true });
+      closeNow(CloseCode.rateLimited, `${limit} rate limit`);
     };
 
     ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (closing) return;
       lastFrameAt = Date.now();
+      const raw = rawToBuffer(data);
+      // counted before anything is parsed: a flood costs a subtraction per frame, not a JSON parse
+      if (!frames.take())
+        return limitReached('frames', `more than ${this.limits.frames.perSecond} frames a second`);
+      if (!bytes.take(raw.length))
+        return limitReached('bytes', `more than ${this.limits.bytes.perSecond} bytes a second`);
       if (isBinary)
         return reject(
           { code: 'invalid_frame', message: 'binary frames are not accepted', retryable: false },
           'binary',
         );
-      const parsed = parseJson(rawToBuffer(data), AgentFrame, 'agent frame');
+      const parsed = parseJson(raw, AgentFrame, 'agent frame');
       if (!parsed.ok) return reject(parsed.error, parsed.error.code);
       const frame = parsed.value;
 
@@ -99,10 +146,16 @@ export class AgentEndpoint {
             'protocol mismatch',
           );
           this.sendError(ws, { code: 'protocol_mismatch', message, retryable: false });
-          ws.close(CloseCode.protocolMismatch, 'protocol mismatch');
+          closeNow(CloseCode.protocolMismatch, 'protocol mismatch');
           return;
         }
         clearTimeout(helloTimer);
+        // each accepted hello writes to the store: bounded per host, whatever the connections do
+        if (!this.hellosPerHost.take(host.id))
+          return limitReached(
+            'hellos',
+            `more than ${this.limits.hellos.perSecond} hellos a second from this host`,
+          );
         const candidate: AgentSession = {
           hostId: host.id,
           hostName: host.name,
@@ -110,8 +163,25 @@ export class AgentEndpoint {
           ip,
           connectedAt: Date.now(),
           lastFrameAt: Date.now(),
+          certSerial,
         };
-        if (this.deps.registry.attach(candidate) === 'duplicate') {
+        const attached = registry.attach(candidate);
+        if (attached === 'revoked' || attached === 'superseded') {
+          // the certificate lost its standing between the upgrade and the hello
+          metrics.refuseConnection(attached);
+          log.warn({ ip, why: attached }, 'agent connection refused at hello');
+          this.sendError(ws, {
+            code: attached === 'revoked' ? 'host_revoked' : 'forbidden',
+            message:
+              attached === 'revoked'
+                ? `Host "${host.name}" is revoked`
+                : `This certificate of host "${host.name}" was replaced by a newer one`,
+            retryable: false,
+          });
+          closeNow(attached === 'revoked' ? CloseCode.revoked : CloseCode.superseded, attached);
+          return;
+        }
+        if (attached === 'duplicate') {
           this.deps.metrics.refuseConnection('duplicate');
           this.deps.store.audit({
             actor: `host:${host.id}`,
@@ -125,7 +195,7 @@ export class AgentEndpoint {
             message: `host "${host.name}" already has a live connection`,
             retryable: true,
           });
-          ws.close(CloseCode.duplicate, 'duplicate connection');
+          closeNow(CloseCode.duplicate, 'duplicate connection');
           return;
         }
         session = candidate;
@@ -144,6 +214,7 @@ export class AgentEndpoint {
           hostId: host.id,
           hostName: host.name,
           heartbeatIntervalMs: this.deps.heartbeatIntervalMs,
+          controllerTime: Date.now(),
         });
         log.info({ ip, agentVersion: frame.agentVersion }, 'agent online');
         return;
@@ -159,6 +230,7 @@ export class AgentEndpoint {
         case 'heartbeat':
           this.deps.metrics.heartbeatsReceived++;
           this.lastSeen.note(host.id, lastFrameAt, ip);
+          if (frame.clockOffsetMs !== undefined) session.clockOffsetMs = frame.clockOffsetMs;
           return;
         case 'progress':
           this.deps.registry.handleProgress(host.id, frame);
@@ -167,7 +239,17 @@ export class AgentEndpoint {
           this.deps.registry.handleResult(host.id, frame);
           return;
         case 'error':
-          log.warn({ error: frame.error, inReplyTo: frame.inReplyTo }, 'agent reported error');
+          // a peer's text, up to 8 KiB of message and 1 MiB of details: capped and sampled, never verbatim
+          sampled(
+            'error',
+            {
+              code: frame.error.code,
+              message: capText(frame.error.message, 256),
+              inReplyTo: frame.inReplyTo,
+              frameBytes: raw.length,
+            },
+            'agent reported error',
+          );
           return;
       }
     });
@@ -186,7 +268,7 @@ export class AgentEndpoint {
       // UTF-8, 1008 for too many fragments...): each is a rejected frame, counted like the others
       const reason = wsRejectReason(err);
       if (reason) this.deps.metrics.rejectFrame(reason);
-      log.warn({ err: err.message, reason }, 'agent socket error');
+      sampled('socket', { err: capText(err.message, 256), reason }, 'agent socket error');
     });
   }
 

@@ -9,6 +9,10 @@ export class ControllerMetrics {
   connectionsRefused = new Map<string, number>();
   enrollments = new Map<string, number>();
   commandsSent = 0;
+  /** live agent sessions ended because their certificate lost its standing (superseded, revoked) */
+  readonly sessionsEnded = new Map<string, number>();
+  /** agent connections closed or refused by a rate limit, by limit (frames, bytes, hellos, reconnects) */
+  readonly rateLimited = new Map<string, number>();
   /** command round-trip latencies in ms, bucketed */
   readonly commandLatencyBuckets = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000];
   readonly commandLatencyCounts = new Array<number>(this.commandLatencyBuckets.length + 1).fill(0);
@@ -26,6 +30,14 @@ export class ControllerMetrics {
 
   refuseConnection(reason: string): void {
     this.connectionsRefused.set(reason, (this.connectionsRefused.get(reason) ?? 0) + 1);
+  }
+
+  endSession(reason: string): void {
+    this.sessionsEnded.set(reason, (this.sessionsEnded.get(reason) ?? 0) + 1);
+  }
+
+  limitHit(limit: string): void {
+    this.rateLimited.set(limit, (this.rateLimited.get(limit) ?? 0) + 1);
   }
 
   countEnrollment(result: string): void {
@@ -75,6 +87,20 @@ export function renderPrometheus(
   metric('kctl_connections_refused_total', 'counter', 'Agent connections refused, by reason.');
   for (const [reason, n] of m.connectionsRefused)
     lines.push(`kctl_connections_refused_total{reason="${label(reason)}"} ${n}`);
+  metric(
+    'kctl_agent_sessions_ended_total',
+    'counter',
+    'Live agent sessions closed because their certificate was superseded or the host revoked.',
+  );
+  for (const [reason, n] of m.sessionsEnded)
+    lines.push(`kctl_agent_sessions_ended_total{reason="${label(reason)}"} ${n}`);
+  metric(
+    'kctl_agent_rate_limited_total',
+    'counter',
+    'Agent connections closed or refused by a rate limit, by limit.',
+  );
+  for (const [limit, n] of m.rateLimited)
+    lines.push(`kctl_agent_rate_limited_total{limit="${label(limit)}"} ${n}`);
   metric('kctl_enrollments_total', 'counter', 'Enrollment attempts, by result.');
   for (const [result, n] of m.enrollments)
     lines.push(`kctl_enrollments_total{result="${label(result)}"} ${n}`);

@@ -7,6 +7,9 @@ import { Ops, isOpName } from '../proto/ops.js';
 import { describeZodError } from '../proto/errors.js';
 import type { Store } from './store/store.js';
 import type { ControllerMetrics } from './metrics.js';
+import { CloseCode } from './close-codes.js';
+import { sameSerial, sessionStanding, type SessionStanding } from './session-standing.js';
+import { afterQueuedIo } from './after-queued-io.js';
 
 export interface AgentSession {
   hostId: string;
@@ -15,12 +18,18 @@ export interface AgentSession {
   ip: string | null;
   connectedAt: number;
   lastFrameAt: number;
+  /** serial of the certificate this connection authenticated with; only the host's current one may stay live (S6) */
+  certSerial: string;
+  /** the agent's wall clock minus ours, as the agent measured it (its heartbeats); for health */
+  clockOffsetMs?: number;
 }
 
 export interface CommandOptions {
   timeoutMs?: number;
   planId?: string;
   planHash?: string;
+  /** a caller-chosen id (HostClient's stable ids); a fresh UUID otherwise */
+  commandId?: string;
   onProgress?: (p: ProgressFrame) => void;
 }
 
@@ -62,10 +71,20 @@ export class AgentRegistry {
     },
   ) {}
 
-  /** Registers a new live connection. A live duplicate is refused (S7) unless the old one went silent. */
-  attach(session: AgentSession): 'attached' | 'duplicate' {
+  /**
+   * Registers a new live connection; the host's current certificate decides (S6, S7). A candidate
+   * whose certificate is no longer the host's is refused (`revoked`, `superseded`). A live session on
+   * an older certificate is closed in favour of the candidate. A second live session with the same
+   * certificate is refused as a duplicate, unless the first one went silent.
+   */
+  attach(session: AgentSession): 'attached' | 'duplicate' | Exclude<SessionStanding, 'current'> {
+    const standing = sessionStanding(this.deps.store, session.hostId, session.certSerial);
+    if (standing !== 'current') return standing;
     const existing = this.sessions.get(session.hostId);
-    if (existing) {
+    if (existing && !sameSerial(existing.certSerial, session.certSerial)) {
+      // the candidate holds the host's current certificate, so the live one is an older one
+      this.endSession(existing, 'superseded');
+    } else if (existing) {
       const silentFor = Date.now() - existing.lastFrameAt;
       if (silentFor < this.deps.heartbeatIntervalMs * 1.5) return 'duplicate';
       existing.ws.terminate();
@@ -108,6 +127,40 @@ export class AgentRegistry {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Ends the host's live session at once if its certificate no longer speaks for the host: after a
+   * rotation (the renew route), a revocation, or a change made elsewhere (the endpoint's heartbeat
+   * sweep calls this too). Returns the session's standing; `current` when there is no session.
+   */
+  recheck(hostId: string): SessionStanding {
+    const s = this.sessions.get(hostId);
+    if (!s) return 'current';
+    const standing = sessionStanding(this.deps.store, hostId, s.certSerial);
+    if (standing !== 'current') {
+      this.endSession(s, standing);
+      this.sessions.delete(hostId);
+      this.emit({ type: 'offline', hostId });
+    }
+    return standing;
+  }
+
+  /** Closes one session whose certificate lost its standing, with a typed code; counted and audited. */
+  private endSession(s: AgentSession, why: Exclude<SessionStanding, 'current'>): void {
+    this.deps.metrics.endSession(why);
+    this.deps.store.audit({
+      actor: 'controller',
+      action: `connection.${why}`,
+      target: s.hostName,
+      details: { hostId: s.hostId, ip: s.ip },
+    });
+    this.deps.log.warn({ hostId: s.hostId, host: s.hostName, ip: s.ip, why }, 'agent session ended');
+    s.ws.close(
+      why === 'revoked' ? CloseCode.revoked : CloseCode.superseded,
+      why === 'revoked' ? 'host revoked' : 'certificate superseded',
+    );
+    setTimeout(() => s.ws.terminate(), 1000).unref();
+  }
+
   /** Closes a host's live connection (revocation, shutdown). */
   disconnect(hostId: string, code: number, reason: string): void {
     const s = this.sessions.get(hostId);
@@ -141,11 +194,16 @@ export class AgentRegistry {
     const host = this.deps.store.getHostState(hostId);
     if (!host) return Promise.reject(new KctlError('unknown_host', `No host with id "${hostId}"`));
     if (host.state !== 'active') {
+      // revoked behind the registry's back (another path, another replica): end what is still live
+      if (this.sessions.has(hostId)) this.recheck(hostId);
       return Promise.reject(
         new KctlError('host_revoked', `Host "${host.name}" is revoked; no commands are sent to it`),
       );
     }
     if (!isOpName(op)) return Promise.reject(new KctlError('unknown_op', `Unknown op "${op}"`));
+    // authorise the session, not only the host: a session on a superseded certificate gets nothing
+    const live = this.sessions.get(hostId);
+    if (live && !sameSerial(live.certSerial, host.certSerial)) this.recheck(hostId);
     const session = this.sessions.get(hostId);
     if (!session) {
       return Promise.reject(
@@ -156,7 +214,7 @@ export class AgentRegistry {
     const now = Date.now();
     const frame: CommandFrame = {
       type: 'command',
-      id: randomUUID(),
+      id: options.commandId ?? randomUUID(),
       hostId,
       op,
       args,
@@ -166,19 +224,28 @@ export class AgentRegistry {
       ...(options.planHash ? { planHash: options.planHash } : {}),
     };
     return new Promise<CommandResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.get(hostId)?.delete(frame.id);
-        reject(
-          new KctlError(
-            'timeout',
-            `Command ${op} to host "${host.name}" got no result within ${timeoutMs} ms`,
-            {
-              retryable: true,
-              details: { commandId: frame.id },
-            },
-          ),
-        );
-      }, timeoutMs);
+      // a result already queued in the socket wins over a deadline that passed while the process
+      // was stopped: the timeout is declared only after the loop has read pending I/O
+      const timer = setTimeout(
+        () =>
+          afterQueuedIo(() => {
+            const forHost = this.pending.get(hostId);
+            // gone: the result came (or the host's commands were failed); another entry: a re-send's
+            if (forHost?.get(frame.id)?.resolve !== resolve) return;
+            forHost.delete(frame.id);
+            reject(
+              new KctlError(
+                'timeout',
+                `Command ${op} to host "${host.name}" got no result within ${timeoutMs} ms`,
+                {
+                  retryable: true,
+                  details: { commandId: frame.id },
+                },
+              ),
+            );
+          }),
+        timeoutMs,
+      );
       let forHost = this.pending.get(hostId);
       if (!forHost) this.pending.set(hostId, (forHost = new Map<string, Pending>()));
       forHost.set(frame.id, {
@@ -222,7 +289,10 @@ export class AgentRegistry {
       session.ws.terminate();
       return;
     }
-    session.ws.send(JSON.stringify(frame));
+    // ttlMs is the life left now, restamped on a re-send, so the agent's deadline never needs its wall clock
+    const out =
+      frame.type === 'command' ? { ...frame, ttlMs: Math.max(0, frame.expiresAt - Date.now()) } : frame;
+    session.ws.send(JSON.stringify(out));
   }
 
   closeAll(code: number, reason: string): void {

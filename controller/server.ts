@@ -11,6 +11,11 @@ import type { Store } from './store/store.js';
 import type { AgentEndpoint } from './agent-endpoint.js';
 import type { ControllerMetrics } from './metrics.js';
 import { identityOfPeer } from './pki.js';
+import { sameSerial } from './session-standing.js';
+import { DEFAULT_AGENT_LIMITS, KeyedRateLimiter, type RateLimit } from './rate-limit.js';
+import { LogSampler } from './log-sampler.js';
+
+export { sameSerial };
 
 export interface ServerOptions {
   tls: { certPem: string; keyPem: string; caPem: string };
@@ -19,7 +24,17 @@ export interface ServerOptions {
   endpoint: AgentEndpoint;
   metrics: ControllerMetrics;
   log: Logger;
+  /** agent channel upgrades per host (issue 12); DEFAULT_AGENT_LIMITS.reconnects when absent */
+  reconnectLimit?: RateLimit;
 }
+
+const STATUS_TEXT: Record<number, string> = {
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  429: 'Too Many Requests',
+  503: 'Service Unavailable',
+};
 
 /** Handshakes in flight, total and per source address (S12). */
 const MAX_UPGRADES_IN_FLIGHT = 256;
@@ -35,7 +50,13 @@ export function createControllerServer(options: ServerOptions): {
   const router = new Router(options.routes);
   // enrollment and /healthz come without a client certificate; every other route is refused
   // without one by the router's single authorisation check (S5, S14)
-  const server = createHardenedHttpsServer(options.tls, { requestTimeoutMs: 60_000 });
+  const server = createHardenedHttpsServer(options.tls, {
+    requestTimeoutMs: 60_000,
+    onHeadersTimeout: (ip) => {
+      metrics.refuseConnection('headers_timeout');
+      log.debug({ ip }, 'request headers timed out');
+    },
+  });
 
   // a client whose certificate TLS did not verify is logged once per connection, not per request
   const refusedSockets = new WeakSet<TLSSocket>();
@@ -78,6 +99,9 @@ export function createControllerServer(options: ServerOptions): {
 
   let upgradesInFlight = 0;
   const upgradesPerIp = new Map<string, number>();
+  const reconnectsPerHost = new KeyedRateLimiter(options.reconnectLimit ?? DEFAULT_AGENT_LIMITS.reconnects);
+  // refusals a flood causes are logged a few times a minute per source and code, the rest counted
+  const refusalLog = new LogSampler({ burst: 5, windowMs: 60_000 });
 
   // Authentication happens here, before handleUpgrade (S12): nothing unauthenticated becomes a WebSocket.
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -85,10 +109,15 @@ export function createControllerServer(options: ServerOptions): {
     const ip = tls.remoteAddress ?? 'unknown';
     const refuse = (status: number, code: string, message: string, extra: object = {}): void => {
       metrics.refuseConnection(code);
-      log.warn({ ip, code, ...extra }, 'agent connection refused');
-      const body = JSON.stringify({ error: { code, message, retryable: status >= 500 } });
+      const take = refusalLog.take(`${ip}:${code}`);
+      if (take)
+        log.warn(
+          { ip, code, ...extra, ...(take.suppressed ? { suppressed: take.suppressed } : {}) },
+          'agent connection refused',
+        );
+      const body = JSON.stringify({ error: { code, message, retryable: status >= 500 || status === 429 } });
       socket.end(
-        `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : 'Service Unavailable'}\r\n` +
+        `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n` +
           `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
     };
@@ -113,6 +142,11 @@ export function createControllerServer(options: ServerOptions): {
     if (!sameSerial(cert.serialNumber, host.certSerial)) {
       return refuse(403, 'forbidden', 'This certificate was replaced by a newer one for this host');
     }
+    // a flood of reconnects (each ending in a hello and a store write) stops here, per host
+    if (!reconnectsPerHost.take(host.id)) {
+      metrics.limitHit('reconnects');
+      return refuse(429, 'rate_limited', `Host "${host.name}" reconnects too often; retry with backoff`);
+    }
     const perIp = upgradesPerIp.get(ip) ?? 0;
     if (upgradesInFlight >= MAX_UPGRADES_IN_FLIGHT || perIp >= MAX_UPGRADES_PER_IP) {
       return refuse(503, 'enroll_rate_limited', 'Too many connection attempts in flight; retry with backoff');
@@ -132,7 +166,7 @@ export function createControllerServer(options: ServerOptions): {
     socket.once('close', done);
     wss.handleUpgrade(req, socket, head, (ws) => {
       done();
-      options.endpoint.onConnection(ws, host, ip);
+      options.endpoint.onConnection(ws, host, ip, host.certSerial);
     });
   });
 
@@ -168,20 +202,22 @@ export function tlsRefusal(socket: TLSSocket): { tlsError: string; clientCert: b
   return { tlsError, clientCert };
 }
 
-/** Serial numbers as hex, compared without case or leading zeros. */
-export function sameSerial(a: string | undefined, b: string): boolean {
-  const norm = (x: string): string => x.toLowerCase().replace(/:/g, '').replace(/^0+/, '');
-  return a !== undefined && norm(a) === norm(b);
-}
+/** The documented time a client has to send a request's headers (S12). */
+export const HEADERS_TIMEOUT_MS = 10_000;
 
 /**
  * An HTTPS server with the limits of S12: client certificates asked for (checked per route, never
  * required at TLS level), TLS 1.2+, bounded handshake, header and request times and sizes.
  * The admin/agent port and the fleet page's port both use it.
+ *
+ * Node enforces `headersTimeout` only on a periodic sweep (every 30 s by default), so a client
+ * trickling its headers was cut off after 24-29 s; each connection here has its own header timer
+ * instead (enforceHeadersTimeout), and the sweep runs every second for `requestTimeout`.
+ * The server's users must listen for 'upgrade' (both do): the timer ends when one is emitted.
  */
 export function createHardenedHttpsServer(
   tls: { certPem: string; keyPem: string; caPem: string },
-  options: { requestTimeoutMs: number },
+  options: { requestTimeoutMs: number; onHeadersTimeout?: (ip: string | null) => void },
 ): Server {
   const server = createServer({
     cert: tls.certPem,
@@ -192,10 +228,67 @@ export function createHardenedHttpsServer(
     minVersion: 'TLSv1.2',
     handshakeTimeout: 10_000,
     maxHeaderSize: 16 * 1024,
+    connectionsCheckingInterval: 1_000,
   });
-  server.headersTimeout = 10_000;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = options.requestTimeoutMs;
   server.maxHeadersCount = 64;
   server.keepAliveTimeout = 5_000;
+  enforceHeadersTimeout(server, HEADERS_TIMEOUT_MS, options.onHeadersTimeout);
   return server;
+}
+
+/**
+ * A timer per connection for the request headers: armed when the connection is ready for a request
+ * (TLS done, or the previous response sent on a keep-alive connection), disarmed when a request's
+ * headers are complete ('request' or 'upgrade'). When it fires, the client gets a 408 and the
+ * connection is closed, the way Node's own sweep would, but on time.
+ */
+function enforceHeadersTimeout(
+  server: Server,
+  timeoutMs: number,
+  onTimeout: ((ip: string | null) => void) | undefined,
+): void {
+  const state = new WeakMap<Duplex, { timer: NodeJS.Timeout | undefined; inFlight: number }>();
+  const disarm = (socket: Duplex): void => {
+    const s = state.get(socket);
+    if (s?.timer) clearTimeout(s.timer);
+    if (s) s.timer = undefined;
+  };
+  const arm = (socket: TLSSocket): void => {
+    const s = state.get(socket);
+    if (!s || socket.destroyed) return;
+    if (s.timer) clearTimeout(s.timer);
+    s.timer = setTimeout(() => {
+      s.timer = undefined;
+      if (socket.destroyed || s.inFlight > 0) return;
+      onTimeout?.(socket.remoteAddress ?? null);
+      if (socket.writable)
+        socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      // a client that does not read the 408 is not waited for
+      setTimeout(() => socket.destroy(), 1000).unref();
+    }, timeoutMs);
+    s.timer.unref();
+  };
+  server.on('secureConnection', (socket: TLSSocket) => {
+    state.set(socket, { timer: undefined, inFlight: 0 });
+    socket.once('close', () => disarm(socket));
+    arm(socket);
+  });
+  server.on('request', (req: IncomingMessage, res) => {
+    const socket = req.socket as TLSSocket;
+    const s = state.get(socket);
+    if (!s) return;
+    s.inFlight++;
+    disarm(socket);
+    res.once('close', () => {
+      // the next request on a keep-alive connection gets the same time for its headers
+      if (--s.inFlight === 0) arm(socket);
+    });
+  });
+  server.on('upgrade', (req: IncomingMessage) => {
+    // the socket now belongs to a WebSocket: no more HTTP requests on it
+    disarm(req.socket);
+    state.delete(req.socket);
+  });
 }

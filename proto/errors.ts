@@ -17,6 +17,8 @@ export const ErrorCode = z.enum([
   'ca_pin_mismatch',
   'csr_invalid',
   'enroll_rate_limited',
+  /** an enrolled agent went over a rate limit of the agent channel (frames, bytes, hellos, reconnects) */
+  'rate_limited',
   'name_taken',
   'command_expired',
   'command_foreign_host',

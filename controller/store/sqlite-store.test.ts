@@ -109,9 +109,9 @@ describe('sqlite store', () => {
       certNotAfter: 5,
       enrolledAt: 1,
     });
-    expect(store.getHostState('h1')).toEqual({ name: 'cp-1', state: 'active' });
+    expect(store.getHostState('h1')).toEqual({ name: 'cp-1', state: 'active', certSerial: '01' });
     store.revokeHost('h1', 9);
-    expect(store.getHostState('h1')).toEqual({ name: 'cp-1', state: 'revoked' });
+    expect(store.getHostState('h1')).toEqual({ name: 'cp-1', state: 'revoked', certSerial: '01' });
     expect(store.getHostState('nope')).toBeUndefined();
   });
 });

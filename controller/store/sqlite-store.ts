@@ -76,9 +76,16 @@ export class SqliteStore implements Store {
     return row ? hostFromRow(row) : undefined;
   }
 
-  getHostState(id: string): Pick<HostRecord, 'name' | 'state'> | undefined {
-    const row = this.statement('SELECT name, state FROM hosts WHERE id = ?').get(id) as Row | undefined;
-    return row ? { name: row.name as string, state: row.state as HostRecord['state'] } : undefined;
+  getHostState(id: string): Pick<HostRecord, 'name' | 'state' | 'certSerial'> | undefined {
+    const row = this.statement('SELECT name, state, cert_serial FROM hosts WHERE id = ?').get(id) as
+      Row | undefined;
+    return row
+      ? {
+          name: row.name as string,
+          state: row.state as HostRecord['state'],
+          certSerial: row.cert_serial as string,
+        }
+      : undefined;
   }
 
   getHostByName(name: string): HostRecord | undefined {

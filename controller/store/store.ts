@@ -47,8 +47,8 @@ export interface AuditEntry {
 export interface Store {
   createHost(host: Omit<HostRecord, 'lastSeenAt' | 'lastIp' | 'agentVersion' | 'facts' | 'revokedAt'>): void;
   getHost(id: string): HostRecord | undefined;
-  /** name and state only: the check before every command, without parsing facts and labels */
-  getHostState(id: string): Pick<HostRecord, 'name' | 'state'> | undefined;
+  /** name, state and current certificate serial only: the check before every command, without parsing facts and labels */
+  getHostState(id: string): Pick<HostRecord, 'name' | 'state' | 'certSerial'> | undefined;
   getHostByName(name: string): HostRecord | undefined;
   listHosts(): HostRecord[];
   recordHostSeen(
