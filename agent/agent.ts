@@ -65,7 +65,6 @@ export async function runAgent(
         labels: config.labels,
         state,
         log,
-        net: host.net,
       });
     } catch (err) {
       const wire = toWireError(err);
@@ -78,7 +77,7 @@ export async function runAgent(
   }
   if (!identity) return { stop: () => Promise.resolve() };
   try {
-    identity = await rotateIfDue({ controller: config.controller, identity, state, log, net: host.net });
+    identity = await rotateIfDue({ controller: config.controller, identity, state, log });
   } catch (err) {
     // the current certificate still works; try again at the next start or check
     log.warn(
@@ -118,15 +117,11 @@ export async function runAgent(
     send: (frame) => connection.send(frame),
     kubeadmLock: new KubeadmLock({ state, log: hostLog }),
     // the bundle comes over the same pinned mTLS as everything else, with the current certificate
-    bundle: controllerBundleSource({
-      controller: config.controller,
-      credentials: () => current,
-      net: host.net,
-    }),
+    bundle: controllerBundleSource({ controller: config.controller, credentials: () => current }),
   });
   connection.start(executor);
   const rotation = setInterval(() => {
-    rotateIfDue({ controller: config.controller, identity: current, state, log: hostLog, net: host.net })
+    rotateIfDue({ controller: config.controller, identity: current, state, log: hostLog })
       .then((next) => {
         if (next !== current) {
           current = next;

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import { KctlError } from '../proto/errors.js';
 import { RenewResponse } from '../proto/admin-api.js';
-import type { Net } from './host/net.js';
 import type { StateDir } from './host/state-dir.js';
 import { certificateHostId, createAgentKeyAndCsr, shouldRotate } from './identity.js';
+import { httpsJson } from './https-json.js';
 import { saveCredential, type AgentIdentity } from './enroll.js';
 
 /**
@@ -15,7 +15,6 @@ export async function rotateIfDue(options: {
   identity: AgentIdentity;
   state: StateDir;
   log: Logger;
-  net: Net;
   now?: number;
   force?: boolean;
 }): Promise<AgentIdentity> {
@@ -23,10 +22,12 @@ export async function rotateIfDue(options: {
   if (!options.force && !shouldRotate(identity.certPem, options.now ?? Date.now())) return identity;
   const { keyPem, csrPem } = await createAgentKeyAndCsr();
   const parsed = RenewResponse.safeParse(
-    await options.net.requestJson({
+    await httpsJson({
       method: 'POST',
       url: `${options.controller}/v1/agent/renew`,
-      tls: { ca: identity.caPem, cert: identity.certPem, key: identity.keyPem },
+      ca: identity.caPem,
+      cert: identity.certPem,
+      key: identity.keyPem,
       body: { csrPem },
     }),
   );

@@ -29,6 +29,8 @@ export const HostFile = z.strictObject({
   sensitive: z.boolean().default(false),
   /** numeric owner; absent: kept as it is (root for a new file written by the agent) */
   owner: z.strictObject({ uid: UnixId, gid: UnixId }).optional(),
+  /** units restarted (after every file and package is in place) when this file changes */
+  restarts: z.array(UnitName).max(8).optional(),
 });
 export type HostFile = z.infer<typeof HostFile>;
 
@@ -86,6 +88,8 @@ export const HostSpec = z.strictObject({
         /** exact version in the repo's format; absent: whatever the repo offers, once */
         version: PackageVersion.optional(),
         hold: z.boolean().default(true),
+        /** units restarted (after every file and package is in place) when this package changes */
+        restarts: z.array(UnitName).max(8).optional(),
       }),
     )
     .max(64)

@@ -5,6 +5,15 @@ import { KubeadmOps } from './kubeadm-ops.js';
 import { HostSpec } from './host-spec.js';
 import { StepPlan, StepReport } from './results.js';
 
+/** The units `service.restart` may restart: kctl's own, never an arbitrary name from the wire. */
+export const RestartableUnit = z.enum([
+  'kubelet.service',
+  'containerd.service',
+  'haproxy.service',
+  'keepalived.service',
+  'etcd.service',
+]);
+
 /**
  * The closed set of operations an agent executes (S8). There is no generic exec.
  * Each op has a strict args schema (checked by the agent) and a result schema (checked by the controller).
@@ -49,6 +58,14 @@ export const Ops = {
       changed: z.boolean(),
       planHash: z.string(),
     }),
+  },
+  /**
+   * Restart one of the units kctl runs (systemd reads its unit files again first): the kubelet after
+   * its package moved in an upgrade. `restarted` is false when the unit is not installed.
+   */
+  'service.restart': {
+    args: z.strictObject({ unit: RestartableUnit }),
+    result: z.strictObject({ restarted: z.boolean() }),
   },
   ...KubeadmOps,
 } as const;

@@ -45,6 +45,15 @@ export const Change = z.discriminatedUnion('kind', [
     to: z.string().max(128),
   }),
   z.strictObject({ kind: z.literal('package-hold'), name: z.string().max(128) }),
+  /**
+   * A unit restarted because a change beside it in the same step touches what it reads (a config
+   * file, its package). Pending only while that change is: converge restarts it after every step.
+   */
+  z.strictObject({
+    kind: z.literal('service-restart'),
+    unit: z.string().max(256),
+    reason: z.string().max(512),
+  }),
   z.strictObject({ kind: z.literal('package-index'), reason: z.string().max(256) }),
   /** one file of the offline bundle's synced copy: fetched and checked, or removed */
   z.strictObject({

@@ -3,6 +3,7 @@ import { factsOp, pingOp } from './basic-ops.js';
 import { preflightOps } from './preflight-ops.js';
 import { kubeadmOps } from './kubeadm-ops.js';
 import { hostOps } from './host-ops.js';
+import { serviceRestartOp } from './service-ops.js';
 
 /** Every op this agent implements; the type forces one implementation per op in proto/ops.ts. */
 export function agentOps(): OpImplementations {
@@ -12,5 +13,6 @@ export function agentOps(): OpImplementations {
     ...preflightOps,
     ...kubeadmOps,
     ...hostOps,
+    'service.restart': serviceRestartOp,
   };
 }

@@ -3,6 +3,7 @@ import { KctlError, toWireError } from '../../proto/errors.js';
 import type { Change, StepPlan, StepReport } from '../../proto/results.js';
 import type { Host } from '../host/host.js';
 import type { Step } from './step.js';
+import { RESTARTS_STEP_ID, pendingRestarts, runRestarts } from './restarts.js';
 
 /** Steps in dependency order (stable: spec order among independent steps). */
 export function orderSteps(steps: readonly Step[]): Step[] {
@@ -107,6 +108,17 @@ export async function applySteps(
       report('failed', [], err);
     }
   }
+  // restarts wait for every file and package: a unit restarted once, on its final configuration
+  const pending = pendingRestarts(reports.filter((r) => r.status === 'applied').flatMap((r) => r.changes));
+  if (pending) {
+    onProgress(
+      pending.restarts.length > 0
+        ? `restarting ${pending.restarts.map((c) => c.unit).join(', ')}`
+        : 'reloading systemd units',
+      RESTARTS_STEP_ID,
+    );
+    reports.push(await runRestarts(host, pending));
+  }
   return reports;
 }
 
@@ -132,6 +144,8 @@ export function describeChange(c: StepPlan['changes'][number]): string {
       return `${c.name}: ${c.from ?? '(not installed)'} -> ${c.to}`;
     case 'package-hold':
       return `hold ${c.name}`;
+    case 'service-restart':
+      return `restart ${c.unit} (${c.reason})`;
     case 'package-index':
       return `refresh package index (${c.reason})`;
     case 'bundle-file':

@@ -4,6 +4,7 @@ import type { Change } from '../../proto/results.js';
 import { KctlError } from '../../proto/errors.js';
 import type { Host } from '../host/host.js';
 import type { Step } from './step.js';
+import { restartChanges } from './restarts.js';
 
 export const SENSITIVE_DIFF = '(content hidden: sensitive file)';
 
@@ -17,6 +18,8 @@ export interface WantedFile {
   mode: number;
   sensitive?: boolean;
   owner?: { uid: number; gid: number } | undefined;
+  /** units to restart, after every step, when this file changes */
+  restarts?: readonly string[] | undefined;
 }
 
 /** The change needed to make `path` hold `content` with `mode` (and owner), or undefined when it already does. */
@@ -95,7 +98,8 @@ export function fileStep(want: WantedFile, dependsOn: string[] = []): Step {
     dependsOn,
     async diff(host) {
       const c = await fileChange(host, want);
-      return c ? [c] : [];
+      // a restart is a consequence of the change, pending only while the change is
+      return c ? [c, ...restartChanges(want.restarts, `${want.path} changed`)] : [];
     },
     async apply(host, changes) {
       for (const c of changes) if (c.kind === 'file') await applyFileChange(host, c, want.content);

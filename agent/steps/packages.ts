@@ -3,6 +3,7 @@ import type { Change } from '../../proto/results.js';
 import type { HostSpec } from '../../proto/host-spec.js';
 import type { Host } from '../host/host.js';
 import type { Step } from './step.js';
+import { restartChanges } from './restarts.js';
 
 export type PackageManager = 'apt' | 'dnf';
 
@@ -189,6 +190,11 @@ export const packagesStep = (
         from: installed.get(p.name) ?? null,
         to: p.version ?? ANY_VERSION,
       });
+    // the running service still has the old binary: restarted once everything is in place
+    for (const p of missing)
+      changes.push(
+        ...restartChanges(p.restarts, `package ${p.name} ${installed.has(p.name) ? 'changed' : 'installed'}`),
+      );
     const holds = await heldPackages(host, pm);
     for (const p of packages) {
       if (!p.hold) continue;

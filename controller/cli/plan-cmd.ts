@@ -35,6 +35,8 @@ function describe(c: Change): string[] {
       return [`~ package ${c.name}: ${c.from ?? '(absent)'} -> ${c.to}`];
     case 'package-hold':
       return [`~ hold package ${c.name}`];
+    case 'service-restart':
+      return [`~ restart ${c.unit} (${c.reason})`];
     case 'package-index':
       return [`~ refresh the package index (${c.reason})`];
     case 'bundle-file':

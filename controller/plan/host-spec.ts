@@ -30,10 +30,14 @@ export function prepPackages(
   return {
     // the agent syncs the bundle to /var/lib/kctl/bundle before apt reads it as a local repository
     ...(spec.packages.source === 'bundle' ? { packagesFrom: 'bundle' as const } : {}),
+    // a running containerd or kubelet keeps its old binary until restarted (the kubelet's node
+    // version with it): restarted after the packages step when their package moves
     packages: [
-      { name: 'containerd', hold: false },
+      { name: 'containerd', hold: false, restarts: ['containerd.service'] },
       { name: 'runc', hold: false },
-      ...kubernetesPackages(spec.kubernetesVersion, format),
+      ...kubernetesPackages(spec.kubernetesVersion, format).map((p) =>
+        p.name === 'kubelet' ? { ...p, restarts: ['kubelet.service'] } : p,
+      ),
     ],
     // kubelet crash-loops until kubeadm configures it: enabled now, started by kubeadm
     services: [

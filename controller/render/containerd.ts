@@ -181,7 +181,14 @@ export function registryFiles(input: RegistryInput, certsDir = CONTAINERD_CERTS_
 /** config.toml plus the registry files it points at. */
 export function renderContainerdFiles(config: ContainerdConfigInput, registries: RegistryInput): HostFile[] {
   return [
-    { path: CONTAINERD_CONFIG_PATH, content: renderContainerdConfig(config), mode: 0o644, sensitive: false },
+    // containerd reads config.toml only when it starts; certs.d is read on every pull (config_path)
+    {
+      path: CONTAINERD_CONFIG_PATH,
+      content: renderContainerdConfig(config),
+      mode: 0o644,
+      sensitive: false,
+      restarts: ['containerd.service'],
+    },
     ...registryFiles(registries, config.registryConfigPath),
   ];
 }

@@ -32,7 +32,11 @@ export function needsQuotes(value: string): boolean {
   // as the yaml package reads it in 1.2 (core schema, newer decoders) and 1.1 (whose float also
   // takes `e0`); text that is no plain scalar at all (`{`, `- a`) the stringifier quotes on its own
   try {
-    return typeof parse(value) !== 'string' || typeof parse(value, { version: '1.1' }) !== 'string';
+    const quiet = { logLevel: 'silent' } as const;
+    return (
+      typeof parse(value, quiet) !== 'string' ||
+      typeof parse(value, { ...quiet, version: '1.1' }) !== 'string'
+    );
   } catch {
     return false;
   }

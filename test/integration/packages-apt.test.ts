@@ -39,7 +39,12 @@ afterEach(async () => {
 // newest, so it is pinned too (unheld), as a second package of the same release would be
 const packages = (version: string): HostSpec['packages'] => [
   { name: STANDIN_COMMON_PACKAGE, version, hold: false },
-  ...KUBE.map((name) => ({ name, version, hold: true })),
+  ...KUBE.map((name) => ({
+    name,
+    version,
+    hold: true,
+    ...(name === 'kubelet' ? { restarts: ['kubelet.service'] } : {}),
+  })),
 ];
 
 const host = (): Promise<TempHost> =>
@@ -56,7 +61,11 @@ describe('packages step with the real apt and dpkg (temp root)', () => {
     async () => {
       t = await host();
       const first = await applySteps(t.host, [packagesStep(packages(V1), [])]);
-      expect(first.map((r) => [r.status, r.error?.message])).toEqual([['applied', undefined]]);
+      expect(first.map((r) => [r.stepId, r.status, r.error?.message])).toEqual([
+        ['packages', 'applied', undefined],
+        // try-restart: a kubelet that does not run yet is left to start on its own
+        ['service-restarts', 'applied', undefined],
+      ]);
       const v1 = await dpkgStatus(t.root);
       for (const n of KUBE) expect(v1[n]).toEqual([V1, 'hi']);
 
@@ -65,9 +74,23 @@ describe('packages step with the real apt and dpkg (temp root)', () => {
       expect(plan?.changes).toEqual([
         { kind: 'package-index', reason: '4 package(s) to install' },
         ...[STANDIN_COMMON_PACKAGE, ...KUBE].map((name) => ({ kind: 'package', name, from: V1, to: V2 })),
+        { kind: 'service-restart', unit: 'kubelet.service', reason: 'package kubelet changed' },
       ]);
-      const [upgrade] = await applySteps(t.host, [step]);
+      const before = (await t.calls()).length;
+      const [upgrade, restarts] = await applySteps(t.host, [step]);
       expect([upgrade?.status, upgrade?.error?.message]).toEqual(['applied', undefined]);
+      // the running kubelet keeps the old binary until restarted: once the packages are in
+      expect(restarts).toMatchObject({
+        stepId: 'service-restarts',
+        status: 'applied',
+        changes: [{ kind: 'service-restart', unit: 'kubelet.service', reason: 'package kubelet changed' }],
+      });
+      const calls = (await t.calls()).slice(before).map((c) => [c.program, ...c.args].join(' '));
+      const afterHold = calls.slice(calls.findLastIndex((c) => c.startsWith('apt-mark hold ')) + 1);
+      expect(afterHold.filter((c) => c.startsWith('systemctl '))).toEqual([
+        'systemctl daemon-reload',
+        'systemctl try-restart -- kubelet.service',
+      ]);
       const v2 = await dpkgStatus(t.root);
       for (const n of KUBE) expect(v2[n]).toEqual([V2, 'hi']);
       expect(await step.diff(t.host)).toEqual([]);
