@@ -3,7 +3,34 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
+const noShell = {
+  selector: "Property[key.name='shell'][value.value=true]",
+  message: 'No shell: argv arrays only (S15).',
+};
 const effectModules = ['node:fs', 'node:fs/promises', 'node:child_process', 'execa', 'fs', 'child_process'];
+/** the network and what the agent's own process sees: agent/host/net.ts and this-process.ts own these */
+const networkModules = [
+  'node:https',
+  'node:http',
+  'node:http2',
+  'node:tls',
+  'node:dns',
+  'node:dns/promises',
+  'node:dgram',
+  'node:os',
+  'undici',
+  'https',
+  'http',
+  'http2',
+  'tls',
+  'dns',
+  'dns/promises',
+  'dgram',
+  'os',
+];
+/** node:net's address helpers are pure; its sockets and servers are not */
+const pureNetNames = ['isIP', 'isIPv4', 'isIPv6', 'BlockList', 'SocketAddress'];
+const hostLayerOnly = 'Only agent/host/ touches the network, the OS and the environment (Net, thisProcess).';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test-artifacts/**', 'packaging/**/*.js'] },
@@ -18,28 +45,50 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/switch-exhaustiveness-check': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      'no-restricted-syntax': [
-        'error',
-        {
-          selector: "Property[key.name='shell'][value.value=true]",
-          message: 'No shell: argv arrays only (S15).',
-        },
-      ],
+      'no-restricted-syntax': ['error', noShell],
     },
   },
   {
+    // every side effect of the agent goes through agent/host/ (Host, Net, thisProcess); only types may be imported
     files: ['agent/**/*.ts'],
     ignores: ['agent/host/**', 'agent/**/*.test.ts'],
     rules: {
-      'no-restricted-imports': [
+      '@typescript-eslint/no-restricted-imports': [
         'error',
         {
-          paths: effectModules.map((name) => ({
-            name,
-            message: 'Only agent/host/ touches fs and processes.',
-          })),
+          paths: [
+            ...effectModules.map((name) => ({
+              name,
+              message: 'Only agent/host/ touches fs and processes.',
+            })),
+            ...networkModules.map((name) => ({ name, message: hostLayerOnly, allowTypeImports: true })),
+            ...['node:net', 'net'].map((name) => ({
+              name,
+              allowImportNames: pureNetNames,
+              message: hostLayerOnly,
+              allowTypeImports: true,
+            })),
+            { name: 'node:process', importNames: ['env', 'default'], message: hostLayerOnly },
+            { name: 'process', importNames: ['env', 'default'], message: hostLayerOnly },
+          ],
           patterns: [{ group: ['**/controller/**'], message: 'agent/ never imports controller/.' }],
         },
+      ],
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: hostLayerOnly },
+        { object: 'globalThis', property: 'fetch', message: hostLayerOnly },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        noShell,
+        // a dynamic import() would slip past no-restricted-imports
+        { selector: 'ImportExpression', message: hostLayerOnly },
+      ],
+      'no-restricted-globals': [
+        'error',
+        { name: 'fetch', message: hostLayerOnly },
+        { name: 'WebSocket', message: 'The agent channel uses ws (agent/connection.ts).' },
       ],
     },
   },

@@ -65,6 +65,7 @@ export async function runAgent(
         labels: config.labels,
         state,
         log,
+        net: host.net,
       });
     } catch (err) {
       const wire = toWireError(err);
@@ -77,7 +78,7 @@ export async function runAgent(
   }
   if (!identity) return { stop: () => Promise.resolve() };
   try {
-    identity = await rotateIfDue({ controller: config.controller, identity, state, log });
+    identity = await rotateIfDue({ controller: config.controller, identity, state, log, net: host.net });
   } catch (err) {
     // the current certificate still works; try again at the next start or check
     log.warn(
@@ -117,11 +118,15 @@ export async function runAgent(
     send: (frame) => connection.send(frame),
     kubeadmLock: new KubeadmLock({ state, log: hostLog }),
     // the bundle comes over the same pinned mTLS as everything else, with the current certificate
-    bundle: controllerBundleSource({ controller: config.controller, credentials: () => current }),
+    bundle: controllerBundleSource({
+      controller: config.controller,
+      credentials: () => current,
+      net: host.net,
+    }),
   });
   connection.start(executor);
   const rotation = setInterval(() => {
-    rotateIfDue({ controller: config.controller, identity: current, state, log: hostLog })
+    rotateIfDue({ controller: config.controller, identity: current, state, log: hostLog, net: host.net })
       .then((next) => {
         if (next !== current) {
           current = next;

@@ -5,9 +5,9 @@ import { EnrollResponse } from '../proto/admin-api.js';
 import { caPinOf, pinMatches } from '../proto/ca-pin.js';
 import { PROTOCOL_VERSION } from '../proto/version.js';
 import type { HostFacts } from '../proto/facts.js';
+import type { Net } from './host/net.js';
 import type { StateDir } from './host/state-dir.js';
 import { createAgentKeyAndCsr } from './identity.js';
-import { httpsJson } from './https-json.js';
 
 export interface AgentIdentity {
   hostId: string;
@@ -56,11 +56,16 @@ export async function enroll(options: {
   labels: Record<string, string>;
   state: StateDir;
   log: Logger;
+  net: Net;
 }): Promise<AgentIdentity> {
-  const { controller, log } = options;
-  const caBody = z
-    .strictObject({ caPem: z.string() })
-    .safeParse(await httpsJson({ method: 'GET', url: `${controller}/v1/ca` }));
+  const { controller, log, net } = options;
+  const caBody = z.strictObject({ caPem: z.string() }).safeParse(
+    await net.requestJson({
+      method: 'GET',
+      url: `${controller}/v1/ca`,
+      tls: { unverified: 'fetching-the-ca-to-pin' },
+    }),
+  );
   if (!caBody.success) throw new KctlError('invalid_frame', `${controller}/v1/ca did not return a CA`);
   const caPem = caBody.data.caPem;
   const pin = caPinOf(caPem);
@@ -71,12 +76,12 @@ export async function enroll(options: {
       { details: { remedy: 'check caPin in agent.yaml against the pin printed by "kctl controller init"' } },
     );
   }
-  const { keyPem, csrPem } = await createAgentKeyAndCsr();
+  const { keyPem, csrPem } = await pendingKeyAndCsr(options.state);
   const response = EnrollResponse.safeParse(
-    await httpsJson({
+    await net.requestJson({
       method: 'POST',
       url: `${controller}/v1/enroll`,
-      ca: caPem,
+      tls: { ca: caPem },
       body: {
         token: options.token,
         csrPem,
@@ -101,8 +106,32 @@ export async function enroll(options: {
     FILES.identity,
     JSON.stringify({ hostId: identity.hostId, hostName: identity.hostName }),
   );
+  await options.state.remove(PENDING);
   log.info({ hostId: identity.hostId, host: identity.hostName }, 'enrolled');
   return identity;
+}
+
+const PENDING = 'enroll-pending.json';
+const PendingEnrollment = z.strictObject({ keyPem: z.string(), csrPem: z.string() });
+
+/**
+ * The key and CSR of this host's enrollment, made once and kept (0600) until the identity is saved:
+ * every retry sends the same CSR, so a reply lost to a crash on either side is answered again by the
+ * controller with the same certificate instead of "already enrolled".
+ */
+async function pendingKeyAndCsr(state: StateDir): Promise<{ keyPem: string; csrPem: string }> {
+  const text = await state.read(PENDING);
+  if (text !== undefined) {
+    try {
+      const pending = PendingEnrollment.safeParse(JSON.parse(text));
+      if (pending.success) return pending.data;
+    } catch {
+      // a damaged file (it is written atomically, so only by hand): make a new key below
+    }
+  }
+  const made = await createAgentKeyAndCsr();
+  await state.write(PENDING, JSON.stringify(made));
+  return made;
 }
 
 const NEXT = 'credential-next.json';

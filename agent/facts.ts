@@ -1,5 +1,5 @@
-import { arch, networkInterfaces } from 'node:os';
 import type { Host } from './host/host.js';
+import { thisProcess } from './host/this-process.js';
 import type { HostFacts } from '../proto/facts.js';
 import { readCgroupVersion } from './probes/cgroups.js';
 import { readKubeletVersion } from './probes/kubelet.js';
@@ -15,7 +15,7 @@ import {
 } from './probes/system.js';
 
 export interface GatherFactsOptions {
-  /** defaults to os.networkInterfaces when the host root is "/", else IPs come from /proc/net under the root */
+  /** defaults to the agent's own interfaces when the host root is "/", else IPs come from /proc/net under the root */
   networkInterfaces?: () => Readonly<Record<string, readonly InterfaceAddress[] | undefined>>;
   /** node's process architecture by default */
   arch?: string;
@@ -31,7 +31,8 @@ const MAX_STRING = 256;
  * Everything runs concurrently and nothing blocks the event loop (no systeminformation: see DESIGN.md).
  */
 export async function gatherFacts(host: Host, options: GatherFactsOptions = {}): Promise<HostFacts> {
-  const ipsFromInterfaces = options.networkInterfaces ?? (host.root === '/' ? networkInterfaces : undefined);
+  const ipsFromInterfaces =
+    options.networkInterfaces ?? (host.root === '/' ? thisProcess.networkInterfaces : undefined);
   const [
     hostname,
     machineId,
@@ -66,7 +67,7 @@ export async function gatherFacts(host: Host, options: GatherFactsOptions = {}):
     ips: [...new Set(ips)].slice(0, MAX_IPS),
     os: { id: clip(os.id), versionId: clip(os.versionId), prettyName: clip(os.prettyName) },
     kernel: clip(kernel),
-    arch: goArch(options.arch ?? arch()),
+    arch: goArch(options.arch ?? thisProcess.arch()),
     cpus,
     memoryBytes: parseMemTotalBytes(meminfo),
     cgroupVersion,

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import { KctlError } from '../proto/errors.js';
 import { RenewResponse } from '../proto/admin-api.js';
+import type { Net } from './host/net.js';
 import type { StateDir } from './host/state-dir.js';
 import { certificateHostId, createAgentKeyAndCsr, shouldRotate } from './identity.js';
-import { httpsJson } from './https-json.js';
 import { saveCredential, type AgentIdentity } from './enroll.js';
 
 /**
@@ -15,6 +15,7 @@ export async function rotateIfDue(options: {
   identity: AgentIdentity;
   state: StateDir;
   log: Logger;
+  net: Net;
   now?: number;
   force?: boolean;
 }): Promise<AgentIdentity> {
@@ -22,12 +23,10 @@ export async function rotateIfDue(options: {
   if (!options.force && !shouldRotate(identity.certPem, options.now ?? Date.now())) return identity;
   const { keyPem, csrPem } = await createAgentKeyAndCsr();
   const parsed = RenewResponse.safeParse(
-    await httpsJson({
+    await options.net.requestJson({
       method: 'POST',
       url: `${options.controller}/v1/agent/renew`,
-      ca: identity.caPem,
-      cert: identity.certPem,
-      key: identity.keyPem,
+      tls: { ca: identity.caPem, cert: identity.certPem, key: identity.keyPem },
       body: { csrPem },
     }),
   );

@@ -1,4 +1,3 @@
-import { lookup } from 'node:dns/promises';
 import type { Host } from '../host/host.js';
 import { createHostProbes } from '../probes/host-probes.js';
 import type { CheckResult, PreflightSpec } from '../../proto/checks.js';
@@ -101,17 +100,6 @@ export interface PreflightOptions {
 
 const DNS_TIMEOUT_MS = 500;
 
-/** getaddrinfo through libuv's pool, abandoned after a short wait so a dead resolver cannot stall preflight. */
-export function resolveWithTimeout(name: string, timeoutMs = DNS_TIMEOUT_MS): Promise<boolean> {
-  return withTimeout(
-    lookup(name).then(
-      () => true,
-      () => false,
-    ),
-    timeoutMs,
-    () => false,
-  );
-}
 
 /** Free bytes of the filesystem holding the path, or its nearest existing parent (statfs, no process). */
 export async function freeBytesAt(host: Host, path: string): Promise<number | undefined> {
@@ -158,7 +146,8 @@ export async function runPreflight(
     spec,
     probes: createHostProbes(host),
     env: options.env ?? {},
-    resolveName: options.resolveName ?? ((name) => resolveWithTimeout(name)),
+    // a short wait: a dead resolver must not stall preflight
+    resolveName: options.resolveName ?? ((name) => host.net.resolves(name, DNS_TIMEOUT_MS)),
     freeBytes: options.freeBytes ?? ((path) => freeBytesAt(host, path)),
     ...(options.clockOffset ? { clockOffset: options.clockOffset } : {}),
   };

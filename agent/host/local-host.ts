@@ -22,6 +22,8 @@ import { findDetachedRun, runDetached } from './detached-run.js';
 import { ioError } from './io-error.js';
 import { ManagedFiles } from './managed-files.js';
 import { isInsideAllowlist } from './paths.js';
+import { httpsNet } from './https-net.js';
+import type { Net } from './net.js';
 import { parseProcStat } from './proc-stat.js';
 import { scrubArgs, scrubSecrets } from './scrub.js';
 
@@ -40,11 +42,14 @@ export interface LocalHostOptions {
   programPath?: string[];
   /** program runs are logged at debug level, arguments scrubbed (S19) */
   logger?: Logger;
+  /** the network; node:https by default */
+  net?: Net;
 }
 
 /** The real Host: files under `root`, programs through execa with argument arrays only. */
 export class LocalHost implements Host {
   readonly root: string;
+  readonly net: Net;
   private readonly programPath: string[];
   private readonly log: Logger | undefined;
   private readonly files: ManagedFiles;
@@ -56,6 +61,7 @@ export class LocalHost implements Host {
     this.programPath = options.programPath ?? DEFAULT_PROGRAM_PATH;
     this.log = options.logger;
     this.files = new ManagedFiles(this.root, this.log);
+    this.net = options.net ?? httpsNet;
   }
 
   /** Maps a host path under the root. */

@@ -1,8 +1,6 @@
-import type { IncomingMessage } from 'node:http';
-import { request } from 'node:https';
-import { KctlError, WireError } from '../../proto/errors.js';
+import { KctlError } from '../../proto/errors.js';
 import { SignedBundleManifest, bundleFileUrlPath } from '../../proto/bundle.js';
-import { httpsJson } from '../https-json.js';
+import type { Net } from '../host/net.js';
 
 /** Where the bundle-sync step gets the signed manifest and the files; tests give their own. */
 export interface BundleSource {
@@ -29,18 +27,20 @@ const IDLE_TIMEOUT_MS = 60_000;
 export function controllerBundleSource(options: {
   controller: string;
   credentials: () => AgentCredentials;
+  net: Net;
 }): BundleSource {
   const base = options.controller.replace(/\/+$/, '');
+  const tls = (): { ca: string; cert: string; key: string } => {
+    const c = options.credentials();
+    return { ca: c.caPem, cert: c.certPem, key: c.keyPem };
+  };
   return {
     caPem: () => options.credentials().caPem,
     async manifest() {
-      const c = options.credentials();
-      const body = await httpsJson({
+      const body = await options.net.requestJson({
         method: 'GET',
         url: `${base}/v1/bundle/manifest`,
-        ca: c.caPem,
-        cert: c.certPem,
-        key: c.keyPem,
+        tls: tls(),
         timeoutMs: IDLE_TIMEOUT_MS,
       });
       const parsed = SignedBundleManifest.safeParse(body);
@@ -49,73 +49,11 @@ export function controllerBundleSource(options: {
       return parsed.data;
     },
     file(path) {
-      const c = options.credentials();
-      const url = new URL(`${base}${bundleFileUrlPath(path)}`);
-      return new Promise<AsyncIterable<Uint8Array>>((resolve, reject) => {
-        const req = request(
-          {
-            method: 'GET',
-            hostname: url.hostname.replace(/^\[|\]$/g, ''),
-            port: url.port || 443,
-            path: url.pathname,
-            ca: [c.caPem],
-            rejectUnauthorized: true,
-            cert: c.certPem,
-            key: c.keyPem,
-            minVersion: 'TLSv1.2',
-            timeout: IDLE_TIMEOUT_MS,
-            agent: false,
-          },
-          (res) => {
-            if (res.statusCode === 200) return resolve(res);
-            void refusal(res, path).then(reject, reject);
-          },
-        );
-        req.on('timeout', () =>
-          req.destroy(
-            new KctlError('timeout', `Bundle file "${path}": no data for ${IDLE_TIMEOUT_MS} ms`, {
-              retryable: true,
-            }),
-          ),
-        );
-        req.on('error', (err) =>
-          reject(
-            err instanceof KctlError
-              ? err
-              : new KctlError(
-                  'io_error',
-                  `Cannot fetch bundle file "${path}" from ${url.origin}: ${err.message}`,
-                  {
-                    retryable: true,
-                    cause: err,
-                  },
-                ),
-          ),
-        );
-        req.end();
+      return options.net.openStream(`${base}${bundleFileUrlPath(path)}`, {
+        tls: tls(),
+        label: `bundle file "${path}"`,
+        idleTimeoutMs: IDLE_TIMEOUT_MS,
       });
     },
   };
-}
-
-/** The controller's error for a refused download (a small JSON body), as a KctlError naming the file. */
-async function refusal(res: IncomingMessage, path: string): Promise<KctlError> {
-  let text = '';
-  for await (const chunk of res as AsyncIterable<Buffer>) {
-    if (text.length < 64 * 1024) text += chunk.toString('utf8');
-  }
-  let wire: WireError | undefined;
-  try {
-    const parsed = WireError.safeParse((JSON.parse(text) as { error?: unknown }).error);
-    if (parsed.success) wire = parsed.data;
-  } catch {
-    // not JSON: the status says enough
-  }
-  return new KctlError(
-    wire?.code ?? 'io_error',
-    `Bundle file "${path}": HTTP ${res.statusCode}${wire ? `: ${wire.message}` : ''}`,
-    {
-      retryable: (res.statusCode ?? 500) >= 500,
-    },
-  );
 }

@@ -3,7 +3,7 @@ import { KctlError } from '../../proto/errors.js';
 import type { HostRepoKey } from '../../proto/host-spec.js';
 import type { Change } from '../../proto/results.js';
 import type { Host } from '../host/host.js';
-import { fetchWithHostTrust } from '../host/https-fetch.js';
+import { fetchWithHostTrust } from '../host/host-trust.js';
 import { armor, normalizeFingerprint, parsePublicKeys, type OpenPgpKeyring } from './repo-key-openpgp.js';
 import type { Step } from './step.js';
 

@@ -13,6 +13,7 @@ import { createLogger } from '../../proto/logging.js';
 import { StateDir } from '../../agent/host/state-dir.js';
 import { enroll } from '../../agent/enroll.js';
 import { rotateIfDue } from '../../agent/rotate.js';
+import { httpsNet } from '../../agent/host/https-net.js';
 import { kctl } from './harness.js';
 import { startLab, type Lab } from './ha-lab.js';
 import { BOOTSTRAP_TOKEN, findSecrets } from '../fixtures/secret-scan.js';
@@ -218,12 +219,14 @@ describe('no secret in any log of a full HA apply (S19)', () => {
         labels: {},
         state,
         log,
+        net: httpsNet,
       });
       const second = await rotateIfDue({
         controller: lab.controller.url,
         identity: first,
         state,
         log,
+        net: httpsNet,
         force: true,
       });
       expect(second.certPem).not.toBe(first.certPem);

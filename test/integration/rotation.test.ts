@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { StateDir } from '../../agent/host/state-dir.js';
 import { enroll, loadIdentity } from '../../agent/enroll.js';
 import { rotateIfDue } from '../../agent/rotate.js';
+import { httpsNet } from '../../agent/host/https-net.js';
 import { AuditList } from '../../proto/admin-api.js';
 import { cleanup, kctl, startControllerProcess, tempDir, type ControllerHandle } from './harness.js';
 
@@ -68,10 +69,17 @@ describe('certificate rotation', () => {
       labels: {},
       state,
       log,
+      net: httpsNet,
     });
     expect(await dial(first.caPem, first.certPem, first.keyPem)).toBe('open');
 
-    const notDue = await rotateIfDue({ controller: controller.url, identity: first, state, log });
+    const notDue = await rotateIfDue({
+      controller: controller.url,
+      identity: first,
+      state,
+      log,
+      net: httpsNet,
+    });
     expect(notDue).toBe(first);
 
     const second = await rotateIfDue({
@@ -79,6 +87,7 @@ describe('certificate rotation', () => {
       identity: first,
       state,
       log,
+      net: httpsNet,
       force: true,
     });
     expect(second.hostId).toBe(first.hostId);
