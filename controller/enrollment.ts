@@ -3,10 +3,12 @@ import type { Logger } from 'pino';
 import { KctlError } from '../proto/errors.js';
 import type { EnrollRequest, EnrollResponse } from '../proto/admin-api.js';
 import { PROTOCOL_VERSION } from '../proto/version.js';
-import type { Store } from './store/store.js';
+import type { EnrollmentRecord, HostRecord, Store, TokenUse } from './store/store.js';
 import type { ControllerMetrics } from './metrics.js';
 import { parseTokenString, verifyTokenSecret } from './tokens.js';
-import { signAgentCsr, type CaKeyPair } from './pki.js';
+import { csrKeySha256, signAgentCsr, type CaKeyPair } from './pki.js';
+
+type TokenUseFailure = Extract<TokenUse, { ok: false }>['reason'];
 
 const HOST_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -64,67 +66,127 @@ export class Enrollment {
     } catch {
       throw this.refuse('token_invalid', 'Bootstrap token is malformed (want [a-z0-9]{6}.[a-z0-9]{16})', ip);
     }
-    const use = this.deps.store.useToken(token.id, (hash) => verifyTokenSecret(token.secret, hash), now);
-    if (!use.ok) {
-      switch (use.reason) {
-        case 'unknown':
-        case 'mismatch':
-          throw this.refuse(
-            'token_invalid',
-            `Bootstrap token "${token.id}" is not known to this controller`,
-            ip,
-          );
-        case 'expired':
-          throw this.refuse('token_expired', `Bootstrap token "${token.id}" has expired`, ip);
-        case 'exhausted':
-          throw this.refuse('token_exhausted', `Bootstrap token "${token.id}" has no uses left`, ip);
-      }
+    const { store } = this.deps;
+    const verify = (hash: string): boolean => verifyTokenSecret(token.secret, hash);
+    // read-only: nothing is taken before the one transaction that also writes the host
+    const checked = store.checkToken(token.id, verify, now);
+    if (!checked.ok && (checked.reason === 'unknown' || checked.reason === 'mismatch')) {
+      throw this.tokenRefusal(checked.reason, token.id, ip);
     }
     const name = request.facts.hostname.toLowerCase();
+    if (!HOST_NAME.test(name) || name.length > 253) {
+      throw this.refuse('invalid_args', `Host name "${name}" is not a valid RFC 1123 name`, ip);
+    }
+    const existing = store.getHostByName(name);
+    if (existing) {
+      // the reply to this very enrollment may have been lost (controller or agent killed in between)
+      const again = await this.sameEnrollment(existing, token.id, request.csrPem);
+      if (again) {
+        this.deps.metrics.countEnrollment('ok');
+        store.audit({
+          actor: `token:${token.id}`,
+          action: 'host.enroll.repeated',
+          target: name,
+          details: { hostId: existing.id, ip, serial: again.certSerial },
+        });
+        this.deps.log.info({ hostId: existing.id, host: name, tokenId: token.id, ip }, 'enrollment repeated');
+        return { hostId: existing.id, hostName: name, certPem: again.certPem, caPem: this.deps.ca.certPem };
+      }
+    }
+    if (!checked.ok) throw this.tokenRefusal(checked.reason, token.id, ip);
+    if (existing) throw this.nameTaken(name, ip);
+    const hostId = randomUUID();
+    let signed: Awaited<ReturnType<typeof signAgentCsr>>;
+    let keySha256: string;
     try {
-      if (!HOST_NAME.test(name) || name.length > 253) {
-        throw this.refuse('invalid_args', `Host name "${name}" is not a valid RFC 1123 name`, ip);
-      }
-      if (this.deps.store.getHostByName(name)) {
-        throw this.refuse(
-          'name_taken',
-          `A host named "${name}" is already enrolled; remove it first with "kctl hosts delete ${name}"`,
-          ip,
-        );
-      }
-      const hostId = randomUUID();
-      const signed = await signAgentCsr(this.deps.ca, request.csrPem, {
+      keySha256 = await csrKeySha256(request.csrPem);
+      signed = await signAgentCsr(this.deps.ca, request.csrPem, {
         hostId,
         validityDays: this.deps.certValidityDays,
       });
-      // token labels win over what the agent asks for: a host cannot promote itself
-      const labels = { ...request.labels, ...use.token.labels };
-      this.deps.store.transaction(() => {
-        this.deps.store.createHost({
-          id: hostId,
-          name,
-          labels,
-          state: 'active',
-          certSerial: signed.serial,
-          certNotAfter: signed.notAfter,
-          enrolledAt: now,
-        });
-        this.deps.store.recordHostSeen(hostId, { at: now, ip, facts: request.facts });
-        this.deps.store.audit({
-          actor: `token:${token.id}`,
-          action: 'host.enroll',
-          target: name,
-          details: { hostId, ip, serial: signed.serial },
-        });
-      });
-      this.deps.metrics.countEnrollment('ok');
-      this.deps.log.info({ hostId, host: name, tokenId: token.id, ip }, 'host enrolled');
-      return { hostId, hostName: name, certPem: signed.certPem, caPem: this.deps.ca.certPem };
     } catch (err) {
-      this.deps.store.refundToken(token.id);
-      if (err instanceof KctlError) throw err;
       throw this.refuse('csr_invalid', `Certificate request refused: ${(err as Error).message}`, ip);
     }
+    // token labels win over what the agent asks for: a host cannot promote itself
+    const labels = { ...request.labels, ...checked.token.labels };
+    // one transaction: a controller killed before it commits leaves the token unused and no host;
+    // after it, the agent's retry with the same key is answered above with the same certificate
+    const outcome = store.transaction((): 'ok' | 'name_taken' | TokenUseFailure => {
+      const use = store.useToken(token.id, verify, now);
+      if (!use.ok) return use.reason;
+      if (store.getHostByName(name)) return 'name_taken';
+      store.createHost({
+        id: hostId,
+        name,
+        labels,
+        state: 'active',
+        certSerial: signed.serial,
+        certNotAfter: signed.notAfter,
+        enrolledAt: now,
+      });
+      store.recordHostSeen(hostId, { at: now, ip, facts: request.facts });
+      store.recordEnrollment({
+        hostId,
+        tokenId: token.id,
+        keySha256,
+        certSerial: signed.serial,
+        certPem: signed.certPem,
+        at: now,
+      });
+      store.audit({
+        actor: `token:${token.id}`,
+        action: 'host.enroll',
+        target: name,
+        details: { hostId, ip, serial: signed.serial },
+      });
+      return 'ok';
+    });
+    // another enrollment took the last use or the name while this one was signing
+    if (outcome === 'name_taken') throw this.nameTaken(name, ip);
+    if (outcome !== 'ok') throw this.tokenRefusal(outcome, token.id, ip);
+    this.deps.metrics.countEnrollment('ok');
+    this.deps.log.info({ hostId, host: name, tokenId: token.id, ip }, 'host enrolled');
+    return { hostId, hostName: name, certPem: signed.certPem, caPem: this.deps.ca.certPem };
+  }
+
+  /**
+   * The enrollment recorded for this host, when this request repeats it: same token, same key
+   * (the CSR's signature proves possession), and the certificate is still the host's current one.
+   */
+  private async sameEnrollment(
+    host: HostRecord,
+    tokenId: string,
+    csrPem: string,
+  ): Promise<EnrollmentRecord | undefined> {
+    const recorded = this.deps.store.getEnrollment(host.id);
+    if (!recorded || recorded.tokenId !== tokenId) return undefined;
+    if (host.state !== 'active' || host.certSerial !== recorded.certSerial) return undefined;
+    const keySha256 = await csrKeySha256(csrPem).catch(() => undefined);
+    return keySha256 === recorded.keySha256 ? recorded : undefined;
+  }
+
+  private tokenRefusal(reason: TokenUseFailure, tokenId: string, ip: string | null): KctlError {
+    switch (reason) {
+      case 'unknown':
+      case 'mismatch':
+        return this.refuse(
+          'token_invalid',
+          `Bootstrap token "${tokenId}" is not known to this controller`,
+          ip,
+        );
+      case 'expired':
+        return this.refuse('token_expired', `Bootstrap token "${tokenId}" has expired`, ip);
+      case 'exhausted':
+        return this.refuse('token_exhausted', `Bootstrap token "${tokenId}" has no uses left`, ip);
+    }
+  }
+
+  private nameTaken(name: string, ip: string | null): KctlError {
+    return this.refuse(
+      'name_taken',
+      `A host named "${name}" is already enrolled; remove it first with "kctl hosts delete ${name}"`,
+      ip,
+    );
   }
 
   private rateLimit(ip: string, now: number): void {

@@ -1,6 +1,12 @@
 // @peculiar/x509 resolves its ASN.1 providers through tsyringe, which needs the Reflect metadata API
 import 'reflect-metadata';
-import { X509Certificate as NodeX509, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
+import {
+  X509Certificate as NodeX509,
+  createHash,
+  createPublicKey,
+  randomBytes,
+  webcrypto,
+} from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
 import { KctlError } from '../proto/errors.js';
@@ -215,6 +221,15 @@ async function verifiedCsrKey(csrPem: string): Promise<x509.PublicKey> {
   }
   if (!valid) throw new KctlError('csr_invalid', 'certificate request signature does not verify');
   return csr.publicKey;
+}
+
+/**
+ * SHA-256 (hex) of the SubjectPublicKeyInfo of a CSR whose signature verifies: which key an
+ * enrollment was for, so a retry with the same key can be answered with the same certificate.
+ */
+export async function csrKeySha256(csrPem: string): Promise<string> {
+  const key = await verifiedCsrKey(csrPem);
+  return createHash('sha256').update(Buffer.from(key.rawData)).digest('hex');
 }
 
 /**

@@ -82,4 +82,14 @@ export const MIGRATIONS: readonly string[] = [
      error TEXT,
      duration_ms INTEGER
    );`,
+  // 4: what each enrollment issued (certificate and key hash), so a retry whose reply was lost is
+  // answered with the same certificate instead of "already enrolled"
+  `CREATE TABLE enrollments (
+     host_id TEXT PRIMARY KEY REFERENCES hosts (id) ON DELETE CASCADE,
+     token_id TEXT NOT NULL,
+     key_sha256 TEXT NOT NULL,
+     cert_serial TEXT NOT NULL,
+     cert_pem TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );`,
 ];

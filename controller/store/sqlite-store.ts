@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { chmodSync, closeSync, openSync } from 'node:fs';
 import type { HostFacts } from '../../proto/facts.js';
 import { KctlError } from '../../proto/errors.js';
-import type { AuditEntry, HostRecord, Store, TokenRecord, TokenUse } from './store.js';
+import type { AuditEntry, EnrollmentRecord, HostRecord, Store, TokenRecord, TokenUse } from './store.js';
 import { MIGRATIONS } from './migrations.js';
 
 type Row = Record<string, unknown>;
@@ -150,14 +150,41 @@ export class SqliteStore implements Store {
     return this.statement('DELETE FROM tokens WHERE id = ?').run(id).changes > 0;
   }
 
+  checkToken(id: string, verifySecret: (hash: string) => boolean, now: number): TokenUse {
+    const row = this.statement('SELECT * FROM tokens WHERE id = ?').get(id) as Row | undefined;
+    if (!row) return { ok: false, reason: 'unknown' };
+    const token = tokenFromRow(row);
+    if (!verifySecret(token.secretHash)) return { ok: false, reason: 'mismatch' };
+    if (now >= token.expiresAt) return { ok: false, reason: 'expired' };
+    if (token.usesLeft <= 0) return { ok: false, reason: 'exhausted' };
+    return { ok: true, token };
+  }
+
+  recordEnrollment(e: EnrollmentRecord): void {
+    this.statement(
+      `INSERT INTO enrollments (host_id, token_id, key_sha256, cert_serial, cert_pem, at)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+    ).run(e.hostId, e.tokenId, e.keySha256, e.certSerial, e.certPem, e.at);
+  }
+
+  getEnrollment(hostId: string): EnrollmentRecord | undefined {
+    const r = this.statement('SELECT * FROM enrollments WHERE host_id = ?').get(hostId) as Row | undefined;
+    if (!r) return undefined;
+    return {
+      hostId: r.host_id as string,
+      tokenId: r.token_id as string,
+      keySha256: r.key_sha256 as string,
+      certSerial: r.cert_serial as string,
+      certPem: r.cert_pem as string,
+      at: r.at as number,
+    };
+  }
+
   useToken(id: string, verifySecret: (hash: string) => boolean, now: number): TokenUse {
     return this.db.transaction((): TokenUse => {
-      const row = this.statement('SELECT * FROM tokens WHERE id = ?').get(id) as Row | undefined;
-      if (!row) return { ok: false, reason: 'unknown' };
-      const token = tokenFromRow(row);
-      if (!verifySecret(token.secretHash)) return { ok: false, reason: 'mismatch' };
-      if (now >= token.expiresAt) return { ok: false, reason: 'expired' };
-      if (token.usesLeft <= 0) return { ok: false, reason: 'exhausted' };
+      const checked = this.checkToken(id, verifySecret, now);
+      if (!checked.ok) return checked;
+      const token = checked.token;
       this.statement('UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?').run(id);
       return { ok: true, token: { ...token, usesLeft: token.usesLeft - 1 } };
     })();

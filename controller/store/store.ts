@@ -31,6 +31,17 @@ export interface TokenRecord {
 export type TokenUse =
   { ok: true; token: TokenRecord } | { ok: false; reason: 'unknown' | 'expired' | 'exhausted' | 'mismatch' };
 
+/** What an enrollment issued, kept so that a retry with the same key gets the same certificate. */
+export interface EnrollmentRecord {
+  hostId: string;
+  tokenId: string;
+  /** SHA-256 hex of the CSR's SubjectPublicKeyInfo */
+  keySha256: string;
+  certSerial: string;
+  certPem: string;
+  at: number;
+}
+
 export interface AuditEntry {
   id: number;
   at: number;
@@ -66,6 +77,12 @@ export interface Store {
   useToken(id: string, verifySecret: (hash: string) => boolean, now: number): TokenUse;
   /** gives a use back when enrollment fails after the token was taken */
   refundToken(id: string): void;
+  /** checks the secret, expiry and uses like useToken, and takes nothing */
+  checkToken(id: string, verifySecret: (hash: string) => boolean, now: number): TokenUse;
+
+  /** written in the same transaction as the host row and the token use */
+  recordEnrollment(enrollment: EnrollmentRecord): void;
+  getEnrollment(hostId: string): EnrollmentRecord | undefined;
 
   audit(entry: Omit<AuditEntry, 'id' | 'at'> & { at?: number }): void;
   listAudit(limit: number): AuditEntry[];
