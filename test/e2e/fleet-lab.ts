@@ -270,7 +270,8 @@ export async function startFleetLab(
       '--out',
       bundleDir,
       ...BUNDLE_PACKAGES.flatMap((p) => ['--package', p]),
-      ...debs.flatMap((d) => ['--deb', d.path]),
+      // the common package is one file for every version
+      ...[...new Set(debs.map((d) => d.path))].flatMap((p) => ['--deb', p]),
       '--base-rootfs',
       base.path,
       ...(opts.installMissing === true ? ['--install-missing'] : []),

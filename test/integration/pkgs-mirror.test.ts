@@ -55,7 +55,11 @@ async function privateApt(kubernetesVersion: string, name: string) {
   await mkdir(join(root, 'state/lists/partial'), { recursive: true });
   await mkdir(join(root, 'cache/archives/partial'), { recursive: true });
   await mkdir(join(root, 'etc/sources.list.d'), { recursive: true });
-  await writeFile(join(root, 'status'), '');
+  // Debian's nodejs is installed (the stand-ins run on it; the bundle brings it in the lab)
+  await writeFile(
+    join(root, 'status'),
+    'Package: nodejs\nStatus: install ok installed\nPriority: optional\nArchitecture: amd64\nVersion: 18.20.4+dfsg-1~deb12u1\nDescription: stand-in status entry\n\n',
+  );
   await writeFile(join(root, 'ca.pem'), mirror.pki.caCertPem);
   const input = { kubernetesVersion, source: { kind: 'mirror' as const, baseUrl: mirror.url } };
   // the key as the agent gets it (fetch Release.key, dearmor); the keyring path replaces kctl's
@@ -121,6 +125,16 @@ describe('a pkgs.k8s.io-like mirror over HTTPS with a test CA', () => {
         .sort();
     for (const p of ['kubeadm', 'kubelet', 'kubectl'])
       expect(versions(p), p).toEqual(['1.31.2-1.1', '1.31.3-1.1']);
+
+    // the older patch installs pinned although the repository holds a newer one (dependencies resolve)
+    const pinned = await a.apt('apt-get', [
+      'install',
+      '-s',
+      '-y',
+      ...['kubeadm', 'kubelet', 'kubectl'].map((p) => `${p}=1.31.2-1.1`),
+    ]);
+    expect(pinned.ok, `${pinned.stdout}\n${pinned.stderr}`).toBe(true);
+    expect(pinned.stdout).toMatch(/^Inst kubelet \(1\.31\.2-1\.1 /m);
 
     const b = await privateApt('v1.32.0', 'apt-132');
     expect(b.line).toContain(`${mirror.url}/core:/stable:/v1.32/deb/ /`);

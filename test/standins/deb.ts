@@ -25,6 +25,13 @@ const run = promisify(execFile);
 /** where every lab host finds the stand-ins' shared cluster directory */
 export const STANDIN_CLUSTER_DIR = '/var/lib/kctl-standin/cluster';
 export const STANDIN_COMMON_PACKAGE = 'kctl-standin-common';
+/**
+ * One version for every Kubernetes version: the common package only names the cluster directory.
+ * The kube packages depend on it with `>=`, as the real ones depend on cri-tools and kubernetes-cni:
+ * an exact `=` would make `apt-get install kubelet=1.31.2-1.1` fail as soon as the repository also
+ * holds a newer common package (apt takes the newest candidate for a dependency).
+ */
+export const STANDIN_COMMON_VERSION = '1.0';
 const LIB = '/usr/lib/kctl-standins';
 const MAINTAINER = 'kctl maintainers <maintainers@kctl.invalid>';
 
@@ -140,7 +147,7 @@ export async function buildStandinDebs(
         outDir,
         {
           Package: STANDIN_COMMON_PACKAGE,
-          Version: debVersion,
+          Version: STANDIN_COMMON_VERSION,
           Description: `shared settings of the kubeadm/kubelet/kubectl STAND-INS (kctl test doubles)\n${LONG_DESCRIPTION}`,
         },
         ['/etc/kctl-standin/cluster-dir'],
@@ -161,7 +168,7 @@ export async function buildStandinDebs(
         await mkdir(join(stage, 'lib/systemd/system'), { recursive: true });
         await writeFile(join(stage, 'lib/systemd/system/kubelet.service'), KUBELET_UNIT);
       }
-      const depends = ['nodejs (>= 18)', `${STANDIN_COMMON_PACKAGE} (= ${debVersion})`];
+      const depends = ['nodejs (>= 18)', `${STANDIN_COMMON_PACKAGE} (>= ${STANDIN_COMMON_VERSION})`];
       // kubeadm asks the kubelet on PATH for its version, as the real one does
       if (tool === 'kubeadm') depends.push('kubelet');
       debs.push(
