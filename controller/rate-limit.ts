@@ -87,6 +87,6 @@ export interface AgentLimits {
 export const DEFAULT_AGENT_LIMITS: AgentLimits = {
   frames: { capacity: 1000, perSecond: 200 },
   bytes: { capacity: 32 * 1024 * 1024, perSecond: 8 * 1024 * 1024 },
-  hellos: { capacity: 60, perSecond: 5 },
-  reconnects: { capacity: 60, perSecond: 5 },
+  hellos: { capacity: 30, perSecond: 2 },
+  reconnects: { capacity: 30, perSecond: 2 },
 };
