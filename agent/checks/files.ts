@@ -1,7 +1,9 @@
 import type { Check, CheckOutcome, Phase } from './check.js';
-import { CONTROL_PLANE_PHASES, JOIN_PHASES, fail, pass, pathCheckId } from './check.js';
+import { CONTROL_PLANE_PHASES, JOIN_PHASES, fail, pass, pathCheckId, phaseOf } from './check.js';
+import { isJoinLeftover } from '../ops/join-leftovers.js';
 
 const MANIFESTS = '/etc/kubernetes/manifests';
+const KUBELET_CONF = '/etc/kubernetes/kubelet.conf';
 export const ETCD_DATA_DIR = '/var/lib/etcd';
 
 interface PathRule {
@@ -44,7 +46,19 @@ export const fileChecks = (): Check[] => [
     title: `${path} does not exist yet`,
     severity: 'error',
     appliesTo: { phases },
-    run: async ({ host }) => judgeFileAvailable(path, await host.exists(path)),
+    run: async ({ host, spec }) => {
+      const exists = await host.exists(path);
+      // a join that did not finish left it: kubeadm.join resets the host before it joins (agent/ops/join-leftovers.ts)
+      if (exists && phaseOf(spec) !== 'init' && isJoinLeftover(path) && !(await host.exists(KUBELET_CONF))) {
+        return {
+          status: 'warn',
+          observed: `${path} exists, and kubelet.conf does not: a join that did not finish left it`,
+          expected: `${path} does not exist`,
+          remedy: 'the join runs `kubeadm reset -f` on this host before it joins',
+        };
+      }
+      return judgeFileAvailable(path, exists);
+    },
   })),
   {
     id: pathCheckId('DirAvailable', ETCD_DATA_DIR),

@@ -8,6 +8,9 @@ import { StateDir } from '../host/state-dir.js';
 import { KubeadmLock } from '../kubeadm-lock.js';
 import { findJoinLeftovers, JOIN_LEFTOVERS } from './join-leftovers.js';
 import { kubeadmJoinOp } from './kubeadm-ops.js';
+import { fileChecks } from '../checks/files.js';
+import type { CheckInput } from '../checks/check.js';
+import type { PreflightSpec } from '../../proto/checks.js';
 
 const log = pino({ level: 'silent' });
 // a recording kubeadm: reset removes what kubeadm reset removes, join writes kubelet.conf
@@ -83,6 +86,19 @@ describe('a half-done join is reset before the join is tried again', () => {
       message: 'kubeadm reset -f left /etc/kubernetes/pki/ca.crt on this host',
     });
     expect((await calls()).map((c) => c.args[0])).toEqual(['reset']);
+  });
+
+  it.each([
+    ['a worker join with no kubelet.conf: a warning, the join resets', {}, 'warn'],
+    ['a joined node: an error', { '/etc/kubernetes/kubelet.conf': 'x' }, 'fail'],
+  ])('preflight FileAvailable ca.crt on %s', async (_name, files, status) => {
+    t = await tempHost({ files: { '/etc/kubernetes/pki/ca.crt': 'CA', ...files } });
+    const check = fileChecks().find((c) => c.id === 'FileAvailable--etc-kubernetes-pki-ca.crt')!;
+    const outcome = await check.run({
+      host: t.host,
+      spec: { role: 'worker' } as PreflightSpec,
+    } as CheckInput);
+    expect(outcome.status).toBe(status);
   });
 
   it('lists only files present', async () => {

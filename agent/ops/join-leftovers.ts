@@ -20,6 +20,10 @@ export const JOIN_LEFTOVERS = [
   '/etc/kubernetes/manifests/kube-scheduler.yaml',
 ] as const;
 
+export function isJoinLeftover(path: string): boolean {
+  return (JOIN_LEFTOVERS as readonly string[]).includes(path);
+}
+
 /** Which of the half-done join's files are on the host. */
 export async function findJoinLeftovers(host: Host): Promise<string[]> {
   const present = await Promise.all(JOIN_LEFTOVERS.map((p) => host.exists(p)));
