@@ -3,6 +3,7 @@ import { HostFacts } from './facts.js';
 import { Outcome, OpName } from './wire.js';
 import { WireError } from './errors.js';
 import { CheckResult, FleetFinding, PreflightSpec } from './checks.js';
+import { K8sLabels } from './validators.js';
 
 const Labels = z.record(z.string().regex(/^[a-z0-9][a-z0-9._/-]{0,62}$/), z.string().max(63));
 const Pem = z.string().max(16 * 1024);
@@ -13,7 +14,8 @@ export const EnrollRequest = z.strictObject({
   token: z.string().max(64),
   csrPem: Pem,
   facts: HostFacts,
-  labels: Labels.default({}),
+  /** Kubernetes label syntax on the way in (issue 12); views keep reading what the store holds */
+  labels: K8sLabels.default({}),
   protocolVersion: z.number().int(),
 });
 export type EnrollRequest = z.infer<typeof EnrollRequest>;
@@ -50,7 +52,7 @@ export const HostList = z.strictObject({ hosts: z.array(HostView) });
 export const TokenCreateRequest = z.strictObject({
   ttlMs: z.number().int().positive(),
   uses: z.number().int().min(1).max(10_000).default(1),
-  labels: Labels.default({}),
+  labels: K8sLabels.default({}),
   description: z.string().max(256).default(''),
 });
 export type TokenCreateRequest = z.infer<typeof TokenCreateRequest>;

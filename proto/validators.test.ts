@@ -17,6 +17,7 @@ import {
   isSystemdUnitName,
   urlProblem,
 } from './validators.js';
+import { EnrollRequest, TokenCreateRequest } from './admin-api.js';
 
 /** What an attacker or a typo puts where a name goes: every grammar below refuses all of them. */
 const HOSTILE = [
@@ -164,5 +165,16 @@ describe('URLs', () => {
 
   it('HttpsUrl refuses plain http', () => {
     expect(HttpsUrl.safeParse('http://x').error?.issues[0]?.message).toMatch(/must be an https:\/\/ URL/);
+  });
+});
+
+describe('labels on the way in', () => {
+  it.each([
+    ['a token', () => TokenCreateRequest.safeParse({ ttlMs: 1000, labels: { pool: 'a\nb' } })],
+    ['an enrollment', () => EnrollRequest.safeParse({ labels: { '-pool': 'a' } })],
+  ])('%s with a label outside Kubernetes syntax is refused at labels', (_what, parse) => {
+    const r = parse();
+    expect(r.success).toBe(false);
+    expect(r.error?.issues.some((i) => i.path[0] === 'labels')).toBe(true);
   });
 });
