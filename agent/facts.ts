@@ -3,6 +3,7 @@ import { thisProcess } from './host/this-process.js';
 import type { HostFacts } from '../proto/facts.js';
 import { readCgroupVersion } from './probes/cgroups.js';
 import { readKubeletVersion } from './probes/kubelet.js';
+import { readContainerdPackageVersion } from './probes/dpkg-status.js';
 import { addressesFromInterfaces, readIpsFromProc, readMacs } from './probes/network.js';
 import type { InterfaceAddress } from './probes/network.js';
 import {
@@ -45,6 +46,7 @@ export async function gatherFacts(host: Host, options: GatherFactsOptions = {}):
     meminfo,
     cgroupVersion,
     kubelet,
+    containerd,
   ] = await Promise.all([
     readTrimmed(host, '/proc/sys/kernel/hostname'),
     readTrimmed(host, '/etc/machine-id'),
@@ -57,6 +59,7 @@ export async function gatherFacts(host: Host, options: GatherFactsOptions = {}):
     readTrimmed(host, '/proc/meminfo'),
     readCgroupVersion(host),
     readKubeletVersion(host, options.kubeletTimeoutMs),
+    readContainerdPackageVersion(host),
   ]);
   const os = parseOsRelease(osRelease);
   const facts: HostFacts = {
@@ -73,6 +76,7 @@ export async function gatherFacts(host: Host, options: GatherFactsOptions = {}):
     cgroupVersion,
   };
   if (kubelet !== undefined) facts.kubeletVersion = clip(kubelet);
+  if (containerd !== undefined) facts.containerdVersion = clip(containerd);
   return facts;
 }
 

@@ -17,5 +17,7 @@ export const HostFacts = z.strictObject({
   cgroupVersion: z.union([z.literal(1), z.literal(2), z.literal(0)]),
   /** kubelet version if a kubelet is installed, for fleet skew checks. */
   kubeletVersion: shortString.optional(),
+  /** the installed containerd package's version (dpkg), which decides its config.toml version */
+  containerdVersion: shortString.optional(),
 });
 export type HostFacts = z.infer<typeof HostFacts>;

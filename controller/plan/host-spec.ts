@@ -3,6 +3,7 @@ import type { ClusterSpec } from '../../proto/cluster-spec.js';
 import type { HostSpec } from '../../proto/host-spec.js';
 import type { HostAssignment } from '../spec/resolve.js';
 import { hostPrepSettings } from '../render/host-prep.js';
+import { checkContainerdConfigFits } from '../render/containerd.js';
 import { hostPrepInputFor } from '../render/cluster-spec-inputs.js';
 import { kubernetesPackages, kubernetesRepoKey, type PackageFormat } from '../render/packages.js';
 
@@ -55,8 +56,11 @@ export function prepareHostSpec(
     kernelRelease?: string;
     files?: HostSpec['files'];
     packageFormat?: PackageFormat | undefined;
+    /** the containerd installed on the host (facts), whose major must read the rendered config */
+    containerdVersion?: string | undefined;
   } = {},
 ): HostSpec {
+  checkContainerdConfigFits(spec.runtime.containerd.version, options.containerdVersion, host.name);
   const endpoint = spec.controlPlaneEndpoint;
   const hostsEntry =
     isIP(endpoint.host) === 0 && endpoint.address !== undefined

@@ -3,6 +3,7 @@ import { parse } from 'yaml';
 import { KctlError } from '../../proto/errors.js';
 import {
   CONTAINERD_CERTS_DIR,
+  checkContainerdConfigFits,
   containerdConfigVersion,
   containerdMajor,
   PAUSE_VERSIONS,
@@ -199,5 +200,56 @@ describe('crictl.yaml', () => {
       timeout: 10,
       debug: false,
     });
+  });
+});
+
+describe('containerd config version against the installed containerd', () => {
+  it.each([
+    ['1.7', '1.6.20~ds1-1+deb12u3'],
+    ['1.6', '1.7.24~ds1-1'],
+    ['2.1', '2.1.4-0ubuntu1'],
+    ['2.0', '1:2.0.2-1'],
+    ['1.7', undefined],
+  ])('accepts runtime.containerd.version %s with containerd %s installed', (declared, installed) => {
+    expect(() => checkContainerdConfigFits(declared, installed, 'w-1')).not.toThrow();
+  });
+
+  it.each([
+    ['2.1', '1.6.20~ds1-1+deb12u3', /containerd 1\.x ignores a version 3 config/, '1.6'],
+    ['1.7', '2.0.2-1', /must be written for the containerd that reads it/, '2.0'],
+  ])(
+    'refuses %s with containerd %s installed, naming the field and the host',
+    (declared, installed, why, line) => {
+      let err: unknown;
+      try {
+        checkContainerdConfigFits(declared, installed, 'w-1');
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(KctlError);
+      const k = err as KctlError;
+      expect(k.code).toBe('invalid_spec');
+      expect(k.message).toMatch(
+        /^runtime\.containerd\.version is ".*" \(config version \d\), but host "w-1" has containerd/,
+      );
+      expect(k.message).toMatch(why);
+      expect(k.details).toMatchObject({ field: 'runtime.containerd.version', host: 'w-1' });
+      expect(String(k.details?.remedy)).toContain(`"${line}"`);
+    },
+  );
+
+  it('config.toml asks for a containerd restart when it changes; the certs.d files do not', () => {
+    const files = renderContainerdFiles(
+      {
+        containerdMajor: 1,
+        pauseImage: 'registry.k8s.io/pause:3.10',
+        registryConfigPath: CONTAINERD_CERTS_DIR,
+      },
+      { registryMirrors: { 'docker.io': ['https://mirror.example'] }, registryCAs: {} },
+    );
+    expect(files.map((f) => [f.path, f.restarts])).toEqual([
+      ['/etc/containerd/config.toml', ['containerd.service']],
+      ['/etc/containerd/certs.d/docker.io/hosts.toml', undefined],
+    ]);
   });
 });

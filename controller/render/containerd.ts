@@ -50,6 +50,40 @@ export function containerdConfigVersion(major: 1 | 2): 2 | 3 {
   return major === 1 ? 2 : 3;
 }
 
+/**
+ * The containerd that runs a config must read its version: containerd 1.x takes a `version = 3`
+ * file without a word and ignores every CRI setting in it (SystemdCgroup, the sandbox image, the
+ * registry config path), so the pods get cgroupfs and the wrong pause image. `installed` is the
+ * host's package version (facts, from dpkg's status), e.g. `1.6.20~ds1-1+deb12u3` or `1:1.7.24-1`.
+ */
+export function checkContainerdConfigFits(
+  declared: string,
+  installed: string | undefined,
+  host: string,
+): void {
+  if (installed === undefined) return;
+  const m = /^(?:\d+:)?(\d+)\.(\d+)/.exec(installed);
+  const want = containerdMajor(declared);
+  if (m?.[1] === String(want)) return;
+  const line = m ? `${m[1]}.${m[2]}` : installed;
+  const why =
+    m?.[1] === '1'
+      ? 'containerd 1.x ignores a version 3 config, and every CRI setting in it'
+      : `the config must be written for the containerd that reads it`;
+  throw new KctlError(
+    'invalid_spec',
+    `runtime.containerd.version is "${declared}" (config version ${containerdConfigVersion(want)}), but host "${host}" has containerd ${installed} installed: ${why}`,
+    {
+      details: {
+        field: 'runtime.containerd.version',
+        host,
+        installed,
+        remedy: `set runtime.containerd.version to "${line}" in cluster.yaml, or install a containerd ${declared} on "${host}"`,
+      },
+    },
+  );
+}
+
 /** A TOML basic string. Inputs are validated upstream; escaping keeps the file well-formed regardless. */
 function str(value: string): string {
   return JSON.stringify(value);
