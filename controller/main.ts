@@ -39,7 +39,7 @@ export async function startController(options: {
   const files = await loadDataDir(options.dataDir);
   const bundleDir = await resolveBundleDir(options.bundleDir, files.dir);
   const log = options.log ?? createLogger({ name: 'kctl-controller' });
-  const store = new SqliteStore(files.dbFile);
+  const store = new SqliteStore(files.dbFile, { log: log.child({ component: 'store' }) });
   const metrics = new ControllerMetrics();
   const heartbeatIntervalMs = files.settings.heartbeatIntervalMs;
   const registry = new AgentRegistry({ store, log, metrics, heartbeatIntervalMs });

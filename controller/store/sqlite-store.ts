@@ -4,6 +4,8 @@ import type { HostFacts } from '../../proto/facts.js';
 import { KctlError } from '../../proto/errors.js';
 import type { AuditEntry, EnrollmentRecord, HostRecord, Store, TokenRecord, TokenUse } from './store.js';
 import { MIGRATIONS } from './migrations.js';
+import { guardDatabase } from './storage-errors.js';
+import type { Logger } from 'pino';
 
 type Row = Record<string, unknown>;
 
@@ -12,13 +14,17 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
 
-  constructor(readonly file: string) {
+  constructor(
+    readonly file: string,
+    /** storage failures (disk full, I/O errors) are logged here as well as thrown naming the file */
+    options: { log?: Logger } = {},
+  ) {
     if (file !== ':memory:') {
       // create it 0600 before SQLite does, so the state never exists world-readable (S19)
       closeSync(openSync(file, 'a', 0o600));
       chmodSync(file, 0o600);
     }
-    this.db = new Database(file);
+    this.db = guardDatabase(new Database(file), file, options.log);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
