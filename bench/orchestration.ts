@@ -16,48 +16,49 @@ import type { ClusterPlan, Phase, Task } from '../controller/orchestrator/plan.j
 
 const concurrency = Number(process.argv[2] ?? 64);
 // simulated durations in ms (real ones are ~100x: preflight 5 s, prepare 30 s with packages, init 60 s...)
-const MS: Record<Task['kind'], number> = {
+const MS: Partial<Record<Task['phase'], number>> = {
   preflight: 50,
   prepare: 300,
   init: 600,
   'join-material': 50,
-  'join-control-plane': 400,
-  'join-worker': 200,
+  'control-planes': 400,
+  workers: 200,
   cni: 100,
   verify: 50,
 };
+const ms = (t: Task | undefined): number => (t ? (MS[t.phase] ?? 0) : 0);
 const cps = ['cp-1', 'cp-2', 'cp-3'];
 const workers = Array.from({ length: 50 }, (_, i) => `w-${i + 1}`);
 const all = [...cps, ...workers];
-const phase = (id: string, mode: Phase['mode'], hosts: string[], kind: Task['kind']): Phase => ({
+const phase = (id: Phase['id'], mode: Phase['mode'], hosts: string[]): Phase => ({
   id,
   title: id,
   mode,
   concurrency,
-  tasks: hosts.map((host) => ({ id: `${id}/${host}`, phase: id, host, kind, title: kind, input: {} })),
+  tasks: hosts.map((host) => ({ id: `${id}/${host}`, phase: id, host, title: id, input: {} })),
 });
 const plan: ClusterPlan = {
   cluster: 'bench',
+  operation: 'apply',
   phases: [
-    phase('preflight', 'parallel', all, 'preflight'),
-    phase('prepare', 'parallel', all, 'prepare'),
-    phase('init', 'serial', ['cp-1'], 'init'),
-    phase('join-material', 'serial', ['cp-1'], 'join-material'),
-    phase('control-planes', 'serial', ['cp-2', 'cp-3'], 'join-control-plane'),
-    phase('workers', 'parallel', workers, 'join-worker'),
-    phase('cni', 'serial', ['cp-1'], 'cni'),
-    phase('verify', 'serial', ['cp-1'], 'verify'),
+    phase('preflight', 'parallel', all),
+    phase('prepare', 'parallel', all),
+    phase('init', 'serial', ['cp-1']),
+    phase('join-material', 'serial', ['cp-1']),
+    phase('control-planes', 'serial', ['cp-2', 'cp-3']),
+    phase('workers', 'parallel', workers),
+    phase('cni', 'serial', ['cp-1']),
+    phase('verify', 'serial', ['cp-1']),
   ],
 };
 
 // the fastest any schedule can be: serial phases sum, parallel phases cost their longest task
 const critical = plan.phases.reduce(
-  (sum, p) => sum + (p.mode === 'serial' ? p.tasks.length * MS[p.tasks[0]!.kind] : MS[p.tasks[0]!.kind]),
+  (sum, p) => sum + (p.mode === 'serial' ? p.tasks.length * ms(p.tasks[0]) : ms(p.tasks[0])),
   0,
 );
 const fiveAtATime = plan.phases.reduce(
-  (sum, p) =>
-    sum + (p.mode === 'serial' ? p.tasks.length : Math.ceil(p.tasks.length / 5)) * MS[p.tasks[0]!.kind],
+  (sum, p) => sum + (p.mode === 'serial' ? p.tasks.length : Math.ceil(p.tasks.length / 5)) * ms(p.tasks[0]),
   0,
 );
 
@@ -66,11 +67,15 @@ const dbDir = mkdtempSync(join(tmpdir(), 'kctl-bench-'));
 const sqlite = new SqliteStore(join(dbDir, 'state.db'));
 const orchestrator = new Orchestrator({
   store: new ApplyStore(sqlite.database),
-  runner: { run: (task) => new Promise((r) => setTimeout(() => r({ ok: true }), MS[task.kind])) },
+  runner: { run: (task) => new Promise((r) => setTimeout(() => r({ ok: true }), ms(task))) },
   log: pino({ level: 'silent' }),
 });
 const t0 = performance.now();
-const outcome = await orchestrator.apply(plan);
+const outcome = await orchestrator.apply({
+  cluster: plan.cluster,
+  intentHash: 'bench',
+  makePlan: () => Promise.resolve(plan),
+});
 const wall = performance.now() - t0;
 sqlite.close();
 rmSync(dbDir, { recursive: true, force: true });

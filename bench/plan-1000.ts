@@ -26,8 +26,8 @@ import { loadClusterFile } from '../controller/cli/cluster-file.js';
 import { renderPlan } from '../controller/cli/plan-cmd.js';
 import { ControllerMetrics } from '../controller/metrics.js';
 import { ApplyStore } from '../controller/orchestrator/apply-store.js';
-import { resolveCluster, reviewCluster, type ClusterDeps } from '../controller/plan/cluster-service.js';
-import { clusterRenderers } from '../controller/plan/renderers.js';
+import { planCluster, type ClusterDeps } from '../controller/plan/cluster-service.js';
+import { resolveCluster } from '../controller/plan/resolved-cluster.js';
 import { AgentRegistry } from '../controller/registry.js';
 import { SqliteStore } from '../controller/store/sqlite-store.js';
 import type { HostFacts } from '../proto/facts.js';
@@ -218,14 +218,13 @@ try {
     registry,
     log,
     controllerUrl: 'https://198.18.0.1:9443',
-    renderers: clusterRenderers,
   };
 
   // the agents' answers, from the real agent steps on a fresh host: one per role
   const warm = resolveCluster(deps, (await loadClusterFile(file)).spec, undefined);
   const sample = (role: string) => [...warm.hosts.values()].find((h) => h.role === role)!;
-  const cpPlan = await realAgentPlan(sample('control-plane').hostSpec);
-  const workerPlan = await realAgentPlan(sample('worker').hostSpec);
+  const cpPlan = await realAgentPlan(warm.hostSpecFor(sample('control-plane')));
+  const workerPlan = await realAgentPlan(warm.hostSpecFor(sample('worker')));
   const replyBytes = (r: OpResult<'host.plan'>): number => Buffer.byteLength(JSON.stringify(r));
   say(
     `host.plan of a fresh Debian host (real agent steps on a temp root): control plane ${cpPlan.reply.steps.length} steps, ` +
@@ -279,7 +278,7 @@ try {
     const t1 = performance.now();
     const cluster = resolveCluster(deps, (JSON.parse(body) as { spec: unknown }).spec, undefined);
     const t2 = performance.now();
-    const view = await reviewCluster(deps, cluster);
+    const { view } = await planCluster(deps, cluster, { kind: 'apply' });
     const t3 = performance.now();
     const json = JSON.stringify(view); // controller's response body, then kctl's parse and check
     const parsed = PlanView.parse(JSON.parse(json));

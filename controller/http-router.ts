@@ -59,6 +59,7 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   host_offline: 503,
   timeout: 504,
   plan_stale: 409,
+  cluster_busy: 409,
 };
 
 export function statusFor(code: ErrorCode): number {

@@ -8,7 +8,7 @@ import { runFleetChecks } from './fleet-checks.js';
 import { ClusterSpec } from '../proto/cluster-spec.js';
 import { resolveHostRoles } from './spec/resolve.js';
 import { crossFieldRules } from './spec/parse.js';
-import { preflightSpecFor } from './plan/cluster-plan.js';
+import { preflightSpecFor } from './plan/resolved-cluster.js';
 import { recordPreflight } from './web/preflight-results.js';
 
 /** The newest Kubernetes version kctl targets when no cluster.yaml says otherwise. */

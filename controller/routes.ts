@@ -1,7 +1,6 @@
 import type { Route } from './http-router.js';
 import { controllerRoutes, type RouteDeps } from './admin-routes.js';
 import { clusterRoutes } from './plan/routes.js';
-import { clusterRenderers } from './plan/renderers.js';
 import { artifactsRoute } from './artifacts-route.js';
 import { bundleRoutes } from './bundle/routes.js';
 import type { ApplyStore } from './orchestrator/apply-store.js';
@@ -29,7 +28,6 @@ export function allRoutes(
       log: deps.log,
       metrics: deps.metrics,
       ...(deps.controllerUrl !== undefined ? { controllerUrl: deps.controllerUrl } : {}),
-      renderers: clusterRenderers,
     }),
     artifactsRoute(deps.artifactsDir),
     ...bundleRoutes({

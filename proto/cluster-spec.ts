@@ -191,8 +191,13 @@ export const ClusterSpec = z.strictObject({
     .default({ apiServer: {}, controllerManager: {}, scheduler: {}, etcd: {}, kubelet: {} }),
   /** how many hosts parallel phases (preflight, prepare, workers) touch at once */
   rollout: z
-    .strictObject({ concurrency: z.number().int().min(1).max(500).default(10) })
-    .default({ concurrency: 10 }),
+    .strictObject({
+      /** hosts prepared at once, and new workers joined at once */
+      concurrency: z.number().int().min(1).max(500).default(10),
+      /** workers drained and upgraded at once during an upgrade (control planes go one at a time) */
+      maxUnavailable: z.number().int().min(1).max(500).default(1),
+    })
+    .default({ concurrency: 10, maxUnavailable: 1 }),
   hosts: z.array(HostSelector).min(1, 'at least one host entry is needed').max(10_000),
 });
 export type ClusterSpec = z.infer<typeof ClusterSpec>;

@@ -35,6 +35,8 @@ export const ErrorCode = z.enum([
   'step_failed',
   'check_failed',
   'plan_stale',
+  /** another apply or lifecycle operation of the same cluster is running */
+  'cluster_busy',
   'timeout',
   'internal',
 ]);

@@ -33,6 +33,8 @@ export const NodeStatus = z.strictObject({
   ready: z.boolean(),
   kubeletVersion: z.string(),
   controlPlane: z.boolean(),
+  /** cordoned (spec.unschedulable): drained for an upgrade or by an operator */
+  unschedulable: z.boolean().optional(),
 });
 export type NodeStatus = z.infer<typeof NodeStatus>;
 
@@ -41,6 +43,11 @@ export const KubeadmOps = {
   'kubeadm.upgradeApply': {
     args: z.strictObject({ version: z.string().regex(/^v\d+\.\d+\.\d+$/, 'must be vX.Y.Z') }),
     result: z.strictObject({ upgraded: z.literal(true) }),
+  },
+  /** `kubeadm upgrade plan vX.Y.Z` on the first control plane: kubeadm's own checks, nothing changed */
+  'kubeadm.upgradePlan': {
+    args: z.strictObject({ version: z.string().regex(/^v\d+\.\d+\.\d+$/, 'must be vX.Y.Z') }),
+    result: z.strictObject({ ok: z.literal(true) }),
   },
   /** `kubeadm upgrade node` on the other control planes and the workers */
   'kubeadm.upgradeNode': {
@@ -73,6 +80,8 @@ export const KubeadmOps = {
       initialized: z.boolean(),
       joined: z.boolean(),
       kubeletVersion: z.string().nullable(),
+      /** the API server image tag in its static pod manifest: what this control plane runs */
+      controlPlaneVersion: z.string().nullable().optional(),
     }),
   },
   /** `kubeadm init --upload-certs` on the first control plane; skipped when admin.conf exists */

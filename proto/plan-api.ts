@@ -1,8 +1,22 @@
 import { z } from 'zod';
 import { Change } from './results.js';
 import { WireError } from './errors.js';
+import { PhaseId } from './phases.js';
 
 const Issue = z.strictObject({ path: z.string(), message: z.string() });
+
+/** A lifecycle operation instead of converging to the spec: remove one node, or reset every host. */
+export const PlanOperation = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('remove-node'),
+    node: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a node name')
+      .max(253),
+  }),
+  z.strictObject({ kind: z.literal('reset') }),
+]);
+export type PlanOperation = z.infer<typeof PlanOperation>;
 
 export const PlanRequest = z.strictObject({
   /** cluster.yaml as parsed by kctl; the controller validates it again */
@@ -12,12 +26,9 @@ export const PlanRequest = z.strictObject({
     .max(900 * 1024)
     .optional(),
   /** run only these phases, in plan order (e.g. preflight,prepare to get hosts ready ahead of time) */
-  phases: z
-    .array(
-      z.enum(['preflight', 'prepare', 'init', 'join-material', 'control-planes', 'workers', 'cni', 'verify']),
-    )
-    .min(1)
-    .optional(),
+  phases: z.array(PhaseId).min(1).optional(),
+  /** absent: converge to the spec (day 1, added hosts, upgrades) */
+  operation: PlanOperation.optional(),
 });
 export type PlanRequest = z.infer<typeof PlanRequest>;
 
@@ -45,6 +56,8 @@ export type PlanView = z.infer<typeof PlanView>;
 export const ApplyRequest = PlanRequest.extend({
   /** from a saved plan: refuse unless the hosts still plan to exactly this */
   planHash: z.string().optional(),
+  /** destructive operations: the node's name (remove-node) or the cluster's name (reset), as the operator typed it */
+  confirm: z.string().max(253).optional(),
 });
 export type ApplyRequest = z.infer<typeof ApplyRequest>;
 
@@ -56,6 +69,8 @@ export const ApplyEventLine = z.discriminatedUnion('type', [
     resumed: z.boolean(),
     phases: z.array(z.strictObject({ id: z.string(), title: z.string(), tasks: z.number() })),
   }),
+  /** the plan was empty: nothing ran, no apply was recorded */
+  z.strictObject({ type: z.literal('no-changes'), cluster: z.string() }),
   z.strictObject({
     type: z.literal('phase-start'),
     phase: z.string(),

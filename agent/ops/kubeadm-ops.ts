@@ -139,6 +139,7 @@ const NodeList = z.object({
   items: z.array(
     z.object({
       metadata: z.object({ name: z.string(), labels: z.record(z.string(), z.string()).optional() }),
+      spec: z.object({ unschedulable: z.boolean().optional() }).optional(),
       status: z
         .object({
           conditions: z.array(z.object({ type: z.string(), status: z.string() })).optional(),
@@ -163,6 +164,7 @@ export function parseNodeList(json: string): NodeStatus[] {
     ready: n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
     kubeletVersion: n.status?.nodeInfo?.kubeletVersion ?? '',
     controlPlane: n.metadata.labels?.['node-role.kubernetes.io/control-plane'] !== undefined,
+    unschedulable: n.spec?.unschedulable ?? false,
   }));
 }
 
@@ -176,6 +178,15 @@ export const kubectlNodesOp: AgentOp<'kubectl.nodes'> = {
   },
 };
 
+const APISERVER_MANIFEST = '/etc/kubernetes/manifests/kube-apiserver.yaml';
+
+/** The version this control plane runs: the tag of its API server image, which kubeadm upgrade rewrites. */
+async function controlPlaneVersion(host: Host): Promise<string | null> {
+  const manifest = await host.readFile(APISERVER_MANIFEST).catch(() => undefined);
+  if (manifest === undefined) return null;
+  return /image:\s*\S*\/kube-apiserver:(v\d+\.\d+\.\d+\S*)/.exec(manifest)?.[1] ?? null;
+}
+
 export const kubeadmStateOp: AgentOp<'kubeadm.state'> = {
   name: 'kubeadm.state',
   async run(_args, { host }) {
@@ -184,7 +195,12 @@ export const kubeadmStateOp: AgentOp<'kubeadm.state'> = {
       .run('kubelet', ['--version'], { allowFailure: true, timeoutMs: 10_000 })
       .catch(() => undefined);
     const version = kubelet?.exitCode === 0 ? (/v\d+\.\d+\.\d+\S*/.exec(kubelet.stdout)?.[0] ?? null) : null;
-    return { initialized, joined, kubeletVersion: version };
+    return {
+      initialized,
+      joined,
+      kubeletVersion: version,
+      controlPlaneVersion: await controlPlaneVersion(host),
+    };
   },
 };
 
@@ -258,6 +274,16 @@ export const kubeadmUpgradeApplyOp: AgentOp<'kubeadm.upgradeApply'> = {
   },
 };
 
+export const kubeadmUpgradePlanOp: AgentOp<'kubeadm.upgradePlan'> = {
+  name: 'kubeadm.upgradePlan',
+  exclusive: 'kubeadm',
+  async run({ version }, { host }) {
+    // kubeadm's version policy and health checks; a refusal fails the op with kubeadm's words
+    await host.run('kubeadm', ['upgrade', 'plan', version], { timeoutMs: 300_000 });
+    return { ok: true };
+  },
+};
+
 export const kubeadmUpgradeNodeOp: AgentOp<'kubeadm.upgradeNode'> = {
   name: 'kubeadm.upgradeNode',
   exclusive: 'kubeadm',
@@ -287,6 +313,7 @@ export const kubeadmOps: Pick<
   | 'kubectl.deleteNode'
   | 'kubeadm.reset'
   | 'kubeadm.upgradeApply'
+  | 'kubeadm.upgradePlan'
   | 'kubeadm.upgradeNode'
   | 'kubectl.uncordon'
 > = {
@@ -300,6 +327,7 @@ export const kubeadmOps: Pick<
   'kubectl.deleteNode': kubectlDeleteNodeOp,
   'kubeadm.reset': kubeadmResetOp,
   'kubeadm.upgradeApply': kubeadmUpgradeApplyOp,
+  'kubeadm.upgradePlan': kubeadmUpgradePlanOp,
   'kubeadm.upgradeNode': kubeadmUpgradeNodeOp,
   'kubectl.uncordon': kubectlUncordonOp,
 };

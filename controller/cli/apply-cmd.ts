@@ -2,13 +2,17 @@ import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { KctlError } from '../../proto/errors.js';
 import { ApplyEventLine } from '../../proto/plan-api.js';
-import { outputFormat, type CliContext } from './context.js';
+import { outputFormat, type CliContext, type OutputFormat } from './context.js';
 import { loadClusterFile, SavedPlan } from './cluster-file.js';
 import { ApplyProgress } from './progress.js';
+import type { ApiClient } from './api-client.js';
+import { phaseHelp } from '../plan/phases/index.js';
 
 /** One plain line per event: readable in CI logs and when piped. */
 export function renderEventLine(e: ApplyEventLine): string | undefined {
   switch (e.type) {
+    case 'no-changes':
+      return `cluster ${e.cluster}: no changes.`;
     case 'apply-start':
       return `apply ${e.applyId}${e.resumed ? ' (resuming)' : ''}: ${e.phases.map((p) => `${p.id}(${p.tasks})`).join(' -> ')}`;
     case 'phase-start':
@@ -32,15 +36,43 @@ export function renderEventLine(e: ApplyEventLine): string | undefined {
   }
 }
 
+/**
+ * POSTs an apply (or a lifecycle operation) and shows its events as they come: bars on a terminal,
+ * plain lines when piped or in CI, NDJSON with -o json. True when it succeeded or had nothing to do.
+ */
+export async function streamApply(
+  ctx: CliContext,
+  client: ApiClient,
+  body: Record<string, unknown>,
+  format: OutputFormat,
+): Promise<boolean> {
+  const live =
+    format !== 'json' && process.stdout.isTTY === true ? new ApplyProgress((t) => ctx.out(t)) : undefined;
+  let succeeded = false;
+  await client.stream('/v1/admin/apply', body, (line) => {
+    const parsed = ApplyEventLine.safeParse(JSON.parse(line));
+    if (!parsed.success) return;
+    const e = parsed.data;
+    if (e.type === 'apply-done') succeeded = e.status === 'succeeded';
+    if (e.type === 'no-changes') succeeded = true;
+    if (e.type === 'error') succeeded = false;
+    if (format === 'json') ctx.out(line + '\n');
+    else if (live && e.type !== 'no-changes') live.handle(e);
+    else {
+      const text = renderEventLine(e);
+      if (text !== undefined) ctx.out(text + '\n');
+    }
+  });
+  return succeeded;
+}
+
 export function applyCommand(ctx: CliContext): Command {
   return new Command('apply')
     .description('converge the cluster to cluster.yaml (or to a saved plan), with live progress; resumable')
     .argument('[plan.json]', 'a plan saved by `kctl plan -o FILE`; refused if the hosts moved since')
     .option('-f, --file <cluster.yaml>', 'the cluster spec')
-    .option(
-      '--phases <a,b,...>',
-      'only these phases (preflight, prepare, init, join-material, control-planes, workers, cni, verify)',
-    )
+    .option('--phases <a,b,...>', 'only these phases (see below)')
+    .addHelpText('after', `\nPhases, in the order an apply runs them:\n${phaseHelp('apply')}\n`)
     .option('-o, --output <format>', 'text (default) or json (one event per line)')
     .action(
       async (
@@ -73,26 +105,7 @@ export function applyCommand(ctx: CliContext): Command {
           throw new KctlError('invalid_args', 'give -f cluster.yaml or a saved plan file');
         }
         if (opts.phases !== undefined) body.phases = opts.phases.split(',').map((p) => p.trim());
-        const client = await ctx.client(self);
-        // bars on a terminal, plain lines when piped or in CI
-        const live =
-          format !== 'json' && process.stdout.isTTY === true
-            ? new ApplyProgress((t) => ctx.out(t))
-            : undefined;
-        let succeeded = false;
-        await client.stream('/v1/admin/apply', body, (line) => {
-          const parsed = ApplyEventLine.safeParse(JSON.parse(line));
-          if (!parsed.success) return;
-          const e = parsed.data;
-          if (e.type === 'apply-done') succeeded = e.status === 'succeeded';
-          if (e.type === 'error') succeeded = false;
-          if (format === 'json') ctx.out(line + '\n');
-          else if (live) live.handle(e);
-          else {
-            const text = renderEventLine(e);
-            if (text !== undefined) ctx.out(text + '\n');
-          }
-        });
+        const succeeded = await streamApply(ctx, await ctx.client(self), body, format);
         if (!succeeded) ctx.exitCode = 1;
       },
     );

@@ -4,6 +4,7 @@ import { PlanView } from '../../proto/plan-api.js';
 import type { Change } from '../../proto/results.js';
 import type { CliContext } from './context.js';
 import { loadClusterFile, type SavedPlan } from './cluster-file.js';
+import { phaseHelp } from '../plan/phases/index.js';
 
 function describe(c: Change): string[] {
   switch (c.kind) {
@@ -72,10 +73,8 @@ export function planCommand(ctx: CliContext): Command {
   return new Command('plan')
     .description('show what apply would change on each host, phase by phase; touches nothing')
     .requiredOption('-f, --file <cluster.yaml>', 'the cluster spec')
-    .option(
-      '--phases <a,b,...>',
-      'only these phases (preflight, prepare, init, join-material, control-planes, workers, cni, verify)',
-    )
+    .option('--phases <a,b,...>', 'only these phases (see below)')
+    .addHelpText('after', `\nPhases, in the order an apply runs them:\n${phaseHelp('apply')}\n`)
     .option('-o, --output <json|FILE.json>', 'print JSON, or save the plan to a file for `kctl apply FILE`')
     .action(async (opts: { file: string; output?: string; phases?: string }, self: Command) => {
       const loaded = await loadClusterFile(opts.file);

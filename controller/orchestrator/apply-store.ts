@@ -7,6 +7,7 @@ export type StepStatus = 'running' | 'done' | 'failed';
 export interface ApplyRecord {
   id: string;
   cluster: string;
+  /** what was asked for (spec, hosts, operation): a later request for the same thing resumes this apply */
   planHash: string;
   plan: unknown;
   status: ApplyStatus;
@@ -86,12 +87,16 @@ export class ApplyStore {
     );
   }
 
-  /** Written before the task is sent to its host. */
+  /**
+   * Written before the task is sent to its host. A task found 'running' was cut short by a crash:
+   * it keeps its attempt number, so the commands it sends again carry the same ids and are answered
+   * from the agents' journals instead of running twice. A failed task's next try is a new attempt.
+   */
   stepStarted(s: { applyId: string; taskId: string; phase: string; host: string; now: number }): number {
     const existing = this.db
-      .prepare('SELECT attempt FROM apply_steps WHERE apply_id = ? AND task_id = ?')
-      .get(s.applyId, s.taskId) as { attempt: number } | undefined;
-    const attempt = (existing?.attempt ?? 0) + 1;
+      .prepare('SELECT attempt, status FROM apply_steps WHERE apply_id = ? AND task_id = ?')
+      .get(s.applyId, s.taskId) as { attempt: number; status: StepStatus } | undefined;
+    const attempt = existing?.status === 'running' ? existing.attempt : (existing?.attempt ?? 0) + 1;
     this.db
       .prepare(
         `INSERT INTO apply_steps (apply_id, task_id, phase, host, status, attempt, started_at)

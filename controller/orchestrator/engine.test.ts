@@ -4,12 +4,12 @@ import { SqliteStore } from '../store/sqlite-store.js';
 import { KctlError } from '../../proto/errors.js';
 import { ApplyStore } from './apply-store.js';
 import { Orchestrator, type ApplyEvent, type TaskRunner } from './engine.js';
-import type { ClusterPlan, Phase, Task } from './plan.js';
+import { clusterPlanHash, type ClusterPlan, type Phase, type Task } from './plan.js';
 
 const CPS = ['cp-1', 'cp-2', 'cp-3'];
 const WORKERS = ['w-1', 'w-2', 'w-3', 'w-4', 'w-5'];
 
-function phase(id: string, mode: Phase['mode'], hosts: string[], kind: Task['kind'], concurrency = 2): Phase {
+function phase(id: Phase['id'], mode: Phase['mode'], hosts: string[], concurrency = 2): Phase {
   return {
     id,
     title: id,
@@ -19,8 +19,7 @@ function phase(id: string, mode: Phase['mode'], hosts: string[], kind: Task['kin
       id: `${id}/${host}`,
       phase: id,
       host,
-      kind,
-      title: `${kind} on ${host}`,
+      title: `${id} on ${host}`,
       input: { host },
     })),
   };
@@ -29,15 +28,16 @@ function phase(id: string, mode: Phase['mode'], hosts: string[], kind: Task['kin
 function haPlan(): ClusterPlan {
   return {
     cluster: 'demo',
+    operation: 'apply',
     phases: [
-      phase('preflight', 'parallel', [...CPS, ...WORKERS], 'preflight', 8),
-      phase('prepare', 'parallel', [...CPS, ...WORKERS], 'prepare', 3),
-      phase('init', 'serial', ['cp-1'], 'init'),
-      phase('join-material', 'serial', ['cp-1'], 'join-material'),
-      phase('control-planes', 'serial', ['cp-2', 'cp-3'], 'join-control-plane'),
-      phase('workers', 'parallel', WORKERS, 'join-worker', 2),
-      phase('cni', 'serial', ['cp-1'], 'cni'),
-      phase('verify', 'serial', ['cp-1'], 'verify'),
+      phase('preflight', 'parallel', [...CPS, ...WORKERS], 8),
+      phase('prepare', 'parallel', [...CPS, ...WORKERS], 3),
+      phase('init', 'serial', ['cp-1']),
+      phase('join-material', 'serial', ['cp-1']),
+      phase('control-planes', 'serial', ['cp-2', 'cp-3']),
+      phase('workers', 'parallel', WORKERS, 2),
+      phase('cni', 'serial', ['cp-1']),
+      phase('verify', 'serial', ['cp-1']),
     ],
   };
 }
@@ -83,11 +83,18 @@ describe('orchestrator', () => {
   });
   afterEach(() => sqlite.close());
 
+  /** An apply asked for `plan` itself: the same plan asked again resumes an unfinished apply of it. */
+  const run = (plan: ClusterPlan, onEvent?: (e: ApplyEvent) => void) =>
+    orchestrator.apply(
+      { cluster: plan.cluster, intentHash: clusterPlanHash(plan), makePlan: () => Promise.resolve(plan) },
+      onEvent,
+    );
+
   const indexOf = (event: 'start' | 'end', id: string): number =>
     runner.timeline.findIndex((t) => t.event === event && t.id === id);
 
   it('initialises the first control plane before any other joins, joins control planes one at a time, workers within the bound', async () => {
-    const r = await orchestrator.apply(haPlan());
+    const r = await run(haPlan());
     expect(r.status).toBe('succeeded');
     expect(indexOf('end', 'init/cp-1')).toBeLessThan(indexOf('start', 'control-planes/cp-2'));
     expect(indexOf('end', 'join-material/cp-1')).toBeLessThan(indexOf('start', 'control-planes/cp-2'));
@@ -106,7 +113,7 @@ describe('orchestrator', () => {
 
   it('records every task before and after it runs', async () => {
     let seenRunning = false;
-    const r = await orchestrator.apply(haPlan(), (e) => {
+    const r = await run(haPlan(), (e) => {
       if (e.type === 'task-start') {
         const step = store
           .steps(e.taskId === '' ? '' : store.listApplies(1)[0]!.id)
@@ -122,7 +129,7 @@ describe('orchestrator', () => {
     'resumes after a failure injected in phase %s without re-running any completed task',
     async (_phase, failing) => {
       runner.failOnce.add(failing);
-      const first = await orchestrator.apply(haPlan());
+      const first = await run(haPlan());
       expect(first.status).toBe('failed');
       expect(first.error?.message).toContain('injected failure');
       const completed = store
@@ -130,7 +137,7 @@ describe('orchestrator', () => {
         .filter((s) => s.status === 'done')
         .map((s) => s.taskId);
       runner.runs = [];
-      const second = await orchestrator.apply(haPlan());
+      const second = await run(haPlan());
       expect(second).toMatchObject({ status: 'succeeded', resumed: true, applyId: first.applyId });
       for (const id of completed) expect(runner.runs).not.toContain(id);
       expect(runner.runs).toContain(failing);
@@ -142,7 +149,7 @@ describe('orchestrator', () => {
 
   it('stops at the failing phase: no later phase starts', async () => {
     runner.failAlways.add('control-planes/cp-2');
-    const r = await orchestrator.apply(haPlan());
+    const r = await run(haPlan());
     expect(r.status).toBe('failed');
     expect(runner.runs.some((id) => id.startsWith('workers/'))).toBe(false);
     expect(runner.runs).not.toContain('control-planes/cp-3');
@@ -150,11 +157,10 @@ describe('orchestrator', () => {
 
   it('re-runs a task that was recorded as running when the controller died', async () => {
     const plan = haPlan();
-    const first = await orchestrator.apply({ ...plan, phases: plan.phases.slice(0, 3) });
+    const first = await run({ ...plan, phases: plan.phases.slice(0, 3) });
     expect(first.status).toBe('succeeded');
     // simulate a crash mid-task in a fresh apply of the full plan
     const applyId = 'crashed';
-    const { clusterPlanHash } = await import('./plan.js');
     store.createApply({
       id: applyId,
       cluster: 'demo',
@@ -175,17 +181,18 @@ describe('orchestrator', () => {
       now: 4,
     });
     runner.runs = [];
-    const r = await orchestrator.apply(plan);
+    const r = await run(plan);
     expect(r).toMatchObject({ applyId, resumed: true, status: 'succeeded' });
     expect(runner.runs[0]).toBe('control-planes/cp-2');
     expect(runner.runs.filter((id) => id.startsWith('init') || id.startsWith('prepare'))).toEqual([]);
-    expect(store.steps(applyId).find((s) => s.taskId === 'control-planes/cp-2')?.attempt).toBe(2);
+    // cut short by the crash, not failed: the same attempt, so its commands keep their ids
+    expect(store.steps(applyId).find((s) => s.taskId === 'control-planes/cp-2')?.attempt).toBe(1);
   });
 
   it('retries a retryable failure within the same apply', async () => {
     runner.retryableOnce.add('workers/w-3');
     const events: ApplyEvent[] = [];
-    const r = await orchestrator.apply(haPlan(), (e) => events.push(e));
+    const r = await run(haPlan(), (e) => events.push(e));
     expect(r.status).toBe('succeeded');
     expect(events.find((e) => e.type === 'task-failed')).toMatchObject({
       taskId: 'workers/w-3',
@@ -195,18 +202,53 @@ describe('orchestrator', () => {
   });
 
   it('starts a new apply when the plan changed, and a second apply after success runs nothing from the old one', async () => {
-    const first = await orchestrator.apply(haPlan());
+    const first = await run(haPlan());
     const plan = haPlan();
     plan.phases[5]!.tasks.push({
       id: 'workers/w-6',
       phase: 'workers',
       host: 'w-6',
-      kind: 'join-worker',
       title: 'join w-6',
       input: {},
     });
-    const second = await orchestrator.apply(plan);
+    const second = await run(plan);
     expect(second.applyId).not.toBe(first.applyId);
     expect(second.resumed).toBe(false);
+  });
+
+  it('an empty plan reports no changes, records no apply and runs nothing', async () => {
+    const events: ApplyEvent[] = [];
+    const r = await run({ cluster: 'demo', operation: 'apply', phases: [] }, (e) => events.push(e));
+    expect(r).toMatchObject({ status: 'succeeded', noChanges: true, ran: [] });
+    expect(events).toEqual([{ type: 'no-changes', cluster: 'demo' }]);
+    expect(store.listApplies()).toEqual([]);
+  });
+
+  it('resumes the journaled plan of the same request, not a plan made again from a cluster that moved', async () => {
+    runner.failOnce.add('control-planes/cp-2');
+    const plan = haPlan();
+    const first = await run(plan);
+    expect(first.status).toBe('failed');
+    runner.runs = [];
+    let planned = 0;
+    const second = await orchestrator.apply({
+      cluster: 'demo',
+      intentHash: clusterPlanHash(plan),
+      makePlan: () => {
+        planned++;
+        return Promise.resolve({ cluster: 'demo', operation: 'apply', phases: [] });
+      },
+    });
+    expect(planned).toBe(0);
+    expect(second).toMatchObject({ applyId: first.applyId, resumed: true, status: 'succeeded' });
+    expect(runner.runs[0]).toBe('control-planes/cp-2');
+  });
+
+  it('gives a failed task a new attempt number on its next try', async () => {
+    runner.failOnce.add('workers/w-1');
+    const first = await run(haPlan());
+    expect(first.status).toBe('failed');
+    await run(haPlan());
+    expect(store.steps(first.applyId).find((s) => s.taskId === 'workers/w-1')?.attempt).toBe(2);
   });
 });

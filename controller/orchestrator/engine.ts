@@ -12,6 +12,7 @@ export interface TaskRunner {
 
 export interface TaskContext {
   applyId: string;
+  /** counts failed tries; a try cut short by a controller crash keeps its number (see ApplyStore.stepStarted) */
   attempt: number;
   progress(message: string): void;
 }
@@ -23,6 +24,7 @@ export type ApplyEvent =
       resumed: boolean;
       phases: Array<{ id: string; title: string; tasks: number }>;
     }
+  | { type: 'no-changes'; cluster: string }
   | { type: 'phase-start'; phase: string; title: string; pending: number; skipped: number }
   | { type: 'task-start'; phase: string; taskId: string; host: string; title: string; attempt: number }
   | { type: 'task-progress'; phase: string; taskId: string; host: string; message: string }
@@ -39,9 +41,11 @@ export type ApplyEvent =
     };
 
 export interface ApplyOutcome {
+  /** empty when nothing was to be done (no apply was recorded) */
   applyId: string;
   status: 'succeeded' | 'failed';
   resumed: boolean;
+  noChanges: boolean;
   ran: string[];
   skipped: string[];
   error?: WireError;
@@ -70,19 +74,40 @@ export class Orchestrator {
     return this.options.now?.() ?? Date.now();
   }
 
-  async apply(plan: ClusterPlan, onEvent: (e: ApplyEvent) => void = () => undefined): Promise<ApplyOutcome> {
+  /**
+   * Runs a plan, or resumes one. `intentHash` names what the caller asked for (the spec, the hosts,
+   * the operation): when the newest unfinished apply of the cluster was asked for the same thing,
+   * its journaled plan is resumed, skipping what is done; otherwise `makePlan` builds a new plan from
+   * the hosts' state now, and an empty one ends here with `noChanges`, touching no host.
+   */
+  async apply(
+    request: { cluster: string; intentHash: string; makePlan: () => Promise<ClusterPlan> },
+    onEvent: (e: ApplyEvent) => void = () => undefined,
+  ): Promise<ApplyOutcome> {
     const { store, log } = this.options;
-    const planHash = clusterPlanHash(plan);
-    const previous = store.latestUnfinished(plan.cluster);
-    const resumed = previous !== undefined && previous.planHash === planHash;
+    const previous = store.latestUnfinished(request.cluster);
+    const resumed = previous !== undefined && previous.planHash === request.intentHash;
+    const plan = resumed ? (previous.plan as ClusterPlan) : await request.makePlan();
     const applyId = resumed ? previous.id : randomUUID();
-    if (resumed) store.reopenApply(applyId);
-    else store.createApply({ id: applyId, cluster: plan.cluster, planHash, plan, now: this.now() });
     if (previous && !resumed)
       store.finishApply(previous.id, 'failed', this.now(), {
         code: 'plan_stale',
-        message: `superseded by apply ${applyId}`,
+        message: 'superseded by a newer apply of another spec',
         retryable: false,
+      });
+    if (!resumed && plan.phases.every((p) => p.tasks.length === 0)) {
+      onEvent({ type: 'no-changes', cluster: request.cluster });
+      log.info({ cluster: request.cluster }, 'apply found no changes');
+      return { applyId: '', status: 'succeeded', resumed: false, noChanges: true, ran: [], skipped: [] };
+    }
+    if (resumed) store.reopenApply(applyId);
+    else
+      store.createApply({
+        id: applyId,
+        cluster: request.cluster,
+        planHash: request.intentHash,
+        plan,
+        now: this.now(),
       });
     const alog = log.child({ applyId, cluster: plan.cluster });
     const done = new Set(
@@ -100,7 +125,7 @@ export class Orchestrator {
       resumed,
       phases: plan.phases.map((p) => ({ id: p.id, title: p.title, tasks: p.tasks.length })),
     });
-    alog.info({ resumed, planHash }, 'apply started');
+    alog.info({ resumed, operation: plan.operation, planHash: clusterPlanHash(plan) }, 'apply started');
 
     for (const phase of plan.phases) {
       const pending = phase.tasks.filter((t) => !done.has(t.id));
@@ -126,14 +151,14 @@ export class Orchestrator {
           durationMs: this.now() - started,
           error: failure,
         });
-        return { applyId, status: 'failed', resumed, ran, skipped, error: failure };
+        return { applyId, status: 'failed', resumed, noChanges: false, ran, skipped, error: failure };
       }
       onEvent({ type: 'phase-done', phase: phase.id });
     }
     store.finishApply(applyId, 'succeeded', this.now());
     alog.info({ ran: ran.length, skipped: skipped.length }, 'apply succeeded');
     onEvent({ type: 'apply-done', applyId, status: 'succeeded', durationMs: this.now() - started });
-    return { applyId, status: 'succeeded', resumed, ran, skipped };
+    return { applyId, status: 'succeeded', resumed, noChanges: false, ran, skipped };
   }
 
   /** Runs a phase; in a parallel phase the tasks already running finish before it reports a failure. */

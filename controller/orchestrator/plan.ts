@@ -1,29 +1,22 @@
 import { createHash } from 'node:crypto';
+import type { Operation, PhaseId } from '../../proto/phases.js';
 
-/** What a task asks of a host; the runner maps each kind to typed agent ops. */
-export type TaskKind =
-  | 'preflight'
-  | 'prepare'
-  | 'init'
-  | 'join-material'
-  | 'join-control-plane'
-  | 'join-worker'
-  | 'cni'
-  | 'verify';
-
+/**
+ * One unit of work on one host. Plain data: the whole plan is journaled when an apply starts, and a
+ * resumed apply runs the journaled tasks, not a plan made again from a cluster that has moved.
+ */
 export interface Task {
-  /** unique within a plan and stable across re-plans of the same spec: `${phase}/${host}` */
+  /** unique within a plan: `${phase}/${host}` */
   id: string;
-  phase: string;
+  phase: PhaseId;
   host: string;
-  kind: TaskKind;
   title: string;
-  /** the desired state the task converges to; never secrets (those are minted at run time) */
-  input: Record<string, unknown>;
+  /** the phase's typed input; never secrets (those are minted at run time) */
+  input: unknown;
 }
 
 export interface Phase {
-  id: string;
+  id: PhaseId;
   title: string;
   /** serial phases run one task at a time, in order; parallel ones up to `concurrency` at once */
   mode: 'serial' | 'parallel';
@@ -33,6 +26,7 @@ export interface Phase {
 
 export interface ClusterPlan {
   cluster: string;
+  operation: Operation;
   phases: Phase[];
 }
 
@@ -48,7 +42,11 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+export function sha256Of(value: unknown): string {
+  return `sha256:${createHash('sha256').update(canonicalJson(value)).digest('hex')}`;
+}
+
 /** The plan's identity: a stale plan (hosts or spec changed since) has another hash. */
 export function clusterPlanHash(plan: ClusterPlan): string {
-  return `sha256:${createHash('sha256').update(canonicalJson(plan)).digest('hex')}`;
+  return sha256Of(plan);
 }

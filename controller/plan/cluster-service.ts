@@ -1,22 +1,21 @@
 import type { Logger } from 'pino';
 import { KctlError } from '../../proto/errors.js';
-import { ClusterSpec, type SpecIssue } from '../../proto/cluster-spec.js';
+import type { OpArgs, OpName, OpResult } from '../../proto/ops.js';
+import type { PhaseId } from '../../proto/phases.js';
 import type { PlanView, PlannedTask } from '../../proto/plan-api.js';
-import type { OpName, OpResult } from '../../proto/ops.js';
 import { planHash as hashOf } from '../../proto/results.js';
 import type { Store } from '../store/store.js';
 import type { AgentRegistry } from '../registry.js';
 import type { ControllerMetrics } from '../metrics.js';
-import { crossFieldRules } from '../spec/parse.js';
-import { resolveHostRoles } from '../spec/resolve.js';
-import { ApplyStore } from '../orchestrator/apply-store.js';
-import { Orchestrator, type ApplyEvent, type ApplyOutcome } from '../orchestrator/engine.js';
-import type { ClusterPlan } from '../orchestrator/plan.js';
-import { mapBounded } from '../preflight-service.js';
-import { buildClusterPlan, type PlannedHost } from './cluster-plan.js';
-import { prepareHostSpec } from './host-spec.js';
-import { packageFormatFor } from '../render/packages.js';
-import { ClusterTaskRunner, type ConfigRenderers } from './runner.js';
+import { HostClient, stableCommandId, type HostRef } from '../host-client.js';
+import type { ApplyStore } from '../orchestrator/apply-store.js';
+import { Orchestrator, type ApplyEvent, type ApplyOutcome, type TaskRunner } from '../orchestrator/engine.js';
+import { sha256Of, type ClusterPlan, type Phase, type Task } from '../orchestrator/plan.js';
+import { observeCluster, type Observation } from './observe.js';
+import { phaseRecord, phasesOf } from './phases/index.js';
+import type { PlanningContext, TaskRun } from './phase.js';
+import { JoinMaterialCache } from './join-material.js';
+import type { PlannedHost, ResolvedCluster } from './resolved-cluster.js';
 
 export interface ClusterDeps {
   store: Store;
@@ -26,221 +25,233 @@ export interface ClusterDeps {
   /** the URL hosts reach the controller at (bundle package source) */
   controllerUrl?: string | undefined;
   metrics?: ControllerMetrics;
-  renderers: (
-    spec: ClusterSpec,
-    controllerUrl: string | undefined,
-  ) => ConfigRenderers & { prepareFiles(host: PlannedHost): PlannedHost['hostSpec']['files'] };
 }
 
-export interface ResolvedCluster {
-  spec: ClusterSpec;
-  hosts: Map<string, PlannedHost & { hostId: string }>;
+/** What a plan is for: converge to cluster.yaml (optionally only some phases), or a lifecycle operation. */
+export type ClusterOperation =
+  { kind: 'apply'; phases?: readonly PhaseId[] } | { kind: 'remove-node'; node: string } | { kind: 'reset' };
+
+/** The node `kctl node remove` names, addressed even when cluster.yaml no longer selects it. */
+function targetHost(deps: ClusterDeps, cluster: ResolvedCluster, node: string): PlannedHost {
+  const inSpec = cluster.hosts.get(node);
+  if (inSpec) return inSpec;
+  const record = deps.store.getHostByName(node);
+  if (!record || record.state !== 'active')
+    throw new KctlError('unknown_host', `No enrolled, active host named "${node}"`);
+  const osId = record.facts?.os.id ?? '';
+  return {
+    name: node,
+    role: 'worker',
+    first: false,
+    address: undefined,
+    hostId: record.id,
+    kernelRelease: record.facts?.kernel ?? '',
+    osId,
+    packageFormat: undefined,
+  };
+}
+
+/** Every host a plan of this operation may address, by name. */
+function hostRefs(deps: ClusterDeps, cluster: ResolvedCluster, op: ClusterOperation): Map<string, HostRef> {
+  const refs = new Map<string, HostRef>([...cluster.hosts.values()].map((h) => [h.name, h]));
+  if (op.kind === 'remove-node') refs.set(op.node, targetHost(deps, cluster, op.node));
+  return refs;
+}
+
+export interface ClusterPlanResult {
   plan: ClusterPlan;
-  warnings: SpecIssue[];
-  renderers: ConfigRenderers;
+  view: PlanView;
 }
 
-function specError(issues: SpecIssue[]): KctlError {
-  return new KctlError('invalid_spec', issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
-    details: { issues },
-  });
-}
-
-/** cluster.yaml (already parsed) + enrolled hosts -> the plan; every problem named by its path. */
-export function resolveCluster(
-  deps: ClusterDeps,
-  raw: unknown,
-  cniManifest: string | undefined,
-  onlyPhases?: readonly string[],
-): ResolvedCluster {
-  const parsed = ClusterSpec.safeParse(raw);
-  if (!parsed.success)
-    throw specError(
-      parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
-    );
-  const spec = parsed.data;
-  const rules = crossFieldRules(spec);
-  if (rules.errors.length > 0) throw specError(rules.errors);
-  const enrolled = deps.store.listHosts().filter((h) => h.state === 'active');
-  const resolved = resolveHostRoles(
-    spec,
-    enrolled.map((h) => ({ name: h.name, labels: h.labels, ips: h.facts?.ips ?? [] })),
-  );
-  if (resolved.errors.length > 0) throw specError(resolved.errors);
-  const byName = new Map(enrolled.map((h) => [h.name, h]));
-  const planned: Array<PlannedHost & { hostId: string }> = resolved.assignments.map((a) => {
-    const record = byName.get(a.name);
-    if (!record) throw new KctlError('unknown_host', `Host "${a.name}" is not enrolled`);
-    const kernelRelease = record.facts?.kernel ?? '';
-    const osId = record.facts?.os.id ?? '';
-    const packageFormat = packageFormatFor(osId);
-    return {
-      ...a,
-      hostId: record.id,
-      kernelRelease,
-      osId,
-      hostSpec: prepareHostSpec(spec, a, { kernelRelease, packageFormat }),
-    };
-  });
-  const renderers = deps.renderers(spec, deps.controllerUrl);
-  for (const h of planned) h.hostSpec = { ...h.hostSpec, files: renderers.prepareFiles(h) };
-  const full = buildClusterPlan(spec, planned, {
-    concurrency: spec.rollout.concurrency,
-    ...(cniManifest === undefined ? {} : { cniManifest }),
-  });
-  const plan = onlyPhases ? { ...full, phases: full.phases.filter((p) => onlyPhases.includes(p.id)) } : full;
-  return {
-    spec,
-    hosts: new Map(planned.map((h) => [h.name, h])),
-    plan,
-    warnings: [...rules.warnings, ...resolved.warnings],
-    renderers,
-  };
-}
-
-async function ask<N extends OpName>(
-  deps: ClusterDeps,
-  hostId: string,
-  op: N,
-  args: Record<string, unknown>,
-): Promise<OpResult<N>> {
-  const r = await deps.registry.sendCommand(hostId, op, args, { timeoutMs: 120_000 });
-  if (!r.outcome.ok) throw KctlError.fromWire(r.outcome.error);
-  // the registry has already checked the value against Ops[op].result (validateOutcome)
-  return r.outcome.value as OpResult<N>;
-}
-
-/**
- * Hosts asked at once by `kctl plan`. Planning is read-only and each host works on its own, so the
- * bound only caps the controller's commands in flight: with 32, 1,000 hosts taking 200 ms each
- * needed 6.6 s; with 256, about 1 s (bench/plan-1000.ts, docs/benchmarks.md).
- */
-export const PLAN_FANOUT = 256;
-
-/** `kctl plan`: what every phase would do on every host, read from the hosts; nothing is touched. */
-export async function reviewCluster(deps: ClusterDeps, cluster: ResolvedCluster): Promise<PlanView> {
-  const hosts = [...cluster.hosts.values()];
-  const states = new Map(
-    await mapBounded(
-      hosts,
-      PLAN_FANOUT,
-      async (h) => [h.name, await ask(deps, h.hostId, 'kubeadm.state', {})] as const,
-    ),
-  );
-  const prep = new Map(
-    await mapBounded(
-      hosts,
-      PLAN_FANOUT,
-      async (h) => [h.name, await ask(deps, h.hostId, 'host.plan', { spec: h.hostSpec })] as const,
-    ),
-  );
-  const inCluster = (name: string): boolean =>
-    (states.get(name)?.initialized ?? false) || (states.get(name)?.joined ?? false);
-  const first = hosts.find((h) => h.first);
-  let nodesReady = false;
-  if (first && states.get(first.name)?.initialized) {
-    try {
-      const { nodes } = await ask(deps, first.hostId, 'kubectl.nodes', {});
-      nodesReady = hosts.every((h) => nodes.some((n) => n.name === h.name && n.ready));
-    } catch {
-      nodesReady = false;
-    }
-  }
-  const phases = cluster.plan.phases.map((phase) => ({
-    id: phase.id,
-    title: phase.title,
-    tasks: phase.tasks.map((t): PlannedTask => {
-      const base = { taskId: t.id, host: t.host, title: t.title };
-      switch (t.kind) {
-        case 'preflight':
-          return {
-            ...base,
-            pending: !inCluster(t.host),
-            detail: inCluster(t.host) ? 'already in the cluster' : 'checks will run',
-            changes: [],
-          };
-        case 'prepare': {
-          const changes = (prep.get(t.host)?.steps ?? []).flatMap((s) => s.changes);
-          return { ...base, pending: changes.length > 0, detail: `${changes.length} change(s)`, changes };
-        }
-        case 'init':
-          return {
-            ...base,
-            pending: !inCluster(t.host),
-            detail: inCluster(t.host) ? 'initialised' : 'kubeadm init --upload-certs',
-            changes: [],
-          };
-        case 'join-material': {
-          const joiners = (t.input.joiners as string[] | undefined) ?? [];
-          const needed = joiners.some((j) => !inCluster(j));
-          return {
-            ...base,
-            pending: needed,
-            detail: needed ? 'token (30m) and certificate upload' : 'no host left to join',
-            changes: [],
-          };
-        }
-        case 'join-control-plane':
-        case 'join-worker':
-          return {
-            ...base,
-            pending: !inCluster(t.host),
-            detail: inCluster(t.host) ? 'joined' : t.title,
-            changes: [],
-          };
-        case 'cni':
-        case 'verify':
-          return {
-            ...base,
-            pending: !nodesReady,
-            detail: nodesReady ? 'all nodes Ready' : t.title,
-            changes: [],
-          };
-      }
-    }),
-  }));
-  const flat = phases.flatMap((p) =>
-    p.tasks.map((t) => ({ stepId: t.taskId, title: String(t.pending), changes: t.changes })),
-  );
-  return {
-    cluster: cluster.spec.name,
-    planHash: hashOf(flat),
-    warnings: cluster.warnings,
-    phases,
-    empty: phases.every((p) => p.tasks.every((t) => !t.pending)),
-  };
-}
-
-/** `kctl apply`: runs (or resumes) the plan; events stream to the caller. */
-export async function applyCluster(
+/** The plan: each phase's tasks, derived from the spec and what the hosts report now. Touches nothing. */
+export async function planCluster(
   deps: ClusterDeps,
   cluster: ResolvedCluster,
+  op: ClusterOperation,
+): Promise<ClusterPlanResult> {
+  const client = new HostClient(deps.registry);
+  const extra =
+    op.kind === 'remove-node' && !cluster.hosts.has(op.node) ? [targetHost(deps, cluster, op.node)] : [];
+  const observed: Observation = await observeCluster(client, cluster, {
+    prepare: op.kind === 'apply',
+    extraHosts: extra,
+    ...(op.kind === 'remove-node' ? { adminExcept: op.node } : {}),
+  });
+  const ctx: PlanningContext = {
+    cluster,
+    observed,
+    ...(op.kind === 'remove-node' ? { target: { node: op.node } } : {}),
+  };
+  const only = op.kind === 'apply' ? op.phases : undefined;
+  const phases: Phase[] = [];
+  const shown: PlanView['phases'] = [];
+  for (const record of phasesOf(op.kind)) {
+    if (only && !only.includes(record.id)) continue;
+    const derived = record.tasks(ctx);
+    if (derived.length === 0) continue;
+    phases.push({
+      id: record.id,
+      title: record.title,
+      mode: record.mode,
+      concurrency: Math.max(1, record.concurrency(cluster.spec)),
+      tasks: derived.map((d): Task => ({
+        id: `${record.id}/${d.host}`,
+        phase: record.id,
+        host: d.host,
+        title: d.title,
+        input: d.input,
+      })),
+    });
+    shown.push({
+      id: record.id,
+      title: record.title,
+      tasks: derived.map((d): PlannedTask => ({
+        taskId: `${record.id}/${d.host}`,
+        host: d.host,
+        title: d.title,
+        pending: true,
+        detail: d.detail,
+        changes: d.changes ?? [],
+      })),
+    });
+  }
+  const warnings = [...cluster.warnings];
+  if (op.kind === 'remove-node' && cluster.hosts.has(op.node)) {
+    warnings.push({
+      path: 'hosts',
+      message: `${op.node} is still selected by cluster.yaml: the next kctl apply joins it again unless you take it out`,
+    });
+  }
+  const flat = shown.flatMap((p) =>
+    p.tasks.map((t) => ({ stepId: t.taskId, title: t.detail, changes: t.changes })),
+  );
+  return {
+    plan: { cluster: cluster.spec.name, operation: op.kind, phases },
+    view: {
+      cluster: cluster.spec.name,
+      planHash: hashOf(flat),
+      warnings,
+      phases: shown,
+      empty: phases.length === 0,
+    },
+  };
+}
+
+/** What an apply is asked to do: a later request for the same thing resumes an unfinished apply of it. */
+export function intentHash(cluster: ResolvedCluster, op: ClusterOperation): string {
+  return sha256Of({
+    op,
+    spec: cluster.spec,
+    hosts: [...cluster.hosts.values()].map((h) => [h.name, h.hostId, h.role, h.first, h.address ?? null]),
+    cni: cluster.cniManifest === undefined ? null : sha256Of(cluster.cniManifest),
+  });
+}
+
+/** Runs each journaled task through its phase record, with typed calls whose command ids survive a crash. */
+class PhaseTaskRunner implements TaskRunner {
+  constructor(
+    private readonly deps: {
+      client: HostClient;
+      cluster: ResolvedCluster;
+      refs: ReadonlyMap<string, HostRef>;
+      material: JoinMaterialCache;
+      log: Logger;
+    },
+  ) {}
+
+  run(
+    task: Task,
+    ctx: { applyId: string; attempt: number; progress(message: string): void },
+  ): Promise<unknown> {
+    const { client, cluster, refs, material, log } = this.deps;
+    let seq = 0;
+    const ref = (name: string): HostRef => {
+      const r = refs.get(name);
+      if (!r)
+        throw new KctlError('unknown_host', `Host "${name}" is not part of cluster "${cluster.spec.name}"`);
+      return r;
+    };
+    const run: TaskRun = {
+      cluster,
+      material,
+      log: log.child({ taskId: task.id }),
+      attempt: ctx.attempt,
+      progress: (m) => ctx.progress(m),
+      call: <N extends OpName>(host: string, op: N, args: OpArgs<N>): Promise<OpResult<N>> =>
+        client.call(ref(host), op, args, {
+          commandId: stableCommandId([ctx.applyId, task.id, ctx.attempt, seq++, host, op], args),
+          onProgress: (m) => ctx.progress(m),
+        }),
+    };
+    return phaseRecord(task.phase).run(task.input, task.host, run);
+  }
+}
+
+/** One apply or lifecycle operation per cluster at a time, on this controller. */
+export class ClusterLocks {
+  private readonly held = new Map<string, string>();
+
+  async with<T>(cluster: string, what: string, fn: () => Promise<T>): Promise<T> {
+    const running = this.held.get(cluster);
+    if (running !== undefined) {
+      throw new KctlError(
+        'cluster_busy',
+        `Cluster "${cluster}" is busy: ${running} is running; wait for it (kctl status) and try again`,
+        { retryable: true, details: { running } },
+      );
+    }
+    this.held.set(cluster, what);
+    try {
+      return await fn();
+    } finally {
+      this.held.delete(cluster);
+    }
+  }
+}
+
+/** `kctl apply`, `kctl node remove`, `kctl reset`: resume the unfinished plan of the same request, or plan and run. */
+export async function runClusterOperation(
+  deps: ClusterDeps,
+  cluster: ResolvedCluster,
+  op: ClusterOperation,
   onEvent: (e: ApplyEvent) => void,
   options: { expectPlanHash?: string; maxAttempts?: number } = {},
 ): Promise<ApplyOutcome> {
-  if (options.expectPlanHash !== undefined) {
-    const review = await reviewCluster(deps, cluster);
-    if (review.planHash !== options.expectPlanHash) {
-      throw new KctlError('plan_stale', 'The saved plan no longer matches the hosts; run kctl plan again', {
-        details: { saved: options.expectPlanHash, now: review.planHash },
-      });
-    }
-  }
-  const runner = new ClusterTaskRunner({
-    registry: deps.registry,
-    hosts: cluster.hosts,
-    renderers: cluster.renderers,
-    log: deps.log,
-  });
+  const client = new HostClient(deps.registry);
+  const refs = hostRefs(deps, cluster, op);
+  const first = cluster.first;
+  const material = new JoinMaterialCache(async (secrets) => {
+    if (!first) throw new KctlError('invalid_spec', 'The cluster has no first control plane');
+    return client.call(first, 'kubeadm.joinMaterial', secrets);
+  }, deps.log);
   const orchestrator = new Orchestrator({
     store: deps.applyStore,
-    runner,
+    runner: new PhaseTaskRunner({ client, cluster, refs, material, log: deps.log }),
     log: deps.log,
     ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
   });
   try {
-    return await orchestrator.apply(cluster.plan, onEvent);
+    return await orchestrator.apply(
+      {
+        cluster: cluster.spec.name,
+        intentHash: intentHash(cluster, op),
+        makePlan: async () => {
+          const { plan, view } = await planCluster(deps, cluster, op);
+          if (options.expectPlanHash !== undefined && view.planHash !== options.expectPlanHash) {
+            throw new KctlError(
+              'plan_stale',
+              'The saved plan no longer matches the hosts; run kctl plan again',
+              {
+                details: { saved: options.expectPlanHash, now: view.planHash },
+              },
+            );
+          }
+          return plan;
+        },
+      },
+      onEvent,
+    );
   } finally {
-    runner.forgetSecrets();
+    material.forget();
   }
 }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseClusterSpec } from '../spec/parse.js';
 import { renderPrepareFiles } from '../render/prepare-files.js';
 import { prepareFilesInputFor } from '../render/cluster-spec-inputs.js';
-import type { PlannedHost } from './cluster-plan.js';
+import type { PlannedHost } from './resolved-cluster.js';
 import { clusterRenderers } from './renderers.js';
 
 const parsed = parseClusterSpec(readFileSync('test/fixtures/cluster/full.yaml', 'utf8'));

@@ -1,23 +1,29 @@
 import type { ClusterSpec } from '../../proto/cluster-spec.js';
+import type { HostSpec } from '../../proto/host-spec.js';
 import { renderKubeadmInit, renderKubeadmJoin } from '../render/kubeadm.js';
 import { kubeadmInputFor, kubeVipManifestFor, prepareFilesInputFor } from '../render/cluster-spec-inputs.js';
 import { packageFormatFor } from '../render/packages.js';
 import { renderPrepareFiles } from '../render/prepare-files.js';
-import type { PlannedHost } from './cluster-plan.js';
-import type { ConfigRenderers } from './runner.js';
+import type { JoinMaterial } from './join-material.js';
+import type { PlannedHost } from './resolved-cluster.js';
 
-/** Binds the pure renderers (controller/render/) to one cluster spec for the plan and its runner. */
-export function clusterRenderers(
-  spec: ClusterSpec,
-  controllerUrl: string | undefined,
-): ConfigRenderers & { prepareFiles(host: PlannedHost): PlannedHost['hostSpec']['files'] } {
+/** Renders the kubeadm and kube-vip files a task needs; secrets come in as arguments and go nowhere else. */
+export interface ConfigRenderers {
+  prepareFiles(host: PlannedHost): HostSpec['files'];
+  init(host: PlannedHost, secrets: { token: string; certificateKey: string }): string;
+  join(host: PlannedHost, material: JoinMaterial): string;
+  kubeVip(host: PlannedHost): { path: string; content: string } | undefined;
+}
+
+/** Binds the pure renderers (controller/render/) to one cluster spec for the plan and its tasks. */
+export function clusterRenderers(spec: ClusterSpec, controllerUrl: string | undefined): ConfigRenderers {
   const node = (h: PlannedHost): { name: string; address: string | undefined } => ({
     name: h.name,
     address: h.address,
   });
   // the prepare files depend on the spec and the package format only, not on the host: render them
   // once per format instead of once per host (most of resolving a 1,000-host plan, docs/benchmarks.md)
-  const filesByFormat = new Map<string | undefined, PlannedHost['hostSpec']['files']>();
+  const filesByFormat = new Map<string | undefined, HostSpec['files']>();
   return {
     prepareFiles: (h) => {
       const packageFormat = packageFormatFor(h.osId);

@@ -8,82 +8,32 @@ import {
 import type { ClusterPlan } from '../orchestrator/plan.js';
 import type { Route } from '../http-router.js';
 import { queryInteger } from '../request-target.js';
-import { applyCluster, resolveCluster, reviewCluster, type ClusterDeps } from './cluster-service.js';
-import { removeNode, resetCluster, upgradeCluster } from './lifecycle.js';
-import { prepareHostSpec } from './host-spec.js';
-import { packageFormatFor } from '../render/packages.js';
-import { z } from 'zod';
+import {
+  ClusterLocks,
+  planCluster,
+  runClusterOperation,
+  type ClusterDeps,
+  type ClusterOperation,
+} from './cluster-service.js';
+import { resolveCluster } from './resolved-cluster.js';
 
-/** Plan and apply routes; one apply per cluster at a time. */
+function operationOf(body: PlanRequest): ClusterOperation {
+  if (body.operation?.kind === 'remove-node') return { kind: 'remove-node', node: body.operation.node };
+  if (body.operation?.kind === 'reset') return { kind: 'reset' };
+  return { kind: 'apply', ...(body.phases ? { phases: body.phases } : {}) };
+}
+
+/** The name a destructive operation must be confirmed with: what the operator is about to lose. */
+function confirmationFor(op: ClusterOperation, cluster: string): string | undefined {
+  if (op.kind === 'remove-node') return op.node;
+  if (op.kind === 'reset') return cluster;
+  return undefined;
+}
+
+/** Plan and apply routes: every change to a cluster, one at a time per cluster. */
 export function clusterRoutes(deps: ClusterDeps): Route[] {
-  const running = new Set<string>();
-  const actor = (c: { kind: string; name?: string }): string =>
-    c.kind === 'admin' ? `admin:${c.name ?? ''}` : 'unknown';
+  const locks = new ClusterLocks();
   return [
-    {
-      method: 'POST',
-      path: '/v1/admin/nodes/:name/remove',
-      auth: 'admin',
-      handle: async (ctx) => {
-        const name = ctx.params.name ?? '';
-        deps.store.audit({
-          actor: actor(ctx.caller),
-          action: 'node.remove',
-          target: name,
-          details: null,
-        });
-        return removeNode(deps, name);
-      },
-    },
-    {
-      method: 'POST',
-      path: '/v1/admin/reset',
-      auth: 'admin',
-      handle: async (ctx) => {
-        const body = await ctx.body(
-          z.strictObject({ spec: z.record(z.string(), z.unknown()), confirm: z.string() }),
-        );
-        const cluster = resolveCluster(deps, body.spec, undefined);
-        if (body.confirm !== cluster.spec.name) {
-          throw new KctlError(
-            'invalid_args',
-            `confirm: type the cluster name "${cluster.spec.name}" to reset it`,
-          );
-        }
-        deps.store.audit({
-          actor: actor(ctx.caller),
-          action: 'cluster.reset',
-          target: cluster.spec.name,
-          details: null,
-        });
-        return { hosts: await resetCluster(deps, [...cluster.hosts.keys()]) };
-      },
-    },
-    {
-      method: 'POST',
-      path: '/v1/admin/upgrade',
-      auth: 'admin',
-      handle: async (ctx) => {
-        const body = await ctx.body(
-          z.strictObject({ spec: z.record(z.string(), z.unknown()), to: z.string().max(32) }),
-        );
-        const cluster = resolveCluster(deps, body.spec, undefined);
-        deps.store.audit({
-          actor: actor(ctx.caller),
-          action: 'cluster.upgrade',
-          target: cluster.spec.name,
-          details: { to: body.to },
-        });
-        const hosts = await upgradeCluster(deps, cluster, body.to, (h, version) =>
-          prepareHostSpec({ ...cluster.spec, kubernetesVersion: version }, h, {
-            kernelRelease: h.kernelRelease,
-            packageFormat: packageFormatFor(h.osId),
-            files: h.hostSpec.files,
-          }),
-        );
-        return { hosts };
-      },
-    },
     {
       method: 'GET',
       path: '/v1/admin/applies',
@@ -125,7 +75,8 @@ export function clusterRoutes(deps: ClusterDeps): Route[] {
       auth: 'admin',
       handle: async (ctx) => {
         const body = await ctx.body(PlanRequest);
-        return reviewCluster(deps, resolveCluster(deps, body.spec, body.cniManifest, body.phases));
+        const cluster = resolveCluster(deps, body.spec, body.cniManifest);
+        return (await planCluster(deps, cluster, operationOf(body))).view;
       },
     },
     {
@@ -134,41 +85,46 @@ export function clusterRoutes(deps: ClusterDeps): Route[] {
       auth: 'admin',
       handle: async (ctx) => {
         const body = await ctx.body(ApplyRequest);
-        const cluster = resolveCluster(deps, body.spec, body.cniManifest, body.phases);
-        if (running.has(cluster.spec.name)) {
-          throw new KctlError('forbidden', `An apply of cluster "${cluster.spec.name}" is already running`, {
-            retryable: true,
-          });
-        }
-        running.add(cluster.spec.name);
-        const actor = ctx.caller.kind === 'admin' ? `admin:${ctx.caller.name}` : 'unknown';
-        deps.store.audit({ actor, action: 'apply.start', target: cluster.spec.name, details: null });
-        ctx.res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
-        // the apply goes on if kctl goes away: it is resumable, and half-done is worse than done
-        const write = (line: ApplyEventLine): void => {
-          if (!ctx.res.writableEnded && !ctx.res.destroyed) ctx.res.write(JSON.stringify(line) + '\n');
-        };
-        try {
-          const outcome = await applyCluster(
-            deps,
-            cluster,
-            write,
-            body.planHash !== undefined ? { expectPlanHash: body.planHash } : {},
+        const cluster = resolveCluster(deps, body.spec, body.cniManifest);
+        const name = cluster.spec.name;
+        const op = operationOf(body);
+        const confirm = confirmationFor(op, name);
+        if (confirm !== undefined && body.confirm !== confirm) {
+          throw new KctlError(
+            'invalid_args',
+            `confirm: type "${confirm}" to ${op.kind === 'reset' ? 'reset every host of the cluster' : 'remove the node'}`,
           );
-          deps.metrics?.countApply(outcome.status);
-          deps.store.audit({
-            actor,
-            action: 'apply.done',
-            target: cluster.spec.name,
-            details: { applyId: outcome.applyId, status: outcome.status },
-          });
-        } catch (err) {
-          write({ type: 'error', error: toWireError(err) });
-        } finally {
-          running.delete(cluster.spec.name);
-          ctx.res.end();
         }
-        return undefined;
+        const actor = ctx.caller.kind === 'admin' ? `admin:${ctx.caller.name}` : 'unknown';
+        return locks.with(name, op.kind, async () => {
+          deps.store.audit({ actor, action: `${op.kind}.start`, target: name, details: { operation: op } });
+          ctx.res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+          // the apply goes on if kctl goes away: it is resumable, and half-done is worse than done
+          const write = (line: ApplyEventLine): void => {
+            if (!ctx.res.writableEnded && !ctx.res.destroyed) ctx.res.write(JSON.stringify(line) + '\n');
+          };
+          try {
+            const outcome = await runClusterOperation(
+              deps,
+              cluster,
+              op,
+              write,
+              body.planHash !== undefined ? { expectPlanHash: body.planHash } : {},
+            );
+            if (!outcome.noChanges) deps.metrics?.countApply(outcome.status);
+            deps.store.audit({
+              actor,
+              action: `${op.kind}.done`,
+              target: name,
+              details: { applyId: outcome.applyId, status: outcome.status, noChanges: outcome.noChanges },
+            });
+          } catch (err) {
+            write({ type: 'error', error: toWireError(err) });
+          } finally {
+            ctx.res.end();
+          }
+          return undefined;
+        });
       },
     },
   ];

@@ -80,37 +80,82 @@ describe('an HA cluster of 3 control planes and 2 workers on stand-ins', () => {
   );
 
   it(
-    'upgrades one minor: apply on the first control plane, then each node drained, upgraded, uncordoned',
+    'upgrades one minor when cluster.yaml names it: the plan shows it, apply runs it in kubeadm order, the next plan is empty',
     { timeout: 180_000 },
     async () => {
-      const skip = await kctl(['upgrade', '-f', lab.clusterFile, '--to', 'v1.33.0'], { env: lab.env });
+      const text = await readFile(lab.clusterFile, 'utf8');
+      const withVersion = async (v: string): Promise<void> =>
+        writeFile(lab.clusterFile, text.replace('kubernetesVersion: v1.31.2', `kubernetesVersion: ${v}`));
+      // refused at plan time, naming the field, before anything changes
+      await withVersion('v1.33.0');
+      const skip = await kctl(['plan', '-f', lab.clusterFile], { env: lab.env });
       expect(skip.code).toBe(1);
-      expect(skip.stderr).toContain('skips a minor');
-      const down = await kctl(['upgrade', '-f', lab.clusterFile, '--to', 'v1.30.4'], { env: lab.env });
-      expect(down.stderr).toContain('does not downgrade');
-      // packages are preinstalled here: the operator's image brings the new kubeadm and kubelet
+      expect(skip.stderr).toContain('kubernetesVersion: v1.33.0 skips a minor');
+      await withVersion('v1.30.4');
+      const down = await kctl(['plan', '-f', lab.clusterFile], { env: lab.env });
+      expect(down.code).toBe(1);
+      expect(down.stderr).toMatch(/kubernetesVersion: v1\.30\.4 is older than .*kubeadm does not downgrade/);
+      // packages are preinstalled here: the host image must bring the new kubeadm and kubelet first
+      await withVersion('v1.32.1');
+      const early = await kctl(['plan', '-f', lab.clusterFile], { env: lab.env });
+      expect(early.code).toBe(1);
+      expect(early.stderr).toContain('packages.source preinstalled');
       for (const a of lab.agents) await writeFile(join(a.hostRoot, 'etc/kctl-standin/version'), 'v1.32.1\n');
+
+      const plan = await kctl(['plan', '-f', lab.clusterFile], { env: lab.env });
+      expect(plan.code, plan.stderr).toBe(0);
+      expect(plan.stdout).toContain('== Upgrade the first control plane');
+      expect(plan.stdout).toContain('cp-1: upgrade v1.31.2 -> v1.32.1');
+      expect(plan.stdout).toContain('kubeadm upgrade apply v1.32.1');
+      expect(plan.stdout).toContain('== Upgrade the other control planes (one at a time)');
+      expect(plan.stdout).toContain('== Upgrade the workers');
+      expect(plan.stdout).not.toContain('== Prepare hosts');
+
       const before = (await lab.calls()).length;
-      const up = await kctl(['upgrade', '-f', lab.clusterFile, '--to', 'v1.32.1'], { env: lab.env });
-      expect(up.code, up.stderr).toBe(0);
-      expect(up.stdout).toContain('cp-1: kubeadm upgrade apply v1.32.1');
-      expect(up.stdout).toContain('cp-2: drain -> kubeadm upgrade node -> uncordon');
+      const up = await kctl(['apply', '-f', lab.clusterFile], { env: lab.env });
+      expect(up.code, up.stdout + up.stderr).toBe(0);
       const calls = (await lab.calls())
         .slice(before)
-        .filter((c) => c.argv[0] === 'upgrade' || c.argv.includes('drain') || c.argv.includes('uncordon'));
-      expect(
-        calls.map((c) =>
-          c.argv[0] === 'upgrade'
-            ? `${c.argv[1]}:${c.node}`
+        .filter(
+          (c) =>
+            c.argv[0] === 'upgrade' ||
+            c.argv.includes('drain') ||
+            c.argv.includes('uncordon') ||
+            (c.tool === 'systemctl' && c.argv.includes('restart')),
+        );
+      const steps = calls.map((c) =>
+        c.argv[0] === 'upgrade'
+          ? `${c.argv[1]}:${c.node}`
+          : c.tool === 'systemctl'
+            ? `restart:${c.node}`
             : c.argv.includes('drain')
-              ? 'drain'
-              : 'uncordon',
-        ),
-      ).toEqual([
+              ? `drain:${c.argv[c.argv.indexOf('drain') + 1]}`
+              : `uncordon:${c.argv[c.argv.indexOf('uncordon') + 1]}`,
+      );
+      expect(steps.slice(0, 6)).toEqual([
+        'plan:cp-1',
         'apply:cp-1',
-        ...['cp-2', 'cp-3', 'w-1', 'w-2'].flatMap((n) => ['drain', `node:${n}`, 'uncordon']),
+        'drain:cp-1',
+        'restart:cp-1',
+        'uncordon:cp-1',
+        'drain:cp-2',
       ]);
+      for (const n of ['cp-2', 'cp-3', 'w-1', 'w-2']) {
+        const mine = steps.filter((s) => s.endsWith(`:${n}`));
+        expect(mine, n).toEqual([`drain:${n}`, `node:${n}`, `restart:${n}`, `uncordon:${n}`]);
+      }
       expect(calls.every((c) => c.exitCode === 0)).toBe(true);
+      // no node left cordoned, every node at the new version: nothing left to plan, and a second apply touches nothing
+      const afterUpgrade = (await lab.calls()).length;
+      const nodes = await kctl(['plan', '-f', lab.clusterFile], { env: lab.env });
+      expect(nodes.stdout).toContain('cluster ha: no changes.');
+      const again = await kctl(['apply', '-f', lab.clusterFile], { env: lab.env });
+      expect(again.code).toBe(0);
+      expect(again.stdout).toContain('cluster ha: no changes.');
+      const later = (await lab.calls()).slice(afterUpgrade);
+      expect(
+        later.filter((c) => c.argv[0] === 'upgrade' || c.argv.includes('drain') || c.tool === 'systemctl'),
+      ).toEqual([]);
     },
   );
 
@@ -118,9 +163,13 @@ describe('an HA cluster of 3 control planes and 2 workers on stand-ins', () => {
     'removes a worker (drain, reset, delete) and then resets the whole cluster',
     { timeout: 180_000 },
     async () => {
-      const remove = await kctl(['node', 'remove', 'w-2'], { env: lab.env });
+      const asked = await kctl(['node', 'remove', 'w-2', '-f', lab.clusterFile], { env: lab.env });
+      expect(asked.code).toBe(1);
+      expect(asked.stdout).toContain('w-2: drain, reset, delete');
+      expect(asked.stderr).toContain('--yes');
+      const remove = await kctl(['node', 'remove', 'w-2', '-f', lab.clusterFile, '--yes'], { env: lab.env });
       expect(remove.code, remove.stderr).toBe(0);
-      expect(remove.stdout).toContain('node w-2: drained, reset, Node deleted');
+      expect(remove.stdout).toContain('apply succeeded');
       const calls = await lab.calls();
       const drain = calls.findIndex(
         (c) => c.tool === 'kubectl' && c.argv.includes('drain') && c.argv.includes('w-2'),

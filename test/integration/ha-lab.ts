@@ -94,6 +94,21 @@ export async function startLab(
       '/etc/kctl-standin/version': 'v1.31.2',
     });
     const programPath = [bin, '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+    // a recording systemctl STAND-IN: these hosts run no systemd (the fleet lab's hosts do); it logs
+    // the call to the stand-ins' call log, so tests see which services kctl restarted, and succeeds
+    const shims = join(dir, `systemctl-${h.name}`);
+    await mkdir(shims, { recursive: true });
+    await writeFile(
+      join(shims, 'systemctl'),
+      [
+        '#!/bin/sh',
+        'args=""; for a in "$@"; do args="$args,\\"$a\\""; done',
+        `printf '{"time":"%s","tool":"systemctl","argv":[%s],"cwd":"/","hostRoot":"","node":"${h.name}","exitCode":0,"startedAt":"","durationMs":0}\n' "$(/bin/date -u +%FT%TZ)" "\${args#,}" >> "${clusterDir}/calls.jsonl"`,
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    programPath.unshift(shims);
     if (options.failJoinOnceOn === h.name) {
       // fault injection for this test only: the first `kubeadm join` on this host fails, later ones run the stand-in
       const faults = join(dir, `faults-${h.name}`);

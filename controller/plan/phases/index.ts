@@ -1,0 +1,49 @@
+import { PHASE_IDS, type Operation, type PhaseId } from '../../../proto/phases.js';
+import type { AnyPhaseRecord } from '../phase.js';
+import {
+  cniPhase,
+  controlPlanesPhase,
+  initPhase,
+  joinMaterialPhase,
+  preflightPhase,
+  preparePhase,
+  verifyPhase,
+  workersPhase,
+} from './day1.js';
+import { upgradeControlPlanesPhase, upgradeFirstPhase, upgradeWorkersPhase } from './upgrade.js';
+import { removeNodePhase, resetPhase } from './lifecycle.js';
+
+/** Every phase record by id: a phase id without a record does not compile. */
+const RECORDS: Record<PhaseId, AnyPhaseRecord> = {
+  preflight: preflightPhase,
+  prepare: preparePhase,
+  'upgrade-first': upgradeFirstPhase,
+  'upgrade-control-planes': upgradeControlPlanesPhase,
+  'upgrade-workers': upgradeWorkersPhase,
+  init: initPhase,
+  'join-material': joinMaterialPhase,
+  'control-planes': controlPlanesPhase,
+  workers: workersPhase,
+  cni: cniPhase,
+  verify: verifyPhase,
+  'remove-node': removeNodePhase,
+  reset: resetPhase,
+};
+
+/** The phases in the order plans run them (proto/phases.ts). */
+export const PHASES: readonly AnyPhaseRecord[] = PHASE_IDS.map((id) => RECORDS[id]);
+
+export function phaseRecord(id: PhaseId): AnyPhaseRecord {
+  return RECORDS[id];
+}
+
+export function phasesOf(operation: Operation): readonly AnyPhaseRecord[] {
+  return PHASES.filter((p) => p.operation === operation);
+}
+
+/** `kctl plan --help` and `kctl apply --help`: one line per phase of an apply, from the records. */
+export function phaseHelp(operation: Operation = 'apply'): string {
+  const phases = phasesOf(operation);
+  const width = Math.max(...phases.map((p) => p.id.length));
+  return phases.map((p) => `  ${p.id.padEnd(width)}  ${p.summary}`).join('\n');
+}

@@ -1,0 +1,148 @@
+import { KctlError } from '../../proto/errors.js';
+import { ClusterSpec, type SpecIssue } from '../../proto/cluster-spec.js';
+import type { PreflightSpec } from '../../proto/checks.js';
+import type { HostSpec } from '../../proto/host-spec.js';
+import type { Store } from '../store/store.js';
+import { crossFieldRules } from '../spec/parse.js';
+import { resolveHostRoles, type HostAssignment } from '../spec/resolve.js';
+import { packageFormatFor, type PackageFormat } from '../render/packages.js';
+import { prepareHostSpec } from './host-spec.js';
+import { clusterRenderers, type ConfigRenderers } from './renderers.js';
+
+export interface PlannedHost extends HostAssignment {
+  hostId: string;
+  kernelRelease: string;
+  /** /etc/os-release ID, which picks deb or rpm */
+  osId: string;
+  packageFormat: PackageFormat | undefined;
+}
+
+/** cluster.yaml checked and bound to the enrolled hosts: everything a plan is made from but the hosts' state. */
+export interface ResolvedCluster {
+  spec: ClusterSpec;
+  hosts: ReadonlyMap<string, PlannedHost>;
+  first: PlannedHost | undefined;
+  warnings: SpecIssue[];
+  cniManifest: string | undefined;
+  renderers: ConfigRenderers;
+  /** what the prepare phase converges a host to, with the kube packages of `version` (default: the spec's) */
+  hostSpecFor(host: PlannedHost, version?: string): HostSpec;
+  host(name: string): PlannedHost;
+}
+
+/**
+ * Checks that prepare fixes, or that only hold once packages are in: before prepare they would
+ * stop every fresh host. kubeadm runs its own preflight again at init and join.
+ */
+export const FIXED_BY_PREPARE = [
+  'CRI',
+  'Swap',
+  'KubeletVersion',
+  'FileContent--proc-sys-net-ipv4-ip_forward',
+  'FileContent--proc-sys-net-bridge-bridge-nf-call-iptables',
+  'FileContent--proc-sys-net-bridge-bridge-nf-call-ip6tables',
+  'FileExisting-conntrack',
+  'FileExisting-iptables',
+  'FileExisting-ip',
+  'FileExisting-mount',
+  'FileExisting-nsenter',
+  'FileExisting-ebtables',
+  'FileExisting-ethtool',
+  'FileExisting-socat',
+  'FileExisting-tc',
+  'FileExisting-touch',
+  'FileExisting-cp',
+  'Service-Kubelet',
+];
+
+export function preflightSpecFor(
+  spec: ClusterSpec,
+  host: HostAssignment,
+  ignore: string[] = FIXED_BY_PREPARE,
+): PreflightSpec {
+  return {
+    role: host.role,
+    kubernetesVersion: spec.kubernetesVersion,
+    isFirstControlPlane: host.first,
+    kubeProxyMode: spec.kubeProxy.mode,
+    apiServerPort: spec.controlPlaneEndpoint.port,
+    controlPlaneEndpoint: `${spec.controlPlaneEndpoint.host}:${spec.controlPlaneEndpoint.port}`,
+    podSubnet: spec.networking.podSubnet,
+    serviceSubnet: spec.networking.serviceSubnet,
+    nodeName: host.name,
+    ...(host.address ? { advertiseAddress: host.address } : {}),
+    ignore,
+  };
+}
+
+function specError(issues: SpecIssue[]): KctlError {
+  return new KctlError('invalid_spec', issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
+    details: { issues },
+  });
+}
+
+/** cluster.yaml (already parsed as YAML) + enrolled hosts -> the resolved cluster; every problem named by its path. */
+export function resolveCluster(
+  deps: { store: Store; controllerUrl?: string | undefined },
+  raw: unknown,
+  cniManifest: string | undefined,
+): ResolvedCluster {
+  const parsed = ClusterSpec.safeParse(raw);
+  if (!parsed.success)
+    throw specError(
+      parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
+    );
+  const spec = parsed.data;
+  const rules = crossFieldRules(spec);
+  if (rules.errors.length > 0) throw specError(rules.errors);
+  const enrolled = deps.store.listHosts().filter((h) => h.state === 'active');
+  const resolved = resolveHostRoles(
+    spec,
+    enrolled.map((h) => ({ name: h.name, labels: h.labels, ips: h.facts?.ips ?? [] })),
+  );
+  if (resolved.errors.length > 0) throw specError(resolved.errors);
+  const byName = new Map(enrolled.map((h) => [h.name, h]));
+  const planned: PlannedHost[] = resolved.assignments.map((a) => {
+    const record = byName.get(a.name);
+    if (!record) throw new KctlError('unknown_host', `Host "${a.name}" is not enrolled`);
+    const osId = record.facts?.os.id ?? '';
+    return {
+      ...a,
+      hostId: record.id,
+      kernelRelease: record.facts?.kernel ?? '',
+      osId,
+      packageFormat: packageFormatFor(osId),
+    };
+  });
+  const hosts = new Map(planned.map((h) => [h.name, h]));
+  // the prepare files name the package repository of a minor: one set of renderers per version asked for
+  const byVersion = new Map<string, ConfigRenderers>();
+  const renderersFor = (version: string): ConfigRenderers => {
+    let r = byVersion.get(version);
+    if (!r) {
+      r = clusterRenderers({ ...spec, kubernetesVersion: version }, deps.controllerUrl);
+      byVersion.set(version, r);
+    }
+    return r;
+  };
+  return {
+    spec,
+    hosts,
+    first: planned.find((h) => h.first),
+    warnings: [...rules.warnings, ...resolved.warnings],
+    cniManifest,
+    renderers: renderersFor(spec.kubernetesVersion),
+    hostSpecFor(host, version = spec.kubernetesVersion) {
+      return prepareHostSpec({ ...spec, kubernetesVersion: version }, host, {
+        kernelRelease: host.kernelRelease,
+        packageFormat: host.packageFormat,
+        files: renderersFor(version).prepareFiles(host),
+      });
+    },
+    host(name) {
+      const h = hosts.get(name);
+      if (!h) throw new KctlError('unknown_host', `Host "${name}" is not part of cluster "${spec.name}"`);
+      return h;
+    },
+  };
+}
