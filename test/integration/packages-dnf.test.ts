@@ -145,6 +145,8 @@ describe('packages step with the real dnf (installroot-confined)', () => {
         [`file:${KUBERNETES_YUM_REPO}`, 'applied', undefined],
         ['repo-key:/etc/pki/rpm-gpg/RPM-GPG-KEY-kubernetes', 'applied', undefined],
         ['packages', 'applied', undefined],
+        // the kubelet and containerd packages ask for a restart (try-restart: they do not run here)
+        ['service-restarts', 'applied', undefined],
       ]);
       expect(await installedRpms(t.root)).toEqual({
         containerd: '1.7.22-1.el9',
@@ -191,6 +193,7 @@ describe('packages step with the real dnf (installroot-confined)', () => {
           [
             { kind: 'package-index', reason: '3 package(s) to install' },
             ...KUBE.map((name) => ({ kind: 'package', name, from: `1.31.2-${REL}`, to: '1.31.3' })),
+            { kind: 'service-restart', unit: 'kubelet.service', reason: 'package kubelet changed' },
             ...KUBE.map((name) => ({ kind: 'package-hold', name })),
           ],
         ],
@@ -199,6 +202,7 @@ describe('packages step with the real dnf (installroot-confined)', () => {
       expect(reports.map((r) => [r.status, r.error?.message])).toEqual([
         ['unchanged', undefined],
         ['unchanged', undefined],
+        ['applied', undefined],
         ['applied', undefined],
       ]);
       const installed = await installedRpms(t.root);
@@ -214,6 +218,7 @@ describe('packages step with the real dnf (installroot-confined)', () => {
     t = await dnfHostForMirror(false);
     const reports = await applySteps(t.host, packageSteps('v1.31.2'));
     expect(reports.map((r) => [r.status, r.error?.message])).toEqual([
+      ['applied', undefined],
       ['applied', undefined],
       ['applied', undefined],
       ['applied', undefined],
