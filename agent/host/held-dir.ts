@@ -182,6 +182,11 @@ export interface OpenDirOptions {
   rootOwned?: boolean;
   /** for messages: `write "/etc/x"` */
   purpose: string;
+  /**
+   * Reads pass this: a link on the way then makes the path absent for them (undefined) instead of
+   * a refusal, and is reported here. Writes and removals leave it out and are refused.
+   */
+  onLink?: (at: string) => void;
 }
 
 /**
@@ -207,7 +212,8 @@ export class RootDirs {
 
   /**
    * The directory at `hostDir`, held open, or undefined when a component is absent or not a
-   * directory (and `create` is off). A symbolic link on the way is refused with path_not_allowed.
+   * directory (and `create` is off). A symbolic link on the way is refused with path_not_allowed,
+   * or, with `onLink`, reported there and taken as absent.
    * Before returning, the kernel's idea of where the directory is must equal the path walked: a
    * directory renamed away mid-walk is refused too.
    */
@@ -226,7 +232,12 @@ export class RootDirs {
       for (const name of parts) {
         const next = await dir.child(name, options.create === true);
         const at = dir.childPath(name);
-        if (next.kind === 'symlink') throw symlinkRefused(options.purpose, at);
+        if (next.kind === 'symlink') {
+          if (!options.onLink) throw symlinkRefused(options.purpose, at);
+          options.onLink(at);
+          await dir.close();
+          return undefined;
+        }
         if (next.kind === 'absent' || next.kind === 'other') {
           if (options.create && next.kind === 'other')
             throw new KctlError('io_error', `Cannot ${options.purpose}: "${at}" is not a directory`);

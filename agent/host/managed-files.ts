@@ -6,7 +6,7 @@ import { posix } from 'node:path';
 import type { Logger } from 'pino';
 import { KctlError } from '../../proto/errors.js';
 import type { FileStat, WriteOptions, WriteReport } from './host.js';
-import { HeldDir, HeldEntryError, RootDirs, symlinkRefused } from './held-dir.js';
+import { HeldDir, HeldEntryError, RootDirs, symlinkRefused, type OpenDirOptions } from './held-dir.js';
 import { ioError } from './io-error.js';
 import { checkWritablePath, WRITE_ALLOWLIST } from './paths.js';
 
@@ -18,8 +18,8 @@ const MAX_TREE_DEPTH = 32;
 /**
  * The files the agent manages: everything inside the write allow-list (S16), for reads as well as
  * writes. Every operation goes through directories held by descriptor from the root down
- * (`RootDirs`), never through a symbolic link: a link in the middle of a path is refused, a link as
- * the last component is refused for reads and writes, and removed as itself (never its target).
+ * (`RootDirs`), never through a symbolic link: writes meeting a link anywhere are refused, reads
+ * find nothing there (and log it), and removal takes a last-component link away as itself.
  */
 export class ManagedFiles {
   private readonly dirs: RootDirs;
@@ -31,16 +31,24 @@ export class ManagedFiles {
     this.dirs = new RootDirs(root);
   }
 
-  /** A regular file's bytes; undefined when it or its directory is absent; a symlink is refused. */
+  /**
+   * A regular file's bytes; undefined when it or its directory is absent, or when a link stands on
+   * the way or in its place: nothing a link points to is ever read, so a plan cannot show it (the
+   * write that would follow is refused, naming the link). A directory or FIFO is an io_error.
+   */
   async read(path: string): Promise<Buffer | undefined> {
     const purpose = `read "${path}"`;
     return this.dirs.withParent(
       path,
-      { purpose },
+      this.readOptions(purpose),
       async (dir, name) => {
         try {
           return (await dir.readRegular(name))?.bytes;
         } catch (err) {
+          if (err instanceof HeldEntryError && err.reason === 'symlink') {
+            this.linkNotFollowed(purpose, err.hostPath);
+            return undefined;
+          }
           throw entryError(purpose, err);
         }
       },
@@ -48,11 +56,11 @@ export class ManagedFiles {
     );
   }
 
-  /** lstat: a symlink is reported as one, never followed. */
+  /** lstat: a last-component link is reported as one; below a link on the way there is nothing (undefined). */
   async stat(path: string): Promise<FileStat | undefined> {
     return this.dirs.withParent(
       path,
-      { purpose: `stat "${path}"` },
+      this.readOptions(`stat "${path}"`),
       async (dir, name) => {
         const s = await dir.lstat(name);
         return s ? fileStat(s) : undefined;
@@ -61,8 +69,9 @@ export class ManagedFiles {
     );
   }
 
+  /** Entries of a real directory; [] when absent, or when it or a directory above it is a link. */
   async list(path: string): Promise<string[]> {
-    const dir = await this.dirs.open(path, { purpose: `list "${path}"` });
+    const dir = await this.dirs.open(path, this.readOptions(`list "${path}"`));
     if (!dir) return [];
     try {
       return await dir.list();
@@ -71,11 +80,11 @@ export class ManagedFiles {
     }
   }
 
-  /** SHA-256 and size of a regular file; undefined when absent, a symlink or not a regular file. */
+  /** SHA-256 and size of a regular file; undefined when absent, a link, below a link or not a regular file. */
   async hash(path: string): Promise<{ sha256: string; size: number } | undefined> {
     return this.dirs.withParent(
       path,
-      { purpose: `read "${path}"` },
+      this.readOptions(`read "${path}"`),
       async (dir, name) => {
         let fh: FileHandle | undefined;
         try {
@@ -327,6 +336,14 @@ export class ManagedFiles {
         throw new KctlError('io_error', `Cannot ${purpose}: its directory does not exist`);
       },
     );
+  }
+
+  private readOptions(purpose: string): OpenDirOptions {
+    return { purpose, onLink: (at) => this.linkNotFollowed(purpose, at) };
+  }
+
+  private linkNotFollowed(purpose: string, link: string): void {
+    this.log?.warn({ purpose, link }, 'symbolic link not followed');
   }
 
   private async inParentForWrite<T>(

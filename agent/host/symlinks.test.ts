@@ -107,14 +107,14 @@ describe('a symlinked directory inside the allow-list', () => {
     const host = t.host;
     const file = '/etc/kubernetes/manifests/a.yaml';
 
-    await expect(host.readFile(file)).rejects.toMatchObject({ code: 'path_not_allowed' });
-    await expect(host.readFileBytes(file)).rejects.toMatchObject({ code: 'path_not_allowed' });
-    await expect(host.stat(file)).rejects.toMatchObject({ code: 'path_not_allowed' });
-    await expect(host.exists(file)).rejects.toMatchObject({ code: 'path_not_allowed' });
-    await expect(host.hashFile(file)).rejects.toMatchObject({ code: 'path_not_allowed' });
-    await expect(host.listDir('/etc/kubernetes/manifests')).rejects.toMatchObject({
-      code: 'path_not_allowed',
-    });
+    // reads find nothing behind a link; they never see what it points to
+    expect(await host.readFile(file)).toBeUndefined();
+    expect(await host.readFileBytes(file)).toBeUndefined();
+    expect(await host.stat(file)).toBeUndefined();
+    expect(await host.exists(file)).toBe(false);
+    expect(await host.hashFile(file)).toBeUndefined();
+    expect(await host.listDir('/etc/kubernetes/manifests')).toEqual([]);
+    // writes and removals are refused, naming the link
     await expect(host.writeFileAtomic(file, 'x')).rejects.toMatchObject({ code: 'path_not_allowed' });
     await expect(host.writeFileAtomic('/etc/kubernetes/manifests/new/b.yaml', 'x')).rejects.toMatchObject({
       code: 'path_not_allowed',
@@ -149,9 +149,8 @@ describe('a symlinked directory inside the allow-list', () => {
   it('a link that stays inside the root but leaves the allow-list is refused the same way', async () => {
     t = await tempHost({ files: { '/etc/shadow-dir/99-kctl.conf': 'secret' } });
     await symlink(join(t.root, 'etc/shadow-dir'), join(t.root, 'etc/sysctl.d'));
-    await expect(t.host.readFile('/etc/sysctl.d/99-kctl.conf')).rejects.toMatchObject({
-      code: 'path_not_allowed',
-    });
+    expect(await t.host.readFile('/etc/sysctl.d/99-kctl.conf')).toBeUndefined();
+    expect(await t.host.listDir('/etc/sysctl.d')).toEqual([]);
     await expect(t.host.removeFile('/etc/sysctl.d/99-kctl.conf')).rejects.toMatchObject({
       code: 'path_not_allowed',
     });
@@ -160,18 +159,21 @@ describe('a symlinked directory inside the allow-list', () => {
 });
 
 describe('a symlinked file inside the allow-list', () => {
-  it('is never read: readFile refuses, stat reports the link, hashFile sees no file', async () => {
+  it('is never read: readFile finds nothing, stat reports the link, hashFile sees no file, a write is refused', async () => {
     t = await tempHost();
     const elsewhere = await canaryDir();
     await mkdir(join(t.root, 'etc/kubernetes'), { recursive: true });
     await symlink(join(elsewhere, 'a.yaml'), join(t.root, 'etc/kubernetes/admin.conf'));
-    const err: unknown = await t.host.readFile('/etc/kubernetes/admin.conf').catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'path_not_allowed' });
-    expect((err as Error).message).toMatch(/symbolic link/);
-    expect((err as Error).message).not.toContain(CANARY);
+    expect(await t.host.readFile('/etc/kubernetes/admin.conf')).toBeUndefined();
     expect(await t.host.stat('/etc/kubernetes/admin.conf')).toMatchObject({ isSymlink: true, isFile: false });
     expect(await t.host.exists('/etc/kubernetes/admin.conf')).toBe(true);
     expect(await t.host.hashFile('/etc/kubernetes/admin.conf')).toBeUndefined();
+    const err: unknown = await t.host
+      .writeFileAtomic('/etc/kubernetes/admin.conf', 'x')
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'path_not_allowed' });
+    expect((err as Error).message).toMatch(/"\/etc\/kubernetes\/admin.conf" is a symbolic link/);
+    expect(await readFile(join(elsewhere, 'a.yaml'), 'utf8')).toBe(CANARY);
   });
 
   it('is removed as a link: removeFile takes the link away and leaves its target', async () => {
@@ -210,14 +212,15 @@ describe('a symlinked file inside the allow-list', () => {
       await writeFile(join(elsewhere, 'manifests/a.yaml'), CANARY);
       await mkdir(join(t.root, link, '..'), { recursive: true });
       await symlink(join(elsewhere, target), join(t.root, link));
-      const shown = await hostOps['host.plan'].run({ spec: spec(path) }, ctx(t.host)).then(
-        (plan) => JSON.stringify(plan),
-        (err: unknown) => {
-          expect(err).toMatchObject({ code: 'path_not_allowed' });
-          return JSON.stringify(err) + String(err);
-        },
-      );
-      expect(shown, path).not.toContain(CANARY);
+      const plan = await hostOps['host.plan'].run({ spec: spec(path) }, ctx(t.host));
+      expect(JSON.stringify(plan), path).not.toContain(CANARY);
+      // apply refuses that file, naming the link, and writes nothing out there
+      const applied = await hostOps['host.apply'].run({ spec: spec(path) }, ctx(t.host));
+      const failed = applied.reports.find((r) => r.stepId === `file:${path}`);
+      expect(failed, path).toMatchObject({ status: 'failed', error: { code: 'path_not_allowed' } });
+      expect(JSON.stringify(applied), path).not.toContain(CANARY);
+      expect(await readFile(join(elsewhere, 'manifests/a.yaml'), 'utf8')).toBe(CANARY);
+      expect(await readFile(join(elsewhere, 'a.yaml'), 'utf8')).toBe(CANARY);
       await t.cleanup();
       t = undefined;
     }
