@@ -100,6 +100,8 @@ describe('an HA cluster of 3 control planes and 2 workers on stand-ins', () => {
       const early = await kctl(['plan', '-f', lab.clusterFile], { env: lab.env });
       expect(early.code).toBe(1);
       expect(early.stderr).toContain('packages.source preinstalled');
+      // the kubelets run v1.31.2 (started as their units would at boot); then the image brings v1.32.1
+      await lab.startKubelets();
       for (const a of lab.agents) await writeFile(join(a.hostRoot, 'etc/kctl-standin/version'), 'v1.32.1\n');
 
       const plan = await kctl(['plan', '-f', lab.clusterFile], { env: lab.env });

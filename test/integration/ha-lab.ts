@@ -1,5 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { HostList } from '../../proto/admin-api.js';
 import { buildStandins } from '../standins/build.js';
 import { healthyFiles } from '../fixtures/healthy-host.js';
@@ -15,6 +17,8 @@ import {
   type AgentHandle,
   type ControllerHandle,
 } from './harness.js';
+
+const execFileAsync = promisify(execFile);
 
 export interface LabHost {
   name: string;
@@ -51,6 +55,8 @@ export interface Lab {
   calls(): Promise<Call[]>;
   /** how many agents the controller has online now */
   onlineCount(): Promise<number>;
+  /** starts each node's stand-in kubelet as its unit would at boot (these hosts run no systemd) */
+  startKubelets(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -104,6 +110,8 @@ export async function startLab(
         '#!/bin/sh',
         'args=""; for a in "$@"; do args="$args,\\"$a\\""; done',
         `printf '{"time":"%s","tool":"systemctl","argv":[%s],"cwd":"/","hostRoot":"","node":"${h.name}","exitCode":0,"startedAt":"","durationMs":0}\n' "$(/bin/date -u +%FT%TZ)" "\${args#,}" >> "${clusterDir}/calls.jsonl"`,
+        // a (re)start of the kubelet unit runs its ExecStart, as systemd would: the stand-in kubelet records its version
+        `case "$1 $2" in "restart kubelet.service"|"start kubelet.service") exec "${bin}/kubelet" --standin-start >/dev/null ;; esac`,
         '',
       ].join('\n'),
       { mode: 0o755 },
@@ -196,6 +204,13 @@ export async function startLab(
     hosts,
     clusterDir,
     onlineCount,
+    async startKubelets() {
+      for (const a of agents) {
+        await execFileAsync(join(bin, 'kubelet'), ['--standin-start'], {
+          env: { ...process.env, KCTL_HOST_ROOT: a.hostRoot },
+        });
+      }
+    },
     async calls() {
       return (await readFile(join(clusterDir, 'calls.jsonl'), 'utf8').catch(() => ''))
         .split('\n')
