@@ -146,6 +146,34 @@ describe('packages step (dnf, recording programs)', () => {
     ]);
   });
 
+  it('locks again what was locked when dnf install fails after the locks were lifted', async () => {
+    t = await tempHost({
+      files: { '/var/lib/fake-locks': 'kubelet-0:1.31.1-150500.1.1.*\n' },
+      programs: {
+        rpm: { script: `printf 'kubelet\\t1.31.1-150500.1.1\\n'` },
+        dnf: {
+          script: `if [ "$2" = versionlock ] && [ "$3" = list ]; then cat ${LOCKS} 2>/dev/null; fi; if [ "$1" = install ]; then echo 'Error: Transaction test error' >&2; exit 1; fi; true`,
+        },
+      },
+    });
+    const [report] = await applySteps(t.host, [
+      packagesStep([{ name: 'kubelet', version: '1.31.2', hold: true }], []),
+    ]);
+    expect(report?.status).toBe('failed');
+    const dnf = (await t.calls()).filter(
+      (c) => c.program === 'dnf' && (c.args[0] === 'install' || ['delete', 'add'].includes(c.args[2] ?? '')),
+    );
+    expect(
+      dnf.map((c) =>
+        c.args
+          .filter((a) => a !== '-q')
+          .slice(0, 2)
+          .join(' '),
+      ),
+    ).toEqual(['versionlock delete', 'install -y', 'versionlock add']);
+    expect(dnf.at(-1)?.args.at(-1)).toBe('kubelet');
+  });
+
   it("without the versionlock plugin, a name in a repo file's exclude= is held, and another one cannot be", async () => {
     t = await tempHost({
       files: { '/etc/yum.repos.d/kubernetes.repo': '[kubernetes]\nexclude=kubelet kubeadm kubectl\n' },
