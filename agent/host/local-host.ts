@@ -20,6 +20,7 @@ import type {
 } from './host.js';
 import { findDetachedRun, runDetached } from './detached-run.js';
 import { ioError } from './io-error.js';
+import { RootDirs } from './held-dir.js';
 import { ManagedFiles } from './managed-files.js';
 import { isInsideAllowlist } from './paths.js';
 import { httpsNet } from './https-net.js';
@@ -53,6 +54,7 @@ export class LocalHost implements Host {
   private readonly programPath: string[];
   private readonly log: Logger | undefined;
   private readonly files: ManagedFiles;
+  private readonly dirs: RootDirs;
 
   constructor(options: LocalHostOptions = {}) {
     const root = options.root ?? '/';
@@ -61,6 +63,7 @@ export class LocalHost implements Host {
     this.programPath = options.programPath ?? DEFAULT_PROGRAM_PATH;
     this.log = options.logger;
     this.files = new ManagedFiles(this.root, this.log);
+    this.dirs = new RootDirs(this.root);
     this.net = options.net ?? httpsNet;
   }
 
@@ -205,17 +208,28 @@ export class LocalHost implements Host {
     if (!SYSCTL_KEY.test(key)) throw new KctlError('invalid_args', `"${key}" is not a sysctl key`);
     if (!/^[A-Za-z0-9 ._:,-]{0,256}$/.test(value))
       throw new KctlError('invalid_args', `sysctl ${key}: value "${value}" is not allowed`);
-    const path = this.real(`/proc/sys/${key.replaceAll('.', '/')}`);
-    try {
-      const fh = await open(path, constants.O_WRONLY | constants.O_TRUNC);
-      try {
-        await fh.writeFile(`${value}\n`);
-      } finally {
-        await fh.close();
-      }
-    } catch (err) {
-      throw ioError(`Cannot set sysctl ${key}`, err);
-    }
+    const purpose = `set sysctl ${key}`;
+    // through held directories with O_NOFOLLOW, like every other write: a test root's /proc/sys
+    // (or anything swapped into it) cannot lead the write elsewhere
+    await this.dirs
+      .withParent(
+        `/proc/sys/${key.replaceAll('.', '/')}`,
+        { purpose },
+        async (dir, name) => {
+          const fh = await dir.openFile(name, constants.O_WRONLY | constants.O_TRUNC);
+          try {
+            await fh.writeFile(`${value}\n`);
+          } finally {
+            await fh.close();
+          }
+        },
+        () => {
+          throw Object.assign(new Error('no such directory'), { code: 'ENOENT' });
+        },
+      )
+      .catch((err: unknown) => {
+        throw ioError(`Cannot ${purpose}`, err);
+      });
   }
 
   /**

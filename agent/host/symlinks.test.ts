@@ -158,6 +158,18 @@ describe('a symlinked directory inside the allow-list', () => {
   });
 });
 
+describe('a symlinked /proc/sys under a test root', () => {
+  it('writeSysctl is refused, and the file the link leads to keeps its content', async () => {
+    t = await tempHost({ files: { '/proc/sys/kernel/x': '' } });
+    const elsewhere = await canaryDir(['ip_forward']);
+    await symlink(elsewhere, join(t.root, 'proc/sys/net'));
+    await expect(t.host.writeSysctl('net.ip_forward', '1')).rejects.toMatchObject({
+      code: 'path_not_allowed',
+    });
+    expect(await readFile(join(elsewhere, 'ip_forward'), 'utf8')).toBe(CANARY);
+  });
+});
+
 describe('a symlinked file inside the allow-list', () => {
   it('is never read: readFile finds nothing, stat reports the link, hashFile sees no file, a write is refused', async () => {
     t = await tempHost();
