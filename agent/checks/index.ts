@@ -100,7 +100,6 @@ export interface PreflightOptions {
 
 const DNS_TIMEOUT_MS = 500;
 
-
 /** Free bytes of the filesystem holding the path, or its nearest existing parent (statfs, no process). */
 export async function freeBytesAt(host: Host, path: string): Promise<number | undefined> {
   for (let at = path; ; at = at.slice(0, at.lastIndexOf('/')) || '/') {
