@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { applySteps, planSteps } from '../../agent/steps/converge.js';
 import { packagesStep } from '../../agent/steps/packages.js';
 import type { HostSpec } from '../../proto/host-spec.js';
-import { STANDIN_COMMON_PACKAGE, buildStandinDebs, standinDebVersion } from '../standins/deb.js';
+import { buildStandinDebs, standinDebVersion } from '../standins/deb.js';
 import { aptHost, dpkgStatus, makeFlatAptRepo } from '../fixtures/apt-host.js';
 import type { TempHost } from '../fixtures/temp-host.js';
 import { cleanup, tempDir } from './harness.js';
@@ -35,10 +35,7 @@ afterEach(async () => {
   t = undefined;
 });
 
-// the stand-ins depend on kctl-standin-common at their own version exactly; apt would only offer the
-// newest, so it is pinned too (unheld), as a second package of the same release would be
 const packages = (version: string): HostSpec['packages'] => [
-  { name: STANDIN_COMMON_PACKAGE, version, hold: false },
   ...KUBE.map((name) => ({
     name,
     version,
@@ -72,8 +69,8 @@ describe('packages step with the real apt and dpkg (temp root)', () => {
       const step = packagesStep(packages(V2), []);
       const [plan] = await planSteps(t.host, [step]);
       expect(plan?.changes).toEqual([
-        { kind: 'package-index', reason: '4 package(s) to install' },
-        ...[STANDIN_COMMON_PACKAGE, ...KUBE].map((name) => ({ kind: 'package', name, from: V1, to: V2 })),
+        { kind: 'package-index', reason: '3 package(s) to install' },
+        ...KUBE.map((name) => ({ kind: 'package', name, from: V1, to: V2 })),
         { kind: 'service-restart', unit: 'kubelet.service', reason: 'package kubelet changed' },
       ]);
       const before = (await t.calls()).length;
