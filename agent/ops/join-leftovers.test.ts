@@ -97,7 +97,7 @@ describe('a half-done join is reset before the join is tried again', () => {
     const outcome = await check.run({
       host: t.host,
       spec: { role: 'worker' } as PreflightSpec,
-    } as CheckInput);
+    } as unknown as CheckInput);
     expect(outcome.status).toBe(status);
   });
 
