@@ -197,6 +197,7 @@ export interface OpenDirOptions {
  */
 export class RootDirs {
   private rootReal: string | undefined;
+  private procChecked = false;
 
   constructor(readonly root: string) {}
 
@@ -227,6 +228,18 @@ export class RootDirs {
       dir = new HeldDir('/', await open(this.rootReal, constants.O_RDONLY | constants.O_DIRECTORY));
     } catch (err) {
       throw ioError(`Cannot ${options.purpose}: the host root "${this.root}" cannot be opened`, err);
+    }
+    if (!this.procChecked) {
+      // everything below rests on /proc/self/fd: without it, say so instead of seeing no files
+      const seen = await dir.currentPath().catch(() => undefined);
+      if (seen !== this.rootReal) {
+        await dir.close();
+        throw new KctlError(
+          'io_error',
+          `Cannot ${options.purpose}: /proc/self/fd does not show the host root (is /proc mounted?)`,
+        );
+      }
+      this.procChecked = true;
     }
     try {
       for (const name of parts) {
