@@ -33,7 +33,8 @@ if (reason !== undefined) console.warn(`e2e skipped: ${reason}`);
 const WORK = '/var/tmp/kctl-e2e-upgrade';
 const LAB_DIR = '/var/tmp/kctl-e2e-upgrade-lab';
 const PORT = 17445;
-const MIRROR_PORT = 17446;
+// not PORT + 1: the controller's fleet page listens there
+const MIRROR_PORT = 17449;
 const FIRST = 'v1.31.2';
 const PATCH = 'v1.31.3';
 const MINOR = 'v1.32.0';
