@@ -48,6 +48,7 @@ function targetHost(deps: ClusterDeps, cluster: ResolvedCluster, node: string): 
     kernelRelease: record.facts?.kernel ?? '',
     osId,
     packageFormat: undefined,
+    containerdVersion: undefined,
   };
 }
 

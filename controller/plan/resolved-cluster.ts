@@ -15,6 +15,8 @@ export interface PlannedHost extends HostAssignment {
   /** /etc/os-release ID, which picks deb or rpm */
   osId: string;
   packageFormat: PackageFormat | undefined;
+  /** the containerd the host has installed (dpkg status), which the config version must fit */
+  containerdVersion: string | undefined;
 }
 
 /** cluster.yaml checked and bound to the enrolled hosts: everything a plan is made from but the hosts' state. */
@@ -112,6 +114,7 @@ export function resolveCluster(
       kernelRelease: record.facts?.kernel ?? '',
       osId,
       packageFormat: packageFormatFor(osId),
+      containerdVersion: record.facts?.containerdVersion,
     };
   });
   const hosts = new Map(planned.map((h) => [h.name, h]));
@@ -136,6 +139,7 @@ export function resolveCluster(
       return prepareHostSpec({ ...spec, kubernetesVersion: version }, host, {
         kernelRelease: host.kernelRelease,
         packageFormat: host.packageFormat,
+        containerdVersion: host.containerdVersion,
         files: renderersFor(version).prepareFiles(host),
       });
     },

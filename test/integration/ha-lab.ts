@@ -111,7 +111,8 @@ export async function startLab(
         'args=""; for a in "$@"; do args="$args,\\"$a\\""; done',
         `printf '{"time":"%s","tool":"systemctl","argv":[%s],"cwd":"/","hostRoot":"","node":"${h.name}","exitCode":0,"startedAt":"","durationMs":0}\n' "$(/bin/date -u +%FT%TZ)" "\${args#,}" >> "${clusterDir}/calls.jsonl"`,
         // a (re)start of the kubelet unit runs its ExecStart, as systemd would: the stand-in kubelet records its version
-        `case "$1 $2" in "restart kubelet.service"|"start kubelet.service") exec "${bin}/kubelet" --standin-start >/dev/null ;; esac`,
+        `case "$1" in restart|start|try-restart) for a in "$@"; do [ "$a" = kubelet.service ] && exec "${bin}/kubelet" --standin-start >/dev/null; done ;; esac`,
+        'exit 0',
         '',
       ].join('\n'),
       { mode: 0o755 },
@@ -170,7 +171,8 @@ export async function startLab(
     // generous: only a failure waits this long, and two cores shared with other test runs are slow
     60_000 + hosts.length * 6000,
   ).catch(async (err: unknown) => {
-    // do not leave the processes of a lab that never came up running
+    // say why: the agents' last words, then do not leave the processes of a lab that never came up running
+    for (const a of agents) console.error(`[${a.name}] ${a.proc.output().slice(-1500)}`);
     await Promise.all(agents.map((a) => a.proc.stop('SIGKILL')));
     await controller.proc.stop('SIGKILL');
     throw err;
