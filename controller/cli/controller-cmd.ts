@@ -1,7 +1,10 @@
 import { Command } from 'commander';
+import { join } from 'node:path';
 import { initDataDir } from '../data-dir.js';
 import { startController } from '../main.js';
 import type { CliContext } from './context.js';
+import { backupController } from '../backup/backup.js';
+import { restoreController } from '../backup/restore.js';
 
 export function controllerCommand(ctx: CliContext): Command {
   const cmd = new Command('controller').description('set up and run the kctl controller');
@@ -44,6 +47,52 @@ export function controllerCommand(ctx: CliContext): Command {
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });
+    });
+
+  cmd
+    .command('backup')
+    .description(
+      'write an online, consistent backup of the data dir (state, CA, settings) to FILE, mode 0600',
+    )
+    .requiredOption('--data-dir <dir>', 'controller state directory (the controller may be running)')
+    .requiredOption('--out <file>', 'backup file to write (holds the CA key: keep it like the key)')
+    .option('--force', 'replace FILE if it exists', false)
+    .action(async (opts: { dataDir: string; out: string; force: boolean }) => {
+      const r = await backupController({ dataDir: opts.dataDir, out: opts.out, force: opts.force });
+      const dbSize = r.manifest.members['state.db']?.size ?? 0;
+      ctx.out(
+        `backup:         ${r.out} (mode 0600; it holds the CA key)\n` +
+          `members:        ${Object.keys(r.manifest.members).join(', ')}\n` +
+          `state.db:       ${dbSize} bytes, schema version ${r.manifest.schemaVersion}, integrity ok\n` +
+          `CA pin:         ${r.caPin}\n` +
+          `created:        ${r.manifest.createdAt}\n`,
+      );
+    });
+
+  cmd
+    .command('restore')
+    .description('restore a data dir from a backup made by "kctl controller backup"')
+    .requiredOption('--from <file>', 'backup file')
+    .requiredOption('--data-dir <dir>', 'data dir to create (must not hold controller state, unless --force)')
+    .option(
+      '--force',
+      'replace a data dir that holds state; the old one is kept as DIR.replaced-<time>',
+      false,
+    )
+    .action(async (opts: { from: string; dataDir: string; force: boolean }) => {
+      const r = await restoreController({ from: opts.from, dataDir: opts.dataDir, force: opts.force });
+      ctx.out(
+        `restored:       ${r.dataDir} (from a backup made ${r.manifest.createdAt} by kctl ${r.manifest.kctlVersion})\n` +
+          (r.replaced !== undefined ? `previous dir:   kept as ${r.replaced}\n` : '') +
+          `CA pin:         ${r.caPin} (unchanged: enrolled agents keep working)\n` +
+          `controller:     ${r.advertiseUrl}\n` +
+          `next steps:\n` +
+          `  1. make ${r.advertiseUrl} reach this machine (same address, or point DNS at it); the serving\n` +
+          `     certificate is valid for: ${r.sans.join(', ')}\n` +
+          `  2. kctl controller run --data-dir ${r.dataDir}\n` +
+          `  3. kctl --config ${join(r.dataDir, 'kctl.yaml')} hosts   (agents reconnect on their own)\n` +
+          `  changes made after the backup (applies, enrollments, tokens) are not in it; re-run them\n`,
+      );
     });
 
   return cmd;
