@@ -11,6 +11,7 @@ import { CommandExecutor } from './executor.js';
 import { AgentConnection } from './connection.js';
 import { agentOps } from './ops/index.js';
 import { makePreflightOps } from './ops/preflight-ops.js';
+import { makeHealthOps } from './health/health-op.js';
 import { ControllerClock, systemClocks, type LocalClocks } from './controller-clock.js';
 import { rotateIfDue } from './rotate.js';
 import { controllerBundleSource } from './steps/bundle-fetch.js';
@@ -107,7 +108,7 @@ export async function runAgent(
     return offsetMs === undefined ? undefined : { offsetMs, uncertaintyMs: controllerClock.uncertaintyMs() };
   };
   const executor = new CommandExecutor({
-    ops: { ...agentOps(), ...makePreflightOps({ clockOffset }) },
+    ops: { ...agentOps(), ...makePreflightOps({ clockOffset }), ...makeHealthOps({ clockOffset }) },
     clocks,
     controllerClock,
     now: () => clocks.wallNow(),

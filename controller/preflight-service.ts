@@ -1,5 +1,6 @@
 import type { PreflightRequest, PreflightResponse, HostPreflight } from '../proto/admin-api.js';
-import type { PreflightSpec } from '../proto/checks.js';
+import type { CheckResult, PreflightSpec } from '../proto/checks.js';
+import type { OpResult } from '../proto/ops.js';
 import { Ops } from '../proto/ops.js';
 import { KctlError, toWireError } from '../proto/errors.js';
 import type { Store, HostRecord } from './store/store.js';
@@ -10,6 +11,8 @@ import { resolveHostRoles } from './spec/resolve.js';
 import { crossFieldRules } from './spec/parse.js';
 import { preflightSpecFor } from './plan/resolved-cluster.js';
 import { recordPreflight } from './web/preflight-results.js';
+
+type KubeadmState = OpResult<'kubeadm.state'>;
 
 /** The newest Kubernetes version kctl targets when no cluster.yaml says otherwise. */
 export const DEFAULT_KUBERNETES_VERSION = 'v1.33.0';
@@ -32,17 +35,60 @@ export async function mapBounded<T, R>(
   return results;
 }
 
-/** A spec for a host that no cluster.yaml describes: its role label, or worker. */
-export function defaultPreflightSpec(host: HostRecord): PreflightSpec {
+/**
+ * A spec for a host that no cluster.yaml describes: its role label, or worker, and the Kubernetes
+ * version it already runs (kubeadm.state or its facts) before the default.
+ */
+export function defaultPreflightSpec(host: HostRecord, installedVersion?: string | null): PreflightSpec {
   const role = host.labels.role === 'control-plane' ? 'control-plane' : 'worker';
+  const version = [installedVersion, host.facts?.kubeletVersion].find(
+    (v): v is string => typeof v === 'string' && /^v\d+\.\d+\.\d+$/.test(v),
+  );
   return {
     role,
-    kubernetesVersion: DEFAULT_KUBERNETES_VERSION,
+    kubernetesVersion: version ?? DEFAULT_KUBERNETES_VERSION,
     isFirstControlPlane: false,
     kubeProxyMode: 'iptables',
   };
 }
 
+export const CLUSTER_MEMBER_CHECK = 'ClusterMember';
+
+/**
+ * Install preflight is for hosts that are not in a cluster yet: on a member, ports in use and kubeadm
+ * files present are the signs of a healthy node. A member gets one skipped result saying so
+ * (a warning when the role the spec gives differs from the one it has); `kctl health` judges it.
+ */
+export function clusterMemberResult(state: KubeadmState, spec: PreflightSpec): CheckResult | undefined {
+  if (!state.initialized && !state.joined) return undefined;
+  const has = state.initialized ? 'control-plane' : 'worker';
+  const version = state.controlPlaneVersion ?? state.kubeletVersion;
+  const running = version ? `, running ${version}` : '';
+  const base = {
+    id: CLUSTER_MEMBER_CHECK,
+    title: 'host not yet part of a cluster',
+    severity: 'error' as const,
+    expected: 'a host that kubeadm has not set up yet',
+  };
+  if (has !== spec.role) {
+    return {
+      ...base,
+      status: 'fail',
+      observed: `already part of the cluster as a ${has}${running}, but judged as a ${spec.role}`,
+      remedy: `kctl reset the host before it joins as a ${spec.role}, or give it the role it has`,
+    };
+  }
+  const skew =
+    version && version !== spec.kubernetesVersion
+      ? ` (the spec asks ${spec.kubernetesVersion}: kctl apply upgrades it)`
+      : '';
+  return {
+    ...base,
+    status: 'skip',
+    observed: `already part of the cluster as a ${has}${running}${skew}`,
+    remedy: 'install checks do not apply to a running node: kctl health checks it',
+  };
+}
 export function selectHosts(store: Store, names: readonly string[] | undefined): HostRecord[] {
   const active = store.listHosts().filter((h) => h.state === 'active');
   if (!names) return active;
@@ -63,7 +109,15 @@ export async function runFleetPreflight(
     request.hosts ?? (request.specs ? Object.keys(request.specs) : undefined),
   );
   const perHost = await mapBounded(hosts, 64, async (host): Promise<HostPreflight> => {
-    const spec = request.specs?.[host.name] ?? defaultPreflightSpec(host);
+    const state = await deps.registry
+      .sendCommand(host.id, 'kubeadm.state', {}, { timeoutMs: Math.min(request.timeoutMs ?? 60_000, 60_000) })
+      .then((r) => (r.outcome.ok ? Ops['kubeadm.state'].result.parse(r.outcome.value) : undefined))
+      .catch(() => undefined);
+    const spec =
+      request.specs?.[host.name] ??
+      defaultPreflightSpec(host, state?.controlPlaneVersion ?? state?.kubeletVersion);
+    const member = state ? clusterMemberResult(state, spec) : undefined;
+    if (member) return { host: host.name, spec, results: [member], durationMs: 0 };
     try {
       const r = await deps.registry.sendCommand(
         host.id,

@@ -3,6 +3,7 @@ import { controllerRoutes, type RouteDeps } from './admin-routes.js';
 import { clusterRoutes } from './plan/routes.js';
 import { artifactsRoute } from './artifacts-route.js';
 import { bundleRoutes } from './bundle/routes.js';
+import { healthRoutes } from './health/routes.js';
 import type { ApplyStore } from './orchestrator/apply-store.js';
 import { z } from 'zod';
 import { createWebToken, type HasDatabase } from './web/web-tokens.js';
@@ -30,6 +31,7 @@ export function allRoutes(
       ...(deps.controllerUrl !== undefined ? { controllerUrl: deps.controllerUrl } : {}),
     }),
     artifactsRoute(deps.artifactsDir),
+    ...healthRoutes({ store: deps.store, registry: deps.registry, controllerUrl: deps.controllerUrl }),
     ...bundleRoutes({
       bundleDir: deps.bundleDir,
       ca: deps.ca,

@@ -4,6 +4,7 @@ import { HostFacts } from './facts.js';
 import { KubeadmOps } from './kubeadm-ops.js';
 import { HostSpec } from './host-spec.js';
 import { StepPlan, StepReport } from './results.js';
+import { HealthRunArgs, HealthRunResult } from './health.js';
 
 /** The units `service.restart` may restart: kctl's own, never an arbitrary name from the wire. */
 export const RestartableUnit = z.enum([
@@ -67,6 +68,8 @@ export const Ops = {
     args: z.strictObject({ unit: RestartableUnit }),
     result: z.strictObject({ restarted: z.boolean() }),
   },
+  /** health checks of a running node (docs/health.md): services, certificates, disks, swap, clock, drift */
+  'health.run': { args: HealthRunArgs, result: HealthRunResult },
   ...KubeadmOps,
 } as const;
 

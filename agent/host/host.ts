@@ -76,6 +76,9 @@ export interface FsSpace {
   /** bytes available to unprivileged users (statfs f_bavail * f_bsize), as df's "Avail" */
   freeBytes: number;
   totalBytes: number;
+  /** inodes free and in all (statfs f_ffree, f_files); 0 in all on filesystems without a fixed count */
+  freeInodes?: number;
+  totalInodes?: number;
 }
 
 export interface Host {

@@ -368,7 +368,12 @@ export class LocalHost implements Host {
   async statfs(path: string): Promise<FsSpace | undefined> {
     try {
       const s = await statfs(this.real(path));
-      return { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize };
+      return {
+        freeBytes: s.bavail * s.bsize,
+        totalBytes: s.blocks * s.bsize,
+        freeInodes: s.ffree,
+        totalInodes: s.files,
+      };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;

@@ -4,6 +4,7 @@ import { preflightOps } from './preflight-ops.js';
 import { kubeadmOps } from './kubeadm-ops.js';
 import { hostOps } from './host-ops.js';
 import { serviceRestartOp } from './service-ops.js';
+import { makeHealthOps } from '../health/health-op.js';
 
 /** Every op this agent implements; the type forces one implementation per op in proto/ops.ts. */
 export function agentOps(): OpImplementations {
@@ -14,5 +15,6 @@ export function agentOps(): OpImplementations {
     ...kubeadmOps,
     ...hostOps,
     'service.restart': serviceRestartOp,
+    ...makeHealthOps(),
   };
 }

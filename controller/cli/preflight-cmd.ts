@@ -24,8 +24,13 @@ export function renderPreflightReport(report: PreflightResponse): string {
     }
   }
   let out = '';
+  const members = report.hosts.filter((h) => (h.results ?? []).some((r) => r.id === 'ClusterMember'));
   const passed = report.hosts.filter((h) => !h.error && !(h.results ?? []).some((r) => r.status === 'fail'));
   out += `${report.hosts.length} host(s) checked, ${passed.length} without errors\n`;
+  for (const h of members) {
+    const r = (h.results ?? []).find((x) => x.id === 'ClusterMember');
+    if (r?.status === 'skip') out += `${h.host}: ${r.observed}; install checks skipped (kctl health)\n`;
+  }
   if (rows.length > 0) out += '\n' + renderTable(['HOST', 'CHECK', 'STATUS', 'OBSERVED', 'REMEDY'], rows);
   if (report.fleet.length > 0) {
     out +=

@@ -6,6 +6,7 @@ import { controllerCommand } from './controller-cmd.js';
 import { tokenCommand } from './token-cmd.js';
 import { hostsCommand } from './hosts-cmd.js';
 import { preflightCommand } from './preflight-cmd.js';
+import { healthCommand } from './health-cmd.js';
 import { planCommand } from './plan-cmd.js';
 import { applyCommand } from './apply-cmd.js';
 import { cloudInitCommand } from './cloud-init-cmd.js';
@@ -27,6 +28,7 @@ export function buildProgram(ctx: CliContext): Command {
     tokenCommand(ctx),
     hostsCommand(ctx),
     preflightCommand(ctx),
+    healthCommand(ctx),
     planCommand(ctx),
     applyCommand(ctx),
     cloudInitCommand(ctx),

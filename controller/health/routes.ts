@@ -1,0 +1,15 @@
+import type { Route } from '../http-router.js';
+import { HealthRequest } from '../../proto/health.js';
+import { runFleetHealth, type HealthDeps } from './health-service.js';
+
+/** POST /v1/admin/health: the health checks of running nodes (docs/health.md). Reads only. */
+export function healthRoutes(deps: HealthDeps): Route[] {
+  return [
+    {
+      method: 'POST',
+      path: '/v1/admin/health',
+      auth: 'admin',
+      handle: async (ctx) => runFleetHealth(deps, await ctx.body(HealthRequest)),
+    },
+  ];
+}
