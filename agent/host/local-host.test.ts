@@ -120,6 +120,21 @@ describe('LocalHost files', () => {
     },
   );
 
+  it('names the file being written when its old content cannot be backed up, and leaves it as it was', async () => {
+    // the backups directory is a plain file here, so no backup can be written under it
+    t = await tempHost({
+      files: { '/etc/containerd/config.toml': 'version = 2\n', '/var/lib/kctl-agent/backups': 'not a dir' },
+    });
+    const err = await t.host
+      .writeFileAtomic('/etc/containerd/config.toml', 'version = 3\n')
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'io_error' });
+    expect((err as Error).message).toMatch(
+      /^Cannot write "\/etc\/containerd\/config.toml": its old content could not be backed up: /,
+    );
+    expect(await readFile(join(t.root, 'etc/containerd/config.toml'), 'utf8')).toBe('version = 2\n');
+  });
+
   it('sets mode and owner when asked, and reports an identical write as unchanged', async () => {
     t = await tempHost({ files: { '/etc/kubernetes/pki/ca.key': 'k' } });
     const uid = process.getuid?.() ?? 0;

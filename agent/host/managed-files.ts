@@ -138,7 +138,23 @@ export class ManagedFiles {
         return { path: target, changed: false };
       }
       let backupPath: string | undefined;
-      if (previous && !target.startsWith(`${BACKUP_DIR}/`)) backupPath = await this.backup(previous.bytes);
+      if (previous && !target.startsWith(`${BACKUP_DIR}/`)) {
+        try {
+          backupPath = await this.backup(previous.bytes);
+        } catch (err) {
+          // name the file the caller asked for first: the backup is only why it could not be written
+          const cause = err instanceof KctlError ? err.message : String(err);
+          throw new KctlError(
+            'io_error',
+            `Cannot ${purpose}: its old content could not be backed up: ${cause}`,
+            {
+              cause: err,
+              retryable: err instanceof KctlError ? err.retryable : false,
+              details: { path: target, remedy: `free space or fix permissions under ${BACKUP_DIR}` },
+            },
+          );
+        }
+      }
       await replaceViaTemp(dir, name, purpose, mode, async (fh) => {
         await fh.writeFile(bytes);
         await fh.chmod(mode);
