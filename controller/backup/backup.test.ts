@@ -62,6 +62,17 @@ describe('controller backup and restore', () => {
     store.close();
   });
 
+  it('backs up a dir right after init, before the controller made state.db, and restores it', async () => {
+    const fresh = join(root, 'fresh');
+    await initDataDir({ dir: fresh, listen: '127.0.0.1:7443', sans: [] });
+    const out = join(root, 'fresh.backup');
+    const made = await backupController({ dataDir: fresh, out });
+    expect(made.manifest.schemaVersion).toBe(MIGRATIONS.length);
+    expect(await readdir(fresh)).not.toContain('state.db');
+    const r = await restoreController({ from: out, dataDir: join(root, 'fresh-restored') });
+    expect(r.manifest.members['state.db']?.size).toBeGreaterThan(0);
+  });
+
   it('refuses to overwrite --out unless forced', async () => {
     const out = join(root, 'b.json');
     await writeFile(out, 'keep');

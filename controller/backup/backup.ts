@@ -6,6 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import { KctlError } from '../../proto/errors.js';
 import { caPinOf } from '../../proto/ca-pin.js';
 import { KCTL_VERSION } from '../../proto/version.js';
+import { SqliteStore } from '../store/sqlite-store.js';
 import { encodeBackup, MemberName, type BackupManifest } from './archive.js';
 
 export interface BackupResult {
@@ -64,21 +65,21 @@ export async function backupController(options: {
 }
 
 async function copyDatabase(file: string): Promise<{ bytes: Buffer; schemaVersion: number }> {
-  if (!(await exists(file))) {
-    throw new KctlError('invalid_config', `Cannot read "${file}": ENOENT`, {
-      details: { remedy: 'start the controller once (kctl controller run) so that it creates its database' },
-    });
-  }
   const work = await mkdtemp(join(tmpdir(), 'kctl-backup-'));
   const copy = join(work, 'state.db');
   try {
-    // read-only: the backup never writes the live database, and a busy writer only makes it retry
-    const source = new Database(file, { readonly: true, fileMustExist: true });
-    try {
-      source.pragma('busy_timeout = 5000');
-      await source.backup(copy);
-    } finally {
-      source.close();
+    if (await exists(file)) {
+      // read-only: the backup never writes the live database, and a busy writer only makes it retry
+      const source = new Database(file, { readonly: true, fileMustExist: true });
+      try {
+        source.pragma('busy_timeout = 5000');
+        await source.backup(copy);
+      } finally {
+        source.close();
+      }
+    } else {
+      // right after init, before the first run: the empty state the controller would create
+      new SqliteStore(copy).close();
     }
     const check = new Database(copy, { readonly: true, fileMustExist: true });
     let schemaVersion: number;
