@@ -142,6 +142,9 @@ describe('controller backup while it writes, restore, and an agent reconnecting'
         ),
       );
       for (const d of tokensBefore) expect(descriptions).toContain(d);
+      // one snapshot: the loop's tokens in it are loop-0 .. loop-(n-1), with no gap
+      const loop = [...descriptions].filter((d) => d.startsWith('loop-'));
+      expect(loop.sort()).toEqual(loop.map((_, i) => `loop-${i}`).sort());
     } finally {
       db.close();
     }
