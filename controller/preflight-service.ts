@@ -36,11 +36,15 @@ export async function mapBounded<T, R>(
 }
 
 /**
- * A spec for a host that no cluster.yaml describes: its role label, or worker, and the Kubernetes
- * version it already runs (kubeadm.state or its facts) before the default.
+ * A spec for a host that no cluster.yaml describes: its role label (else the role kubeadm gave it,
+ * else worker) and the Kubernetes version it already runs (kubeadm.state or its facts), else the default.
  */
-export function defaultPreflightSpec(host: HostRecord, installedVersion?: string | null): PreflightSpec {
-  const role = host.labels.role === 'control-plane' ? 'control-plane' : 'worker';
+export function defaultPreflightSpec(host: HostRecord, state?: KubeadmState): PreflightSpec {
+  // without a label, a host kubeadm already set up is judged by the role it has
+  const label = host.labels.role;
+  const role =
+    label === 'control-plane' || label === 'worker' ? label : state?.initialized ? 'control-plane' : 'worker';
+  const installedVersion = state?.controlPlaneVersion ?? state?.kubeletVersion;
   const version = [installedVersion, host.facts?.kubeletVersion].find(
     (v): v is string => typeof v === 'string' && /^v\d+\.\d+\.\d+$/.test(v),
   );
@@ -113,9 +117,7 @@ export async function runFleetPreflight(
       .sendCommand(host.id, 'kubeadm.state', {}, { timeoutMs: Math.min(request.timeoutMs ?? 60_000, 60_000) })
       .then((r) => (r.outcome.ok ? Ops['kubeadm.state'].result.parse(r.outcome.value) : undefined))
       .catch(() => undefined);
-    const spec =
-      request.specs?.[host.name] ??
-      defaultPreflightSpec(host, state?.controlPlaneVersion ?? state?.kubeletVersion);
+    const spec = request.specs?.[host.name] ?? defaultPreflightSpec(host, state);
     const member = state ? clusterMemberResult(state, spec) : undefined;
     if (member) return { host: host.name, spec, results: [member], durationMs: 0 };
     try {
