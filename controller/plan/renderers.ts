@@ -5,7 +5,7 @@ import { kubeadmInputFor, kubeVipManifestFor, prepareFilesInputFor } from '../re
 import { packageFormatFor } from '../render/packages.js';
 import { renderPrepareFiles } from '../render/prepare-files.js';
 import type { JoinMaterial } from './join-material.js';
-import type { PlannedHost } from './resolved-cluster.js';
+import type { PlannedHost } from './planned-host.js';
 
 /** Renders the kubeadm and kube-vip files a task needs; secrets come in as arguments and go nowhere else. */
 export interface ConfigRenderers {

@@ -8,16 +8,9 @@ import { resolveHostRoles, type HostAssignment } from '../spec/resolve.js';
 import { packageFormatFor, type PackageFormat } from '../render/packages.js';
 import { prepareHostSpec } from './host-spec.js';
 import { clusterRenderers, type ConfigRenderers } from './renderers.js';
+import type { PlannedHost } from './planned-host.js';
 
-export interface PlannedHost extends HostAssignment {
-  hostId: string;
-  kernelRelease: string;
-  /** /etc/os-release ID, which picks deb or rpm */
-  osId: string;
-  packageFormat: PackageFormat | undefined;
-  /** the containerd the host has installed (dpkg status), which the config version must fit */
-  containerdVersion: string | undefined;
-}
+export type { PlannedHost } from './planned-host.js';
 
 /** cluster.yaml checked and bound to the enrolled hosts: everything a plan is made from but the hosts' state. */
 export interface ResolvedCluster {

@@ -280,6 +280,44 @@ describe.skipIf(reason !== undefined)(
       await expectNoChanges();
     });
 
+    it('a containerd setting changed in cluster.yaml: the plan shows the restart, apply restarts containerd, the setting is live', async () => {
+      const pauseRepo = 'registry.lab.example/k8s';
+      const entered = async (host: string): Promise<string> =>
+        (
+          await inHost(host, [
+            'systemctl',
+            'show',
+            '-p',
+            'ActiveEnterTimestampMonotonic',
+            '--value',
+            'containerd',
+          ])
+        ).stdout.trim();
+      const before = new Map<string, string>();
+      for (const h of lab.hosts) before.set(h.name, await entered(h.name));
+      await writeFile(
+        lab.clusterFile,
+        `${await readFile(lab.clusterFile, 'utf8')}imageRepository: ${pauseRepo}\n`,
+      );
+      const text = await plan();
+      say(`containerd plan:\n${text}`);
+      expect(
+        text.split('restart containerd.service (/etc/containerd/config.toml changed)').length - 1,
+        'one containerd restart per host in the plan',
+      ).toBe(lab.hosts.length);
+      await apply();
+      for (const h of lab.hosts) {
+        // containerd's own view of its configuration: the sandbox image from the new repository
+        const dump = await inHost(h.name, ['containerd', 'config', 'dump']);
+        expect(dump.stdout, h.name).toContain(`sandbox_image = "${pauseRepo}/pause:`);
+        expect((await inHost(h.name, ['systemctl', 'is-active', 'containerd'])).stdout.trim(), h.name).toBe(
+          'active',
+        );
+        expect(await entered(h.name), `${h.name}: containerd restarted`).not.toBe(before.get(h.name));
+      }
+      await expectNoChanges();
+    });
+
     it('lab down leaves nothing behind', async () => {
       await mirror?.close();
       mirror = undefined;
