@@ -5,7 +5,7 @@ import type { HostSpec } from '../../proto/host-spec.js';
 import type { Store } from '../store/store.js';
 import { crossFieldRules } from '../spec/parse.js';
 import { resolveHostRoles, type HostAssignment } from '../spec/resolve.js';
-import { packageFormatFor, type PackageFormat } from '../render/packages.js';
+import { packageFormatFor } from '../render/packages.js';
 import { prepareHostSpec } from './host-spec.js';
 import { clusterRenderers, type ConfigRenderers } from './renderers.js';
 import type { PlannedHost } from './planned-host.js';
