@@ -59,10 +59,16 @@ export async function runFleetHealth(deps: HealthDeps, request: HealthRequest): 
     }
   }
   const active = deps.store.listHosts().filter((h) => h.state === 'active');
+  const labelled = active.filter((h) => h.labels.role === 'control-plane');
+  // without a spec or role labels, any host with an admin kubeconfig can answer; none is no finding
+  const knownControlPlanes = cluster !== undefined || labelled.length > 0;
   const controlPlanes = cluster
     ? active.filter((h) => cluster.hosts.get(h.name)?.role === 'control-plane')
-    : active.filter((h) => h.labels.role === 'control-plane');
-  const nodes = await listNodes(client, controlPlanes);
+    : knownControlPlanes
+      ? labelled
+      : active;
+  const listed = await listNodes(client, controlPlanes);
+  const nodes = 'error' in listed && !knownControlPlanes ? [] : listed;
 
   const perHost = await mapBounded(hosts, 64, async (host): Promise<HostHealth> => {
     const spec = specs.get(host.name);

@@ -53,6 +53,14 @@ describe('kctl health on a converged lab cluster', () => {
         ]),
       );
     }
+    // without -f: no drift check, and the nodes come from whichever host can list them
+    const plain = await kctl(['health', '-o', 'json'], { env: lab.env });
+    expect(plain.code, plain.stdout + plain.stderr).toBe(0);
+    const plainReport = HealthResponse.parse(JSON.parse(plain.stdout));
+    for (const h of plainReport.hosts) {
+      expect(h.results.find((r) => r.id === 'NodeReady')).toMatchObject({ severity: 'ok' });
+      expect(h.results.some((r) => r.id.startsWith('Drift'))).toBe(false);
+    }
     const cp1 = report.hosts.find((h) => h.host === 'cp-1')!;
     expect(cp1.results.some((r) => r.id === 'CertExpiry-/etc/kubernetes/pki/ca.crt')).toBe(true);
   });
