@@ -3,6 +3,7 @@ import { controllerRoutes, type RouteDeps } from './admin-routes.js';
 import { clusterRoutes } from './plan/routes.js';
 import { artifactsRoute } from './artifacts-route.js';
 import { bundleRoutes } from './bundle/routes.js';
+import { bundleManifestPaths } from './bundle/manifest.js';
 import { healthRoutes } from './health/routes.js';
 import type { ApplyStore } from './orchestrator/apply-store.js';
 import { z } from 'zod';
@@ -29,6 +30,7 @@ export function allRoutes(
       log: deps.log,
       metrics: deps.metrics,
       ...(deps.controllerUrl !== undefined ? { controllerUrl: deps.controllerUrl } : {}),
+      bundlePaths: () => bundleManifestPaths(deps.bundleDir),
     }),
     artifactsRoute(deps.artifactsDir),
     ...healthRoutes({ store: deps.store, registry: deps.registry, controllerUrl: deps.controllerUrl }),

@@ -142,3 +142,14 @@ export async function verifyBundle(
   }
   return { manifest, problems };
 }
+
+/** The file paths the bundle in `dir` lists, for plans that check it carries what they install; none without a bundle. */
+export async function bundleManifestPaths(dir: string | undefined): Promise<string[] | undefined> {
+  if (dir === undefined) return undefined;
+  try {
+    return (await readManifest(dir)).manifest.files.map((f) => f.path);
+  } catch {
+    // no readable manifest: the bundle routes say so to agents; a plan does not guess
+    return undefined;
+  }
+}

@@ -16,6 +16,8 @@ import { phaseRecord, phasesOf } from './phases/index.js';
 import type { PlanningContext, TaskRun } from './phase.js';
 import { JoinMaterialCache } from './join-material.js';
 import type { PlannedHost, ResolvedCluster } from './resolved-cluster.js';
+import type { HostSpec } from '../../proto/host-spec.js';
+import { checkBundleCarries } from './bundle-packages.js';
 
 export interface ClusterDeps {
   store: Store;
@@ -25,6 +27,8 @@ export interface ClusterDeps {
   /** the URL hosts reach the controller at (bundle package source) */
   controllerUrl?: string | undefined;
   metrics?: ControllerMetrics;
+  /** the file paths of the offline bundle this controller serves (its manifest), when it serves one */
+  bundlePaths?: () => Promise<readonly string[] | undefined>;
 }
 
 /** What a plan is for: converge to cluster.yaml (optionally only some phases), or a lifecycle operation. */
@@ -116,6 +120,10 @@ export async function planCluster(
       })),
     });
   }
+  if (op.kind === 'apply' && cluster.spec.packages.source === 'bundle') {
+    const paths = await deps.bundlePaths?.();
+    if (paths) checkBundleCarries(hostSpecsOf(phases), paths);
+  }
   const warnings = [...cluster.warnings];
   if (op.kind === 'remove-node' && cluster.hosts.has(op.node)) {
     warnings.push({
@@ -136,6 +144,16 @@ export async function planCluster(
       empty: phases.length === 0,
     },
   };
+}
+
+/** Every host spec a plan's tasks converge hosts to (prepare, and both stages of an upgrade). */
+function hostSpecsOf(phases: readonly Phase[]): HostSpec[] {
+  const specs: HostSpec[] = [];
+  for (const t of phases.flatMap((p) => p.tasks)) {
+    const input = t.input as { hostSpec?: HostSpec; kubeadmStage?: HostSpec; finalStage?: HostSpec };
+    for (const s of [input.hostSpec, input.kubeadmStage, input.finalStage]) if (s) specs.push(s);
+  }
+  return specs;
 }
 
 /** What an apply is asked to do: a later request for the same thing resumes an unfinished apply of it. */
