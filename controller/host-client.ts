@@ -18,6 +18,8 @@ export interface CallOptions {
    * attempt and the args, so a task resumed after a controller crash does not repeat what ran.
    */
   commandId?: string;
+  /** only where an operator set a bound on the request (kctl preflight --timeout); else the table's */
+  timeoutMs?: number;
 }
 
 /**
@@ -44,6 +46,7 @@ const TIMEOUT_MS: Partial<Record<OpName, number>> = {
   'kubectl.uncordon': 2 * MINUTE,
   'kubectl.deleteNode': 3 * MINUTE,
   'service.restart': 3 * MINUTE,
+  'health.run': 2 * MINUTE,
 };
 const DEFAULT_TIMEOUT_MS = 5 * MINUTE;
 
@@ -79,7 +82,7 @@ export class HostClient {
   ): Promise<OpResult<N>> {
     const onProgress = options.onProgress;
     const r = await this.registry.sendCommand(host.hostId, op, args, {
-      timeoutMs: opTimeoutMs(op),
+      timeoutMs: options.timeoutMs ?? opTimeoutMs(op),
       ...(options.commandId !== undefined ? { commandId: options.commandId } : {}),
       ...(onProgress ? { onProgress: (p: ProgressFrame) => onProgress(p.message) } : {}),
     });

@@ -1,10 +1,10 @@
 import type { PreflightRequest, PreflightResponse, HostPreflight } from '../proto/admin-api.js';
 import type { CheckResult, PreflightSpec } from '../proto/checks.js';
 import type { OpResult } from '../proto/ops.js';
-import { Ops } from '../proto/ops.js';
 import { KctlError, toWireError } from '../proto/errors.js';
 import type { Store, HostRecord } from './store/store.js';
 import type { AgentRegistry } from './registry.js';
+import { HostClient } from './host-client.js';
 import { runFleetChecks } from './fleet-checks.js';
 import { ClusterSpec } from '../proto/cluster-spec.js';
 import { resolveHostRoles } from './spec/resolve.js';
@@ -112,23 +112,23 @@ export async function runFleetPreflight(
     deps.store,
     request.hosts ?? (request.specs ? Object.keys(request.specs) : undefined),
   );
+  const client = new HostClient(deps.registry);
   const perHost = await mapBounded(hosts, 64, async (host): Promise<HostPreflight> => {
-    const state = await deps.registry
-      .sendCommand(host.id, 'kubeadm.state', {}, { timeoutMs: Math.min(request.timeoutMs ?? 60_000, 60_000) })
-      .then((r) => (r.outcome.ok ? Ops['kubeadm.state'].result.parse(r.outcome.value) : undefined))
+    const ref = { hostId: host.id, name: host.name };
+    // a host that cannot say is judged as one that is not a member: its install checks run
+    const state = await client
+      .call(ref, 'kubeadm.state', {}, { timeoutMs: Math.min(request.timeoutMs ?? 60_000, 60_000) })
       .catch(() => undefined);
     const spec = request.specs?.[host.name] ?? defaultPreflightSpec(host, state);
     const member = state ? clusterMemberResult(state, spec) : undefined;
     if (member) return { host: host.name, spec, results: [member], durationMs: 0 };
     try {
-      const r = await deps.registry.sendCommand(
-        host.id,
+      const value = await client.call(
+        ref,
         'preflight.run',
         { spec },
-        { timeoutMs: request.timeoutMs },
+        request.timeoutMs !== undefined ? { timeoutMs: request.timeoutMs } : {},
       );
-      if (!r.outcome.ok) return { host: host.name, spec, error: r.outcome.error };
-      const value = Ops['preflight.run'].result.parse(r.outcome.value);
       return { host: host.name, spec, results: value.results, durationMs: value.durationMs };
     } catch (err) {
       return { host: host.name, spec, error: toWireError(err) };
