@@ -16,6 +16,8 @@ afterEach(async () => {
 const CONFIG = '/etc/containerd/config.toml';
 const HOSTS = '/etc/containerd/certs.d/docker.io/hosts.toml';
 const DROP_IN = '/etc/systemd/system/kubelet.service.d/20-kctl.conf';
+/** systemd is the init system (sd_booted): the directory it makes at boot */
+const BOOTED = { '/run/systemd/system/.booted': '' };
 const systemctl = { systemctl: { script: 'case "$1" in show) echo loaded;; esac' } };
 const restartCalls = async (host: TempHost) =>
   (await host.calls()).filter(
@@ -24,7 +26,7 @@ const restartCalls = async (host: TempHost) =>
 
 describe('restarts planned beside the changes that need them', () => {
   it('a changed config.toml plans "restart containerd", which runs once after every step, and is not planned again', async () => {
-    t = await tempHost({ files: { [CONFIG]: 'version = 2\n' }, programs: systemctl });
+    t = await tempHost({ files: { [CONFIG]: 'version = 2\n', ...BOOTED }, programs: systemctl });
     const steps = [
       fileStep({
         path: CONFIG,
@@ -58,7 +60,7 @@ describe('restarts planned beside the changes that need them', () => {
 
   it('restarts each unit once, after the packages step, with daemon-reload after a unit drop-in or package changed', async () => {
     t = await tempHost({
-      files: { '/var/lib/fake-dpkg': 'kubelet=1.31.2-1.1\n' },
+      files: { '/var/lib/fake-dpkg': 'kubelet=1.31.2-1.1\n', ...BOOTED },
       programs: {
         ...systemctl,
         'dpkg-query': {
@@ -104,8 +106,18 @@ describe('restarts planned beside the changes that need them', () => {
     expect((await planSteps(t.host, steps)).flatMap((p) => p.changes)).toEqual([]);
   });
 
+  it('a host not booted with systemd skips the restarts and calls no systemctl', async () => {
+    t = await tempHost({ programs: systemctl });
+    const reports = await applySteps(t.host, [
+      fileStep({ path: CONFIG, content: 'x\n', mode: 0o644, restarts: ['containerd.service'] }),
+    ]);
+    expect(reports.at(-1)).toMatchObject({ stepId: 'service-restarts', status: 'skipped' });
+    expect(await restartCalls(t)).toEqual([]);
+  });
+
   it('a failed restart is a failed report', async () => {
     t = await tempHost({
+      files: BOOTED,
       programs: {
         systemctl: { script: '[ "$1" = try-restart ] && { echo "Job failed" >&2; exit 1; }; true' },
       },

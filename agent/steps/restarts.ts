@@ -17,6 +17,9 @@ const isUnitFile = (c: Change): boolean => c.kind === 'file' && UNIT_DIRS.some((
 
 export const RESTARTS_STEP_ID = 'service-restarts';
 
+/** Exists when systemd is the init system (sd_booted(3)). */
+export const SYSTEMD_RUNTIME_DIR = '/run/systemd/system';
+
 export interface PendingRestarts {
   /** one per unit, the reasons of every change that asked for it joined */
   restarts: RestartChange[];
@@ -60,6 +63,9 @@ export async function runRestarts(host: Host, pending: PendingRestarts): Promise
     durationMs: Math.round((performance.now() - t0) * 10) / 10,
     ...(err !== undefined ? { error: toWireError(err) } : {}),
   });
+  // sd_booted(): without systemd as init there is no unit to restart (systemctl itself would refuse);
+  // the new configuration is read when the service starts under systemd
+  if (!(await host.stat(SYSTEMD_RUNTIME_DIR))?.isDirectory) return report('skipped');
   try {
     if (pending.daemonReload) await host.run('systemctl', ['daemon-reload'], { timeoutMs: 120_000 });
     for (const c of pending.restarts)

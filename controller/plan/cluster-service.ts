@@ -250,23 +250,21 @@ export async function runClusterOperation(
     ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
   });
   try {
+    // a saved plan is what the operator reviewed: refuse it, before anything runs or resumes, once the hosts moved
+    let planned: ClusterPlanResult | undefined;
+    if (options.expectPlanHash !== undefined) {
+      planned = await planCluster(deps, cluster, op);
+      if (planned.view.planHash !== options.expectPlanHash) {
+        throw new KctlError('plan_stale', 'The saved plan no longer matches the hosts; run kctl plan again', {
+          details: { saved: options.expectPlanHash, now: planned.view.planHash },
+        });
+      }
+    }
     return await orchestrator.apply(
       {
         cluster: cluster.spec.name,
         intentHash: intentHash(cluster, op),
-        makePlan: async () => {
-          const { plan, view } = await planCluster(deps, cluster, op);
-          if (options.expectPlanHash !== undefined && view.planHash !== options.expectPlanHash) {
-            throw new KctlError(
-              'plan_stale',
-              'The saved plan no longer matches the hosts; run kctl plan again',
-              {
-                details: { saved: options.expectPlanHash, now: view.planHash },
-              },
-            );
-          }
-          return plan;
-        },
+        makePlan: async () => (planned ?? (await planCluster(deps, cluster, op))).plan,
       },
       onEvent,
     );

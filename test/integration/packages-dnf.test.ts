@@ -118,7 +118,8 @@ const dnfHostForMirror = (versionlock = true): Promise<TempHost> =>
       `--setopt=kubernetes.sslcacert=${mirror.pki.caCertPath}`,
       '--setopt=kubernetes.gpgkey="file://$KCTL_HOST_ROOT/etc/pki/rpm-gpg/RPM-GPG-KEY-kubernetes"',
     ],
-    files: { '/etc/ssl/certs/ca-certificates.crt': mirror.pki.caCertPem },
+    // booted with systemd (sd_booted): the restarts run through the test's systemctl
+    files: { '/etc/ssl/certs/ca-certificates.crt': mirror.pki.caCertPem, '/run/systemd/system/.booted': '' },
   });
 
 /** the test root's wrapped dnf, run directly (what an operator's `dnf upgrade` would do on the host) */
