@@ -57,7 +57,7 @@ export async function streamApply(
     if (e.type === 'no-changes') succeeded = true;
     if (e.type === 'error') succeeded = false;
     if (format === 'json') ctx.out(line + '\n');
-    else if (live && e.type !== 'no-changes') live.handle(e);
+    else if (live) live.handle(e);
     else {
       const text = renderEventLine(e);
       if (text !== undefined) ctx.out(text + '\n');

@@ -73,6 +73,9 @@ export class ApplyProgress {
       case 'error':
         this.above(`error: ${e.error.message}`);
         return;
+      case 'no-changes':
+        this.write(`cluster ${e.cluster}: no changes.\n`);
+        return;
       case 'phase-start':
       case 'phase-done':
         break;
