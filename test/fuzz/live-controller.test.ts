@@ -90,7 +90,22 @@ describe('live fuzzing of a running controller', () => {
     return JSON.stringify(out);
   };
 
-  const open = (): Promise<WebSocket> =>
+  /**
+   * One connection per case is a reconnect storm by the controller's reckoning (30 at once, then 2 a
+   * second per host): on 429 the fuzzer waits as a well-behaved agent's backoff would, then dials again.
+   */
+  const open = async (): Promise<WebSocket> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await dial();
+      } catch (err) {
+        if ((err as Error).message !== 'HTTP 429' || attempt >= 20) throw err;
+        await new Promise((r) => setTimeout(r, 600));
+      }
+    }
+  };
+
+  const dial = (): Promise<WebSocket> =>
     new Promise((resolve, reject) => {
       const ws = new WebSocket(`${controller.url.replace('https', 'wss')}/v1/agent`, {
         ca: [caPem],

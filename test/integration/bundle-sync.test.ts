@@ -71,7 +71,11 @@ describe('offline bundle: controller to agent', () => {
     controller = await startControllerProcess({ heartbeatIntervalMs: 500 });
     bundle = join(controller.dataDir, 'bundle');
     const deb = await makeDeb(work, 'kctl-test-tool', '1.0');
-    await buildBundle({ outDir: bundle, packages: [], debs: [deb], installMissing: true });
+    // tiny packages under the kube names, so that a plan from this bundle finds the versions it pins
+    const kube = await Promise.all(
+      ['kubeadm', 'kubelet', 'kubectl'].map((n) => makeDeb(work, n, '1.31.2-1.1')),
+    );
+    await buildBundle({ outDir: bundle, packages: [], debs: [deb, ...kube], installMissing: true });
     await mkdir(join(bundle, 'bin'), { recursive: true });
     await writeFile(join(bundle, 'bin/tool'), tool);
     await writeManifest(bundle);
@@ -188,6 +192,13 @@ describe('offline bundle: controller to agent', () => {
       expect(plan.stdout).toContain('+ file /etc/apt/keyrings/kctl-bundle.gpg (mode 644)');
       expect(plan.stdout).toContain(
         '+deb [signed-by=/etc/apt/keyrings/kctl-bundle.gpg] file:/var/lib/kctl/bundle/apt ./',
+      );
+      // a version the bundle does not carry is refused while planning, not by apt on the host
+      await writeFile(clusterFile, (await readFile(clusterFile, 'utf8')).replace('v1.31.2', 'v1.31.3'));
+      const missing = await kctl(['plan', '-f', clusterFile, '--phases', 'prepare'], { env: env() });
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain(
+        'kubernetesVersion: the offline bundle does not carry kubelet 1.31.3-1.1 (the bundle has 1.31.2-1.1)',
       );
     } finally {
       await planner.proc.stop();
