@@ -16,7 +16,7 @@ import { faultSeed, mulberry32 } from '../fault-kit.js';
  * Then `kctl node remove` and `kctl reset`, each killed mid-way, resume to the end, and no host
  * is drained or reset twice.
  */
-const TRIALS = Number(process.env.KCTL_FAULT_TRIALS_UPGRADE ?? 8);
+const TRIALS = Number(process.env.KCTL_FAULT_TRIALS_UPGRADE ?? 5);
 const seed = faultSeed();
 const FROM = 'v1.31.2';
 const TO = 'v1.32.1';
