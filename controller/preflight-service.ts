@@ -5,6 +5,7 @@ import { KctlError, toWireError } from '../proto/errors.js';
 import type { Store, HostRecord } from './store/store.js';
 import type { AgentRegistry } from './registry.js';
 import { HostClient } from './host-client.js';
+import { mapBounded } from './map-bounded.js';
 import { runFleetChecks } from './fleet-checks.js';
 import { ClusterSpec } from '../proto/cluster-spec.js';
 import { resolveHostRoles } from './spec/resolve.js';
@@ -16,24 +17,6 @@ type KubeadmState = OpResult<'kubeadm.state'>;
 
 /** The newest Kubernetes version kctl targets when no cluster.yaml says otherwise. */
 export const DEFAULT_KUBERNETES_VERSION = 'v1.33.0';
-
-/** Bounded parallelism for fan-outs to hosts: enough to hide latency, not a thundering herd. */
-export async function mapBounded<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i] as T);
-    }
-  });
-  await Promise.all(workers);
-  return results;
-}
 
 /**
  * A spec for a host that no cluster.yaml describes: its role label (else the role kubeadm gave it,

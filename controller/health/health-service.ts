@@ -7,7 +7,8 @@ import type { Store, HostRecord } from '../store/store.js';
 import type { AgentRegistry } from '../registry.js';
 import { HostClient, type HostRef } from '../host-client.js';
 import { resolveCluster } from '../plan/resolved-cluster.js';
-import { mapBounded, selectHosts } from '../preflight-service.js';
+import { selectHosts } from '../preflight-service.js';
+import { mapBounded } from '../map-bounded.js';
 import { judgeNodeReady } from './node-ready.js';
 
 export interface HealthDeps {

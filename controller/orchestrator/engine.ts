@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { KctlError, toWireError, type WireError } from '../../proto/errors.js';
-import { mapBounded } from '../preflight-service.js';
+import { mapBounded } from '../map-bounded.js';
 import type { ApplyStore } from './apply-store.js';
 import { clusterPlanHash, type ClusterPlan, type Phase, type Task } from './plan.js';
 

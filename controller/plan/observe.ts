@@ -3,7 +3,7 @@ import type { OpResult } from '../../proto/ops.js';
 import type { StepPlan } from '../../proto/results.js';
 import { parseKubeVersion } from '../../proto/checks.js';
 import type { HostClient } from '../host-client.js';
-import { mapBounded } from '../preflight-service.js';
+import { mapBounded } from '../map-bounded.js';
 import type { PlannedHost, ResolvedCluster } from './resolved-cluster.js';
 
 export type KubeadmState = OpResult<'kubeadm.state'>;
