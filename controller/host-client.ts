@@ -47,6 +47,7 @@ const TIMEOUT_MS: Partial<Record<OpName, number>> = {
   'kubectl.deleteNode': 3 * MINUTE,
   'service.restart': 3 * MINUTE,
   'health.run': 2 * MINUTE,
+  'packages.available': 2 * MINUTE,
 };
 const DEFAULT_TIMEOUT_MS = 5 * MINUTE;
 

@@ -5,6 +5,7 @@ import { KubeadmOps } from './kubeadm-ops.js';
 import { HostSpec } from './host-spec.js';
 import { StepPlan, StepReport } from './results.js';
 import { HealthRunArgs, HealthRunResult } from './health.js';
+import { PackageIndexOps } from './package-index.js';
 
 /** The units `service.restart` may restart: kctl's own, never an arbitrary name from the wire. */
 export const RestartableUnit = z.enum([
@@ -71,6 +72,7 @@ export const Ops = {
   /** health checks of a running node (docs/health.md): services, certificates, disks, swap, clock, drift */
   'health.run': { args: HealthRunArgs, result: HealthRunResult },
   ...KubeadmOps,
+  ...PackageIndexOps,
 } as const;
 
 export type OpName = keyof typeof Ops;

@@ -18,6 +18,7 @@ import { JoinMaterialCache } from './join-material.js';
 import type { PlannedHost, ResolvedCluster } from './resolved-cluster.js';
 import type { HostSpec } from '../../proto/host-spec.js';
 import { checkBundleCarries } from './bundle-packages.js';
+import { checkRepoCarries, repoNeeds, type ReadIndex } from './repo-versions.js';
 
 export interface ClusterDeps {
   store: Store;
@@ -120,11 +121,19 @@ export async function planCluster(
       })),
     });
   }
-  if (op.kind === 'apply' && cluster.spec.packages.source === 'bundle') {
-    const paths = await deps.bundlePaths?.();
-    if (paths) checkBundleCarries(hostSpecsOf(phases), paths);
-  }
   const warnings = [...cluster.warnings];
+  if (cluster.spec.packages.source === 'bundle') {
+    const paths = await deps.bundlePaths?.();
+    if (paths) checkBundleCarries(hostSpecsOf(phases).map((s) => s.spec), paths);
+  } else {
+    const refs = hostRefs(deps, cluster, op);
+    const read: ReadIndex = async (host, args) => {
+      const ref = refs.get(host);
+      if (!ref) throw new KctlError('unknown_host', `Host "${host}" is not part of cluster "${cluster.spec.name}"`);
+      return client.call(ref, 'packages.available', args);
+    };
+    warnings.push(...(await checkRepoCarries(repoNeeds(hostSpecsOf(phases)), read)));
+  }
   if (op.kind === 'remove-node' && cluster.hosts.has(op.node)) {
     warnings.push({
       path: 'hosts',
@@ -147,11 +156,12 @@ export async function planCluster(
 }
 
 /** Every host spec a plan's tasks converge hosts to (prepare, and both stages of an upgrade). */
-function hostSpecsOf(phases: readonly Phase[]): HostSpec[] {
-  const specs: HostSpec[] = [];
+function hostSpecsOf(phases: readonly Phase[]): Array<{ host: string; spec: HostSpec }> {
+  const specs: Array<{ host: string; spec: HostSpec }> = [];
   for (const t of phases.flatMap((p) => p.tasks)) {
     const input = t.input as { hostSpec?: HostSpec; kubeadmStage?: HostSpec; finalStage?: HostSpec };
-    for (const s of [input.hostSpec, input.kubeadmStage, input.finalStage]) if (s) specs.push(s);
+    for (const spec of [input.hostSpec, input.kubeadmStage, input.finalStage])
+      if (spec) specs.push({ host: t.host, spec });
   }
   return specs;
 }

@@ -37,6 +37,13 @@ describe('kctl plan with a repository key pin', () => {
     mirror = await startHttpsMirror(dir);
     mirror.redirects.set('/core:/stable:/v1.31/deb/Release.key', `${mirror.url}/cdn/Release.key`);
     mirror.files.set('/cdn/Release.key', key.armored);
+    // the repository's index: kube packages at v1.31.2 only (read by the host at plan time)
+    mirror.files.set(
+      '/core:/stable:/v1.31/deb/Packages',
+      ['kubeadm', 'kubelet', 'kubectl']
+        .map((p) => `Package: ${p}\nVersion: 1.31.2-1.1\nArchitecture: amd64\n`)
+        .join('\n'),
+    );
     controller = await startControllerProcess({ heartbeatIntervalMs: 500 });
     // the host trusts the mirror's test CA, and nothing else
     const hostRoot = await makeHostRoot('key-h1', {
@@ -80,14 +87,14 @@ describe('kctl plan with a repository key pin', () => {
     ]);
   });
 
-  const plan = async (fingerprint: string) => {
+  const plan = async (fingerprint: string, version = 'v1.31.2') => {
     await writeFile(
       clusterFile,
       [
         'apiVersion: kctl.dev/v1alpha1',
         'kind: Cluster',
         'name: keys',
-        'kubernetesVersion: v1.31.2',
+        `kubernetesVersion: ${version}`,
         'controlPlaneEndpoint: {host: 10.9.9.9}',
         'ha: {mode: external-lb}',
         'cni: {plugin: none}',
@@ -107,6 +114,20 @@ describe('kctl plan with a repository key pin', () => {
       `has fingerprint ${key.fingerprint}, not ${other.fingerprint} as packages.keyFingerprint pins`,
     );
   });
+
+  it(
+    'refuses, at plan time, a version the repository does not offer, naming kubernetesVersion',
+    { timeout: 120_000 },
+    async () => {
+      const refused = await plan(key.fingerprint, 'v1.31.3');
+      expect(refused.code, refused.stdout + refused.stderr).toBe(1);
+      expect(refused.stderr).toContain(
+        `kubernetesVersion: the package repository ${mirror.url}/core:/stable:/v1.31/deb/ does not offer kubeadm 1.31.3-1.1 (it has 1.31.2-1.1)`,
+      );
+      // read from the host, through its CA bundle: Packages.gz is absent, Packages is read
+      expect(mirror.requests).toContain('/core:/stable:/v1.31/deb/Packages');
+    },
+  );
 
   it(
     'plans the keyring the apt line names, with the pinned key, and writes nothing',
