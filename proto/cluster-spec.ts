@@ -111,6 +111,20 @@ export const ClusterSpec = z.strictObject({
         /** the address kube-vip holds; defaults to controlPlaneEndpoint.host when that is an IP */
         vip: IpAddress.optional(),
       }),
+      /**
+       * HAProxy and keepalived on the control planes themselves (kubeadm's HA guide, "keepalived and
+       * haproxy as services"): keepalived holds `vip` (VRRP, unicast peers), HAProxy on the VIP at
+       * controlPlaneEndpoint.port forwards to every API server on 6443. That port must differ from 6443.
+       */
+      z.strictObject({
+        mode: z.literal('haproxy-keepalived'),
+        /** interface keepalived adds the VIP to and sends VRRP from, e.g. eth0 */
+        interface: InterfaceName,
+        /** the address keepalived holds; controlPlaneEndpoint.host is this address or a name for it */
+        vip: IpAddress,
+        /** the VRRP router id, unique on the network segment */
+        virtualRouterId: z.number().int().min(1).max(255).default(51),
+      }),
       z.strictObject({ mode: z.literal('external-lb') }),
       z.strictObject({ mode: z.literal('none') }),
     ])
@@ -214,4 +228,9 @@ export function kubeVipAddress(spec: Pick<ClusterSpec, 'ha' | 'controlPlaneEndpo
   if (spec.ha.mode !== 'kube-vip') return undefined;
   if (spec.ha.vip !== undefined) return spec.ha.vip;
   return isIP(spec.controlPlaneEndpoint.host) !== 0 ? spec.controlPlaneEndpoint.host : undefined;
+}
+
+/** The VIP kctl makes a host hold, whichever HA mode holds it (kube-vip or keepalived). */
+export function haVipAddress(spec: Pick<ClusterSpec, 'ha' | 'controlPlaneEndpoint'>): string | undefined {
+  return spec.ha.mode === 'haproxy-keepalived' ? spec.ha.vip : kubeVipAddress(spec);
 }

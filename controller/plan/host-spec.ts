@@ -6,6 +6,11 @@ import { hostPrepSettings } from '../render/host-prep.js';
 import { checkContainerdConfigFits } from '../render/containerd.js';
 import { hostPrepInputFor } from '../render/cluster-spec-inputs.js';
 import { kubernetesPackages, kubernetesRepoKey, type PackageFormat } from '../render/packages.js';
+import {
+  haproxyKeepalivedFiles,
+  haproxyKeepalivedPackages,
+  type LbControlPlane,
+} from '../render/haproxy-keepalived-inputs.js';
 
 /** The signing key of the upstream repo or its mirror, fetched by the agent (the bundle brings its own). */
 export function prepRepoKey(spec: ClusterSpec, format: PackageFormat | undefined): Pick<HostSpec, 'repoKey'> {
@@ -58,6 +63,8 @@ export function prepareHostSpec(
     packageFormat?: PackageFormat | undefined;
     /** the containerd installed on the host (facts), whose major must read the rendered config */
     containerdVersion?: string | undefined;
+    /** every control plane in cluster.yaml's order: HAProxy's backends and keepalived's peers */
+    controlPlanes?: readonly LbControlPlane[];
   } = {},
 ): HostSpec {
   checkContainerdConfigFits(spec.runtime.containerd.version, options.containerdVersion, host.name);
@@ -74,8 +81,36 @@ export function prepareHostSpec(
     swap: 'off',
     ...hostPrepSettings(hostPrepInputFor(spec, options.kernelRelease)),
     ...(hostsEntry ? { controlPlaneEndpoint: hostsEntry } : {}),
-    files: options.files ?? [],
-    ...prepPackages(spec, options.packageFormat),
+    ...withLoadBalancer(
+      spec,
+      host,
+      prepPackages(spec, options.packageFormat),
+      options.files ?? [],
+      options.controlPlanes,
+    ),
     ...prepRepoKey(spec, options.packageFormat),
+  };
+}
+
+/**
+ * ha.mode haproxy-keepalived: a control plane also gets HAProxy and keepalived (packages unless
+ * preinstalled, their files, their services), converged with the rest of the prepare phase, so the
+ * VIP answers before `kubeadm init` dials it.
+ */
+function withLoadBalancer(
+  spec: ClusterSpec,
+  host: HostAssignment,
+  prep: Pick<HostSpec, 'packages' | 'services' | 'packagesFrom'>,
+  files: HostSpec['files'],
+  controlPlanes: readonly LbControlPlane[] | undefined,
+): Pick<HostSpec, 'packages' | 'services' | 'packagesFrom' | 'files'> {
+  const lb = haproxyKeepalivedPackages(spec, host.role);
+  if (lb.services.length === 0) return { ...prep, files };
+  const installs = prep.packages.length > 0;
+  return {
+    ...prep,
+    packages: installs ? [...prep.packages, ...lb.packages] : prep.packages,
+    services: [...prep.services, ...lb.services],
+    files: [...files, ...haproxyKeepalivedFiles(spec, host, controlPlanes ?? [host])],
   };
 }

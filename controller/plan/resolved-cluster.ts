@@ -134,6 +134,7 @@ export function resolveCluster(
         packageFormat: host.packageFormat,
         containerdVersion: host.containerdVersion,
         files: renderersFor(version).prepareFiles(host),
+        controlPlanes: planned.filter((h) => h.role === 'control-plane'),
       });
     },
     host(name) {

@@ -2,7 +2,7 @@
  * The one place that maps cluster.yaml (ClusterSpec) onto the renderers' own inputs (types.ts).
  * The renderers never see the schema; a schema change is absorbed here.
  */
-import { kubeVipAddress, type ClusterSpec } from '../../proto/cluster-spec.js';
+import { haVipAddress, kubeVipAddress, type ClusterSpec } from '../../proto/cluster-spec.js';
 import type { HostFile } from '../../proto/host-spec.js';
 import { KctlError } from '../../proto/errors.js';
 import { containerdMajor, CONTAINERD_CERTS_DIR, pauseImageFor, renderContainerdFiles } from './containerd.js';
@@ -32,14 +32,17 @@ export interface SpecNode {
  * the endpoint's port; behind an external load balancer the backends listen on kubeadm's 6443.
  */
 export function apiServerBindPort(spec: Pick<ClusterSpec, 'ha' | 'controlPlaneEndpoint'>): number {
-  return spec.ha.mode === 'external-lb' ? 6443 : spec.controlPlaneEndpoint.port;
+  // HAProxy on the control planes takes the endpoint port; the API servers stay on kubeadm's 6443
+  return spec.ha.mode === 'external-lb' || spec.ha.mode === 'haproxy-keepalived'
+    ? 6443
+    : spec.controlPlaneEndpoint.port;
 }
 
 /** API server certificate names: the endpoint, the VIP, the mapped address, then cluster.yaml's, once each. */
 export function apiServerCertSANs(spec: ClusterSpec): string[] {
   const names = [
     spec.controlPlaneEndpoint.host,
-    kubeVipAddress(spec),
+    haVipAddress(spec),
     spec.controlPlaneEndpoint.address,
     ...spec.certSANs,
   ];

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { kubeVipAddress, type ClusterSpec, type SpecIssue } from '../../proto/cluster-spec.js';
+import { haVipAddress, type ClusterSpec, type SpecIssue } from '../../proto/cluster-spec.js';
 import type { NodeRole } from '../../proto/checks.js';
 import { cidrContains, parseCidr, type Cidr } from './cidr.js';
 
@@ -62,7 +62,7 @@ export function resolveHostRoles(spec: ClusterSpec, hosts: readonly EnrolledHost
   const byName = new Map(hosts.map((h) => [h.name, h]));
   const taken = new Map<string, number>();
   const assignments: HostAssignment[] = [];
-  const vip = kubeVipAddress(spec);
+  const vip = haVipAddress(spec);
   const pod = parseCidr(spec.networking.podSubnet);
   const svc = parseCidr(spec.networking.serviceSubnet);
   const networks = [svc, pod].filter((n): n is Cidr => n !== undefined);

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import {
   SUPPORTED_MINORS,
+  haVipAddress,
   kubeVipAddress,
   type ClusterSpec,
   type SpecIssue,
@@ -99,9 +100,12 @@ function checkNetworks(spec: ClusterSpec, out: Findings): void {
   spec.hosts.forEach((h, i) => {
     if (h.address !== undefined) given.push([`hosts[${i}].address`, h.address]);
   });
-  const vip = kubeVipAddress(spec);
+  const vip = haVipAddress(spec);
   if (vip !== undefined)
-    given.push([spec.ha.mode === 'kube-vip' && spec.ha.vip ? 'ha.vip' : 'controlPlaneEndpoint.host', vip]);
+    given.push([
+      spec.ha.mode !== 'none' && 'vip' in spec.ha && spec.ha.vip ? 'ha.vip' : 'controlPlaneEndpoint.host',
+      vip,
+    ]);
   if (spec.controlPlaneEndpoint.address !== undefined)
     given.push(['controlPlaneEndpoint.address', spec.controlPlaneEndpoint.address]);
   else if (isIP(spec.controlPlaneEndpoint.host) !== 0 && spec.controlPlaneEndpoint.host !== vip)
@@ -118,7 +122,30 @@ function checkNetworks(spec: ClusterSpec, out: Findings): void {
   }
 }
 
+/** HAProxy shares each control plane with an API server on 6443; the VIP is no host's own address. */
+function checkHaproxyKeepalived(spec: ClusterSpec, out: Findings): void {
+  if (spec.ha.mode !== 'haproxy-keepalived') return;
+  const { vip } = spec.ha;
+  if (spec.controlPlaneEndpoint.port === 6443)
+    out.errors.push({
+      path: 'controlPlaneEndpoint.port',
+      message:
+        'HAProxy on the control planes cannot take 6443, where their API servers listen: use another port such as 8443',
+    });
+  const { host } = spec.controlPlaneEndpoint;
+  if (isIP(host) !== 0 && host !== vip)
+    out.errors.push({
+      path: 'ha.vip',
+      message: `the VIP ${vip} differs from controlPlaneEndpoint.host ${host}`,
+    });
+  spec.hosts.forEach((h, i) => {
+    if (h.address === vip)
+      out.errors.push({ path: 'ha.vip', message: `the VIP ${vip} is also the address of hosts[${i}]` });
+  });
+}
+
 function checkHa(spec: ClusterSpec, out: Findings): void {
+  checkHaproxyKeepalived(spec, out);
   if (spec.ha.mode !== 'kube-vip') return;
   const vip = kubeVipAddress(spec);
   if (vip === undefined) {
