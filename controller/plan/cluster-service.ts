@@ -124,15 +124,22 @@ export async function planCluster(
   const warnings = [...cluster.warnings];
   if (cluster.spec.packages.source === 'bundle') {
     const paths = await deps.bundlePaths?.();
-    if (paths) checkBundleCarries(hostSpecsOf(phases).map((s) => s.spec), paths);
+    if (paths)
+      checkBundleCarries(
+        hostSpecsOf(phases).map((s) => s.spec),
+        paths,
+      );
   } else {
     const refs = hostRefs(deps, cluster, op);
     const read: ReadIndex = async (host, args) => {
       const ref = refs.get(host);
-      if (!ref) throw new KctlError('unknown_host', `Host "${host}" is not part of cluster "${cluster.spec.name}"`);
+      if (!ref)
+        throw new KctlError('unknown_host', `Host "${host}" is not part of cluster "${cluster.spec.name}"`);
       return client.call(ref, 'packages.available', args);
     };
-    warnings.push(...(await checkRepoCarries(repoNeeds(hostSpecsOf(phases)), read)));
+    warnings.push(
+      ...(await checkRepoCarries(repoNeeds(hostSpecsOf(phases), cluster.spec.kubernetesVersion), read)),
+    );
   }
   if (op.kind === 'remove-node' && cluster.hosts.has(op.node)) {
     warnings.push({

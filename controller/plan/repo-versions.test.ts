@@ -29,16 +29,26 @@ function spec(host: string, format: 'deb' | 'rpm', version: string, extra: Parti
 
 describe('repoNeeds', () => {
   it('groups hosts by repository and keeps only pinned kube packages', () => {
-    const needs = repoNeeds([
-      { host: 'a', spec: spec('a', 'deb', '1.32.0-1.1') },
-      { host: 'b', spec: spec('b', 'deb', '1.32.0-1.1') },
-      { host: 'c', spec: spec('c', 'rpm', '1.32.0') },
-    ]);
+    const needs = repoNeeds(
+      [
+        { host: 'a', spec: spec('a', 'deb', '1.32.0-1.1') },
+        { host: 'b', spec: spec('b', 'deb', '1.32.0-1.1') },
+        { host: 'c', spec: spec('c', 'rpm', '1.32.0') },
+      ],
+      'v1.32.0',
+    );
     expect(needs.map((n) => [n.format, n.repoUrl, n.hosts])).toEqual([
       ['deb', APT, ['a', 'b']],
       ['rpm', RPM, ['c']],
     ]);
     expect([...(needs[0]?.want.keys() ?? [])]).toEqual(['kubeadm', 'kubelet']);
+  });
+
+  it('asks only for the target version: a stage that keeps the kubelet at the version it runs is not checked', () => {
+    const stage = spec('a', 'deb', '1.32.0-1.1');
+    stage.packages = stage.packages.map((p) => (p.name === 'kubelet' ? { ...p, version: '1.31.3-1.1' } : p));
+    const [need] = repoNeeds([{ host: 'a', spec: stage }], 'v1.32.0');
+    expect([...(need?.want.entries() ?? [])]).toEqual([['kubeadm', new Set(['1.32.0-1.1'])]]);
   });
 
   it('skips bundle hosts and repo files that are not https', () => {
@@ -56,13 +66,13 @@ describe('checkRepoCarries', () => {
       Promise.resolve({ index: `${args.repoUrl}Packages.gz`, versions });
 
   it('passes when the repository offers every pinned version', async () => {
-    const needs = repoNeeds([{ host: 'a', spec: spec('a', 'deb', '1.32.0-1.1') }]);
+    const needs = repoNeeds([{ host: 'a', spec: spec('a', 'deb', '1.32.0-1.1') }], 'v1.32.0');
     const read = index({ kubeadm: ['1.31.9-1.1', '1.32.0-1.1'], kubelet: ['1.32.0-1.1'] });
     await expect(checkRepoCarries(needs, read)).resolves.toEqual([]);
   });
 
   it('refuses a version the repository lacks, naming kubernetesVersion and what it has', async () => {
-    const needs = repoNeeds([{ host: 'a', spec: spec('a', 'deb', '1.32.5-1.1') }]);
+    const needs = repoNeeds([{ host: 'a', spec: spec('a', 'deb', '1.32.5-1.1') }], 'v1.32.5');
     const read = index({ kubeadm: ['1.31.9-1.1', '1.32.0-1.1', '1.32.1-1.1'], kubelet: ['1.32.0-1.1'] });
     const err = await checkRepoCarries(needs, read).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KctlError);
@@ -73,7 +83,7 @@ describe('checkRepoCarries', () => {
   });
 
   it('matches an rpm pin without its release, as dnf does', async () => {
-    const needs = repoNeeds([{ host: 'c', spec: spec('c', 'rpm', '1.32.0') }]);
+    const needs = repoNeeds([{ host: 'c', spec: spec('c', 'rpm', '1.32.0') }], 'v1.32.0');
     const ok = index({ kubeadm: ['1.32.0-150500.1.1'], kubelet: ['1.32.0-150500.1.1'] });
     await expect(checkRepoCarries(needs, ok)).resolves.toEqual([]);
     const prefixOnly = index({ kubeadm: ['1.32.01-1'], kubelet: ['1.32.0-1'] });
@@ -83,7 +93,7 @@ describe('checkRepoCarries', () => {
   });
 
   it('warns, and does not refuse, when no host can read the index', async () => {
-    const needs = repoNeeds([{ host: 'a', spec: spec('a', 'deb', '1.32.0-1.1') }]);
+    const needs = repoNeeds([{ host: 'a', spec: spec('a', 'deb', '1.32.0-1.1') }], 'v1.32.0');
     const warnings = await checkRepoCarries(needs, () =>
       Promise.reject(new Error('getaddrinfo ENOTFOUND mirror.example')),
     );

@@ -2,7 +2,12 @@ import { KctlError } from '../../proto/errors.js';
 import type { SpecIssue } from '../../proto/cluster-spec.js';
 import type { HostSpec } from '../../proto/host-spec.js';
 import type { PackagesAvailableArgs, PackagesAvailableResult } from '../../proto/package-index.js';
-import { KUBERNETES_APT_LIST, KUBERNETES_PACKAGES, KUBERNETES_YUM_REPO } from '../render/packages.js';
+import {
+  KUBERNETES_APT_LIST,
+  KUBERNETES_PACKAGES,
+  KUBERNETES_YUM_REPO,
+  kubePackageVersion,
+} from '../render/packages.js';
 
 /** One repository the plan installs kube packages from, the host that reads its index, and what it must offer. */
 export interface RepoNeed {
@@ -33,13 +38,27 @@ export function kubeRepoOf(spec: HostSpec): { format: 'deb' | 'rpm'; repoUrl: st
   return undefined;
 }
 
-/** The repositories the specs install pinned kube packages from, grouped so each index is read once. */
-export function repoNeeds(specs: ReadonlyArray<{ host: string; spec: HostSpec }>): RepoNeed[] {
+/**
+ * The repositories the specs install kube packages at `kubernetesVersion` from, grouped so each
+ * index is read once. Only the target version is asked for: a stage of an upgrade keeps the
+ * kubelet held at the version it runs (installed, never fetched again) while its repo file already
+ * names the new minor's repository, which does not carry the old version.
+ */
+export function repoNeeds(
+  specs: ReadonlyArray<{ host: string; spec: HostSpec }>,
+  kubernetesVersion: string,
+): RepoNeed[] {
   const byRepo = new Map<string, RepoNeed>();
   for (const { host, spec } of specs) {
     const repo = kubeRepoOf(spec);
     if (!repo) continue;
-    const pinned = spec.packages.filter((p) => KUBE_PACKAGES.has(p.name) && p.version !== undefined);
+    const target = kubePackageVersion(kubernetesVersion, repo.format);
+    const pinned = spec.packages.filter(
+      (p) =>
+        KUBE_PACKAGES.has(p.name) &&
+        p.version !== undefined &&
+        (p.version === target || p.version.startsWith(`${target}-`)),
+    );
     if (pinned.length === 0) continue;
     const key = `${repo.format} ${repo.repoUrl}`;
     let need = byRepo.get(key);

@@ -256,7 +256,17 @@ describe.skipIf(reason !== undefined)(
       ]); // prettier-ignore
       expect(trusted.stdout, trusted.stderr).toBe('200');
 
-      await writeSpec(MINOR, `{source: mirror, url: "${m.url}", keyFingerprint: "${m.keyFingerprint}"}`);
+      // a version the mirror does not carry is refused at plan time, read from a lab host's view
+      const source = `{source: mirror, url: "${m.url}", keyFingerprint: "${m.keyFingerprint}"}`;
+      await writeSpec('v1.32.7', source);
+      const missing = await kctl(['plan', '-f', lab.clusterFile], env());
+      expect(missing.exitCode, missing.stdout).toBe(1);
+      expect(missing.stderr).toContain(
+        `kubernetesVersion: the package repository ${m.url}/core:/stable:/v1.32/deb/ does not offer kubeadm 1.32.7-1.1 (it has 1.32.0-1.1)`,
+      );
+      expect(m.requests).toContain('/core:/stable:/v1.32/deb/Packages.gz');
+
+      await writeSpec(MINOR, source);
       const text = await expectUpgradePlan(PATCH, MINOR);
       say(`upgrade plan:\n${text}`);
       const since = await apply();
