@@ -5,13 +5,12 @@ import { StateDir } from './host/state-dir.js';
 import { LocalHost } from './host/local-host.js';
 import { KubeadmLock } from './kubeadm-lock.js';
 import { gatherFacts } from './facts.js';
+import { FactsRefresher } from './facts-refresh.js';
 import { enroll, loadIdentity, type AgentIdentity } from './enroll.js';
 import { CommandJournal } from './journal.js';
 import { CommandExecutor } from './executor.js';
 import { AgentConnection } from './connection.js';
 import { agentOps } from './ops/index.js';
-import { makePreflightOps } from './ops/preflight-ops.js';
-import { makeHealthOps } from './health/health-op.js';
 import { ControllerClock, systemClocks, type LocalClocks } from './controller-clock.js';
 import { rotateIfDue } from './rotate.js';
 import { controllerBundleSource } from './steps/bundle-fetch.js';
@@ -98,9 +97,18 @@ export async function runAgent(
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     reconnect: config.reconnect,
     facts: () => gatherFacts(host),
+    onHello: (facts) => refresher.sentInHello(facts),
     log: hostLog,
     controllerClock,
     clocks,
+  });
+  // facts change after enrolment (a kubelet installed, a service stopped): re-read, send the diff
+  const refresher = new FactsRefresher({
+    gather: () => gatherFacts(host),
+    send: (frame) => connection.send(frame),
+    online: () => connection.state === 'online',
+    intervalMs: config.factsRefreshMs,
+    log: hostLog,
   });
   let current = id;
   const clockOffset = (): { offsetMs: number; uncertaintyMs: number } | undefined => {
@@ -108,7 +116,7 @@ export async function runAgent(
     return offsetMs === undefined ? undefined : { offsetMs, uncertaintyMs: controllerClock.uncertaintyMs() };
   };
   const executor = new CommandExecutor({
-    ops: { ...agentOps(), ...makePreflightOps({ clockOffset }), ...makeHealthOps({ clockOffset }) },
+    ops: agentOps({ clockOffset }),
     clocks,
     controllerClock,
     now: () => clocks.wallNow(),
@@ -126,6 +134,7 @@ export async function runAgent(
     }),
   });
   connection.start(executor);
+  refresher.start();
   const rotation = setInterval(() => {
     rotateIfDue({ controller: config.controller, identity: current, state, log: hostLog, net: host.net })
       .then((next) => {
@@ -142,6 +151,7 @@ export async function runAgent(
   return {
     async stop() {
       clearInterval(rotation);
+      refresher.stop();
       stopping = true;
       await connection.stop();
     },

@@ -23,6 +23,8 @@ export const AgentConfig = z
     /** directories searched for programs, in order; defaults to the system PATH of S15 */
     programPath: z.array(z.string().startsWith('/')).optional(),
     heartbeatIntervalMs: z.number().int().min(100).max(600_000).default(10_000),
+    /** how often the agent re-reads its facts and sends what changed (±20 % jitter) */
+    factsRefreshMs: z.number().int().min(100).max(3_600_000).default(60_000),
     reconnect: z
       .strictObject({
         initialDelayMs: z.number().int().min(10).default(500),

@@ -27,6 +27,8 @@ export interface ConnectionOptions {
   heartbeatIntervalMs: number;
   reconnect: { initialDelayMs: number; maxDelayMs: number };
   facts: () => Promise<HostFacts>;
+  /** the facts a hello carried (what the controller holds from then on: agent/facts-refresh.ts) */
+  onHello?: (facts: HostFacts) => void;
   log: Logger;
   random?: () => number;
   /** learns the controller's clock from the welcome (round trip from the hello) and its heartbeats */
@@ -150,6 +152,7 @@ export class AgentConnection {
         .then((facts) => {
           this.helloSentMono = this.monoNow();
           this.send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, agentVersion: KCTL_VERSION, facts });
+          this.options.onHello?.(facts);
         })
         .catch((err: unknown) => {
           log.error({ err: (err as Error).message }, 'cannot gather facts for hello');

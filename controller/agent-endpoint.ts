@@ -7,6 +7,8 @@ import type { Store, HostRecord } from './store/store.js';
 import type { AgentRegistry, AgentSession } from './registry.js';
 import type { ControllerMetrics } from './metrics.js';
 import { directSeenRecorder, type SeenRecorder } from './last-seen.js';
+import { FactsWriter, mergeFacts, type FactsRecorder } from './store/facts-writer.js';
+import { HostFacts } from '../proto/facts.js';
 import { CloseCode } from './close-codes.js';
 import { afterQueuedIo } from './after-queued-io.js';
 import { LogSampler, capText } from './log-sampler.js';
@@ -31,16 +33,20 @@ export class AgentEndpoint {
       heartbeatIntervalMs: number;
       /** batches heartbeat times (controller/last-seen.ts); without it every heartbeat is one UPDATE */
       lastSeen?: SeenRecorder;
+      /** batches facts frames' changes; a FactsWriter flushing every second when not given */
+      facts?: FactsRecorder;
       /** rate limits of the channel; DEFAULT_AGENT_LIMITS for what is not given */
       limits?: Partial<AgentLimits>;
     },
   ) {
     this.lastSeen = deps.lastSeen ?? directSeenRecorder(deps.store);
+    this.facts = deps.facts ?? new FactsWriter({ store: deps.store, log: deps.log, flushEveryMs: 1000 });
     this.limits = { ...DEFAULT_AGENT_LIMITS, ...deps.limits };
     this.hellosPerHost = new KeyedRateLimiter(this.limits.hellos);
   }
 
   private readonly lastSeen: SeenRecorder;
+  private readonly facts: FactsRecorder;
   private readonly limits: AgentLimits;
   private readonly hellosPerHost: KeyedRateLimiter;
   /** what a peer's frames make us log, per host and kind: 5 lines a minute, the rest counted */
@@ -54,6 +60,8 @@ export class AgentEndpoint {
     const log = this.deps.log.child({ hostId: host.id, host: host.name });
     const { metrics, registry } = this.deps;
     let session: AgentSession | undefined;
+    /** what the store holds (or will at the next flush) of this host's facts: the hello's, plus facts frames */
+    let facts: HostFacts | undefined;
     let lastFrameAt = Date.now();
     let heartbeatSeq = 0;
     // set once this side decided to close: frames still in flight are not read any more
@@ -201,6 +209,8 @@ export class AgentEndpoint {
         session = candidate;
         this.deps.metrics.connectionsAccepted++;
         this.lastSeen.forget(host.id);
+        this.facts.forget(host.id);
+        facts = frame.facts;
         this.deps.store.recordHostSeen(host.id, {
           at: Date.now(),
           ip,
@@ -232,6 +242,24 @@ export class AgentEndpoint {
           this.lastSeen.note(host.id, lastFrameAt, ip);
           if (frame.clockOffsetMs !== undefined) session.clockOffsetMs = frame.clockOffsetMs;
           return;
+        case 'facts': {
+          // each key was checked by the frame's schema; the merged whole must still be valid facts
+          const merged = HostFacts.safeParse(
+            mergeFacts(facts ?? (frame.changed as HostFacts), frame.changed, frame.removed),
+          );
+          if (!merged.success)
+            return reject(
+              {
+                code: 'invalid_frame',
+                message: `facts frame: removes a fact that is required (${frame.removed.join(', ')})`,
+                retryable: false,
+              },
+              'facts_invalid',
+            );
+          facts = merged.data;
+          this.facts.note(host.id, facts, lastFrameAt);
+          return;
+        }
         case 'progress':
           this.deps.registry.handleProgress(host.id, frame);
           return;

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 
 const shortString = z.string().max(256);
+const smallMap = z
+  .record(shortString, shortString)
+  .refine((m) => Object.keys(m).length <= 16, { message: 'at most 16 entries' });
 
 /** What an agent tells the controller about its host in hello. Self-reported: informative, never identity. */
 export const HostFacts = z.strictObject({
@@ -19,5 +22,9 @@ export const HostFacts = z.strictObject({
   kubeletVersion: shortString.optional(),
   /** the installed containerd package's version (dpkg), which decides its config.toml version */
   containerdVersion: shortString.optional(),
+  /** installed kube packages (kubeadm, kubelet, kubectl, cri-tools, kubernetes-cni) by name, as the package database has them */
+  kubePackages: smallMap.optional(),
+  /** `systemctl is-active` of the node's units by unit name; absent where systemd is not init */
+  services: smallMap.optional(),
 });
 export type HostFacts = z.infer<typeof HostFacts>;

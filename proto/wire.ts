@@ -37,6 +37,17 @@ export const HeartbeatFrame = z.strictObject({
     .optional(),
 });
 
+/**
+ * agent -> controller, after the welcome: the facts that changed since the hello (and the facts
+ * frames before this one) on this connection; the controller merges them into what it holds
+ */
+export const FactsFrame = z.strictObject({
+  type: z.literal('facts'),
+  changed: HostFacts.partial(),
+  removed: z.array(HostFacts.keyof()).max(32),
+});
+export type FactsFrame = z.infer<typeof FactsFrame>;
+
 export const ProgressFrame = z.strictObject({
   type: z.literal('progress'),
   id: Id,
@@ -69,6 +80,7 @@ export const ErrorFrame = z.strictObject({
 export const AgentFrame = z.discriminatedUnion('type', [
   HelloFrame,
   HeartbeatFrame,
+  FactsFrame,
   ProgressFrame,
   ResultFrame,
   ErrorFrame,

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { HostList, OkResponse } from '../../proto/admin-api.js';
 import { outputFormat, type CliContext } from './context.js';
 import { formatAge, renderTable } from './table.js';
+import { inactiveServices, kubeVersionOf } from '../fleet-facts.js';
 
 export function hostsCommand(ctx: CliContext): Command {
   const cmd = new Command('hosts')
@@ -14,7 +15,7 @@ export function hostsCommand(ctx: CliContext): Command {
       const now = Date.now();
       ctx.out(
         renderTable(
-          ['NAME', 'STATUS', 'LAST SEEN', 'IP', 'OS', 'KERNEL', 'AGENT'],
+          ['NAME', 'STATUS', 'LAST SEEN', 'IP', 'OS', 'KERNEL', 'AGENT', 'KUBE', 'SERVICES'],
           hosts.map((h) => [
             h.name,
             h.state === 'revoked' ? 'revoked' : h.online ? 'online' : 'offline',
@@ -23,6 +24,8 @@ export function hostsCommand(ctx: CliContext): Command {
             h.os ?? '-',
             h.kernel ?? '-',
             h.agentVersion ?? '-',
+            kubeVersionOf(h.facts) ?? '-',
+            servicesColumn(inactiveServices(h.facts)),
           ]),
         ),
       );
@@ -49,4 +52,10 @@ export function hostsCommand(ctx: CliContext): Command {
     });
 
   return cmd;
+}
+
+/** "active" when every unit the facts name is, else the ones that are not; "-" without unit states. */
+function servicesColumn(inactive: string[] | null): string {
+  if (inactive === null) return '-';
+  return inactive.length === 0 ? 'active' : inactive.join(', ');
 }
