@@ -34,9 +34,10 @@ function needIp(value: string, what: string): void {
 /**
  * keepalived.conf: one VRRP instance holding the VIP, adverts by unicast to the other control
  * planes, priorities by host order, and a track script on HAProxy so a host whose HAProxy is down
- * gives the VIP up. Every instance starts as BACKUP with nopreempt: the highest priority wins the
- * first election, and a host that comes back does not take the VIP away again (a second
- * interruption). No VRRP authentication: RFC 3768 removed it; unicast peers limit who is heard.
+ * gives the VIP up. Every instance starts as BACKUP and the highest priority alive holds the VIP
+ * (preemption, keepalived's default): which host holds it is always known from the host order, at
+ * the cost of a second, short move when a higher one comes back. No VRRP authentication: RFC 3768
+ * removed it; unicast peers limit who is heard.
  */
 export function renderKeepalivedConfig(input: KeepalivedInput): string {
   needIp(input.vip, 'VIP');
@@ -66,7 +67,6 @@ vrrp_script check_haproxy {
 
 vrrp_instance kube-apiserver {
     state BACKUP
-    nopreempt
     interface ${input.interface}
     virtual_router_id ${input.virtualRouterId}
     priority ${keepalivedPriority(input.index)}

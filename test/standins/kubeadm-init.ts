@@ -62,6 +62,7 @@ import {
   type Check,
 } from './preflight.js';
 import { kubeletRestartedByKubeadm } from './kubelet-run.js';
+import { startStandinApiServer } from './apiserver.js';
 import { caCertHashOf, prefetchKeys, type KeyAlgorithm } from './standin-pki.js';
 import { STANDIN_MARK, type StandinEnv } from './standin-env.js';
 
@@ -395,6 +396,7 @@ export async function kubeadmInit(env: StandinEnv, args: string[]): Promise<stri
             description: bt.description,
           }),
         );
+  let kubeletRestarted = false;
   await updateState(clusterDir, (state) => {
     if (state.cluster) {
       throw kubeadmError(
@@ -421,7 +423,7 @@ export async function kubeadmInit(env: StandinEnv, args: string[]): Promise<stri
       localEtcd: cluster.etcd.kind === 'local',
     };
     state.nodes = state.nodes.filter((n) => n.name !== nodeName);
-    kubeletRestartedByKubeadm(
+    kubeletRestarted = kubeletRestartedByKubeadm(
       state,
       nodeName,
       'version' in kubeletAnswer ? kubeletAnswer.version.raw : kubeadm.raw,
@@ -463,6 +465,8 @@ export async function kubeadmInit(env: StandinEnv, args: string[]): Promise<stri
         now,
       );
   });
+  // a restarted kubelet runs the new static pods: the stand-in API server answers from now on
+  if (kubeletRestarted) startStandinApiServer(env);
   // the controller-manager's CSR signer, reachable from every node as the API server is: joining
   // kubelets on hosts that cannot read this host's files (the fleet lab) are signed with it
   if (shared['ca.key'] !== undefined) writeSignerKey(clusterDir, shared['ca.key']);

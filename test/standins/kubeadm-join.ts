@@ -57,6 +57,7 @@ import {
 import { caCertHashOf, issueCert, prefetchKeys } from './standin-pki.js';
 import { cniConfig } from './cni.js';
 import { kubeletRestartedByKubeadm } from './kubelet-run.js';
+import { startStandinApiServer } from './apiserver.js';
 import { STANDIN_MARK, type StandinEnv } from './standin-env.js';
 
 /**
@@ -474,6 +475,7 @@ export async function kubeadmJoin(env: StandinEnv, args: string[]): Promise<stri
     0o600,
   );
 
+  let kubeletRestarted = false;
   await updateState(clusterDir, (state) => {
     purgeExpired(state, now);
     if (!state.cluster || state.cluster.caCertHash !== record.caCertHash) {
@@ -509,7 +511,7 @@ export async function kubeadmJoin(env: StandinEnv, args: string[]): Promise<stri
       });
     }
     state.nodes = state.nodes.filter((n) => n.name !== nodeName);
-    kubeletRestartedByKubeadm(state, nodeName, kubelet.raw, now);
+    kubeletRestarted = kubeletRestartedByKubeadm(state, nodeName, kubelet.raw, now);
     state.nodes.push({
       name: nodeName,
       hostRoot: env.hostRoot,
@@ -530,6 +532,8 @@ export async function kubeadmJoin(env: StandinEnv, args: string[]): Promise<stri
       writeHostFile(env, conf.path, conf.content, 0o644);
     }
   });
+  // a restarted kubelet runs the new static pods (control planes: the stand-in API server)
+  if (kubeletRestarted) startStandinApiServer(env);
 
   if (controlPlane) {
     if (cluster.etcd.kind === 'local')

@@ -4,6 +4,7 @@ import { GLOBAL_FLAGS, parseFlags, type FlagSpec } from './flags.js';
 import { cleanHostDir, hostExists, removeHostPath } from './host-files.js';
 import { kubeadmError, loadConfigFile } from './kubeadm-common.js';
 import { forgetRunningKubelet } from './kubelet-run.js';
+import { stopStandinApiServer } from './apiserver.js';
 import { joinedNodeName } from './node-identity.js';
 import { ClusterConfigurationV4 } from './kubeadm-types.js';
 import { ignoreSet, realRootChecks, runChecks } from './preflight.js';
@@ -120,6 +121,7 @@ export async function kubeadmReset(env: StandinEnv, args: string[]): Promise<str
   say('[reset] Unmounting mounted directories in "/var/lib/kubelet"');
   const dirs = ['/etc/kubernetes/manifests', '/var/lib/kubelet', certsDir];
   for (const d of dirs) cleanHostDir(env, d);
+  stopStandinApiServer(env);
   say(`[reset] Deleting contents of directories: [${dirs.join(' ')}]`);
   const files = KUBECONFIG_FILES.map((f) => `/etc/kubernetes/${f}`);
   for (const f of files) removeHostPath(env, f);

@@ -22,16 +22,17 @@ export function recordKubeletStart(
 /**
  * kubeadm init and join (re)start the kubelet in their kubelet-start phase. A kubelet already
  * recorded as running for this node restarts with the version kubeadm saw; none is recorded where
- * the stand-in kubelet never ran as a service.
+ * the stand-in kubelet never ran as a service. True when one was restarted (its static pods with it).
  */
 export function kubeletRestartedByKubeadm(
   state: ClusterState,
   node: string,
   version: string,
   now: number,
-): void {
+): boolean {
   const running = state.runningKubelets[node];
   if (running !== undefined) state.runningKubelets[node] = { ...running, version, startedAt: now };
+  return running !== undefined;
 }
 
 /** kubeadm reset stops the kubelet. */

@@ -18,7 +18,11 @@ Usage:
   kubelet --version=raw      prints the full version info
   kubelet --standin-start    what the stand-in kubelet unit runs on each start: records in the
                              stand-in cluster that this node's kubelet runs this version (a Node
-                             reports it until the next start), then exits
+                             reports it until the next start), (re)starts the stand-in API server
+                             when the kube-apiserver manifest exists, then exits
+  kubelet --standin-apiserver
+                             runs this control plane's stand-in API server in the foreground
+                             (/healthz, /livez, /readyz, /version over TLS with pki/apiserver.crt)
 `;
 
 /** One start of the kubelet unit: the node's running kubelet is now this binary's version. */
@@ -41,7 +45,11 @@ async function standinStart(env: StandinEnv): Promise<string> {
   await updateState(env.clusterDir(), (state) =>
     recordKubeletStart(state, node, version, env.hostRoot, env.now()),
   );
-  env.out(`kubelet (${STANDIN_MARK}) ${version} started for node "${node}"; it runs nothing\n`);
+  const { startStandinApiServer } = await import('./apiserver.js');
+  const apiServer = startStandinApiServer(env);
+  env.out(
+    `kubelet (${STANDIN_MARK}) ${version} started for node "${node}"; ${apiServer ? 'it runs the stand-in kube-apiserver, nothing else' : 'it runs nothing'}\n`,
+  );
   return node;
 }
 
@@ -56,6 +64,8 @@ runStandin('kubelet', (env, args) => {
     return Promise.resolve(undefined);
   }
   if (args.length === 1 && first === '--standin-start') return standinStart(env);
+  if (args.length === 1 && first === '--standin-apiserver')
+    return import('./apiserver.js').then(({ runStandinApiServer }) => runStandinApiServer(env));
   if (args.length === 1 && first === '--version=raw') {
     const v = env.version();
     env.out(
@@ -69,6 +79,6 @@ runStandin('kubelet', (env, args) => {
     );
   }
   throw new StandinExit(
-    `kubelet (${STANDIN_MARK}): only --version and --standin-start are supported; the stand-in does not run a kubelet (got: ${args.join(' ')})`,
+    `kubelet (${STANDIN_MARK}): only --version, --standin-start and --standin-apiserver are supported; the stand-in does not run a kubelet (got: ${args.join(' ')})`,
   );
 });
