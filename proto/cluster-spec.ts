@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { KubeProxyMode, NodeRole } from './checks.js';
+import { ImagesSpec } from './images.js';
 import {
   Dns1123Label,
   Dns1123Subdomain,
@@ -148,6 +149,8 @@ export const ClusterSpec = z.strictObject({
         .regex(/^v?\d+\.\d+(\.\d+)?$/, 'must be a version like v3.28.2')
         .optional(),
       calico: z.strictObject({ ipAutodetectionMethod: FlagValue.max(256).default('first-found') }).optional(),
+      /** pod interface MTU for kctl's templates; the plugin detects it when absent */
+      mtu: z.number().int().min(1280).max(9000).optional(),
     })
     .default({ plugin: 'calico' }),
   runtime: z
@@ -193,6 +196,8 @@ export const ClusterSpec = z.strictObject({
     .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:\d{1,5})?(\/[a-z0-9._-]+)*$/, 'must be a registry path')
     .max(253)
     .default('registry.k8s.io'),
+  /** per-image overrides of the images kctl deploys itself (proto/images.ts) */
+  images: ImagesSpec.default({ overrides: {} }),
   certSANs: z.array(HostOrIp).max(64).default([]),
   extraArgs: z
     .strictObject({

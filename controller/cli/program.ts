@@ -15,6 +15,7 @@ import { nodeCommand, resetCommand, upgradeCommand } from './lifecycle-cmd.js';
 import { webCommand } from './web-cmd.js';
 import { labCommand } from './lab.js';
 import { bundleCommand } from './commands/bundle-cmd.js';
+import { imagesCommand } from './images-cmd.js';
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('kctl')
@@ -39,6 +40,7 @@ export function buildProgram(ctx: CliContext): Command {
     webCommand(ctx),
     labCommand(ctx),
     bundleCommand(ctx),
+    imagesCommand(ctx),
   ]) {
     program.addCommand(sub);
   }

@@ -6,6 +6,7 @@ import type { Store } from '../store/store.js';
 import { crossFieldRules } from '../spec/parse.js';
 import { resolveHostRoles, type HostAssignment } from '../spec/resolve.js';
 import { packageFormatFor } from '../render/packages.js';
+import { cniManifestFor, type CniManifest } from '../render/cni/cni-inputs.js';
 import { prepareHostSpec } from './host-spec.js';
 import { clusterRenderers, type ConfigRenderers } from './renderers.js';
 import type { PlannedHost } from './planned-host.js';
@@ -18,7 +19,9 @@ export interface ResolvedCluster {
   hosts: ReadonlyMap<string, PlannedHost>;
   first: PlannedHost | undefined;
   warnings: SpecIssue[];
+  /** what the CNI phase applies: cni.manifest's content, else kctl's template (undefined: plugin none) */
   cniManifest: string | undefined;
+  cni: CniManifest | undefined;
   renderers: ConfigRenderers;
   /** what the prepare phase converges a host to, with the kube packages of `version` (default: the spec's) */
   hostSpecFor(host: PlannedHost, version?: string): HostSpec;
@@ -111,6 +114,7 @@ export function resolveCluster(
     };
   });
   const hosts = new Map(planned.map((h) => [h.name, h]));
+  const cni = cniManifestFor(spec, cniManifest);
   // the prepare files name the package repository of a minor: one set of renderers per version asked for
   const byVersion = new Map<string, ConfigRenderers>();
   const renderersFor = (version: string): ConfigRenderers => {
@@ -126,7 +130,8 @@ export function resolveCluster(
     hosts,
     first: planned.find((h) => h.first),
     warnings: [...rules.warnings, ...resolved.warnings],
-    cniManifest,
+    cniManifest: cni?.content,
+    cni,
     renderers: renderersFor(spec.kubernetesVersion),
     hostSpecFor(host, version = spec.kubernetesVersion) {
       return prepareHostSpec({ ...spec, kubernetesVersion: version }, host, {

@@ -99,6 +99,7 @@ describe('cluster.yaml -> kube-vip input', () => {
       port: 8443,
       firstControlPlane: true,
       kubernetesVersion: 'v1.31.2',
+      image: 'ghcr.io/kube-vip/kube-vip:v1.2.3',
     });
   });
 

@@ -8,6 +8,7 @@ import { KctlError } from '../../proto/errors.js';
 import { containerdMajor, CONTAINERD_CERTS_DIR, pauseImageFor, renderContainerdFiles } from './containerd.js';
 import { CRI_SOCKET } from './kubeadm.js';
 import { KUBE_VIP_MANIFEST_PATH, renderKubeVipManifest } from './kube-vip.js';
+import { kctlImage } from '../images/cluster-images.js';
 import { bundleFormatError } from './packages.js';
 import type { PrepareFilesInput } from './prepare-files.js';
 import type {
@@ -80,6 +81,7 @@ export function kubeVipInputFor(spec: ClusterSpec, firstControlPlane: boolean): 
     port: apiServerBindPort(spec),
     firstControlPlane,
     kubernetesVersion: spec.kubernetesVersion,
+    image: kctlImage(spec, 'kube-vip'),
   };
 }
 

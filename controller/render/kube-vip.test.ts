@@ -8,6 +8,9 @@ import {
   renderKubeVipManifest,
 } from './kube-vip.js';
 import type { KubeVipInput } from './types.js';
+import { readFileSync } from 'node:fs';
+import { parseClusterSpec } from '../spec/parse.js';
+import { kubeVipManifestFor } from './cluster-spec-inputs.js';
 
 interface Pod {
   apiVersion: string;
@@ -127,6 +130,29 @@ describe('kube-vip manifest', () => {
   it('takes another image when given one', () => {
     const p = pod(renderKubeVipManifest({ ...base, image: 'registry.example/kube-vip:v1.2.3' }));
     expect(p.spec.containers[0]!.image).toBe('registry.example/kube-vip:v1.2.3');
+  });
+
+  it.each([
+    ['registry.k8s.io', '', 'ghcr.io/kube-vip/kube-vip:v1.2.3'],
+    [
+      'a private imageRepository',
+      'imageRepository: reg.example:5000/k8s',
+      'reg.example:5000/k8s/kube-vip/kube-vip:v1.2.3',
+    ],
+    [
+      'an override',
+      'imageRepository: reg.example:5000/k8s\nimages: {overrides: {kube-vip: "other.example/kv:v1.2.3"}}',
+      'other.example/kv:v1.2.3',
+    ],
+  ])('from cluster.yaml with %s runs %s', (_what, yaml, image) => {
+    const text = readFileSync('test/fixtures/cluster/full.yaml', 'utf8').replace(
+      'imageRepository: registry.k8s.io\n',
+      `${yaml}\n`,
+    );
+    const r = parseClusterSpec(text);
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    const m = kubeVipManifestFor(r.spec, { role: 'control-plane', first: true });
+    expect(pod(m?.content ?? '').spec.containers[0]!.image).toBe(image);
   });
 
   it.each([

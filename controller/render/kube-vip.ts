@@ -1,11 +1,13 @@
 import { isIP } from 'node:net';
 import { KctlError } from '../../proto/errors.js';
+import { KCTL_IMAGES, KUBE_VIP_VERSION } from '../../proto/images.js';
 import { kubeVersion } from './kube-version.js';
 import type { KubeVipInput } from './types.js';
 import { renderYamlDocuments } from './yaml-documents.js';
 
-export const KUBE_VIP_VERSION = 'v1.2.3';
-export const KUBE_VIP_IMAGE = `ghcr.io/kube-vip/kube-vip:${KUBE_VIP_VERSION}`;
+export { KUBE_VIP_VERSION };
+/** Upstream's image; a cluster's own (imageRepository, images.overrides) comes in as input.image. */
+export const KUBE_VIP_IMAGE = `${KCTL_IMAGES['kube-vip'].registry}/${KCTL_IMAGES['kube-vip'].path}:${KUBE_VIP_VERSION}`;
 /** Not a name kubeadm's FileAvailable checks look at (kube-apiserver.yaml, etcd.yaml, ...). */
 export const KUBE_VIP_MANIFEST_PATH = '/etc/kubernetes/manifests/kube-vip.yaml';
 export const ADMIN_CONF = '/etc/kubernetes/admin.conf';

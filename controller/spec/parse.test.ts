@@ -285,7 +285,18 @@ describe('cluster.yaml', () => {
       /feature gate/,
     ],
     ['an even number of control planes', base + '  - {name: cp-2, role: control-plane}\n', 'hosts', /even/],
-    ['a CNI without a manifest', base + 'cni: {plugin: flannel}\n', 'cni.manifest', /skipped/],
+    [
+      'a CNI version other than the template when no manifest is given',
+      base + 'cni: {plugin: flannel, version: v0.25.0}\n',
+      'cni.version',
+      /kctl applies its flannel v0\.26\.7 template, not v0\.25\.0/,
+    ],
+    [
+      'an image override no host runs',
+      base + 'images: {overrides: {flannel: "reg.example/flannel:v1"}}\n',
+      'images.overrides.flannel',
+      /no host/,
+    ],
     ['kube-vip on an early 1.29 patch', base.replace('v1.31.2', 'v1.29.3'), 'kubernetesVersion', /1.29.7/],
   ])('warns about %s', (_what, text, path, message) => {
     const r = parseClusterSpec(text);

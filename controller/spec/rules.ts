@@ -7,6 +7,8 @@ import {
   type SpecIssue,
 } from '../../proto/cluster-spec.js';
 import { parseKubeVersion } from '../../proto/checks.js';
+import { CALICO_VERSION, FLANNEL_VERSION } from '../../proto/images.js';
+import { clusterImageNames } from '../images/cluster-images.js';
 import { cidrContains, cidrsOverlap, parseCidr, type Cidr } from './cidr.js';
 
 interface Findings {
@@ -216,11 +218,27 @@ function checkProxyAndRuntime(spec: ClusterSpec, out: Findings): void {
       message: `only applies with cni.plugin calico, not ${spec.cni.plugin}`,
     });
   }
-  if (spec.cni.plugin !== 'none' && spec.cni.manifest === undefined) {
+  // without cni.manifest kctl applies its own template of a fixed release (controller/render/cni/)
+  const template = { calico: CALICO_VERSION, flannel: FLANNEL_VERSION, none: undefined }[spec.cni.plugin];
+  const version = spec.cni.version?.replace(/^v?/, 'v');
+  if (
+    spec.cni.manifest === undefined &&
+    template !== undefined &&
+    version !== undefined &&
+    version !== template
+  ) {
     out.warnings.push({
-      path: 'cni.manifest',
-      message: `no manifest given for ${spec.cni.plugin}: kctl downloads nothing itself; the CNI phase will be skipped`,
+      path: 'cni.version',
+      message: `no cni.manifest given: kctl applies its ${spec.cni.plugin} ${template} template, not ${spec.cni.version}`,
     });
+  }
+  const used = new Set<string>(clusterImageNames(spec));
+  for (const name of Object.keys(spec.images.overrides)) {
+    if (!used.has(name))
+      out.warnings.push({
+        path: `images.overrides.${name}`,
+        message: 'no host of this cluster runs this image',
+      });
   }
 }
 

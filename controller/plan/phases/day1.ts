@@ -229,14 +229,18 @@ export const cniPhase = phase<{ plugin: string; manifest: string }>({
   mode: 'serial',
   concurrency: () => 1,
   tasks: (c) => {
-    const { spec, first, cniManifest } = c.cluster;
-    if (!first || spec.cni.plugin === 'none' || cniManifest === undefined || allNodesReady(c)) return [];
+    const { spec, first, cni } = c.cluster;
+    if (!first || cni === undefined || allNodesReady(c)) return [];
+    const from =
+      cni.source === 'file'
+        ? `cni.manifest ${spec.cni.manifest ?? ''}`
+        : `kctl's template: podSubnet ${spec.networking.podSubnet}, MTU ${spec.cni.mtu ?? 'auto'}`;
     return [
       {
         host: first.name,
-        title: `kubectl apply ${spec.cni.plugin}`,
-        input: { plugin: spec.cni.plugin, manifest: cniManifest },
-        detail: `kubectl apply ${spec.cni.plugin}`,
+        title: `kubectl apply ${cni.plugin}`,
+        input: { plugin: cni.plugin, manifest: cni.content },
+        detail: `kubectl apply ${cni.plugin}${cni.version !== undefined ? ` ${cni.version}` : ''} (${from})`,
       },
     ];
   },
