@@ -144,3 +144,32 @@ describe('cluster images', () => {
     expect(registryHostOf(image)).toBe(host);
   });
 });
+
+describe('images.overrides in cluster.yaml', () => {
+  it.each([
+    [
+      'an image kubeadm names (only imageRepository moves those)',
+      'kube-apiserver: reg.example/kube-apiserver:v1.31.2',
+    ],
+    ['a reference without a tag or digest', 'calico-node: reg.example/calico/node'],
+    ['an uppercase path', 'calico-node: reg.example/Calico/node:v1'],
+    ['a short digest', 'calico-node: reg.example/calico/node@sha256:abc'],
+  ])('refuses %s', (_what, line) => {
+    const r = parseClusterSpec(
+      readFileSync('test/fixtures/cluster/minimal.yaml', 'utf8') + `images:\n  overrides:\n    ${line}\n`,
+    );
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.errors.map((e) => e.path).join(' ')).toMatch(/^images\.overrides/);
+  });
+
+  it('accepts a reference with a registry port, a tag and a digest', () => {
+    const ref = `reg.example:5000/k8s/calico/node:v3.28.2@sha256:${'a'.repeat(64)}`;
+    const r = parseClusterSpec(
+      readFileSync('test/fixtures/cluster/minimal.yaml', 'utf8') +
+        `images:\n  overrides:\n    calico-node: "${ref}"\n`,
+    );
+    expect(r.ok, JSON.stringify(r)).toBe(true);
+    if (r.ok) expect(r.spec.images.overrides['calico-node']).toBe(ref);
+  });
+});
