@@ -92,4 +92,14 @@ export const MIGRATIONS: readonly string[] = [
      cert_pem TEXT NOT NULL,
      at INTEGER NOT NULL
    );`,
+  // 5: fleet page: the last health run's summary per host (controller/web/health-results.ts)
+  `CREATE TABLE host_health (
+     host_id TEXT PRIMARY KEY REFERENCES hosts (id) ON DELETE CASCADE,
+     at INTEGER NOT NULL,
+     worst TEXT NOT NULL CHECK (worst IN ('ok', 'warning', 'critical')),
+     warnings INTEGER NOT NULL,
+     criticals INTEGER NOT NULL,
+     findings TEXT NOT NULL,
+     error TEXT
+   );`,
 ];

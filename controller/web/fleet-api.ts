@@ -17,11 +17,29 @@ export interface PreflightSummary {
   error: string | null;
 }
 
-/** The host's place in the current apply; null when no apply is running or failed. */
+/**
+ * The host's part in the newest apply that had a task on it: its failed task, else its running
+ * one, else its last task, done. Null when no apply ever had a task on the host.
+ */
 export interface HostApply {
   phase: string;
   step: string;
   state: 'running' | 'done' | 'failed';
+  applyId: string;
+  /** when the host's task finished (or started, while running) */
+  at: number;
+}
+
+/** The host's last health check run (`kctl health`), counted; null when none ran. */
+export interface HostHealthSummary {
+  worst: 'ok' | 'warning' | 'critical';
+  warnings: number;
+  criticals: number;
+  /** the ids of the warnings and criticals, worst first, up to eight */
+  findings: string[];
+  at: number;
+  /** why the host could not be asked (offline, timed out) */
+  error: string | null;
 }
 
 export interface FleetHostRow {
@@ -35,6 +53,12 @@ export interface FleetHostRow {
   kernel: string | null;
   agentVersion: string | null;
   kubeVersion: string | null;
+  /** installed kube packages by name, from the refreshed facts */
+  kubePackages: Record<string, string> | null;
+  /** unit states from the refreshed facts (`systemctl is-active`); null where systemd is not init */
+  services: Record<string, string> | null;
+  health: HostHealthSummary | null;
+  /** install preflight: shown in the host's detail, not as a column */
   preflight: PreflightSummary | null;
   apply: HostApply | null;
 }
@@ -58,6 +82,12 @@ export interface FleetSummary {
   total: number;
   byStatus: Record<HostStatus, number>;
   preflight: { failing: number; warning: number; notRun: number };
+  /**
+   * active hosts by their state now: critical when a unit the facts report is not active or the
+   * last health run found something critical; warning when it found a warning; notRun when no
+   * health run and no unit states say anything
+   */
+  health: { ok: number; warning: number; critical: number; notRun: number };
   apply: ApplySummary | null;
   /** duplicate identities and kubelet version skew (controller/fleet-checks.ts) */
   warnings: FleetFinding[];

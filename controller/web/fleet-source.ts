@@ -1,8 +1,17 @@
 import type { SqliteStore } from '../store/sqlite-store.js';
-import { ApplyStore } from '../orchestrator/apply-store.js';
+import { ApplyStore, type ApplyRecord, type StepRecord } from '../orchestrator/apply-store.js';
 import type { FleetSnapshot, PreflightDetails, PreflightSummary } from './fleet-api.js';
-import { buildFleetSnapshot, kubernetesVersionOfPlan, summarizePreflight } from './fleet-view.js';
+import {
+  buildFleetSnapshot,
+  kubernetesVersionOfPlan,
+  lastApplyByHost,
+  summarizePreflight,
+} from './fleet-view.js';
 import { PreflightResults } from './preflight-results.js';
+import { HealthResults } from './health-results.js';
+
+/** how many applies back the page looks for a host's last apply */
+const APPLIES_LOOKED_AT = 20;
 
 export interface FleetSourceDeps {
   store: SqliteStore;
@@ -19,6 +28,9 @@ export interface FleetSourceDeps {
 export class FleetSource {
   private readonly applies: ApplyStore;
   private readonly preflight: PreflightResults;
+  private readonly health: HealthResults;
+  /** steps of finished applies, by id, status and finish time: they change only when resumed */
+  private readonly finishedSteps = new Map<string, { key: string; steps: StepRecord[] }>();
   private readonly preflightCache = new Map<string, PreflightSummary>();
   private readonly preflightStamps = new Map<string, number>();
   private preflightVersion: string | null = null;
@@ -26,6 +38,7 @@ export class FleetSource {
   constructor(private readonly deps: FleetSourceDeps) {
     this.applies = new ApplyStore(deps.store.database);
     this.preflight = new PreflightResults(deps.store.database);
+    this.health = new HealthResults(deps.store.database);
   }
 
   private now(): number {
@@ -35,17 +48,36 @@ export class FleetSource {
   snapshot(): FleetSnapshot {
     const hosts = this.deps.store.listHosts();
     this.refreshPreflight();
-    const record = this.applies.listApplies(1)[0];
-    const apply = record ? { record, steps: this.applies.steps(record.id) } : null;
+    const applies = this.applies
+      .listApplies(APPLIES_LOOKED_AT)
+      .map((r) => ({ record: r, steps: this.stepsOf(r) }));
+    const record = applies[0]?.record;
+    const apply = applies[0] ?? null;
     return buildFleetSnapshot({
       hosts,
       isOnline: (id) => this.deps.isOnline(id),
       preflight: this.preflightCache,
       apply,
+      lastApply: lastApplyByHost(applies),
+      health: this.health.all(),
       kubernetesVersion: (record ? kubernetesVersionOfPlan(record.plan) : null) ?? this.preflightVersion,
       now: this.now(),
       heartbeatIntervalMs: this.deps.heartbeatIntervalMs,
     });
+  }
+
+  private stepsOf(record: ApplyRecord): StepRecord[] {
+    if (record.status === 'running') return this.applies.steps(record.id);
+    const key = `${record.status}:${record.finishedAt}`;
+    const cached = this.finishedSteps.get(record.id);
+    if (cached?.key === key) return cached.steps;
+    const steps = this.applies.steps(record.id);
+    this.finishedSteps.set(record.id, { key, steps });
+    if (this.finishedSteps.size > APPLIES_LOOKED_AT * 2) {
+      const oldest = this.finishedSteps.keys().next().value;
+      if (oldest !== undefined) this.finishedSteps.delete(oldest);
+    }
+    return steps;
   }
 
   /**
@@ -59,6 +91,7 @@ export class FleetSource {
            (SELECT COUNT(*) || ':' || IFNULL(MAX(last_seen_at), 0) || ':' || IFNULL(SUM(state = 'revoked'), 0)
               || ':' || IFNULL(MAX(enrolled_at), 0) FROM hosts) || '|' ||
            (SELECT COUNT(*) || ':' || IFNULL(MAX(at), 0) FROM host_preflight) || '|' ||
+           (SELECT COUNT(*) || ':' || IFNULL(MAX(at), 0) FROM host_health) || '|' ||
            (SELECT COUNT(*) || ':' || IFNULL(MAX(started_at), 0) || ':' || IFNULL(MAX(finished_at), 0)
               || ':' || IFNULL(SUM(status = 'running'), 0) FROM applies) || '|' ||
            (SELECT COUNT(*) || ':' || IFNULL(MAX(started_at), 0) || ':' || IFNULL(MAX(finished_at), 0)

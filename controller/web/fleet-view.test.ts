@@ -7,6 +7,7 @@ import {
   buildFleetSnapshot,
   diffRows,
   kubernetesVersionOfPlan,
+  lastApplyByHost,
   rolesOf,
   summarizePreflight,
 } from './fleet-view.js';
@@ -186,8 +187,8 @@ describe('fleet snapshot', () => {
       input({ hosts: [host('a'), host('b'), host('c')], apply: { record, steps } }),
     );
     expect(snap.hosts.map((h) => h.apply)).toEqual([
-      { phase: 'converge', step: 'Converge a', state: 'running' },
-      { phase: 'converge', step: 'Converge b', state: 'failed' },
+      { phase: 'converge', step: 'Converge a', state: 'running', applyId: 'ap', at: 2 },
+      { phase: 'converge', step: 'Converge b', state: 'failed', applyId: 'ap', at: 3 },
       null,
     ]);
     expect(snap.summary.apply).toMatchObject({
@@ -199,10 +200,87 @@ describe('fleet snapshot', () => {
       tasksTotal: 3,
       failures: [{ host: 'b', step: 'Converge b', message: 'dpkg broke' }],
     });
+    // after a successful apply every host shows its last task done (issue 13: the column was "-")
+    const doneSteps = [
+      step('preflight/a', 'done', 1),
+      step('converge/a', 'done', 2),
+      step('converge/b', 'done', 3),
+    ];
     const done = buildFleetSnapshot(
-      input({ hosts: [host('a')], apply: { record: { ...record, status: 'succeeded' }, steps } }),
+      input({
+        hosts: [host('a'), host('b'), host('c')],
+        apply: { record: { ...record, status: 'succeeded' }, steps: doneSteps },
+      }),
     );
-    expect(done.hosts[0]?.apply).toBeNull();
+    expect(done.hosts.map((h) => h.apply?.state ?? null)).toEqual(['done', 'done', null]);
+    expect(done.hosts[0]?.apply).toMatchObject({ phase: 'converge', step: 'Converge a' });
+  });
+
+  it("keeps a host's last apply from an older apply when the newest left it alone", () => {
+    const applyOf = (id: string, startedAt: number, hosts: string[]) => ({
+      record: {
+        id,
+        cluster: 'lab',
+        planHash: id,
+        plan: {
+          phases: [
+            {
+              id: 'converge',
+              title: 'Converge',
+              tasks: hosts.map((h) => ({ id: `converge/${h}`, title: `Converge ${h}`, host: h })),
+            },
+          ],
+        },
+        status: 'succeeded' as const,
+        startedAt,
+        finishedAt: startedAt + 5,
+        error: null,
+      },
+      steps: hosts.map((h): StepRecord => ({
+        applyId: id,
+        taskId: `converge/${h}`,
+        phase: 'converge',
+        host: h,
+        status: 'done',
+        attempt: 1,
+        startedAt: startedAt + 1,
+        finishedAt: startedAt + 2,
+        output: null,
+        error: null,
+      })),
+    });
+    // newest first, as listApplies gives them
+    const byHost = lastApplyByHost([applyOf('add-c', 100, ['c']), applyOf('first', 10, ['a', 'b'])]);
+    expect(byHost.get('a')).toMatchObject({ applyId: 'first', state: 'done', at: 12 });
+    expect(byHost.get('c')).toMatchObject({ applyId: 'add-c', state: 'done', at: 102 });
+  });
+
+  it('counts hosts by health: a stopped unit in the facts is critical, a warning run is a warning', () => {
+    const snap = buildFleetSnapshot(
+      input({
+        hosts: [
+          host('a', { facts: facts({ services: { 'containerd.service': 'failed' } }) }),
+          host('b'),
+          host('c', { facts: facts({ services: { 'kubelet.service': 'active' } }) }),
+          host('d'),
+        ],
+        health: new Map([
+          [
+            'id-d',
+            { worst: 'warning', warnings: 1, criticals: 0, findings: ['Drift-sysctl'], at: 1, error: null },
+          ],
+        ]),
+      }),
+    );
+    expect(snap.summary.health).toEqual({ ok: 1, warning: 1, critical: 1, notRun: 1 });
+    expect(snap.hosts[3]?.health?.findings).toEqual(['Drift-sysctl']);
+  });
+
+  it('takes the kube version from the kubelet package when the kubelet did not answer', () => {
+    const snap = buildFleetSnapshot(
+      input({ hosts: [host('a', { facts: facts({ kubePackages: { kubelet: '1.31.2-1.1' } }) })] }),
+    );
+    expect(snap.hosts[0]?.kubeVersion).toBe('v1.31.2');
   });
 });
 
@@ -263,6 +341,9 @@ describe('fleet view helpers', () => {
       kernel: null,
       agentVersion: null,
       kubeVersion: null,
+      kubePackages: null,
+      services: null,
+      health: null,
       preflight: null,
       apply: null,
     });

@@ -1,12 +1,15 @@
 import type { HostRecord } from '../store/store.js';
 import type { ApplyRecord, StepRecord } from '../orchestrator/apply-store.js';
 import { runFleetChecks } from '../fleet-checks.js';
+import { kubeVersionOf } from '../fleet-facts.js';
+import { healthLevel } from './fleet-health-level.js';
 import type {
   ApplySummary,
   FleetHostRow,
   FleetSnapshot,
   FleetSummary,
   HostApply,
+  HostHealthSummary,
   HostStatus,
   PreflightSummary,
 } from './fleet-api.js';
@@ -19,6 +22,10 @@ export interface FleetInput {
   preflight: ReadonlyMap<string, PreflightSummary>;
   /** the newest apply and its step journal, if any */
   apply: { record: ApplyRecord; steps: readonly StepRecord[] } | null;
+  /** each host's part in the newest apply that touched it, by host name (lastApplyByHost) */
+  lastApply?: ReadonlyMap<string, HostApply>;
+  /** each host's last health run, by host id */
+  health?: ReadonlyMap<string, HostHealthSummary>;
   /** target version for the skew check; null skips it */
   kubernetesVersion: string | null;
   now: number;
@@ -80,13 +87,14 @@ export function kubernetesVersionOfPlan(plan: unknown): string | null {
   return walk(plan);
 }
 
-function summarizeApply(
-  record: ApplyRecord,
-  steps: readonly StepRecord[],
-): { summary: ApplySummary; byHost: Map<string, HostApply> } {
+function titlesOf(plan: PlanShape): Map<string, string> {
+  return new Map(plan.phases.flatMap((p) => p.tasks.map((t) => [t.id, t.title] as const)));
+}
+
+function summarizeApply(record: ApplyRecord, steps: readonly StepRecord[]): ApplySummary {
   const plan = planShape(record.plan);
   const stepById = new Map(steps.map((s) => [s.taskId, s]));
-  const titleOf = new Map(plan.phases.flatMap((p) => p.tasks.map((t) => [t.id, t.title] as const)));
+  const titleOf = titlesOf(plan);
   let phasesDone = 0;
   let current: { id: string; title: string } | null = null;
   for (const phase of plan.phases) {
@@ -95,46 +103,70 @@ function summarizeApply(
     else if (current === null) current = { id: phase.id, title: phase.title };
   }
   const tasksTotal = plan.phases.reduce((n, p) => n + p.tasks.length, 0);
-  const byHost = new Map<string, HostApply>();
-  const latest = new Map<string, StepRecord>();
-  for (const s of steps) {
-    const prev = latest.get(s.host);
-    if (!prev || s.startedAt >= prev.startedAt) latest.set(s.host, s);
-  }
-  if (record.status !== 'succeeded') {
-    for (const [host, s] of latest) {
-      byHost.set(host, { phase: s.phase, step: titleOf.get(s.taskId) ?? s.taskId, state: s.status });
+  return {
+    id: record.id,
+    cluster: record.cluster,
+    status: record.status,
+    startedAt: record.startedAt,
+    finishedAt: record.finishedAt,
+    phase: current,
+    phasesDone,
+    phasesTotal: plan.phases.length,
+    tasksDone: steps.filter((s) => s.status === 'done').length,
+    tasksTotal,
+    failures: steps
+      .filter((s) => s.status === 'failed')
+      .map((s) => ({
+        host: s.host,
+        step: titleOf.get(s.taskId) ?? s.taskId,
+        message: s.error?.message ?? 'failed',
+      })),
+  };
+}
+
+/**
+ * Each host's part in the newest apply that had a task on it (applies newest first): its failed
+ * task, else its running one, else its last task, done. A host the newest apply left alone (an
+ * apply that only added other hosts) keeps what an older apply did on it.
+ */
+export function lastApplyByHost(
+  applies: ReadonlyArray<{ record: ApplyRecord; steps: readonly StepRecord[] }>,
+): Map<string, HostApply> {
+  const out = new Map<string, HostApply>();
+  for (const { record, steps } of applies) {
+    const byHost = new Map<string, StepRecord[]>();
+    for (const s of steps) {
+      if (out.has(s.host)) continue;
+      const list = byHost.get(s.host) ?? [];
+      list.push(s);
+      byHost.set(s.host, list);
+    }
+    if (byHost.size === 0) continue;
+    const titleOf = titlesOf(planShape(record.plan));
+    for (const [host, list] of byHost) {
+      const latest = list.reduce((a, b) => (b.startedAt >= a.startedAt ? b : a));
+      const pick =
+        list.find((s) => s.status === 'failed') ?? list.find((s) => s.status === 'running') ?? latest;
+      out.set(host, {
+        phase: pick.phase,
+        step: titleOf.get(pick.taskId) ?? pick.taskId,
+        state: pick.status,
+        applyId: record.id,
+        at: pick.finishedAt ?? pick.startedAt,
+      });
     }
   }
-  return {
-    summary: {
-      id: record.id,
-      cluster: record.cluster,
-      status: record.status,
-      startedAt: record.startedAt,
-      finishedAt: record.finishedAt,
-      phase: current,
-      phasesDone,
-      phasesTotal: plan.phases.length,
-      tasksDone: steps.filter((s) => s.status === 'done').length,
-      tasksTotal,
-      failures: steps
-        .filter((s) => s.status === 'failed')
-        .map((s) => ({
-          host: s.host,
-          step: titleOf.get(s.taskId) ?? s.taskId,
-          message: s.error?.message ?? 'failed',
-        })),
-    },
-    byHost,
-  };
+  return out;
 }
 
 /** Everything the fleet page shows, from the store's records: a pure function of its input. */
 export function buildFleetSnapshot(input: FleetInput): FleetSnapshot {
   const applied = input.apply ? summarizeApply(input.apply.record, input.apply.steps) : null;
+  const lastApply: ReadonlyMap<string, HostApply> =
+    input.lastApply ?? (input.apply ? lastApplyByHost([input.apply]) : new Map<string, HostApply>());
   const byStatus: Record<HostStatus, number> = { online: 0, offline: 0, revoked: 0 };
   const preflight = { failing: 0, warning: 0, notRun: 0 };
+  const health = { ok: 0, warning: 0, critical: 0, notRun: 0 };
   const hosts = input.hosts.map((h): FleetHostRow => {
     const status = statusOf(h, input.isOnline(h.id));
     byStatus[status]++;
@@ -144,7 +176,7 @@ export function buildFleetSnapshot(input: FleetInput): FleetSnapshot {
       else if (pf.fail > 0 || pf.error !== null) preflight.failing++;
       else if (pf.warn > 0) preflight.warning++;
     }
-    return {
+    const row: FleetHostRow = {
       id: h.id,
       name: h.name,
       roles: rolesOf(h.labels),
@@ -154,10 +186,18 @@ export function buildFleetSnapshot(input: FleetInput): FleetSnapshot {
       os: h.facts?.os.prettyName ?? null,
       kernel: h.facts?.kernel ?? null,
       agentVersion: h.agentVersion,
-      kubeVersion: h.facts?.kubeletVersion ?? null,
+      kubeVersion: kubeVersionOf(h.facts),
+      kubePackages: h.facts?.kubePackages ?? null,
+      services: h.facts?.services ?? null,
+      health: input.health?.get(h.id) ?? null,
       preflight: pf,
-      apply: applied?.byHost.get(h.name) ?? null,
+      apply: lastApply.get(h.name) ?? null,
     };
+    if (status !== 'revoked') {
+      const level = healthLevel(row);
+      health[level === 'none' ? 'notRun' : level]++;
+    }
+    return row;
   });
   const active = input.hosts.filter((h) => h.state === 'active');
   const warnings = runFleetChecks(
@@ -168,7 +208,8 @@ export function buildFleetSnapshot(input: FleetInput): FleetSnapshot {
     total: input.hosts.length,
     byStatus,
     preflight,
-    apply: applied?.summary ?? null,
+    health,
+    apply: applied,
     warnings,
     kubernetesVersion: input.kubernetesVersion,
   };

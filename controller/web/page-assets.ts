@@ -41,7 +41,7 @@ ${HEAD}
   </div>
   <div id="hosts" class="grid" role="table" aria-label="hosts"></div>
 </main>
-<dialog id="preflight" class="preflight"></dialog>
+<dialog id="detail" class="detail"></dialog>
 </body>
 </html>
 `;
@@ -104,6 +104,7 @@ main { flex: 1; display: flex; flex-direction: column; min-height: 0; padding: 1
 .card-online .value { color: var(--ok); }
 .card-offline .value, .card-fail .value { color: var(--bad); }
 .card-warn .value { color: var(--warn); }
+.card-healthy .value { color: var(--ok); }
 .apply, .warnings { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: 6px 12px; }
 .apply progress { width: 100%; height: 8px; }
 .apply-failed { color: var(--bad); }
@@ -128,23 +129,31 @@ main { flex: 1; display: flex; flex-direction: column; min-height: 0; padding: 1
 .row[data-status="online"] [data-col="status"] { color: var(--ok); font-weight: 600; }
 .row[data-status="offline"] [data-col="status"] { color: var(--bad); font-weight: 600; }
 .row[data-status="revoked"] { color: var(--muted); text-decoration: line-through; }
-.pf { border: 0; background: none; padding: 0; cursor: pointer; font: inherit; color: inherit; text-align: left;
-  width: 100%; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.pf:disabled { cursor: default; }
-.pf[data-level="pass"] { color: var(--ok); }
-.pf[data-level="warn"] { color: var(--warn); }
-.pf[data-level="fail"] { color: var(--bad); }
-.preflight { max-width: min(1100px, 95vw); max-height: 85vh; border: 1px solid var(--line); border-radius: 8px; }
-.preflight h2 { margin: 0 0 4px; font-size: 16px; }
-.preflight .meta { color: var(--muted); margin: 0 0 8px; }
-.checks { border-collapse: collapse; font-size: 13px; }
-.checks th, .checks td { text-align: left; padding: 3px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+.detail-button { border: 0; background: none; padding: 0; cursor: pointer; font: inherit; color: var(--accent); text-align: left;
+  text-decoration: underline; }
+[data-col="health"][data-level="ok"] { color: var(--ok); }
+[data-col="health"][data-level="warning"] { color: var(--warn); font-weight: 600; }
+[data-col="health"][data-level="critical"] { color: var(--bad); font-weight: 600; }
+dialog.detail { background: var(--card); color: var(--fg); width: min(1100px, 95vw); max-width: 95vw; max-height: 85vh; overflow: auto; border: 1px solid var(--line); border-radius: 8px; }
+dialog.detail h2 { margin: 0 0 8px; font-size: 16px; }
+dialog.detail h3 { margin: 12px 0 4px; font-size: 14px; }
+dialog.detail .meta { color: var(--muted); margin: 0 0 8px; }
+dialog.detail .close { float: right; margin-left: 12px; }
+.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 0; }
+.facts dt { color: var(--muted); }
+.facts dd { margin: 0; overflow-wrap: anywhere; }
+.checks { width: 100%; table-layout: fixed; border-collapse: collapse; font-size: 13px; }
+.checks .c-status { width: 6.5rem; }
+.checks .c-check { width: 22%; }
+.checks .c-observed { width: 20%; }
+.checks .c-expected { width: 18%; }
+.checks th, .checks td { text-align: left; padding: 3px 8px; border-bottom: 1px solid var(--line); vertical-align: top;
+  overflow-wrap: anywhere; white-space: normal; }
 .check-fail td:first-child { color: var(--bad); font-weight: 600; }
 .check-warn td:first-child { color: var(--warn); font-weight: 600; }
 .check-pass td:first-child { color: var(--ok); }
-.preflight .close { float: right; margin-left: 12px; }
 body.login { align-items: center; justify-content: center; }
-.login-box { flex: 0; background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 24px; width: 380px; }
+.login-box { flex: none; min-height: auto; height: auto; display: block; background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 24px; width: min(380px, 92vw); }
 .login-box form { display: flex; flex-direction: column; gap: 8px; margin-bottom: 12px; }
 .login-box input { padding: 6px 8px; border: 1px solid var(--line); border-radius: 4px; }
 .login-box button { padding: 6px; border-radius: 4px; border: 1px solid var(--accent); background: var(--accent); color: #fff; cursor: pointer; }

@@ -1,11 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:https';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { runFleetPreflight } from '../../controller/preflight-service.js';
 import { LIVE_PROTOCOL, LIVE_TOKEN_PREFIX, type SessionInfo } from '../../controller/web/fleet-api.js';
-import { cleanup, startAgentProcess, waitFor, type AgentHandle } from '../integration/harness.js';
+import { ApplyStore } from '../../controller/orchestrator/apply-store.js';
+import { recordHealth } from '../../controller/web/health-results.js';
+import {
+  cleanup,
+  makeHostRoot,
+  startAgentProcess,
+  waitFor,
+  type AgentHandle,
+} from '../integration/harness.js';
 import {
   artifactPath,
   hasChromium,
@@ -20,6 +28,11 @@ reportMissingChromium('test/web/fleet-page.test.ts');
 const HEARTBEAT_MS = 500;
 /** the controller closes a connection silent for 3 heartbeat intervals */
 const GRACE_MS = 3 * HEARTBEAT_MS;
+/** node-a re-reads its facts this often (issue 13: facts stay current) */
+const FACTS_REFRESH_MS = 500;
+const dpkgStatus = (version: string): string =>
+  `Package: kubelet\nStatus: install ok installed\nVersion: ${version}\n\n` +
+  `Package: kubeadm\nStatus: install ok installed\nVersion: ${version}\n`;
 
 /**
  * Issue 6's "done when", in a real headless Chromium: a controller with three real agent
@@ -61,6 +74,13 @@ describe.skipIf(!hasChromium)('the fleet page in Chromium, with three live agent
           controller: f.agentTarget,
           token,
           heartbeatIntervalMs: HEARTBEAT_MS,
+          // node-a has kube packages installed, and re-reads its facts quickly
+          ...(name === 'node-a'
+            ? {
+                hostRoot: await makeHostRoot(name, { '/var/lib/dpkg/status': dpkgStatus('1.32.4-1.1') }),
+                extra: { factsRefreshMs: FACTS_REFRESH_MS },
+              }
+            : {}),
         }),
       );
     }
@@ -74,6 +94,47 @@ describe.skipIf(!hasChromium)('the fleet page in Chromium, with three live agent
       { store: f.controller.store, registry: f.controller.registry },
       { timeoutMs: 20_000 },
     );
+    // an apply that converged node-a and node-b, as the engine journals it
+    const applies = new ApplyStore(f.controller.store.database);
+    const plan = {
+      phases: [
+        {
+          id: 'prepare',
+          title: 'Prepare hosts',
+          tasks: ['node-a', 'node-b'].map((h) => ({ id: `prepare/${h}`, title: `Prepare ${h}`, host: h })),
+        },
+      ],
+    };
+    const t0 = Date.now() - 60_000;
+    applies.createApply({ id: 'apply-1', cluster: 'lab', planHash: 'sha256:x', plan, now: t0 });
+    for (const h of ['node-a', 'node-b']) {
+      applies.stepStarted({
+        applyId: 'apply-1',
+        taskId: `prepare/${h}`,
+        phase: 'prepare',
+        host: h,
+        now: t0 + 1,
+      });
+      applies.stepFinished({ applyId: 'apply-1', taskId: `prepare/${h}`, status: 'done', now: t0 + 2 });
+    }
+    applies.finishApply('apply-1', 'succeeded', t0 + 3);
+    // a health run that found drift on node-b
+    recordHealth(f.controller.store, [
+      {
+        host: 'node-b',
+        worst: 'warning',
+        results: [
+          {
+            id: 'Drift-sysctl',
+            title: 'sysctl',
+            severity: 'warning',
+            observed: 'net.ipv4.ip_forward 0',
+            remedy: 'kctl apply',
+          },
+          { id: 'Swap', title: 'swap off', severity: 'ok', observed: 'no swap', remedy: '' },
+        ],
+      },
+    ]);
     browser = await launchChromium(f.serverCertPem);
     page = await browser.context.newPage();
   }, 90_000);
@@ -90,6 +151,18 @@ describe.skipIf(!hasChromium)('the fleet page in Chromium, with three live agent
     expect(new URL(page.url()).pathname).toBe('/login');
     const status = await page.evaluate(async () => (await fetch('/api/fleet')).status);
     expect(status).toBe(401);
+  });
+
+  it('draws the login card around its form (it collapsed to an empty box)', async () => {
+    const box = await page.locator('.login-box').boundingBox();
+    const form = await page.locator('.login-box form:not(.cert)').boundingBox();
+    const hint = await page.locator('.login-box .hint').boundingBox();
+    expect(box && form && hint).toBeTruthy();
+    if (!box || !form || !hint) return;
+    expect(box.height).toBeGreaterThan(150);
+    expect(form.y).toBeGreaterThanOrEqual(box.y);
+    expect(hint.y + hint.height).toBeLessThanOrEqual(box.y + box.height + 0.5);
+    await page.screenshot({ path: await artifactPath('fleet-login.png') });
   });
 
   it('refuses a wrong token on the login form', async () => {
@@ -115,20 +188,56 @@ describe.skipIf(!hasChromium)('the fleet page in Chromium, with three live agent
       expect(await cell('os')).toBe('Debian GNU/Linux 12 (bookworm)');
       expect(await cell('kernel')).toBe('6.1.0-27-amd64');
       expect(await cell('agent')).toMatch(/^\d+\.\d+\.\d+/);
-      expect(await cell('preflight')).toMatch(/^\d+ fail · \d+ warn · \d+ pass$/);
-      expect(await cell('apply')).toBe('-');
+      // install preflight is no fleet-wide column any more: it is in the host's details
+      expect(await row.locator('[data-col="preflight"]').count()).toBe(0);
+      expect(await cell('detail')).toBe('details');
+      // issue 13: the Kube and Apply columns are filled for a host that has them
+      expect(await cell('kube')).toBe(name === 'node-a' ? 'v1.32.4' : '-');
+      expect(await cell('apply')).toBe(name === 'node-c' ? '-' : 'done · prepare · Prepare ' + name);
+      expect(await cell('health')).toBe(name === 'node-b' ? '1 warning' : '-');
     }
     expect(await page.textContent('.card-online .value')).toBe('3');
+    expect(await page.textContent('.card-warn .value')).toBe('1');
     expect(await page.textContent('#count')).toBe('3 of 3 hosts');
   });
 
-  it('opens the checks of a host when its preflight summary is clicked', async () => {
-    await page.click('.body .row[data-host="node-a"] button.pf');
-    const dialog = page.locator('dialog#preflight');
+  it('shows a kube version changed on the host within one facts refresh, without a reload', async () => {
+    await page.evaluate(() => (document.body.dataset.marker = 'before-upgrade'));
+    const agent = agents.get('node-a')!;
+    await writeFile(join(agent.hostRoot, 'var/lib/dpkg/status'), dpkgStatus('1.33.1-1.1'));
+    const changed = Date.now();
+    await page.waitForFunction(
+      () =>
+        document.querySelector('.body .row[data-host="node-a"] [data-col="kube"]')?.textContent === 'v1.33.1',
+      undefined,
+      { timeout: 10_000, polling: 50 },
+    );
+    // the agent's period with +20 % jitter, the controller's 1 s batch, the page's coalescing; slack for a loaded machine
+    expect(Date.now() - changed).toBeLessThan(FACTS_REFRESH_MS * 1.2 + 1000 + 3000);
+    expect(await page.evaluate(() => document.body.dataset.marker)).toBe('before-upgrade');
+  });
+
+  it("opens a host's details with its facts, health, apply and install preflight", async () => {
+    await page.click('.body .row[data-host="node-a"] button.detail-button');
+    const dialog = page.locator('dialog#detail');
     await expect.poll(() => dialog.isVisible()).toBe(true);
-    expect(await dialog.locator('h2').textContent()).toBe('Preflight of node-a');
+    expect(await dialog.locator('h2').textContent()).toBe('node-a');
+    expect(await dialog.locator('[data-fact="packages"]').textContent()).toContain('kubelet 1.33.1-1.1');
+    expect(await dialog.locator('[data-fact="apply"]').textContent()).toMatch(
+      /^done · prepare · Prepare node-a, /,
+    );
+    expect(await dialog.locator('h3').textContent()).toBe('Install preflight');
     expect(await dialog.locator('tr').count()).toBeGreaterThan(5);
     expect(await dialog.textContent()).toContain('control-plane');
+    // the remedy column stays inside the dialog: no cell runs past the dialog's right edge
+    const clipped = await dialog.evaluate((d) => {
+      const right = d.getBoundingClientRect().right;
+      return Array.from(d.querySelectorAll('td:last-child')).filter(
+        (td) => td.getBoundingClientRect().right > right + 0.5 || td.scrollWidth > td.clientWidth + 1,
+      ).length;
+    });
+    expect(clipped).toBe(0);
+    expect(await dialog.evaluate((d) => d.scrollWidth <= d.clientWidth + 1)).toBe(true);
     await page.screenshot({ path: await artifactPath('fleet-page-preflight.png') });
     await dialog.locator('button.close').click();
   });

@@ -179,7 +179,7 @@ describe.skipIf(!hasChromium)('the fleet page in Chromium with 1,000 simulated h
     expect(warnings).toContain('DuplicateMachineID');
     expect(warnings).toContain('KubeletVersionSkew');
     expect(await page.textContent('.body .row[data-host="sim-0001"] [data-col="apply"]')).toBe(
-      'converge · converge sim-0001 (running)',
+      'running · converge · converge sim-0001',
     );
   });
 

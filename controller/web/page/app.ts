@@ -5,7 +5,7 @@
 import type { FleetHostRow, FleetSummary, LiveMessage, PreflightDetails, SessionInfo } from '../fleet-api.js';
 import { HostTable } from './host-table.js';
 import { LiveClient, type LiveState } from './live-client.js';
-import { showPreflight } from './preflight-dialog.js';
+import { showHostDetail } from './preflight-dialog.js';
 import { renderSummary } from './summary-view.js';
 import { filterRows, sortRows, type ColumnKey, type SortState, type StatusFilter } from './table-model.js';
 
@@ -43,18 +43,18 @@ async function main(): Promise<void> {
 
   const summaryRoot = byId('summary');
   const count = byId('count');
-  const dialog = byId<HTMLDialogElement>('preflight');
+  const dialog = byId<HTMLDialogElement>('detail');
   const table = new HostTable(byId('hosts'), {
     onSort(key: ColumnKey) {
       sort = { key, dir: sort.key === key && sort.dir === 'asc' ? 'desc' : 'asc' };
       refresh();
     },
-    onPreflight(row) {
+    onDetail(row) {
+      // 404: no preflight ran on the host; the dialog still shows its facts, health and apply
       void fetch(`/api/hosts/${encodeURIComponent(row.id)}/preflight`, { cache: 'no-store' })
-        .then(async (res) => {
-          if (res.ok) showPreflight(dialog, (await res.json()) as PreflightDetails, now());
-        })
-        .catch(() => undefined);
+        .then(async (res) => (res.ok ? ((await res.json()) as PreflightDetails) : null))
+        .catch(() => null)
+        .then((details) => showHostDetail(dialog, hosts.get(row.id) ?? row, details, now()));
     },
   });
 

@@ -38,9 +38,9 @@ describe('page formatting', () => {
 
   it('writes a host apply step and the apply headline', () => {
     expect(hostApplyText(null)).toBe('-');
-    expect(hostApplyText({ phase: 'converge', step: 'Converge w-1', state: 'running' })).toBe(
-      'converge · Converge w-1 (running)',
-    );
+    expect(
+      hostApplyText({ phase: 'converge', step: 'Converge w-1', state: 'running', applyId: 'a', at: 0 }),
+    ).toBe('running · converge · Converge w-1');
     expect(
       applyHeadline(
         {

@@ -1,4 +1,5 @@
 import type { ApplySummary, FleetHostRow, HostApply, PreflightSummary } from '../fleet-api.js';
+import { healthLevel } from '../fleet-health-level.js';
 
 /** "now", "12s ago", "5m ago", "3h ago", "4d ago" */
 export function formatAgo(ms: number): string {
@@ -43,7 +44,42 @@ export function preflightLevel(p: PreflightSummary | null): 'none' | 'pass' | 'w
 }
 
 export function hostApplyText(a: HostApply | null): string {
-  return a === null ? '-' : `${a.phase} · ${a.step} (${a.state})`;
+  // the state first: the column is narrow, and the state is what a glance needs
+  return a === null ? '-' : `${a.state} · ${a.phase} · ${a.step}`;
+}
+
+/** The units the refreshed facts report not active: "containerd failed". */
+export function inactiveUnits(row: Pick<FleetHostRow, 'services'>): string[] {
+  return Object.entries(row.services ?? {})
+    .filter(([, state]) => state !== 'active')
+    .map(([unit, state]) => `${unit.replace(/\.service$/, '')} ${state}`);
+}
+
+/**
+ * The health column: units not active now (from the refreshed facts) first, then the last health
+ * run's worst severity and counts; "-" when neither says anything.
+ */
+export function healthText(row: Pick<FleetHostRow, 'services' | 'health'>): string {
+  const parts = inactiveUnits(row);
+  const h = row.health;
+  if (h?.error) parts.push(`not checked: ${h.error}`);
+  else if (h && h.worst !== 'ok') {
+    const counts = [
+      h.criticals > 0 ? `${h.criticals} critical` : '',
+      h.warnings > 0 ? `${h.warnings} warning` : '',
+    ].filter(Boolean);
+    parts.push(counts.join(' · '));
+  }
+  if (parts.length > 0) return parts.join(' · ');
+  if (h) return 'ok';
+  return row.services ? 'services active' : '-';
+}
+
+/** worst first when descending: critical, warning, ok, nothing known */
+export function healthRank(row: Pick<FleetHostRow, 'services' | 'health'>): number {
+  const level = healthLevel(row);
+  const base = { none: 0, ok: 1, warning: 2, critical: 3 }[level];
+  return base * 1e6 + (row.health?.criticals ?? 0) * 1e3 + (row.health?.warnings ?? 0);
 }
 
 export function applyHeadline(a: ApplySummary, now: number): string {

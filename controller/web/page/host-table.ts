@@ -1,5 +1,5 @@
 import type { FleetHostRow } from '../fleet-api.js';
-import { preflightLevel } from './format.js';
+import { healthLevel } from '../fleet-health-level.js';
 import { COLUMNS, visibleWindow, type ColumnKey, type SortState } from './table-model.js';
 
 export const ROW_HEIGHT = 28;
@@ -20,7 +20,7 @@ export class HostTable {
     private readonly container: HTMLElement,
     private readonly handlers: {
       onSort(key: ColumnKey): void;
-      onPreflight(row: FleetHostRow): void;
+      onDetail(row: FleetHostRow): void;
     },
   ) {
     container.style.setProperty('--cols', COLUMNS.map((c) => c.width).join(' '));
@@ -43,7 +43,7 @@ export class HostTable {
     this.body.addEventListener('click', (event) => {
       const button = (event.target as Element).closest<HTMLElement>('button[data-row]');
       const row = button ? this.rows[Number(button.dataset.row)] : undefined;
-      if (row) handlers.onPreflight(row);
+      if (row) handlers.onDetail(row);
     });
   }
 
@@ -100,7 +100,7 @@ export class HostTable {
       const cell = el('div', 'cell');
       cell.setAttribute('role', 'cell');
       cell.dataset.col = col.key;
-      if (col.key === 'preflight') cell.append(el('button', 'pf'));
+      if (col.key === 'detail') cell.append(el('button', 'detail-button'));
       rowEl.append(cell);
     }
     this.body.append(rowEl);
@@ -115,14 +115,15 @@ export class HostTable {
     COLUMNS.forEach((col, i) => {
       const cell = rowEl.children[i] as HTMLElement;
       const text = col.text(row, this.now);
-      if (col.key === 'preflight') {
+      if (col.key === 'detail') {
         const button = cell.firstElementChild as HTMLButtonElement;
         button.textContent = text;
-        button.disabled = row.preflight === null;
         button.dataset.row = String(index);
-        button.dataset.level = preflightLevel(row.preflight);
-        button.title = row.preflight?.error ?? 'show checks';
-      } else if (cell.textContent !== text) {
+        button.title = `${row.name}: facts, health and install preflight`;
+        return;
+      }
+      if (col.key === 'health') cell.dataset.level = healthLevel(row);
+      if (cell.textContent !== text) {
         cell.textContent = text;
         cell.title = text;
       }

@@ -11,9 +11,10 @@ export function renderSummary(root: HTMLElement, summary: FleetSummary, now: num
     ['Online', summary.byStatus.online, 'online'],
     ['Offline', summary.byStatus.offline, 'offline'],
     ['Revoked', summary.byStatus.revoked, 'revoked'],
-    ['Preflight failing', summary.preflight.failing, 'fail'],
-    ['Preflight warning', summary.preflight.warning, 'warn'],
-    ['Preflight not run', summary.preflight.notRun, 'none'],
+    ['Healthy', summary.health.ok, 'healthy'],
+    ['Health warning', summary.health.warning, 'warn'],
+    ['Health critical', summary.health.critical, 'fail'],
+    ['Health unknown', summary.health.notRun, 'none'],
   ];
   const cardRow = el('div', 'cards');
   for (const [label, n, kind] of cards) {

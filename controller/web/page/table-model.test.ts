@@ -13,6 +13,9 @@ const row = (name: string, over: Partial<FleetHostRow> = {}): FleetHostRow => ({
   kernel: '6.1.0-27-amd64',
   agentVersion: '0.1.0',
   kubeVersion: null,
+  kubePackages: null,
+  services: null,
+  health: null,
   preflight: null,
   apply: null,
   ...over,
@@ -36,14 +39,26 @@ describe('host table model', () => {
       ['b', 'a', 'c'],
     ],
     [
-      'preflight',
+      'health',
       [
-        row('a', { preflight: { pass: 9, warn: 0, fail: 0, skip: 0, at: 0, error: null } }),
-        row('b', { preflight: { pass: 1, warn: 0, fail: 2, skip: 0, at: 0, error: null } }),
+        row('a', { health: { worst: 'ok', warnings: 0, criticals: 0, findings: [], at: 0, error: null } }),
+        row('b', {
+          health: { worst: 'critical', warnings: 1, criticals: 2, findings: ['Swap'], at: 0, error: null },
+        }),
         row('c'),
-        row('d', { preflight: { pass: 0, warn: 0, fail: 0, skip: 0, at: 0, error: 'offline' } }),
+        row('d', { services: { 'containerd.service': 'failed' } }),
+        row('e', {
+          health: {
+            worst: 'warning',
+            warnings: 3,
+            criticals: 0,
+            findings: ['Drift-sysctl'],
+            at: 0,
+            error: null,
+          },
+        }),
       ],
-      ['c', 'a', 'b', 'd'],
+      ['c', 'a', 'e', 'd', 'b'],
     ],
     [
       'kernel',
@@ -95,8 +110,10 @@ describe('host table model', () => {
       'Kernel',
       'Agent',
       'Kube',
-      'Preflight',
+      // issue 13: health instead of install preflight, which moved into the host's details
+      'Health',
       'Apply',
+      'Details',
     ]);
   });
 });

@@ -1,5 +1,5 @@
 import type { FleetHostRow, HostStatus } from '../fleet-api.js';
-import { hostApplyText, lastSeenText, preflightRank, preflightText } from './format.js';
+import { healthRank, healthText, hostApplyText, lastSeenText } from './format.js';
 
 export type ColumnKey =
   | 'name'
@@ -11,8 +11,9 @@ export type ColumnKey =
   | 'kernel'
   | 'agent'
   | 'kube'
-  | 'preflight'
-  | 'apply';
+  | 'health'
+  | 'apply'
+  | 'detail';
 
 export interface Column {
   key: ColumnKey;
@@ -86,12 +87,12 @@ export const COLUMNS: readonly Column[] = [
     sortValue: (r) => r.kubeVersion ?? '',
   },
   {
-    key: 'preflight',
-    title: 'Preflight',
-    width: 'minmax(14rem, 1.1fr)',
-    text: (r) => preflightText(r.preflight),
+    key: 'health',
+    title: 'Health',
+    width: 'minmax(10rem, 1.3fr)',
+    text: (r) => healthText(r),
     // worst first when descending
-    sortValue: (r) => preflightRank(r.preflight),
+    sortValue: (r) => healthRank(r),
   },
   {
     key: 'apply',
@@ -99,6 +100,14 @@ export const COLUMNS: readonly Column[] = [
     width: 'minmax(9rem, 1.4fr)',
     text: (r) => hostApplyText(r.apply),
     sortValue: (r) => hostApplyText(r.apply),
+  },
+  {
+    // install preflight and the rest of a host's facts: a dialog, not a fleet-wide column
+    key: 'detail',
+    title: 'Details',
+    width: '5rem',
+    text: () => 'details',
+    sortValue: (r) => r.name,
   },
 ];
 
@@ -142,7 +151,8 @@ export function filterRows(
   return rows.filter((row) => {
     if (status !== 'all' && row.status !== status) return false;
     if (words.length === 0) return true;
-    const haystack = COLUMNS.map((c) => c.text(row, now))
+    const haystack = COLUMNS.filter((c) => c.key !== 'detail')
+      .map((c) => c.text(row, now))
       .join(' ')
       .toLowerCase();
     return words.every((w) => haystack.includes(w));
