@@ -48,6 +48,8 @@ const TIMEOUT_MS: Partial<Record<OpName, number>> = {
   'service.restart': 3 * MINUTE,
   'health.run': 2 * MINUTE,
   'packages.available': 2 * MINUTE,
+  'certs.check': MINUTE,
+  'kubeadm.certsRenew': 10 * MINUTE,
 };
 const DEFAULT_TIMEOUT_MS = 5 * MINUTE;
 

@@ -19,10 +19,11 @@ export const PHASE_IDS = [
   'verify',
   'remove-node',
   'reset',
+  'renew-certs',
 ] as const;
 export const PhaseId = z.enum(PHASE_IDS);
 export type PhaseId = z.infer<typeof PhaseId>;
 
 /** What a plan is for: converging to cluster.yaml (day 1, added hosts, upgrades), or a lifecycle operation. */
-export const Operation = z.enum(['apply', 'remove-node', 'reset']);
+export const Operation = z.enum(['apply', 'remove-node', 'reset', 'renew-certs']);
 export type Operation = z.infer<typeof Operation>;

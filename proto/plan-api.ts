@@ -15,6 +15,12 @@ export const PlanOperation = z.discriminatedUnion('kind', [
       .max(253),
   }),
   z.strictObject({ kind: z.literal('reset') }),
+  /** kubeadm certs renew all on every control plane, one at a time, with a static pod restart */
+  z.strictObject({
+    kind: z.literal('renew-certs'),
+    /** how long each static pod manifest stays out (the kubelet's fileCheckFrequency, 20 s by default) */
+    restartWaitSeconds: z.number().int().min(0).max(120).optional(),
+  }),
 ]);
 export type PlanOperation = z.infer<typeof PlanOperation>;
 

@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { CERT_CRITICAL_DAYS, CERT_WARNING_DAYS } from '../../proto/certs.js';
 import type { HealthResult, HealthSeverity } from '../../proto/health.js';
 import type { Host } from '../host/host.js';
 import type { HealthCheck } from './health-check.js';
@@ -6,8 +7,8 @@ import { finding } from './health-check.js';
 
 export const PKI_DIR = '/etc/kubernetes/pki';
 export const KUBELET_CLIENT_CERT = '/var/lib/kubelet/pki/kubelet-client-current.pem';
-export const CERT_WARNING_DAYS = 30;
-export const CERT_CRITICAL_DAYS = 7;
+// one threshold for `kctl health` and `kctl certs check`
+export { CERT_CRITICAL_DAYS, CERT_WARNING_DAYS };
 const DAY_MS = 86_400_000;
 
 export interface CertificateFile {
@@ -49,11 +50,11 @@ export function judgeCertificate(cert: CertificateFile, nowMs: number): HealthRe
   const remedy =
     cert.path === KUBELET_CLIENT_CERT
       ? 'the kubelet rotates this certificate itself when rotateCertificates is on: check that the kubelet runs and that its CSRs are approved'
-      : 'renew on this control plane: kubeadm certs renew all, then restart the control-plane static pods (kctl certificate renewal is future work)';
+      : 'kctl certs renew -f cluster.yaml (kubeadm certs renew all on each control plane, then its static pods restarted)';
   return finding(id, title, severity, observed, remedy);
 }
 
-async function certificatePaths(host: Host, dir: string, depth = 0): Promise<string[]> {
+export async function certificatePaths(host: Host, dir: string, depth = 0): Promise<string[]> {
   if (depth > 3) return [];
   const out: string[] = [];
   for (const name of (await host.listDir(dir)).sort()) {

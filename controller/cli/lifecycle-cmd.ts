@@ -26,7 +26,7 @@ async function confirmed(expected: string, prompt: string, yes: boolean | undefi
  * A lifecycle operation as a plan: shown first, confirmed, then run by the same journaled engine as
  * every apply (`kctl status` shows it; running the same command again resumes it after a failure).
  */
-async function runOperation(
+export async function runOperation(
   ctx: CliContext,
   self: Command,
   opts: { file: string; yes?: boolean; output?: string },

@@ -7,6 +7,7 @@ import { tokenCommand } from './token-cmd.js';
 import { hostsCommand } from './hosts-cmd.js';
 import { preflightCommand } from './preflight-cmd.js';
 import { healthCommand } from './health-cmd.js';
+import { certsCommand } from './certs-cmd.js';
 import { planCommand } from './plan-cmd.js';
 import { applyCommand } from './apply-cmd.js';
 import { cloudInitCommand } from './cloud-init-cmd.js';
@@ -30,6 +31,7 @@ export function buildProgram(ctx: CliContext): Command {
     hostsCommand(ctx),
     preflightCommand(ctx),
     healthCommand(ctx),
+    certsCommand(ctx),
     planCommand(ctx),
     applyCommand(ctx),
     cloudInitCommand(ctx),

@@ -19,6 +19,7 @@ import type { PlannedHost, ResolvedCluster } from './resolved-cluster.js';
 import type { HostSpec } from '../../proto/host-spec.js';
 import { checkBundleCarries } from './bundle-packages.js';
 import { checkRepoCarries, repoNeeds, type ReadIndex } from './repo-versions.js';
+import { STATIC_POD_RESTART_WAIT_MS } from './phases/certs.js';
 
 export interface ClusterDeps {
   store: Store;
@@ -34,7 +35,10 @@ export interface ClusterDeps {
 
 /** What a plan is for: converge to cluster.yaml (optionally only some phases), or a lifecycle operation. */
 export type ClusterOperation =
-  { kind: 'apply'; phases?: readonly PhaseId[] } | { kind: 'remove-node'; node: string } | { kind: 'reset' };
+  | { kind: 'apply'; phases?: readonly PhaseId[] }
+  | { kind: 'remove-node'; node: string }
+  | { kind: 'reset' }
+  | { kind: 'renew-certs'; restartWaitMs?: number };
 
 /** The node `kctl node remove` names, addressed even when cluster.yaml no longer selects it. */
 function targetHost(deps: ClusterDeps, cluster: ResolvedCluster, node: string): PlannedHost {
@@ -82,11 +86,15 @@ export async function planCluster(
     prepare: op.kind === 'apply',
     extraHosts: extra,
     ...(op.kind === 'remove-node' ? { adminExcept: op.node } : {}),
+    certificates: op.kind === 'renew-certs',
   });
   const ctx: PlanningContext = {
     cluster,
     observed,
     ...(op.kind === 'remove-node' ? { target: { node: op.node } } : {}),
+    ...(op.kind === 'renew-certs'
+      ? { renew: { restartWaitMs: op.restartWaitMs ?? STATIC_POD_RESTART_WAIT_MS } }
+      : {}),
   };
   const only = op.kind === 'apply' ? op.phases : undefined;
   const phases: Phase[] = [];

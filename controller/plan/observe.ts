@@ -1,3 +1,4 @@
+import type { CertificateInfo } from '../../proto/certs.js';
 import type { NodeStatus } from '../../proto/kubeadm-ops.js';
 import type { OpResult } from '../../proto/ops.js';
 import type { StepPlan } from '../../proto/results.js';
@@ -14,6 +15,8 @@ export interface HostObservation {
   prepareVersion: string;
   /** what converging to the prepare spec would change, step by step (absent when not asked for) */
   prepare?: StepPlan[];
+  /** the node's certificates (control planes, when a certificate renewal is planned) */
+  certificates?: CertificateInfo[];
 }
 
 /** What the hosts of a cluster report now; the phases derive their tasks from this and the spec. */
@@ -54,7 +57,13 @@ export function prepareVersionOf(cluster: ResolvedCluster, state: KubeadmState):
 export async function observeCluster(
   client: HostClient,
   cluster: ResolvedCluster,
-  options: { prepare: boolean; extraHosts?: readonly PlannedHost[]; adminExcept?: string } = {
+  options: {
+    prepare: boolean;
+    extraHosts?: readonly PlannedHost[];
+    adminExcept?: string;
+    /** read the certificates of the control planes that are members */
+    certificates?: boolean;
+  } = {
     prepare: true,
   },
 ): Promise<Observation> {
@@ -67,6 +76,9 @@ export async function observeCluster(
       if (options.prepare) {
         const plan = await client.call(h, 'host.plan', { spec: cluster.hostSpecFor(h, prepareVersion) });
         o.prepare = plan.steps;
+      }
+      if (options.certificates && h.role === 'control-plane' && isMember(state)) {
+        o.certificates = (await client.call(h, 'certs.check', {})).certificates;
       }
       return [h.name, o] as const;
     }),

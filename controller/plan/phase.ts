@@ -13,6 +13,8 @@ export interface PlanningContext {
   observed: Observation;
   /** the operation's own arguments (the node `kctl node remove` names) */
   target?: { node: string };
+  /** `kctl certs renew`: how long each static pod manifest stays out of the kubelet's sight */
+  renew?: { restartWaitMs: number };
 }
 
 /** One task a phase derives: its host, a title, its typed input, and how `kctl plan` shows it. */

@@ -20,6 +20,10 @@ import { resolveCluster } from './resolved-cluster.js';
 function operationOf(body: PlanRequest): ClusterOperation {
   if (body.operation?.kind === 'remove-node') return { kind: 'remove-node', node: body.operation.node };
   if (body.operation?.kind === 'reset') return { kind: 'reset' };
+  if (body.operation?.kind === 'renew-certs') {
+    const wait = body.operation.restartWaitSeconds;
+    return { kind: 'renew-certs', ...(wait !== undefined ? { restartWaitMs: wait * 1000 } : {}) };
+  }
   return { kind: 'apply', ...(body.phases ? { phases: body.phases } : {}) };
 }
 

@@ -1,7 +1,7 @@
 import { stringify as toYaml } from 'yaml';
 import { resolveCluster, imageList } from './cluster-params.js';
 import { GLOBAL_FLAGS, parseFlags } from './flags.js';
-import { generateCertificateKey } from './k8s-values.js';
+import { kubeadmCerts } from './kubeadm-certs.js';
 import { kubeadmError, loadConfigFile } from './kubeadm-common.js';
 import { kubeadmInit, resolveKubernetesVersion } from './kubeadm-init.js';
 import { kubeadmJoin } from './kubeadm-join.js';
@@ -28,6 +28,7 @@ Commands:
   kubeadm token create [TOKEN] [--ttl D] [--print-join-command] [--certificate-key KEY]
   kubeadm token list | delete TOKEN... | generate
   kubeadm certs certificate-key
+  kubeadm certs renew all        (leaf certificates and kubeconfig client certificates, same CA)
   kubeadm reset -f
   kubeadm upgrade plan [VERSION] | apply VERSION -y | node
   kubeadm config validate --config FILE
@@ -157,12 +158,7 @@ runStandin('kubeadm', async (env, args) => {
       await kubeadmToken(env, rest);
       return undefined;
     case 'certs':
-      if (rest[0] !== 'certificate-key') {
-        throw new StandinExit(
-          `kubeadm (${STANDIN_MARK}): "certs ${rest[0] ?? ''}" is not implemented by the stand-in`,
-        );
-      }
-      env.out(`${generateCertificateKey()}\n`);
+      await kubeadmCerts(env, rest);
       return undefined;
     case 'reset':
       return kubeadmReset(env, rest);

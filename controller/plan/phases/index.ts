@@ -12,6 +12,7 @@ import {
 } from './day1.js';
 import { upgradeControlPlanesPhase, upgradeFirstPhase, upgradeWorkersPhase } from './upgrade.js';
 import { removeNodePhase, resetPhase } from './lifecycle.js';
+import { renewCertsPhase } from './certs.js';
 
 /** Every phase record by id: a phase id without a record does not compile. */
 const RECORDS: Record<PhaseId, AnyPhaseRecord> = {
@@ -28,6 +29,7 @@ const RECORDS: Record<PhaseId, AnyPhaseRecord> = {
   verify: verifyPhase,
   'remove-node': removeNodePhase,
   reset: resetPhase,
+  'renew-certs': renewCertsPhase,
 };
 
 /** The phases in the order plans run them (proto/phases.ts). */

@@ -264,4 +264,40 @@ describe('lifecycle plans', () => {
     const tasks = phaseRecord('reset').tasks(context(cluster('v1.31.2'), running('v1.31.2')));
     expect(tasks.map((t) => t.host)).toEqual(['w-1', 'w-2', 'cp-2', 'cp-3', 'cp-1']);
   });
+
+  it('renews certificates on member control planes only, the first one last, showing the soonest expiry', () => {
+    const ctx = context(cluster('v1.31.2'), running('v1.31.2', { 'cp-3': { member: false } }));
+    const cp2 = ctx.observed.hosts.get('cp-2');
+    if (cp2)
+      cp2.certificates = [
+        {
+          name: 'ca',
+          path: '/etc/kubernetes/pki/ca.crt',
+          kind: 'ca',
+          subject: 'CN=kubernetes',
+          notAfter: '2027-01-01T00:00:00.000Z',
+        },
+        {
+          name: 'apiserver',
+          path: '/etc/kubernetes/pki/apiserver.crt',
+          kind: 'leaf',
+          subject: 'CN=kube-apiserver',
+          notAfter: '2026-12-10T00:00:00.000Z',
+        },
+        {
+          name: 'admin.conf',
+          path: '/etc/kubernetes/admin.conf',
+          kind: 'kubeconfig',
+          subject: 'CN=kubernetes-admin',
+          notAfter: '2026-12-20T00:00:00.000Z',
+        },
+      ];
+    const tasks = phaseRecord('renew-certs').tasks({ ...ctx, renew: { restartWaitMs: 5000 } });
+    expect(tasks.map((t) => t.host)).toEqual(['cp-2', 'cp-1']);
+    expect(tasks[0]?.input).toEqual({ restartWaitMs: 5000 });
+    expect(tasks[0]?.detail).toBe(
+      'kubeadm certs renew all (soonest now: apiserver, 2026-12-10T00:00:00.000Z); restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler (5 s each)',
+    );
+    expect(phasesOf('apply').map((p) => p.id)).not.toContain('renew-certs');
+  });
 });
