@@ -71,6 +71,9 @@ vrrp_instance kube-apiserver {
     virtual_router_id ${input.virtualRouterId}
     priority ${keepalivedPriority(input.index)}
     advert_int 1
+    # the second round of gratuitous ARPs after 1 s, not 5: a neighbour that ignored the first
+    # (Linux locktime: 1 s) learns the new holder in about a second
+    garp_master_delay 1
     unicast_src_ip ${input.address}
     unicast_peer {
 ${peers.join('\n')}
