@@ -20,6 +20,7 @@ import { renderPrometheus, type ControllerMetrics } from './metrics.js';
 import { runFleetPreflight, preflightSpecsFromCluster } from './preflight-service.js';
 import { generateToken, hashTokenSecret, MAX_TOKEN_TTL_MS } from './tokens.js';
 import { queryInteger } from './request-target.js';
+import { hostExtras } from './web/host-extras.js';
 
 export interface RouteDeps {
   ca: CaKeyPair;
@@ -104,8 +105,12 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
       method: 'GET',
       path: '/v1/admin/hosts',
       auth: 'admin',
-      handle: () =>
-        Promise.resolve({ hosts: store.listHosts().map((h) => hostView(h, registry.isOnline(h.id))) }),
+      handle: () => {
+        const extras = hostExtras(store);
+        return Promise.resolve({
+          hosts: store.listHosts().map((h) => ({ ...hostView(h, registry.isOnline(h.id)), ...extras(h) })),
+        });
+      },
     },
     {
       method: 'POST',

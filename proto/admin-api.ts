@@ -45,6 +45,27 @@ export const HostView = z.strictObject({
   labels: Labels,
   enrolledAt: z.number(),
   facts: HostFacts.nullable(),
+  /** the host's last `kctl health` run, counted (absent from a controller that keeps none) */
+  health: z
+    .strictObject({
+      worst: z.enum(['ok', 'warning', 'critical']),
+      warnings: z.number(),
+      criticals: z.number(),
+      at: z.number(),
+      error: z.string().nullable(),
+    })
+    .nullable()
+    .optional(),
+  /** the host's part in the newest apply that had a task on it */
+  lastApply: z
+    .strictObject({
+      state: z.enum(['running', 'done', 'failed']),
+      phase: z.string(),
+      step: z.string(),
+      at: z.number(),
+    })
+    .nullable()
+    .optional(),
 });
 export type HostView = z.infer<typeof HostView>;
 export const HostList = z.strictObject({ hosts: z.array(HostView) });

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { HostList, OkResponse } from '../../proto/admin-api.js';
+import { HostList, OkResponse, type HostView } from '../../proto/admin-api.js';
 import { outputFormat, type CliContext } from './context.js';
 import { formatAge, renderTable } from './table.js';
 import { inactiveServices, kubeVersionOf } from '../fleet-facts.js';
@@ -15,7 +15,19 @@ export function hostsCommand(ctx: CliContext): Command {
       const now = Date.now();
       ctx.out(
         renderTable(
-          ['NAME', 'STATUS', 'LAST SEEN', 'IP', 'OS', 'KERNEL', 'AGENT', 'KUBE', 'SERVICES'],
+          [
+            'NAME',
+            'STATUS',
+            'LAST SEEN',
+            'IP',
+            'OS',
+            'KERNEL',
+            'AGENT',
+            'KUBE',
+            'SERVICES',
+            'HEALTH',
+            'APPLY',
+          ],
           hosts.map((h) => [
             h.name,
             h.state === 'revoked' ? 'revoked' : h.online ? 'online' : 'offline',
@@ -26,6 +38,8 @@ export function hostsCommand(ctx: CliContext): Command {
             h.agentVersion ?? '-',
             kubeVersionOf(h.facts) ?? '-',
             servicesColumn(inactiveServices(h.facts)),
+            healthColumn(h.health),
+            applyColumn(h.lastApply, now),
           ]),
         ),
       );
@@ -58,4 +72,21 @@ export function hostsCommand(ctx: CliContext): Command {
 function servicesColumn(inactive: string[] | null): string {
   if (inactive === null) return '-';
   return inactive.length === 0 ? 'active' : inactive.join(', ');
+}
+
+/** The last `kctl health` run: "ok", "1 critical, 2 warning", or why the host could not be asked. */
+function healthColumn(h: HostView['health']): string {
+  if (!h) return '-';
+  if (h.error !== null) return 'not checked';
+  if (h.worst === 'ok') return 'ok';
+  return [h.criticals > 0 ? `${h.criticals} critical` : '', h.warnings > 0 ? `${h.warnings} warning` : '']
+    .filter(Boolean)
+    .join(', ');
+}
+
+/** The host's part in its last apply: "done, 5m ago", "failed: Join the workers, 2m ago". */
+function applyColumn(a: HostView['lastApply'], now: number): string {
+  if (!a) return '-';
+  const age = formatAge(a.at, now);
+  return a.state === 'done' ? `done, ${age}` : `${a.state}: ${a.step}, ${age}`;
 }

@@ -91,6 +91,19 @@ describe('facts stay current', () => {
     const table = await kctl(['hosts'], { env: env() });
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/KUBE\s+SERVICES/);
-    expect(table.stdout).toMatch(/facts-a\s.*v1\.31\.2\s+containerd failed/);
+    expect(table.stdout).toMatch(/facts-a\s.*v1\.31\.2\s+containerd failed\s+-\s+-\s*$/m);
+  }, 30_000);
+
+  it('shows the last kctl health run in kctl hosts', async () => {
+    const health = await kctl(['health'], { env: env() });
+    // containerd is failed on the host: critical
+    expect(health.code).toBe(2);
+    expect(health.stdout).toContain('containerd.service');
+    const table = await kctl(['hosts'], { env: env() });
+    expect(table.stdout).toMatch(/KUBE\s+SERVICES\s+HEALTH\s+APPLY/);
+    expect(table.stdout).toMatch(/containerd failed\s+\d+ critical\b/);
+    const { hosts } = await controller.api.get('/v1/admin/hosts', HostList, 2000);
+    expect(hosts[0]?.health).toMatchObject({ worst: 'critical', error: null });
+    expect(hosts[0]?.lastApply).toBeNull();
   }, 30_000);
 });
