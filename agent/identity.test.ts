@@ -93,6 +93,25 @@ describe('certificateHostId', () => {
     ],
     ['gives nothing for an empty id', [{ type: 'url', value: 'urn:kctl:host:' }], undefined],
     ['gives nothing for an id with a colon', [{ type: 'url', value: 'urn:kctl:host:a:b' }], undefined],
+    [
+      'is not fooled by a URN inside another name',
+      [{ type: 'dns', value: 'x, URI:urn:kctl:host:evil' }],
+      undefined,
+    ],
+    [
+      'reads the URN beside DNS names and an IP',
+      [
+        { type: 'dns', value: 'a.example, b' },
+        { type: 'ip', value: '10.0.0.1' },
+        { type: 'url', value: 'urn:kctl:host:h-9' },
+      ],
+      'h-9',
+    ],
+    [
+      'gives nothing for a quoted URN with a comma',
+      [{ type: 'url', value: 'urn:kctl:host:a, URI:urn:kctl:host:b' }],
+      undefined,
+    ],
   ])('%s', async (_name, sans, expected) => {
     expect(certificateHostId(await cert({ sans }))).toBe(expected);
   });

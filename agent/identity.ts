@@ -1,11 +1,10 @@
-// @peculiar/x509 resolves its ASN.1 providers through tsyringe, which needs the Reflect metadata API
-import 'reflect-metadata';
-import { X509Certificate, webcrypto } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
+import { X509Certificate, generateKeyPair } from 'node:crypto';
+import { promisify } from 'node:util';
 import { HOST_URI_PREFIX } from '../proto/identity-uri.js';
+import { ecdsaCsrDer, pem } from './csr-der.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
-const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+const generateKeyPairAsync = promisify(generateKeyPair);
+
 /** The controller names hosts with this URN (controller/pki.ts HOST_URI_PREFIX; agent/ cannot import it). */
 const HOST_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -15,28 +14,33 @@ const HOST_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
  * which ignores its subject and takes the identity from its own registry.
  */
 export async function createAgentKeyAndCsr(): Promise<{ keyPem: string; csrPem: string }> {
-  const keys = await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']);
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: 'CN=kctl-agent',
-    keys,
-    signingAlgorithm: EC_P256,
-  });
-  const der = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
-  const b64 = Buffer.from(der)
-    .toString('base64')
-    .replace(/(.{64})/g, '$1\n')
-    .trimEnd();
+  const { publicKey, privateKey } = await generateKeyPairAsync('ec', { namedCurve: 'P-256' });
   return {
-    keyPem: `-----BEGIN PRIVATE KEY-----\n${b64}\n-----END PRIVATE KEY-----\n`,
-    csrPem: csr.toString('pem') + '\n',
+    keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    csrPem: pem('CERTIFICATE REQUEST', ecdsaCsrDer('kctl-agent', publicKey, privateKey)),
   };
+}
+
+/** Node's subjectAltName text as [type, value] pairs; Node quotes (JSON) a value with special characters. */
+export function parseSubjectAltName(text: string): Array<[string, string]> {
+  const entries: Array<[string, string]> = [];
+  const entry = /([A-Za-z ]+):("(?:[^"\\]|\\.)*"|[^,]*)(?:, |$)/y;
+  while (entry.lastIndex < text.length) {
+    const m = entry.exec(text);
+    if (!m) throw new Error(`subjectAltName: cannot read "${text}"`);
+    const raw = m[2] ?? '';
+    entries.push([m[1] ?? '', raw.startsWith('"') ? (JSON.parse(raw) as string) : raw]);
+  }
+  return entries;
 }
 
 /** The host id the controller put in our certificate (its one `urn:kctl:host:` URI SAN), if any. */
 export function certificateHostId(certPem: string): string | undefined {
   try {
-    const san = new x509.X509Certificate(certPem).getExtension(x509.SubjectAlternativeNameExtension);
-    const uris = san?.names.items.filter((n) => n.type === 'url').map((n) => n.value) ?? [];
+    const san = new X509Certificate(certPem).subjectAltName ?? '';
+    const uris = parseSubjectAltName(san)
+      .filter(([type]) => type === 'URI')
+      .map(([, value]) => value);
     const uri = uris.length === 1 ? (uris[0] ?? '') : '';
     if (!uri.startsWith(HOST_URI_PREFIX)) return undefined;
     const id = uri.slice(HOST_URI_PREFIX.length);

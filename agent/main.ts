@@ -3,7 +3,7 @@ import { readConfigFile } from './host/config-file.js';
 import { parseArgs } from 'node:util';
 import { KctlError, toWireError } from '../proto/errors.js';
 import { KCTL_VERSION, PROTOCOL_VERSION } from '../proto/version.js';
-import { createLogger } from '../proto/logging.js';
+import { createJsonLogger } from '../proto/json-logger.js';
 import { parseAgentConfig, type AgentConfig } from './config.js';
 import { runAgent } from './agent.js';
 
@@ -46,7 +46,10 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`kctl-agent: ${message}\n`);
     return 2;
   }
-  const log = createLogger({ name: 'kctl-agent', level: config.logLevel });
+  // the pretty-printer only on a terminal: a daemon under systemd writes JSON and does not load it
+  const log = process.stdout.isTTY
+    ? (await import('../proto/logging.js')).createLogger({ name: 'kctl-agent', level: config.logLevel })
+    : createJsonLogger({ name: 'kctl-agent', level: config.logLevel });
   let agent: { stop(): Promise<void> };
   let stopRequested = false;
   const onSignal = (signal: string): void => {

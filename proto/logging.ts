@@ -1,32 +1,8 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import pretty from 'pino-pretty';
+import { loggerBase, REDACT_PATHS } from './json-logger.js';
 
-/**
- * Log fields that may hold secrets, redacted by the logger itself (S19). Both processes use this
- * one factory so the list cannot drift between agent and controller.
- */
-export const REDACT_PATHS = [
-  'token',
-  '*.token',
-  'args.token',
-  'secret',
-  '*.secret',
-  'certificateKey',
-  '*.certificateKey',
-  '*.*.certificateKey',
-  'keyPem',
-  '*.keyPem',
-  'privateKey',
-  '*.privateKey',
-  'password',
-  '*.password',
-  'authorization',
-  '*.authorization',
-  'headers.authorization',
-  'headers.cookie',
-  'req.headers.authorization',
-  'req.headers.cookie',
-];
+export { REDACT_PATHS };
 
 export interface LoggerOptions {
   name: string;
@@ -38,12 +14,7 @@ export interface LoggerOptions {
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-  const base = {
-    name: options.name,
-    level: options.level ?? 'info',
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    base: { name: options.name, pid: process.pid },
-  };
+  const base = loggerBase(options.name, options.level);
   const wantPretty = options.pretty ?? (options.destination === undefined && process.stdout.isTTY === true);
   if (wantPretty) return pino(base, pretty({ colorize: true, sync: true }));
   return pino(base, (options.destination ?? process.stdout) as pino.DestinationStream);

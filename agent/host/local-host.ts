@@ -4,7 +4,6 @@ import { createServer } from 'node:net';
 import { createHash } from 'node:crypto';
 import { join, posix } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { execa } from 'execa';
 import type { Logger } from 'pino';
 import { KctlError } from '../../proto/errors.js';
 import type {
@@ -281,6 +280,8 @@ export class LocalHost implements Host {
     };
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const started = performance.now();
+    // execa and its ~100 module files load with the first program run, not at every agent start
+    const { execa } = await import('execa');
     const child = execa(file, [...args], {
       // an agent restart must not kill a running dpkg or kubeadm: the child outlives us and the
       // re-sent command finds its result on the host (security.md, reliability rules)
