@@ -130,6 +130,25 @@ describe('FactsRefresher', () => {
     expect(sent).toEqual([]);
   });
 
+  it('drops a re-read that a hello overtook: the hello carried newer facts', async () => {
+    const sent: unknown[] = [];
+    let release: (f: HostFacts) => void = () => undefined;
+    const refresher = new FactsRefresher({
+      gather: () => new Promise<HostFacts>((resolve) => (release = resolve)),
+      send: (frame) => sent.push(frame),
+      online: () => true,
+      intervalMs: 1000,
+      log,
+    });
+    refresher.sentInHello(BASE);
+    const pending = refresher.refresh();
+    // the host changed, the connection dropped, and the new hello carried the change
+    refresher.sentInHello({ ...BASE, kernel: '6.2.0' });
+    release(BASE);
+    expect(await pending).toBeUndefined();
+    expect(sent).toEqual([]);
+  });
+
   it('re-reads on its jittered period', async () => {
     vi.useFakeTimers();
     try {

@@ -60,6 +60,8 @@ export interface FactsRefresherOptions {
  */
 export class FactsRefresher {
   private known: HostFacts | undefined;
+  /** counts hellos: a re-read that a hello overtook may be older than the hello's facts */
+  private hellos = 0;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private stopped = false;
@@ -72,6 +74,7 @@ export class FactsRefresher {
   /** The facts the hello of a new connection carried: the controller holds exactly these now. */
   sentInHello(facts: HostFacts): void {
     this.known = facts;
+    this.hellos++;
   }
 
   start(): void {
@@ -89,11 +92,12 @@ export class FactsRefresher {
   async refresh(): Promise<FactsFrame | undefined> {
     if (this.running || !this.options.online() || this.known === undefined) return undefined;
     this.running = true;
+    const hellos = this.hellos;
     try {
       const now = await this.options.gather();
-      // read after the gather: a reconnect during it replaced what the controller holds
+      // a reconnect during the gather sent facts read later than these: they are no news
       const known = this.known;
-      if (!this.options.online() || known === undefined) return undefined;
+      if (hellos !== this.hellos || !this.options.online() || known === undefined) return undefined;
       const diff = diffFacts(known, now);
       if (diff === null) return undefined;
       const frame: FactsFrame = { type: 'facts', changed: diff.changed, removed: diff.removed };
