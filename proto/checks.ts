@@ -9,6 +9,13 @@ export type KubeProxyMode = z.infer<typeof KubeProxyMode>;
 export const NodeRole = z.enum(['control-plane', 'worker']);
 export type NodeRole = z.infer<typeof NodeRole>;
 
+/**
+ * A role in cluster.yaml: a Kubernetes node's (NodeRole), or `etcd`, a member of the etcd cluster
+ * kctl manages (etcd.mode managed) that gets no kubelet, no kubeadm and joins no cluster.
+ */
+export const HostRole = z.enum([...NodeRole.options, 'etcd']);
+export type HostRole = z.infer<typeof HostRole>;
+
 const kubeVersion = z.string().regex(/^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]*)?$/, 'a version like v1.33.2');
 const shortText = OneLineText(256).min(1);
 

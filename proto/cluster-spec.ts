@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { KubeProxyMode, NodeRole } from './checks.js';
+import { HostRole, KubeProxyMode } from './checks.js';
 import { ImagesSpec } from './images.js';
 import {
   Dns1123Label,
@@ -78,7 +78,7 @@ export const HostSelector = z
     name: HostName.optional(),
     /** or every host whose labels include all of these */
     selector: Labels.optional(),
-    role: NodeRole,
+    role: HostRole,
     /** the address the node advertises; only with `name`. Default: the host's first usable IP. */
     address: IpAddress.optional(),
   })
@@ -90,6 +90,36 @@ export const HostSelector = z
     path: ['address'],
   });
 export type HostSelector = z.infer<typeof HostSelector>;
+
+const PemCertificate = z
+  .string()
+  .includes('BEGIN CERTIFICATE')
+  .max(64 * 1024);
+
+/**
+ * Where the cluster's etcd runs. `stacked`: kubeadm's etcd.local on every control plane. `managed`:
+ * kctl installs etcd on the hosts with role etcd, with its own etcd CA (kept on the controller),
+ * and kubeadm gets etcd.external. `external`: an existing etcd cluster kctl only points kubeadm at.
+ */
+export const EtcdSpec = z.discriminatedUnion('mode', [
+  z.strictObject({ mode: z.literal('stacked') }),
+  z.strictObject({ mode: z.literal('managed') }),
+  z.strictObject({
+    mode: z.literal('external'),
+    /** the members' client URLs, e.g. https://10.0.0.21:2379 */
+    endpoints: z.array(HttpsUrl).min(1).max(16),
+    /** PEM: the CA that signed the members' serving certificates (to /etc/kubernetes/pki/etcd/ca.crt) */
+    caCert: PemCertificate,
+    /** PEM: the API servers' client certificate (to /etc/kubernetes/pki/apiserver-etcd-client.crt) */
+    clientCert: PemCertificate,
+    /** PEM: its private key, written 0600 (to /etc/kubernetes/pki/apiserver-etcd-client.key) */
+    clientKey: z
+      .string()
+      .regex(/-----BEGIN ([A-Z]+ )?PRIVATE KEY-----/, 'must be a PEM private key')
+      .max(16 * 1024),
+  }),
+]);
+export type EtcdSpec = z.infer<typeof EtcdSpec>;
 
 export const ClusterSpec = z.strictObject({
   apiVersion: z.literal('kctl.dev/v1alpha1'),
@@ -130,6 +160,7 @@ export const ClusterSpec = z.strictObject({
       z.strictObject({ mode: z.literal('none') }),
     ])
     .default({ mode: 'none' }),
+  etcd: EtcdSpec.default({ mode: 'stacked' }),
   networking: z
     .strictObject({
       podSubnet: Cidr.default('10.244.0.0/16'),
@@ -170,6 +201,11 @@ export const ClusterSpec = z.strictObject({
                 .max(64 * 1024),
             )
             .default({}),
+          /**
+           * Registries and mirrors (host[:port]) containerd may reach without verifying TLS: an
+           * http:// mirror URL or registry is plain http, an https:// mirror gets skip_verify
+           */
+          insecureRegistries: z.array(RegistryHost).max(32).optional(),
         })
         .default({ version: '1.7', registryMirrors: {}, registryCAs: {} }),
     })

@@ -20,8 +20,18 @@ export interface HostAssignment {
   address: string | undefined;
 }
 
+/** A member of the etcd cluster kctl manages (role etcd): no Kubernetes node. */
+export interface EtcdMemberAssignment {
+  name: string;
+  /** the address its client and peer URLs use, chosen as a node's would be */
+  address: string | undefined;
+}
+
 export interface RoleResolution {
+  /** the Kubernetes nodes */
   assignments: HostAssignment[];
+  /** the hosts with role etcd, in cluster.yaml's order */
+  etcdMembers: EtcdMemberAssignment[];
   errors: SpecIssue[];
   warnings: SpecIssue[];
 }
@@ -62,6 +72,7 @@ export function resolveHostRoles(spec: ClusterSpec, hosts: readonly EnrolledHost
   const byName = new Map(hosts.map((h) => [h.name, h]));
   const taken = new Map<string, number>();
   const assignments: HostAssignment[] = [];
+  const etcdMembers: EtcdMemberAssignment[] = [];
   const vip = haVipAddress(spec);
   const pod = parseCidr(spec.networking.podSubnet);
   const svc = parseCidr(spec.networking.serviceSubnet);
@@ -123,7 +134,8 @@ export function resolveHostRoles(spec: ClusterSpec, hosts: readonly EnrolledHost
           message: `the VIP ${vip} is already an address of host "${h.name}", which is not a control plane`,
         });
       }
-      assignments.push({ name: h.name, role: entry.role, first: false, address });
+      if (entry.role === 'etcd') etcdMembers.push({ name: h.name, address });
+      else assignments.push({ name: h.name, role: entry.role, first: false, address });
     }
   });
 
@@ -132,7 +144,7 @@ export function resolveHostRoles(spec: ClusterSpec, hosts: readonly EnrolledHost
   const cps = assignments.filter((a) => a.role === 'control-plane').length;
   if (cps === 0 && errors.length === 0)
     errors.push({ path: 'hosts', message: 'no enrolled host has the control-plane role' });
-  if (cps > 0 && cps % 2 === 0)
+  if (spec.etcd.mode === 'stacked' && cps > 0 && cps % 2 === 0)
     warnings.push({
       path: 'hosts',
       message: `${cps} control planes: an even number adds no etcd fault tolerance`,
@@ -144,12 +156,12 @@ export function resolveHostRoles(spec: ClusterSpec, hosts: readonly EnrolledHost
     });
   }
   const seen = new Map<string, string>();
-  for (const a of assignments) {
+  for (const a of [...assignments, ...etcdMembers]) {
     if (a.address === undefined) continue;
     const other = seen.get(a.address);
     if (other !== undefined)
       errors.push({ path: 'hosts', message: `hosts "${other}" and "${a.name}" both advertise ${a.address}` });
     else seen.set(a.address, a.name);
   }
-  return { assignments, errors, warnings };
+  return { assignments, etcdMembers, errors, warnings };
 }

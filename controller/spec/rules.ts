@@ -9,6 +9,7 @@ import {
 import { parseKubeVersion } from '../../proto/checks.js';
 import { CALICO_VERSION, FLANNEL_VERSION } from '../../proto/images.js';
 import { clusterImageNames } from '../images/cluster-images.js';
+import { registrySecurityProblems } from '../render/insecure-registries.js';
 import { cidrContains, cidrsOverlap, parseCidr, type Cidr } from './cidr.js';
 
 interface Findings {
@@ -39,7 +40,7 @@ function checkHosts(spec: ClusterSpec, out: Findings): void {
   }
   const named = cps.filter((h) => h.name !== undefined).length;
   const allNamed = cps.every((h) => h.name !== undefined);
-  if (allNamed && named > 0 && named % 2 === 0) {
+  if (spec.etcd.mode === 'stacked' && allNamed && named > 0 && named % 2 === 0) {
     out.warnings.push({
       path: 'hosts',
       message: `${named} control planes: an even number tolerates no more failures than ${named - 1} (etcd quorum)`,
@@ -212,6 +213,7 @@ function checkProxyAndRuntime(spec: ClusterSpec, out: Findings): void {
         message: 'is not a PEM certificate',
       });
   }
+  out.errors.push(...registrySecurityProblems(spec.runtime.containerd));
   if (spec.cni.calico !== undefined && spec.cni.plugin !== 'calico') {
     out.errors.push({
       path: 'cni.calico',
@@ -242,6 +244,52 @@ function checkProxyAndRuntime(spec: ClusterSpec, out: Findings): void {
   }
 }
 
+/** etcd hosts only with etcd.mode managed, and an odd number of them; external credentials as PEM. */
+function checkEtcd(spec: ClusterSpec, out: Findings): void {
+  const members = spec.hosts.flatMap((h, i) => (h.role === 'etcd' ? [{ h, i }] : []));
+  if (spec.etcd.mode !== 'managed') {
+    for (const { i } of members)
+      out.errors.push({
+        path: `hosts[${i}].role`,
+        message: `role etcd needs etcd.mode managed (it is ${spec.etcd.mode})`,
+      });
+  }
+  if (spec.etcd.mode === 'managed') {
+    if (members.length === 0)
+      out.errors.push({
+        path: 'hosts',
+        message: 'etcd.mode managed needs at least one entry with role etcd',
+      });
+    const named = members.filter(({ h }) => h.name !== undefined).length;
+    if (named === members.length && named > 0 && named % 2 === 0)
+      out.warnings.push({
+        path: 'hosts',
+        message: `${named} etcd members: an even number tolerates no more failures than ${named - 1} (quorum)`,
+      });
+  }
+  if (spec.etcd.mode === 'stacked') return;
+  if (Object.keys(spec.extraArgs.etcd).length > 0 && spec.etcd.mode === 'external')
+    out.warnings.push({
+      path: 'extraArgs.etcd',
+      message: 'etcd.mode external: kctl runs no etcd, so these flags go nowhere',
+    });
+  if (spec.etcd.mode !== 'external') return;
+  const seen = new Set<string>();
+  spec.etcd.endpoints.forEach((url, i) => {
+    const key = new URL(url).host;
+    if (seen.has(key)) out.errors.push({ path: `etcd.endpoints[${i}]`, message: `${url} is listed twice` });
+    seen.add(key);
+  });
+  const pems: Array<[string, string]> = [
+    ['etcd.caCert', spec.etcd.caCert],
+    ['etcd.clientCert', spec.etcd.clientCert],
+    ['etcd.clientKey', spec.etcd.clientKey],
+  ];
+  for (const [path, pem] of pems) {
+    if (!/-----END [A-Z ]+-----/.test(pem)) out.errors.push({ path, message: 'is not a complete PEM block' });
+  }
+}
+
 /** Rules that span fields; the schema has already checked each field alone. */
 export function crossFieldRules(spec: ClusterSpec): Findings {
   const out: Findings = { errors: [], warnings: [] };
@@ -249,6 +297,7 @@ export function crossFieldRules(spec: ClusterSpec): Findings {
   checkHosts(spec, out);
   checkNetworks(spec, out);
   checkHa(spec, out);
+  checkEtcd(spec, out);
   checkProxyAndRuntime(spec, out);
   return out;
 }
