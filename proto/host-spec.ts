@@ -54,6 +54,24 @@ export const HostRepoKey = z.strictObject({
 export type HostRepoKey = z.infer<typeof HostRepoKey>;
 
 /**
+ * A CA certificate for the host's own trust store (curl, the kubelet, anything reading the system
+ * bundle): written as kctl-<name>.crt where the distribution keeps local anchors, then the
+ * distribution's fixed refresh program runs (agent/steps/trust-store.ts).
+ */
+export const TrustedCertificate = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,127}$/, 'must be a file name stem'),
+  /** one PEM certificate */
+  pem: z
+    .string()
+    .max(64 * 1024)
+    .regex(
+      /^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n$/,
+      'must be one PEM certificate',
+    ),
+});
+export type TrustedCertificate = z.infer<typeof TrustedCertificate>;
+
+/**
  * What the controller asks one host to converge to. The agent builds its steps from this alone,
  * so it never needs cluster-wide knowledge.
  */
@@ -100,6 +118,8 @@ export const HostSpec = z.strictObject({
    * apt reads it there as a local source.
    */
   packagesFrom: z.enum(['bundle']).optional(),
+  /** CA certificates the host's trust store must hold (a private registry's CA) */
+  trustStore: z.strictObject({ certificates: z.array(TrustedCertificate).max(32) }).optional(),
   /** units to enable and start once packages are in */
   services: z
     .array(z.strictObject({ unit: UnitName, start: z.boolean().default(true) }))

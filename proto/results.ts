@@ -55,6 +55,12 @@ export const Change = z.discriminatedUnion('kind', [
     reason: z.string().max(512),
   }),
   z.strictObject({ kind: z.literal('package-index'), reason: z.string().max(256) }),
+  /** the host's CA bundle lacks a kctl-written anchor: the distribution's refresh program runs */
+  z.strictObject({
+    kind: z.literal('trust-store'),
+    program: z.enum(['update-ca-certificates', 'update-ca-trust']),
+    reason: z.string().max(512),
+  }),
   /** one file of the offline bundle's synced copy: fetched and checked, or removed */
   z.strictObject({
     kind: z.literal('bundle-file'),

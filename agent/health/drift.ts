@@ -32,6 +32,8 @@ export function describeChange(c: Change): string {
       return `package index stale (${c.reason})`;
     case 'bundle-file':
       return `bundle file ${c.path} ${c.reason}`;
+    case 'trust-store':
+      return `CA bundle stale (${c.reason})`;
   }
 }
 

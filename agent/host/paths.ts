@@ -25,6 +25,9 @@ export const WRITE_ALLOWLIST: readonly AllowedPath[] = [
   { path: '/etc/systemd/system/kubelet.service.d', kind: 'dir' },
   { path: '/etc/systemd/system/containerd.service.d', kind: 'dir' },
   { path: '/etc/cni/net.d', kind: 'dir' },
+  // local CA anchors (a private registry's CA), Debian's and EL's (agent/steps/trust-store.ts)
+  { path: '/usr/local/share/ca-certificates', kind: 'dir' },
+  { path: '/etc/pki/ca-trust/source/anchors', kind: 'dir' },
   { path: '/var/lib/kctl-agent', kind: 'dir' },
   // the offline bundle's synced copy (agent/steps/bundle-sync.ts); apt reads it as a file: source
   { path: '/var/lib/kctl/bundle', kind: 'dir' },

@@ -150,5 +150,7 @@ export function describeChange(c: StepPlan['changes'][number]): string {
       return `refresh package index (${c.reason})`;
     case 'bundle-file':
       return `${c.action} ${c.path} (${c.reason})`;
+    case 'trust-store':
+      return `run ${c.program} (${c.reason})`;
   }
 }

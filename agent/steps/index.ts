@@ -7,6 +7,7 @@ import { etcHostsStep } from './etc-hosts.js';
 import { fileStep } from './file.js';
 import { packagesStep } from './packages.js';
 import { repoKeyStep } from './repo-key.js';
+import { trustStoreStep } from './trust-store.js';
 import { BUNDLE_SYNC_STEP_ID, bundleSyncStep } from './bundle-sync.js';
 import type { BundleSource } from './bundle-fetch.js';
 
@@ -24,6 +25,9 @@ export function stepsForHostSpec(spec: HostSpec, deps: StepDeps = {}): Step[] {
   if (spec.controlPlaneEndpoint) steps.push(etcHostsStep([spec.controlPlaneEndpoint]));
   // files (repo sources, containerd config) before packages: postinst scripts see the final config
   for (const f of spec.files) steps.push(fileStep(f));
+  // a private registry's CA in the system bundle, before anything fetches over HTTPS from it
+  if (spec.trustStore && spec.trustStore.certificates.length > 0)
+    steps.push(trustStoreStep(spec.trustStore.certificates));
   // the repo's signing key next to the repo file that points at it, before apt/dnf read either
   const repoKey = spec.repoKey ? repoKeyStep(spec.repoKey) : undefined;
   if (repoKey) steps.push(repoKey);

@@ -46,6 +46,8 @@ function describe(c: Change): string[] {
             `${c.reason === 'missing' ? '+' : '~'} bundle file ${c.path} (${c.size ?? 0} bytes, sha256 ${c.sha256?.slice(0, 12) ?? ''}…)`,
           ]
         : [`- bundle file ${c.path} (${c.reason})`];
+    case 'trust-store':
+      return [`~ run ${c.program} (${c.reason})`];
   }
 }
 

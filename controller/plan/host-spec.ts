@@ -5,6 +5,7 @@ import type { HostAssignment } from '../spec/resolve.js';
 import { hostPrepSettings } from '../render/host-prep.js';
 import { checkContainerdConfigFits } from '../render/containerd.js';
 import { hostPrepInputFor } from '../render/cluster-spec-inputs.js';
+import { registryTrustStore } from '../render/trust-store.js';
 import { kubernetesPackages, kubernetesRepoKey, type PackageFormat } from '../render/packages.js';
 import {
   haproxyKeepalivedFiles,
@@ -89,6 +90,7 @@ export function prepareHostSpec(
       options.controlPlanes,
     ),
     ...prepRepoKey(spec, options.packageFormat),
+    ...registryTrustStore(spec.runtime.containerd.registryCAs),
   };
 }
 

@@ -107,8 +107,8 @@ export function containerdConfigInputFor(spec: ClusterSpec): ContainerdConfigInp
 }
 
 export function registryInputFor(spec: ClusterSpec): RegistryInput {
-  const { registryMirrors, registryCAs } = spec.runtime.containerd;
-  return { registryMirrors, registryCAs };
+  const { registryMirrors, registryCAs, insecureRegistries } = spec.runtime.containerd;
+  return { registryMirrors, registryCAs, insecureRegistries };
 }
 
 /** config.toml plus the registry hosts.toml and CA files. */

@@ -2,6 +2,7 @@ import type { HostFile } from '../../proto/host-spec.js';
 import { KctlError } from '../../proto/errors.js';
 import { kubeVersion } from './kube-version.js';
 import type { ContainerdConfigInput, RegistryInput } from './types.js';
+import { registrySecurityProblems } from './insecure-registries.js';
 
 export const CONTAINERD_CONFIG_PATH = '/etc/containerd/config.toml';
 export const CONTAINERD_CERTS_DIR = '/etc/containerd/certs.d';
@@ -144,9 +145,13 @@ export function renderContainerdConfig(input: ContainerdConfigInput): string {
   ].join('\n');
 }
 
-/** Where a registry's pulls go when no mirror answers; `_default` applies to every registry and has none. */
-function upstreamServer(registry: string): string | undefined {
+/**
+ * Where a registry's pulls go when no mirror answers; `_default` applies to every registry and has
+ * none. A registry listed in insecureRegistries speaks plain http (its own server, no TLS).
+ */
+function upstreamServer(registry: string, insecure: ReadonlySet<string> = new Set()): string | undefined {
   if (registry === '_default') return undefined;
+  if (insecure.has(registry)) return `http://${registry}`;
   return registry === 'docker.io' ? 'https://registry-1.docker.io' : `https://${registry}`;
 }
 
@@ -167,9 +172,11 @@ export function renderHostsToml(
   registry: string,
   mirrors: readonly string[],
   caPath?: string | ((host: string) => string | undefined),
+  insecureRegistries: readonly string[] = [],
 ): string {
   const caFor = typeof caPath === 'function' ? caPath : (): string | undefined => caPath;
-  const server = upstreamServer(registry);
+  const insecure = new Set(insecureRegistries);
+  const server = upstreamServer(registry, insecure);
   const who = registry === '_default' ? 'any registry' : registry;
   const order = [...(mirrors.length > 0 ? ['the mirrors below, in order'] : []), ...(server ? [server] : [])];
   const lines = [`# Written by kctl. Pulls from ${who} try ${order.join(', then ')}.`];
@@ -178,8 +185,11 @@ export function renderHostsToml(
   if (ownCa !== undefined) lines.push(`ca = ${str(ownCa)}`);
   for (const mirror of mirrors) {
     lines.push('', `[host.${str(mirror)}]`, '  capabilities = ["pull", "resolve"]');
-    const ca = caFor(new URL(mirror).host);
+    const url = new URL(mirror);
+    const ca = caFor(url.host);
     if (ca !== undefined) lines.push(`  ca = ${str(ca)}`);
+    // an http:// host is plain http already; an https:// one listed as insecure is not verified
+    if (url.protocol === 'https:' && insecure.has(url.host)) lines.push('  skip_verify = true');
   }
   lines.push('');
   return lines.join('\n');
@@ -188,14 +198,25 @@ export function renderHostsToml(
 /** Every registry file a host needs: hosts.toml per mirrored or CA-carrying registry, and the CA files. */
 export function registryFiles(input: RegistryInput, certsDir = CONTAINERD_CERTS_DIR): HostFile[] {
   const { registryMirrors, registryCAs } = input;
+  const insecure = input.insecureRegistries ?? [];
+  const problem = registrySecurityProblems(input)[0];
+  if (problem !== undefined)
+    throw new KctlError('invalid_spec', `${problem.path} ${problem.message}`, {
+      details: { field: problem.path },
+    });
   const caFor = (host: string): string | undefined =>
     registryCAs[host] !== undefined ? registryCaPath(host, certsDir) : undefined;
-  const registries = [...new Set([...Object.keys(registryMirrors), ...Object.keys(registryCAs)])].sort();
+  const mirrorHosts = new Set(Object.values(registryMirrors).flatMap((ms) => ms.map((m) => new URL(m).host)));
+  // an insecure host that is no mirror is a registry pulled from directly, over plain http
+  const plainRegistries = insecure.filter((h) => !mirrorHosts.has(h));
+  const registries = [
+    ...new Set([...Object.keys(registryMirrors), ...Object.keys(registryCAs), ...plainRegistries]),
+  ].sort();
   const files: HostFile[] = [];
   for (const registry of registries) {
     files.push({
       path: hostsTomlPath(registry, certsDir),
-      content: renderHostsToml(registry, registryMirrors[registry] ?? [], caFor),
+      content: renderHostsToml(registry, registryMirrors[registry] ?? [], caFor, insecure),
       mode: 0o644,
       sensitive: false,
     });

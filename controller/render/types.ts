@@ -97,6 +97,8 @@ export interface RegistryInput {
   registryMirrors: Readonly<Record<string, readonly string[]>>;
   /** PEM text, written to <certs.d>/<host>/ca.crt */
   registryCAs: Readonly<Record<string, string>>;
+  /** hosts reached without TLS verification: plain http, or skip_verify for an https mirror */
+  insecureRegistries?: readonly string[] | undefined;
 }
 
 export type PackageFormat = 'deb' | 'rpm';
