@@ -134,6 +134,32 @@ describe('command executor', () => {
     expect(results().map((r) => r.outcome.ok)).toEqual([false, true, true]);
   });
 
+  it('never journals the result of a secretResult op: a re-send runs it again instead', async () => {
+    const state = new StateDir(join(dir, 'state'));
+    const journal = new CommandJournal(state);
+    let n = 0;
+    const ex = new CommandExecutor({
+      ops: {
+        ping: {
+          name: 'ping',
+          secretResult: true,
+          run: () => Promise.resolve({ pong: true as const, ranAt: Date.now(), runId: `secret-${++n}` }),
+        },
+      } as unknown as OpImplementations,
+      journal,
+      host: {} as Host,
+      log: pino({ level: 'silent' }),
+      hostId: () => HOST_ID,
+      send: (f) => sent.push(f),
+    });
+    await ex.handle(command({ id: 'k' }));
+    expect(await journal.get('k')).toBeUndefined();
+    expect(await state.list('journal')).toEqual([]);
+    await ex.handle(command({ id: 'k' }));
+    expect(n, 'ran again: nothing to answer a re-send from').toBe(2);
+    expect(results().map((r) => r.outcome.ok)).toEqual([true, true]);
+  });
+
   it('runs commands of ops without a lane side by side', async () => {
     let active = 0;
     let most = 0;

@@ -178,19 +178,22 @@ export class CommandExecutor {
       log.warn('command was interrupted by an agent restart; running it again');
     const startedAt = this.now();
     log.info('command started');
+    // the registry's mapped type ties each name to its own args; TS cannot follow a union key
+    const impl = this.deps.ops[op] as unknown as {
+      exclusive?: string;
+      secretResult?: true;
+      run(a: unknown, c: OpContext): Promise<unknown>;
+    };
+    // a credential is never written to disk here: such an op is safe to run again instead
+    const journaled = impl.secretResult !== true;
     const entry: JournalEntry = { id: frame.id, op, status: 'running', startedAt };
     try {
-      await this.deps.journal.begin(frame.id, op, startedAt);
+      if (journaled) await this.deps.journal.begin(frame.id, op, startedAt);
     } catch (err) {
       // without a journal entry a re-send could run twice: refuse rather than risk it
       log.error({ err: toWireError(err) }, 'journal write failed');
       return failure(err);
     }
-    // the registry's mapped type ties each name to its own args; TS cannot follow a union key
-    const impl = this.deps.ops[op] as unknown as {
-      exclusive?: string;
-      run(a: unknown, c: OpContext): Promise<unknown>;
-    };
     const lock = impl.exclusive === 'kubeadm' ? this.deps.kubeadmLock : undefined;
     const ctx: OpContext = {
       host: lock ? lock.guard(this.deps.host) : this.deps.host,
@@ -224,7 +227,7 @@ export class CommandExecutor {
     }
     log.info({ ok: outcome.ok, durationMs: this.now() - startedAt }, 'command finished');
     try {
-      await this.deps.journal.finish(entry, outcome, this.now());
+      if (journaled) await this.deps.journal.finish(entry, outcome, this.now());
     } catch (err) {
       log.error({ err: toWireError(err) }, 'journal write failed after command ran');
       return failure(

@@ -6,6 +6,7 @@ import { bundleRoutes } from './bundle/routes.js';
 import { bundleManifestPaths } from './bundle/manifest.js';
 import { healthRoutes } from './health/routes.js';
 import { certsRoutes } from './health/certs-service.js';
+import { kubeconfigRoutes } from './health/kubeconfig-route.js';
 import type { ApplyStore } from './orchestrator/apply-store.js';
 import { z } from 'zod';
 import { createWebToken, type HasDatabase } from './web/web-tokens.js';
@@ -36,6 +37,7 @@ export function allRoutes(
     artifactsRoute(deps.artifactsDir),
     ...healthRoutes({ store: deps.store, registry: deps.registry, controllerUrl: deps.controllerUrl }),
     ...certsRoutes({ store: deps.store, registry: deps.registry, controllerUrl: deps.controllerUrl }),
+    ...kubeconfigRoutes({ store: deps.store, registry: deps.registry, controllerUrl: deps.controllerUrl }),
     ...bundleRoutes({
       bundleDir: deps.bundleDir,
       ca: deps.ca,

@@ -62,3 +62,44 @@ export const CertsResponse = z.strictObject({
   checkedAt: z.string(),
 });
 export type CertsResponse = z.infer<typeof CertsResponse>;
+
+/** `kctl kubeconfig`: a fresh admin kubeconfig signed on a control plane (kubeadm kubeconfig user). */
+export const KubeconfigRequest = z.strictObject({
+  /** cluster.yaml (parsed YAML) */
+  cluster: z.unknown(),
+  /** how long the client certificate is valid; default 24 */
+  validityHours: z.number().int().min(1).max(8760).optional(),
+});
+export type KubeconfigRequest = z.infer<typeof KubeconfigRequest>;
+
+export const KubeconfigResponse = z.strictObject({
+  /** the kubeconfig; a credential: written 0600 by kctl, never logged */
+  kubeconfig: z.string().max(64 * 1024),
+  /** the certificate's common name: who the API server's audit log will name */
+  clientName: z.string(),
+  host: z.string(),
+  expiresAt: z.string(),
+});
+export type KubeconfigResponse = z.infer<typeof KubeconfigResponse>;
+
+export const KubeconfigOps = {
+  /**
+   * `kubeadm kubeconfig user --org kubeadm:cluster-admins` on a control plane: a kubeconfig whose
+   * client certificate the cluster CA signs just now. Its result is a credential: the agent never
+   * journals it (a re-sent command signs again).
+   */
+  'kubeadm.userKubeconfig': {
+    args: z.strictObject({
+      /** a ClusterConfiguration: clusterName and controlPlaneEndpoint for the kubeconfig */
+      config: z
+        .string()
+        .min(1)
+        .max(64 * 1024),
+      clientName: z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9:._@-]{0,127}$/, 'must be a client name like kctl:alice'),
+      validityHours: z.number().int().min(1).max(8760),
+    }),
+    result: z.strictObject({ kubeconfig: z.string().max(64 * 1024) }),
+  },
+} as const;

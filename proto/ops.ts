@@ -6,7 +6,7 @@ import { HostSpec } from './host-spec.js';
 import { StepPlan, StepReport } from './results.js';
 import { HealthRunArgs, HealthRunResult } from './health.js';
 import { PackageIndexOps } from './package-index.js';
-import { CertsOps } from './certs.js';
+import { CertsOps, KubeconfigOps } from './certs.js';
 
 /** The units `service.restart` may restart: kctl's own, never an arbitrary name from the wire. */
 export const RestartableUnit = z.enum([
@@ -75,6 +75,7 @@ export const Ops = {
   ...KubeadmOps,
   ...PackageIndexOps,
   ...CertsOps,
+  ...KubeconfigOps,
 } as const;
 
 export type OpName = keyof typeof Ops;

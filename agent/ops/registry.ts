@@ -21,6 +21,11 @@ export interface AgentOp<N extends OpName> {
    * would clash on the host and on their shared config file.
    */
   exclusive?: 'kubeadm';
+  /**
+   * The result is a credential: the executor never writes it to the journal, so a re-sent command
+   * runs again (such an op must be safe to repeat).
+   */
+  secretResult?: true;
   run(args: OpArgs<N>, ctx: OpContext): Promise<OpResult<N>>;
 }
 

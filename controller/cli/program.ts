@@ -8,6 +8,8 @@ import { hostsCommand } from './hosts-cmd.js';
 import { preflightCommand } from './preflight-cmd.js';
 import { healthCommand } from './health-cmd.js';
 import { certsCommand } from './certs-cmd.js';
+import { kubeconfigCommand } from './kubeconfig-cmd.js';
+import { auditCommand } from './audit-cmd.js';
 import { planCommand } from './plan-cmd.js';
 import { applyCommand } from './apply-cmd.js';
 import { cloudInitCommand } from './cloud-init-cmd.js';
@@ -32,6 +34,8 @@ export function buildProgram(ctx: CliContext): Command {
     preflightCommand(ctx),
     healthCommand(ctx),
     certsCommand(ctx),
+    kubeconfigCommand(ctx),
+    auditCommand(ctx),
     planCommand(ctx),
     applyCommand(ctx),
     cloudInitCommand(ctx),

@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { access, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { access, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { CertsResponse } from '../../proto/certs.js';
+import { AuditList } from '../../proto/admin-api.js';
 import { ApplyEventLine } from '../../proto/plan-api.js';
 import { kctl, startProcess, waitFor } from './harness.js';
 import { startLab, type Lab } from './ha-lab.js';
@@ -136,6 +141,83 @@ describe('kctl certs check and kctl certs renew', () => {
       const after = await kctl(['plan', '-f', lab.clusterFile], { env: lab.env });
       expect(after.code, after.stderr).toBe(0);
       expect(after.stdout).toContain('no changes');
+    },
+  );
+
+  it(
+    'kctl kubeconfig: a 0600 file the real kubectl reads, a credential signed by the cluster CA for this admin, in no log and no journal, audited',
+    { timeout: 120_000 },
+    async () => {
+      const out = join(lab.dir, 'ha.kubeconfig');
+      const r = await kctl(['kubeconfig', '-f', lab.clusterFile, '--out', out, '--validity-hours', '2'], {
+        env: lab.env,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain(`wrote ${out}`);
+      expect((await stat(out)).mode & 0o777).toBe(0o600);
+
+      // the real kubectl client this machine ships reads it (it never contacts the lab's VIP here)
+      const kubectl = '/usr/bin/kubectl';
+      if (!existsSync(kubectl)) throw new Error('/usr/bin/kubectl is missing (the machine image ships it)');
+      const view = await promisify(execFile)(kubectl, ['--kubeconfig', out, 'config', 'view', '-o', 'json']);
+      const config = JSON.parse(view.stdout) as {
+        clusters: Array<{ name: string; cluster: { server: string } }>;
+        users: Array<{ name: string }>;
+        'current-context': string;
+      };
+      expect(config.clusters[0]).toMatchObject({
+        name: 'ha',
+        cluster: { server: 'https://198.18.1.100:6443' },
+      });
+      expect(config.users[0]?.name).toMatch(/^kctl:/);
+      expect(config['current-context']).toBe(`${config.users[0]?.name}@ha`);
+
+      // the certificate: this admin, the cluster-admins group, signed now by cp-1's cluster CA, 2 h
+      const text = await readFile(out, 'utf8');
+      const data = /client-certificate-data: (\S+)/.exec(text)?.[1] ?? '';
+      const cert = new X509Certificate(Buffer.from(data, 'base64'));
+      expect(cert.subject).toContain('O=kubeadm:cluster-admins');
+      expect(cert.subject).toContain(`CN=${config.users[0]?.name ?? ''}`);
+      const ca = new X509Certificate(await readFile(join(rootOf('cp-1'), 'etc/kubernetes/pki/ca.crt')));
+      expect(cert.verify(ca.publicKey)).toBe(true);
+      const hours = (Date.parse(cert.validTo) - Date.now()) / 3_600_000;
+      expect(hours).toBeGreaterThan(1.5);
+      expect(hours).toBeLessThanOrEqual(2.01);
+
+      // the stand-in kubectl on a host accepts it as an admin of this cluster
+      const inRoot = join(rootOf('cp-2'), 'root/.kube');
+      await mkdir(inRoot, { recursive: true });
+      await writeFile(join(inRoot, 'config'), text, { mode: 0o600 });
+      const nodes = await promisify(execFile)(
+        join(lab.dir, 'bin/kubectl'),
+        ['--kubeconfig', '/root/.kube/config', 'get', 'nodes'],
+        {
+          env: { ...process.env, KCTL_HOST_ROOT: rootOf('cp-2') },
+        },
+      );
+      expect(nodes.stdout).toContain('cp-1');
+
+      // the key is nowhere but in the file: not in the controller's or any agent's log, not in a journal
+      const key = /client-key-data: (\S+)/.exec(text)?.[1] ?? '';
+      expect(key.length).toBeGreaterThan(100);
+      expect(lab.controller.proc.output()).not.toContain(key.slice(0, 40));
+      for (const a of lab.agents) {
+        expect(a.proc.output(), a.name).not.toContain(key.slice(0, 40));
+        const journal = join(a.stateDir, 'state/journal');
+        const entries = await readdir(journal);
+        expect(entries.length, `${a.name} journal is where the test looks`).toBeGreaterThan(0);
+        for (const f of entries)
+          expect(await readFile(join(journal, f), 'utf8'), `${a.name} journal ${f}`).not.toContain(
+            key.slice(0, 40),
+          );
+      }
+      const audit = await lab.controller.api.get('/v1/admin/audit?limit=20', AuditList);
+      expect(audit.entries.find((e) => e.action === 'kubeconfig.issue')).toMatchObject({
+        target: 'ha',
+        details: { host: 'cp-1', validityHours: 2 },
+      });
+      const listed = await kctl(['audit', '--action', 'kubeconfig'], { env: lab.env });
+      expect(listed.stdout).toMatch(/kubeconfig\.issue\s+ha\s/);
     },
   );
 });

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { GLOBAL_FLAGS, parseFlags, type FlagSpec } from './flags.js';
 import { hostExists, writeHostFile } from './host-files.js';
-import { generateCertificateKey } from './k8s-values.js';
+import { generateCertificateKey, parseGoDuration } from './k8s-values.js';
+import { renderKubeconfig } from './kubeconfig.js';
 import { joinedNodeName } from './node-identity.js';
 import { algorithmOfKeyPem, certInfo, issueCert, type CertAndKey } from './standin-pki.js';
 import { STANDIN_MARK, StandinExit, type StandinEnv } from './standin-env.js';
@@ -171,5 +172,82 @@ export async function kubeadmCerts(env: StandinEnv, rest: string[]): Promise<voi
   }
   throw new StandinExit(
     `kubeadm (${STANDIN_MARK}): "certs ${rest[0] ?? ''}" is not implemented by the stand-in`,
+  );
+}
+
+const KUBECONFIG_USER_FLAGS: FlagSpec[] = [
+  ...GLOBAL_FLAGS,
+  { name: 'config', kind: 'string' },
+  { name: 'client-name', kind: 'string' },
+  { name: 'org', kind: 'stringSlice' },
+  { name: 'validity-period', kind: 'string' },
+  { name: 'token', kind: 'string' },
+];
+
+interface ClusterConfigDoc {
+  kind?: string;
+  clusterName?: string;
+  controlPlaneEndpoint?: string;
+  certificatesDir?: string;
+}
+
+/**
+ * STAND-IN `kubeadm kubeconfig user --client-name N [--org O]... [--validity-period D] [--config F]`:
+ * a kubeconfig on stdout whose client certificate this host's cluster CA signs now, for the
+ * ClusterConfiguration's endpoint and cluster name (kubeadm's defaults without one).
+ */
+export async function kubeadmKubeconfigUser(env: StandinEnv, rest: string[]): Promise<void> {
+  if (rest[0] !== 'user') {
+    throw new StandinExit(
+      `kubeadm (${STANDIN_MARK}): "kubeconfig ${rest[0] ?? ''}" is not implemented by the stand-in`,
+    );
+  }
+  const flags = parseFlags(rest.slice(1), KUBECONFIG_USER_FLAGS, 'kubeadm kubeconfig user');
+  const clientName = flags.string('client-name');
+  if (!clientName) throw new StandinExit('required flag(s) "client-name" not set');
+  if (flags.string('token'))
+    throw new StandinExit(`kubeadm (${STANDIN_MARK}): --token is not implemented by the stand-in`);
+  const configPath = flags.string('config');
+  let config: ClusterConfigDoc = {};
+  if (configPath) {
+    const text = read(env, configPath);
+    if (text === undefined) throw new StandinExit(`unable to read config from "${configPath}"`);
+    const docs = text.split(/^---$/m).map((d) => (parseYaml(d) ?? {}) as ClusterConfigDoc);
+    config = docs.find((d) => d.kind === 'ClusterConfiguration') ?? {};
+  }
+  const validity = flags.string('validity-period') ?? '8760h';
+  const validityMs = parseGoDuration(validity);
+  if (validityMs === undefined || validityMs <= 0)
+    throw new StandinExit(`invalid argument "${validity}" for "--validity-period" flag`);
+  const dir = config.certificatesDir ?? PKI;
+  const certPem = read(env, `${dir}/ca.crt`);
+  const keyPem = read(env, `${dir}/ca.key`);
+  if (!certPem || !keyPem) {
+    throw new StandinExit(
+      `couldn't create a kubeconfig; the CA files couldn't be loaded: failed to load key: couldn't load the private key file ${dir}/ca.key: open ${dir}/ca.key: no such file or directory`,
+    );
+  }
+  const client = await issueCert(
+    { certPem, keyPem },
+    {
+      commonName: clientName,
+      organizations: flags.list('org'),
+      usages: ['client'],
+      algorithm: algorithmOfKeyPem(keyPem),
+      now: env.now(),
+      validityMs,
+    },
+  );
+  const endpoint = config.controlPlaneEndpoint ?? '';
+  if (endpoint === '')
+    throw new StandinExit(`kubeadm (${STANDIN_MARK}): give --config with a controlPlaneEndpoint`);
+  env.out(
+    renderKubeconfig({
+      clusterName: config.clusterName ?? 'kubernetes',
+      server: `https://${endpoint}`,
+      caCertPem: certPem,
+      userName: clientName,
+      client,
+    }),
   );
 }

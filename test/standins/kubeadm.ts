@@ -1,7 +1,7 @@
 import { stringify as toYaml } from 'yaml';
 import { resolveCluster, imageList } from './cluster-params.js';
 import { GLOBAL_FLAGS, parseFlags } from './flags.js';
-import { kubeadmCerts } from './kubeadm-certs.js';
+import { kubeadmCerts, kubeadmKubeconfigUser } from './kubeadm-certs.js';
 import { kubeadmError, loadConfigFile } from './kubeadm-common.js';
 import { kubeadmInit, resolveKubernetesVersion } from './kubeadm-init.js';
 import { kubeadmJoin } from './kubeadm-join.js';
@@ -29,6 +29,7 @@ Commands:
   kubeadm token list | delete TOKEN... | generate
   kubeadm certs certificate-key
   kubeadm certs renew all        (leaf certificates and kubeconfig client certificates, same CA)
+  kubeadm kubeconfig user --client-name N [--org O] [--validity-period D] --config F
   kubeadm reset -f
   kubeadm upgrade plan [VERSION] | apply VERSION -y | node
   kubeadm config validate --config FILE
@@ -159,6 +160,9 @@ runStandin('kubeadm', async (env, args) => {
       return undefined;
     case 'certs':
       await kubeadmCerts(env, rest);
+      return undefined;
+    case 'kubeconfig':
+      await kubeadmKubeconfigUser(env, rest);
       return undefined;
     case 'reset':
       return kubeadmReset(env, rest);
