@@ -5,8 +5,8 @@
  * the offline bundle (`kctl bundle build`: containerd, runc, nodejs and the kubeadm/kubelet/kubectl
  * STAND-IN packages), then `kctl plan` and `kctl apply` with `packages.source: bundle`.
  *
- *   sudo npm run demo        # scripts/demo.ts calls labDemoUp() when root
- *   sudo npm run demo:down   # stops the controller, `kctl lab down`, removes the demo state
+ *   npm run demo        # scripts/demo.ts calls labDemoUp() when root
+ *   npm run demo:down   # stops the controller, `kctl lab down`, removes the demo state
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -26,7 +26,7 @@ const CONTROLLER_PID_FILE = join(LAB_DEMO_DIR, 'controller.pid.json');
 export function labDemoUnavailable(): string | undefined {
   if (process.platform !== 'linux') return 'the fleet lab needs Linux';
   if (process.getuid?.() !== 0)
-    return 'the fleet lab boots Debian hosts with systemd-nspawn and needs root (sudo npm run demo)';
+    return 'the fleet lab boots Debian hosts with systemd-nspawn and needs root (npm run demo)';
   return undefined;
 }
 
@@ -117,9 +117,9 @@ export async function labDemoUp(): Promise<number> {
       ...(login ? [`  login token: ${login}   (read-only, 12h)`] : []),
       `  controller:  ${lab.controllerUrl}   log ${lab.controllerLog}`,
       `  kctl:        export KCTL_CONFIG=${lab.clientConfig}; npx tsx controller/cli/kctl.ts status`,
-      `  a host:      sudo npx tsx controller/cli/kctl.ts lab status; sudo nsenter -t <INIT-PID> -a systemctl status kctl-agent`,
+      `  a host:      npx kctl lab status; nsenter -t <INIT-PID> -a systemctl status kctl-agent`,
       `  disk:        ${duMegabytes([LAB_DEMO_DIR, DEFAULT_LAB_DIR, DEFAULT_CACHE_DIR])}`,
-      `  tear down:   sudo npm run demo:down   (stops the controller, kctl lab down, removes ${LAB_DEMO_DIR})`,
+      `  tear down:   npm run demo:down   (stops the controller, kctl lab down, removes ${LAB_DEMO_DIR})`,
     ].join('\n'),
   );
   return code;

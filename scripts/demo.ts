@@ -200,7 +200,7 @@ async function main(): Promise<void> {
   }
   if (!loopback && labMissing === undefined) {
     process.exitCode = await labDemoUp().catch((err: unknown) => {
-      console.error('demo: the lab is left as it is for a look; `sudo npm run demo:down` removes it');
+      console.error('demo: the lab is left as it is for a look; `npm run demo:down` removes it');
       throw err;
     });
     return;

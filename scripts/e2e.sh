@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
-  echo "e2e needs root (network namespaces, mounts, containers): sudo $0" >&2
+  echo "e2e needs root (network namespaces, mounts, containers): run it as root" >&2
   exit 1
 fi
 with_lab=0

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
-  echo "lab tests need root (network namespaces, mounts, containers): sudo $0" >&2
+  echo "lab tests need root (network namespaces, mounts, containers): run it as root" >&2
   exit 1
 fi
 exec npx vitest run --config test/lab/vitest.lab.config.ts "$@"

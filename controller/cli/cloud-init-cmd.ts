@@ -28,7 +28,20 @@ export function cloudInitCommand(ctx: CliContext): Command {
       const { config } = self.optsWithGlobals<{ config?: string }>();
       const clientConfig = await loadClientConfig(config);
       const client = await ctx.client(self);
-      const sha = (await client.text(`/artifacts/${AGENT_ARTIFACT}.sha256`)).trim().split(/\s+/)[0] ?? '';
+      const remedy =
+        'build them into the controller data dir: npx tsx packaging/artifacts.ts <data-dir>/artifacts ' +
+        '(the data dir `kctl controller run --data-dir` uses; a release package ships them)';
+      const checksum = await client.text(`/artifacts/${AGENT_ARTIFACT}.sha256`).catch((err: unknown) => {
+        if (err instanceof KctlError && err.code === 'not_found') {
+          throw new KctlError(
+            'not_found',
+            `The controller has no agent artifact (${AGENT_ARTIFACT}.sha256) for cloud-init to download`,
+            { details: { remedy } },
+          );
+        }
+        throw err;
+      });
+      const sha = checksum.trim().split(/\s+/)[0] ?? '';
       if (
         !z
           .string()
@@ -37,8 +50,7 @@ export function cloudInitCommand(ctx: CliContext): Command {
       ) {
         throw new KctlError('not_found', `The controller serves no checksum for ${AGENT_ARTIFACT}`, {
           details: {
-            remedy:
-              'build the artifacts (npx tsx packaging/artifacts.ts DIR) into the controller artifacts dir',
+            remedy,
           },
         });
       }

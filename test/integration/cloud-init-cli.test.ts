@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AuditList, TokenList } from '../../proto/admin-api.js';
 import { cleanup, kctl, startControllerProcess, tempDir, type ControllerHandle } from './harness.js';
@@ -63,6 +63,25 @@ describe('kctl cloud-init', () => {
     expect(r.stdout.trim()).toMatch(/^\S+\.\S+$/);
     const { entries } = await controller.api.get('/v1/admin/audit?limit=20', AuditList);
     expect(entries.find((e) => e.action === 'web-token.create')?.details).toEqual({ readOnly: true });
+  });
+
+  it('says how to build the agent artifact when the controller has none, and mints no token', async () => {
+    const dir = join(controller.dataDir, 'artifacts');
+    const kept = join(controller.dataDir, 'artifacts.kept');
+    await rename(dir, kept);
+    try {
+      const before = (await controller.api.get('/v1/admin/audit?limit=50', AuditList)).entries.length;
+      const r = await kctl(['cloud-init', '--role', 'worker'], {
+        env: { KCTL_CONFIG: controller.clientConfig },
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('The controller has no agent artifact (kctl-agent-linux-x64.sha256)');
+      expect(r.stderr).toContain('npx tsx packaging/artifacts.ts <data-dir>/artifacts');
+      const after = (await controller.api.get('/v1/admin/audit?limit=50', AuditList)).entries.length;
+      expect(after, 'no token was created').toBe(before);
+    } finally {
+      await rename(kept, dir);
+    }
   });
 
   it('refuses an unknown role, naming the flag', async () => {
