@@ -7,6 +7,7 @@ import type { HostFile } from '../../proto/host-spec.js';
 import { KctlError } from '../../proto/errors.js';
 import { containerdMajor, CONTAINERD_CERTS_DIR, pauseImageFor, renderContainerdFiles } from './containerd.js';
 import { CRI_SOCKET } from './kubeadm.js';
+import { etcdClientUrl } from './etcd.js';
 import { KUBE_VIP_MANIFEST_PATH, renderKubeVipManifest } from './kube-vip.js';
 import { kctlImage } from '../images/cluster-images.js';
 import { bundleFormatError } from './packages.js';
@@ -50,8 +51,42 @@ export function apiServerCertSANs(spec: ClusterSpec): string[] {
   return [...new Set(names.filter((n): n is string => n !== undefined))];
 }
 
-export function kubeadmInputFor(spec: ClusterSpec, node: SpecNode): KubeadmInput {
+/**
+ * The etcd client URLs the API servers use: none with stacked etcd (etcd.local), cluster.yaml's
+ * endpoints for external etcd, each managed member's address (resolved like a node's) for managed.
+ */
+export function externalEtcdEndpoints(
+  spec: Pick<ClusterSpec, 'etcd'>,
+  etcdMembers: readonly { name: string; address: string | undefined }[] | undefined,
+): string[] | undefined {
+  switch (spec.etcd.mode) {
+    case 'stacked':
+      return undefined;
+    case 'external':
+      return [...spec.etcd.endpoints];
+    case 'managed': {
+      if (etcdMembers === undefined || etcdMembers.length === 0)
+        throw new KctlError(
+          'invalid_spec',
+          "etcd.mode managed: no etcd member is resolved to render kubeadm's etcd.external",
+        );
+      return etcdMembers.map((m) => {
+        if (m.address === undefined)
+          throw new KctlError('invalid_spec', `etcd member "${m.name}" has no address: give hosts[].address`);
+        return etcdClientUrl(m.address);
+      });
+    }
+  }
+}
+
+export function kubeadmInputFor(
+  spec: ClusterSpec,
+  node: SpecNode,
+  etcdMembers?: readonly { name: string; address: string | undefined }[],
+): KubeadmInput {
+  const endpoints = externalEtcdEndpoints(spec, etcdMembers);
   return {
+    ...(endpoints !== undefined ? { externalEtcd: { endpoints } } : {}),
     kubernetesVersion: spec.kubernetesVersion,
     clusterName: spec.name,
     controlPlaneEndpoint: { host: spec.controlPlaneEndpoint.host, port: spec.controlPlaneEndpoint.port },

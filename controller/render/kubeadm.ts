@@ -100,8 +100,23 @@ export function clusterConfiguration(input: KubeadmInput): object {
     },
     ...section('controllerManager', extraArgs(api, input.extraArgs.controllerManager)),
     ...section('scheduler', extraArgs(api, input.extraArgs.scheduler)),
-    etcd: { local: { dataDir: ETCD_DATA_DIR, ...extraArgs(api, input.extraArgs.etcd) } },
+    etcd: etcdSection(api, input),
   };
+}
+
+/** Where the API servers find etcd's CA and their client pair: kubeadm's own layout. */
+export const EXTERNAL_ETCD_FILES = {
+  caFile: '/etc/kubernetes/pki/etcd/ca.crt',
+  certFile: '/etc/kubernetes/pki/apiserver-etcd-client.crt',
+  keyFile: '/etc/kubernetes/pki/apiserver-etcd-client.key',
+} as const;
+
+function etcdSection(api: KubeadmApiVersion, input: KubeadmInput): object {
+  if (input.externalEtcd === undefined)
+    return { local: { dataDir: ETCD_DATA_DIR, ...extraArgs(api, input.extraArgs.etcd) } };
+  if (input.externalEtcd.endpoints.length === 0)
+    throw new KctlError('invalid_spec', 'External etcd needs at least one endpoint');
+  return { external: { endpoints: [...input.externalEtcd.endpoints], ...EXTERNAL_ETCD_FILES } };
 }
 
 /** The kubelet's cgroup driver must match containerd's SystemdCgroup = true. */

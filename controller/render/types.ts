@@ -47,6 +47,8 @@ export interface KubeadmInput {
   criSocket: string;
   /** absent: kubeadm's default (the control-plane NoSchedule taint on control planes, none on workers) */
   taints?: readonly Taint[] | undefined;
+  /** etcd outside the control planes (etcd.mode managed or external): its client URLs; absent: etcd.local */
+  externalEtcd?: { endpoints: readonly string[] } | undefined;
 }
 
 /** What `kubeadm init` gets besides the cluster: its bootstrap token and the upload-certs key. */
