@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { KubeProxyMode, NodeRole } from './checks.js';
+import { HostRole, KubeProxyMode } from './checks.js';
 import { HttpsUrl, OneLineText, PackageVersion, SysctlKey, SystemdUnitName } from './validators.js';
 
 const SysctlValue = z.string().regex(/^[A-Za-z0-9 ._:,-]{0,256}$/, 'must be a plain sysctl value');
@@ -77,7 +77,7 @@ export type TrustedCertificate = z.infer<typeof TrustedCertificate>;
  */
 export const HostSpec = z.strictObject({
   hostName: DnsName,
-  role: NodeRole,
+  role: HostRole,
   kubernetesVersion: z
     .string()
     .max(64)

@@ -204,7 +204,10 @@ export function etcdMemberFiles(pki: EtcdPki, name: string): PkiFile[] {
 }
 
 /** What a control plane gets: the etcd CA and the API server's client pair. */
-export function apiserverEtcdClientFiles(pki: Pick<EtcdPki, 'ca' | 'apiserverClient'>): PkiFile[] {
+export function apiserverEtcdClientFiles(pki: {
+  ca: { certPem: string };
+  apiserverClient: KeyPair;
+}): PkiFile[] {
   const P = ETCD_PKI_PATHS;
   return [
     { path: P.ca, content: pki.ca.certPem, mode: 0o644, sensitive: false },
