@@ -45,7 +45,7 @@ describe('ambiguous or silently insecure registry setups are refused, naming the
     [
       'a plain-http mirror not listed',
       { registryMirrors: { 'registry.k8s.io': ['http://r.lab:5000'] }, registryCAs: {} },
-      'runtime.containerd.registryMirrors.registry.k8s.io',
+      'runtime.containerd.registryMirrors.registry.k8s.io[0]',
       /list "r.lab:5000" in runtime.containerd.insecureRegistries/,
     ],
     [

@@ -1,3 +1,4 @@
+import { quoteInput } from '../../proto/validators.js';
 import type { RegistryInput } from './types.js';
 
 export interface RegistryProblem {
@@ -18,15 +19,15 @@ export function registrySecurityProblems(input: RegistryInput): RegistryProblem[
   const problems: RegistryProblem[] = [];
   const schemes = new Map<string, Set<string>>();
   for (const [registry, mirrors] of Object.entries(input.registryMirrors)) {
-    for (const mirror of mirrors) {
+    for (const [i, mirror] of mirrors.entries()) {
       const url = new URL(mirror);
       const seen = schemes.get(url.host) ?? new Set<string>();
       seen.add(url.protocol);
       schemes.set(url.host, seen);
       if (url.protocol === 'http:' && !insecure.has(url.host))
         problems.push({
-          path: `runtime.containerd.registryMirrors.${registry}`,
-          message: `has the plain-http mirror ${mirror}: list "${url.host}" in ${INSECURE} to allow it, or use https`,
+          path: `runtime.containerd.registryMirrors.${registry}[${i}]`,
+          message: `${quoteInput(mirror)} is plain http: list "${url.host}" in ${INSECURE} to allow it, or use https`,
         });
     }
   }

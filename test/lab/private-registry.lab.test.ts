@@ -341,7 +341,7 @@ describe('a private registry with its own CA, pulled through kctl’s mirror con
       const refused = parseClusterSpec(mirror(''));
       expect(refused.ok).toBe(false);
       expect(!refused.ok && refused.errors.map((e) => e.path)).toContain(
-        'runtime.containerd.registryMirrors.registry.k8s.io',
+        'runtime.containerd.registryMirrors.registry.k8s.io[0]',
       );
 
       await execa('ctr', ['-a', sock, '-n', 'k8s.io', 'images', 'rm', IMAGE], { reject: false });
