@@ -74,7 +74,8 @@ export async function observeCluster(
       const prepareVersion = prepareVersionOf(cluster, state);
       const o: HostObservation = { state, prepareVersion };
       if (options.prepare) {
-        const plan = await client.call(h, 'host.plan', { spec: cluster.hostSpecFor(h, prepareVersion) });
+        const spec = cluster.hostSpecFor(h, prepareVersion, { member: isMember(state) });
+        const plan = await client.call(h, 'host.plan', { spec });
         o.prepare = plan.steps;
       }
       if (options.certificates && h.role === 'control-plane' && isMember(state)) {

@@ -9,6 +9,7 @@ import { packageFormatFor } from '../render/packages.js';
 import { cniManifestFor, type CniManifest } from '../render/cni/cni-inputs.js';
 import { prepareHostSpec } from './host-spec.js';
 import { clusterRenderers, type ConfigRenderers } from './renderers.js';
+import { kubeVipManifestFor } from '../render/cluster-spec-inputs.js';
 import type { PlannedHost } from './planned-host.js';
 
 export type { PlannedHost } from './planned-host.js';
@@ -23,8 +24,13 @@ export interface ResolvedCluster {
   cniManifest: string | undefined;
   cni: CniManifest | undefined;
   renderers: ConfigRenderers;
-  /** what the prepare phase converges a host to, with the kube packages of `version` (default: the spec's) */
-  hostSpecFor(host: PlannedHost, version?: string): HostSpec;
+  /**
+   * What the prepare phase converges a host to, with the kube packages of `version` (default: the
+   * spec's). A control plane that is already a `member` of a kube-vip cluster also keeps kube-vip's
+   * steady-state manifest (admin.conf): the first control plane's init-time one (super-admin.conf)
+   * is replaced once the cluster is up.
+   */
+  hostSpecFor(host: PlannedHost, version?: string, options?: { member?: boolean }): HostSpec;
   host(name: string): PlannedHost;
 }
 
@@ -133,14 +139,20 @@ export function resolveCluster(
     cniManifest: cni?.content,
     cni,
     renderers: renderersFor(spec.kubernetesVersion),
-    hostSpecFor(host, version = spec.kubernetesVersion) {
-      return prepareHostSpec({ ...spec, kubernetesVersion: version }, host, {
+    hostSpecFor(host, version = spec.kubernetesVersion, options = {}) {
+      const hostSpec = prepareHostSpec({ ...spec, kubernetesVersion: version }, host, {
         kernelRelease: host.kernelRelease,
         packageFormat: host.packageFormat,
         containerdVersion: host.containerdVersion,
         files: renderersFor(version).prepareFiles(host),
         controlPlanes: planned.filter((h) => h.role === 'control-plane'),
       });
+      const vip = options.member
+        ? kubeVipManifestFor({ ...spec, kubernetesVersion: version }, { role: host.role, first: false })
+        : undefined;
+      return vip
+        ? { ...hostSpec, files: [...hostSpec.files, { ...vip, mode: 0o600, sensitive: false }] }
+        : hostSpec;
     },
     host(name) {
       const h = hosts.get(name);

@@ -80,7 +80,7 @@ export const preparePhase = phase<{ hostSpec: HostSpec }>({
         {
           host: h.name,
           title: 'converge host',
-          input: { hostSpec: c.cluster.hostSpecFor(h, o.prepareVersion) },
+          input: { hostSpec: c.cluster.hostSpecFor(h, o.prepareVersion, { member: isMember(o.state) }) },
           detail: `${changes.length} change(s)`,
           changes,
         },
@@ -111,7 +111,8 @@ export const initPhase = phase<Record<string, never>>({
   id: 'init',
   operation: 'apply',
   title: 'Initialise the first control plane',
-  summary: 'kube-vip manifest, then kubeadm init --upload-certs on the first control plane',
+  summary:
+    'kube-vip manifest, kubeadm init --upload-certs on the first control plane, then kube-vip moved to admin.conf',
   mode: 'serial',
   concurrency: () => 1,
   tasks: (c) => {
@@ -120,16 +121,29 @@ export const initPhase = phase<Record<string, never>>({
     return [{ host: first.name, title: 'kubeadm init', input: {}, detail: 'kubeadm init --upload-certs' }];
   },
   async run(_input, host, t) {
-    if ((await t.call(host, 'kubeadm.state', {})).initialized) return { alreadyInitialized: true };
     const h = t.cluster.host(host);
-    const secrets = { token: generateToken().token, certificateKey: randomBytes(32).toString('hex') };
     const vip = t.cluster.renderers.kubeVip(h);
+    // the cluster is up: kube-vip moves from super-admin.conf to admin.conf, as on every other
+    // control plane (the prepare spec of a member keeps that manifest from now on). Also on a
+    // resumed task whose init had finished before a crash.
+    const steadyKubeVip = async (): Promise<void> => {
+      if (!vip) return;
+      t.progress('kube-vip: admin.conf');
+      const steady = t.cluster.hostSpecFor(h, undefined, { member: true });
+      await t.call(host, 'host.apply', { spec: steady, only: [`file:${vip.path}`] });
+    };
+    if ((await t.call(host, 'kubeadm.state', {})).initialized) {
+      await steadyKubeVip();
+      return { alreadyInitialized: true };
+    }
+    const secrets = { token: generateToken().token, certificateKey: randomBytes(32).toString('hex') };
     const before = Date.now();
     const r = await t.call(host, 'kubeadm.init', {
       config: t.cluster.renderers.init(h, secrets),
       manifests: vip ? [vip] : [],
       ignorePreflightErrors: [],
     });
+    await steadyKubeVip();
     // only an init that ran registered this token and uploaded with this key: reuse them for joins
     if (!r.alreadyInitialized) {
       t.material.remember({

@@ -110,8 +110,8 @@ function upgradeTask(c: PlanningContext, h: PlannedHost): DerivedTask<UpgradeInp
   const input: UpgradeInput = { from, to, first, controlPlane: h.role === 'control-plane' };
   const steps: string[] = [];
   if (c.cluster.spec.packages.source !== 'preinstalled') {
-    const target = c.cluster.hostSpecFor(h, to);
-    const current = c.cluster.hostSpecFor(h, v.installed ?? to);
+    const target = c.cluster.hostSpecFor(h, to, { member: true });
+    const current = c.cluster.hostSpecFor(h, v.installed ?? to, { member: true });
     const keep = new Map(current.packages.map((p) => [p.name, p]));
     input.kubeadmStage = {
       ...target,
