@@ -20,11 +20,16 @@ export const MemberName = z.enum([
   'server.key',
   'controller.json',
   'kctl.yaml',
+  /** the etcd CA and member keys of etcd.mode managed (controller/etcd/pki-store.ts) */
+  'etcd-pki.json',
 ]);
 export type MemberName = z.infer<typeof MemberName>;
 
-/** kctl.yaml (the admin credential) is optional: it can be re-issued from the CA. */
-export const REQUIRED_MEMBERS: readonly MemberName[] = MemberName.options.filter((m) => m !== 'kctl.yaml');
+/** Optional: kctl.yaml (the admin credential) can be re-issued from the CA; etcd-pki.json exists only with managed etcd. */
+export const OPTIONAL_MEMBERS: readonly MemberName[] = ['kctl.yaml', 'etcd-pki.json'];
+export const REQUIRED_MEMBERS: readonly MemberName[] = MemberName.options.filter(
+  (m) => !OPTIONAL_MEMBERS.includes(m),
+);
 
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');
 

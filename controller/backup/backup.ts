@@ -7,7 +7,7 @@ import { KctlError } from '../../proto/errors.js';
 import { caPinOf } from '../../proto/ca-pin.js';
 import { KCTL_VERSION } from '../../proto/version.js';
 import { SqliteStore } from '../store/sqlite-store.js';
-import { encodeBackup, MemberName, type BackupManifest } from './archive.js';
+import { encodeBackup, MemberName, OPTIONAL_MEMBERS, type BackupManifest } from './archive.js';
 
 export interface BackupResult {
   out: string;
@@ -39,7 +39,7 @@ export async function backupController(options: {
     try {
       members[name] = await readFile(path);
     } catch (err) {
-      if (name === 'kctl.yaml' && (err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      if (OPTIONAL_MEMBERS.includes(name) && (err as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw new KctlError(
         'invalid_config',
         `Cannot read "${path}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
