@@ -9,9 +9,10 @@ import {
   ETCD_MANAGED_DATA_DIR,
   etcdClientUrl,
   renderEtcdDefaults,
+  type EtcdMember,
 } from '../../controller/render/etcd.js';
-import { apiserverEtcdClientFiles, etcdMemberFiles } from '../../controller/etcd/pki.js';
-import { etcdPkiFor } from '../../controller/etcd/pki-store.js';
+import { apiserverEtcdClientFiles, etcdMemberFiles, type EtcdPki } from '../../controller/etcd/pki.js';
+import { etcdPkiFor, loadEtcdPki } from '../../controller/etcd/pki-store.js';
 
 /**
  * etcd.mode managed with the REAL etcd (Debian's etcd-server 3.4): three members, each in a network
@@ -28,12 +29,16 @@ const TAG = String(process.pid % 100_000);
 const NET = `198.19.${200 + (process.pid % 50)}`;
 const BRIDGE = `ket${TAG}`;
 const CLIENT = { ns: `kctl-et-${TAG}-c`, veth: `ket${TAG}c`, address: `${NET}.2` };
-const MEMBERS = [1, 2, 3].map((i) => ({
+const ALL = [1, 2, 3, 4].map((i) => ({
   name: `etcd-${i}`,
   ns: `kctl-et-${TAG}-${i}`,
   veth: `ket${TAG}h${i}`,
   address: `${NET}.${20 + i}`,
 }));
+/** The three that form the cluster; the fourth joins it later (member add, initial-cluster-state existing). */
+const MEMBERS = ALL.slice(0, 3);
+const JOINER = ALL[3]!;
+type Member = (typeof ALL)[number];
 
 const missing = async (program: string): Promise<boolean> =>
   (await execa('sh', ['-c', `command -v ${program}`], { reject: false })).exitCode !== 0;
@@ -59,6 +64,7 @@ describe('managed etcd: three real etcd members with kctl-rendered configs and c
   const output = new Map<string, string>();
   const createdNs: string[] = [];
   let bridgeCreated = false;
+  let dataDir = '';
   const clientPki = (): string => join(dir, 'cp', 'pki');
 
   const daemonOutput = (): string => [...output].map(([k, v]) => `--- ${k}\n${v.slice(-1500)}`).join('\n');
@@ -89,6 +95,62 @@ describe('managed etcd: three real etcd members with kctl-rendered configs and c
     );
   }
 
+  /** The member as its host would run it: the rendered /etc/default/etcd, the PKI where LoadCredential= puts it. */
+  async function startMember(
+    m: Member,
+    pki: EtcdPki,
+    members: readonly EtcdMember[],
+    initialClusterState: 'new' | 'existing',
+  ): Promise<void> {
+    const root = join(dir, m.name);
+    const creds = join(root, 'credentials');
+    await mkdir(creds, { recursive: true });
+    // what LoadCredential= does: the files of kubeadm's layout, under their own names
+    for (const f of etcdMemberFiles(pki, m.name))
+      await writeFile(join(creds, f.path.split('/').pop() ?? ''), f.content, { mode: f.mode });
+    const rendered = renderEtcdDefaults({
+      clusterName: 'lab-etcd',
+      self: { name: m.name, address: m.address },
+      members,
+      initialClusterState,
+      extraArgs: {},
+    });
+    const env = parseEnvFile(rendered.replaceAll(ETCD_CREDENTIALS_DIR, creds));
+    expect(env.ETCD_DATA_DIR).toBe(ETCD_MANAGED_DATA_DIR);
+    env.ETCD_DATA_DIR = join(root, 'data');
+    const child = spawn('ip', ['netns', 'exec', m.ns, 'etcd'], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...env },
+    });
+    output.set(m.name, '');
+    const keep = (b: Buffer): void => void output.set(m.name, (output.get(m.name) ?? '') + b.toString());
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    processes.set(m.name, child);
+  }
+
+  /** endpoint health --cluster until every one of `expected` is healthy. */
+  async function healthyMembers(expected: readonly Member[], ms: number): Promise<number> {
+    const started = Date.now();
+    let last = '';
+    for (;;) {
+      const r = await etcdctl(['endpoint', 'health', '--cluster', '-w', 'json']);
+      last = `${r.stdout}\n${r.stderr}`;
+      if (r.exitCode === 0) {
+        const health = JSON.parse(r.stdout) as Array<{ endpoint: string; health: boolean }>;
+        const urls = health.map((h) => h.endpoint).sort();
+        if (urls.length === expected.length && health.every((h) => h.health)) {
+          expect(urls).toEqual(expected.map((m) => etcdClientUrl(m.address)).sort());
+          return Date.now() - started;
+        }
+      }
+      if (Date.now() - started > ms)
+        throw new Error(`not ${expected.length} healthy members in ${ms} ms:\n${last}\n${daemonOutput()}`);
+      await sleep(300);
+    }
+  }
+
   beforeAll(async () => {
     if (process.getuid?.() !== 0) throw new Error('this lab test needs root (network namespaces)');
     for (const [program, pkg] of [
@@ -106,7 +168,7 @@ describe('managed etcd: three real etcd members with kctl-rendered configs and c
     await execa('ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
     bridgeCreated = true;
     await execa('ip', ['link', 'set', BRIDGE, 'up']);
-    for (const n of [CLIENT, ...MEMBERS]) {
+    for (const n of [CLIENT, ...ALL]) {
       await execa('ip', ['netns', 'add', n.ns]);
       createdNs.push(n.ns);
       await execa('ip', ['link', 'add', n.veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', n.ns]);
@@ -117,7 +179,7 @@ describe('managed etcd: three real etcd members with kctl-rendered configs and c
     }
 
     // the controller's side: the etcd PKI in its data dir, created once
-    const dataDir = join(dir, 'controller');
+    dataDir = join(dir, 'controller');
     await mkdir(dataDir, { mode: 0o700 });
     const members = MEMBERS.map((m) => ({ name: m.name, address: m.address }));
     const pki = await etcdPkiFor(dataDir, members);
@@ -129,34 +191,7 @@ describe('managed etcd: three real etcd members with kctl-rendered configs and c
       await writeFile(path, f.content, { mode: f.mode });
     }
 
-    for (const m of MEMBERS) {
-      const root = join(dir, m.name);
-      const creds = join(root, 'credentials');
-      await mkdir(creds, { recursive: true });
-      // what LoadCredential= does: the files of kubeadm's layout, under their own names
-      for (const f of etcdMemberFiles(pki, m.name))
-        await writeFile(join(creds, f.path.split('/').pop() ?? ''), f.content, { mode: f.mode });
-      const rendered = renderEtcdDefaults({
-        clusterName: 'lab-etcd',
-        self: { name: m.name, address: m.address },
-        members,
-        initialClusterState: 'new',
-        extraArgs: {},
-      });
-      const env = parseEnvFile(rendered.replaceAll(ETCD_CREDENTIALS_DIR, creds));
-      expect(env.ETCD_DATA_DIR).toBe(ETCD_MANAGED_DATA_DIR);
-      env.ETCD_DATA_DIR = join(root, 'data');
-      const child = spawn('ip', ['netns', 'exec', m.ns, 'etcd'], {
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...env },
-      });
-      output.set(m.name, '');
-      const keep = (b: Buffer): void => void output.set(m.name, (output.get(m.name) ?? '') + b.toString());
-      child.stdout.on('data', keep);
-      child.stderr.on('data', keep);
-      processes.set(m.name, child);
-    }
+    for (const m of MEMBERS) await startMember(m, pki, members, 'new');
   }, 60_000);
 
   afterAll(async () => {
@@ -170,28 +205,14 @@ describe('managed etcd: three real etcd members with kctl-rendered configs and c
     }
     await sleep(200);
     for (const ns of createdNs) await execa('ip', ['netns', 'delete', ns], { reject: false });
-    for (const n of [CLIENT, ...MEMBERS]) await execa('ip', ['link', 'delete', n.veth], { reject: false });
+    for (const n of [CLIENT, ...ALL]) await execa('ip', ['link', 'delete', n.veth], { reject: false });
     if (bridgeCreated) await execa('ip', ['link', 'delete', BRIDGE], { reject: false });
     if (dir !== '') await rm(dir, { recursive: true, force: true });
   }, 30_000);
 
   it('forms one cluster: endpoint health --cluster with the apiserver-etcd-client certificate reports three healthy members', async () => {
-    const started = Date.now();
-    let last = '';
-    for (;;) {
-      const r = await etcdctl(['endpoint', 'health', '--cluster', '-w', 'json']);
-      last = `${r.stdout}\n${r.stderr}`;
-      if (r.exitCode === 0) {
-        const health = JSON.parse(r.stdout) as Array<{ endpoint: string; health: boolean }>;
-        expect(health.map((h) => h.endpoint).sort()).toEqual(MEMBERS.map((m) => etcdClientUrl(m.address)));
-        expect(health.every((h) => h.health)).toBe(true);
-        break;
-      }
-      if (Date.now() - started > 30_000)
-        throw new Error(`no healthy cluster in 30 s:\n${last}\n${daemonOutput()}`);
-      await sleep(300);
-    }
-    console.log(`three etcd members healthy ${Date.now() - started} ms after start`);
+    const took = await healthyMembers(MEMBERS, 30_000);
+    console.log(`three etcd members healthy ${took} ms after start`);
     const list = await etcdctl(['member', 'list', '-w', 'json']);
     expect(list.exitCode, list.stderr).toBe(0);
     const { members } = JSON.parse(list.stdout) as { members: Array<{ name: string; peerURLs: string[] }> };
@@ -212,5 +233,41 @@ describe('managed etcd: three real etcd members with kctl-rendered configs and c
     expect(r.exitCode).not.toBe(0);
     // refused at the TLS handshake, not timed out for another reason
     expect(daemonOutput()).toMatch(/client didn't provide a certificate/);
+  });
+
+  it('grows by one member: the controller signs it with the same CA, member add, then it starts as existing', async () => {
+    const members = ALL.map((m) => ({ name: m.name, address: m.address }));
+    const before = await loadEtcdPki(dataDir);
+    const pki = await etcdPkiFor(dataDir, members);
+    // the running members' certificates stay as they are: nothing to restart on them
+    for (const m of MEMBERS) expect(pki.members[m.name]).toEqual(before?.members[m.name]);
+    // etcd refuses a member add ("unhealthy cluster") until every member has been connected for
+    // 5 s: the engine will have to retry it, as done here
+    const addStarted = Date.now();
+    let add = await etcdctl(['member', 'add', JOINER.name, `--peer-urls=https://${JOINER.address}:2380`]);
+    while (
+      add.exitCode !== 0 &&
+      add.stderr.includes('unhealthy cluster') &&
+      Date.now() - addStarted < 15_000
+    ) {
+      await sleep(500);
+      add = await etcdctl(['member', 'add', JOINER.name, `--peer-urls=https://${JOINER.address}:2380`]);
+    }
+    expect(add.exitCode, add.stderr).toBe(0);
+    // etcdctl prints the joiner's ETCD_INITIAL_CLUSTER: the same one kctl renders
+    const rendered = parseEnvFile(
+      renderEtcdDefaults({
+        clusterName: 'lab-etcd',
+        self: members[3]!,
+        members,
+        initialClusterState: 'existing',
+        extraArgs: {},
+      }),
+    );
+    const printed = /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(add.stdout)?.[1]?.split(',').sort();
+    expect(printed).toEqual(rendered.ETCD_INITIAL_CLUSTER?.split(',').sort());
+    await startMember(JOINER, pki, members, 'existing');
+    const took = await healthyMembers(ALL, 30_000);
+    console.log(`fourth member healthy ${took} ms after it started`);
   });
 });
