@@ -8,6 +8,7 @@ import { resolveHostRoles, type HostAssignment } from '../spec/resolve.js';
 import { packageFormatFor } from '../render/packages.js';
 import { cniManifestFor, type CniManifest } from '../render/cni/cni-inputs.js';
 import { prepareHostSpec } from './host-spec.js';
+import { controlPlaneEtcdFiles } from './etcd-host-spec.js';
 import { clusterRenderers, type ConfigRenderers } from './renderers.js';
 import { kubeVipManifestFor } from '../render/cluster-spec-inputs.js';
 import type { PlannedHost } from './planned-host.js';
@@ -99,6 +100,11 @@ export function resolveCluster(
   const spec = parsed.data;
   const rules = crossFieldRules(spec);
   if (rules.errors.length > 0) throw specError(rules.errors);
+  // the members' PKI, files and HostSpec exist (controller/etcd, controller/plan/etcd-host-spec.ts); no phase installs them yet
+  if (spec.etcd.mode === 'managed')
+    throw specError([
+      { path: 'etcd.mode', message: 'managed etcd is not applied by this kctl yet: use stacked or external' },
+    ]);
   const enrolled = deps.store.listHosts().filter((h) => h.state === 'active');
   const resolved = resolveHostRoles(
     spec,
@@ -147,6 +153,9 @@ export function resolveCluster(
         files: renderersFor(version).prepareFiles(host),
         controlPlanes: planned.filter((h) => h.role === 'control-plane'),
       });
+      // external etcd: kubeadm's etcd.external names these files, in place before init and join
+      const etcdFiles = host.role === 'control-plane' ? controlPlaneEtcdFiles(spec, undefined) : [];
+      if (etcdFiles.length > 0) hostSpec.files = [...hostSpec.files, ...etcdFiles];
       const vip = options.member
         ? kubeVipManifestFor({ ...spec, kubernetesVersion: version }, { role: host.role, first: false })
         : undefined;
