@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import { KctlError } from '../proto/errors.js';
-import { EnrollResponse } from '../proto/admin-api.js';
 import { caPinOf, pinMatches } from '../proto/ca-pin.js';
 import { PROTOCOL_VERSION } from '../proto/version.js';
 import type { HostFacts } from '../proto/facts.js';
@@ -77,6 +76,8 @@ export async function enroll(options: {
     );
   }
   const { keyPem, csrPem } = await pendingKeyAndCsr(options.state);
+  // the admin API's schemas are needed once, not held by an enrolled agent (issue 13 part 7)
+  const { EnrollResponse } = await import('../proto/admin-api.js');
   const response = EnrollResponse.safeParse(
     await net.requestJson({
       method: 'POST',

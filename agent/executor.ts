@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import { KctlError, describeZodError, toWireError } from '../proto/errors.js';
-import { Ops, isOpName } from '../proto/ops.js';
 import type { AgentFrame, CommandFrame, Outcome } from '../proto/wire.js';
 import type { Host } from './host/host.js';
 import type { CommandJournal, JournalEntry } from './journal.js';
@@ -161,6 +160,8 @@ export class CommandExecutor {
     signal: AbortSignal,
     log: Logger,
   ): Promise<Outcome> {
+    // every op's schemas load with the first command, not at start (issue 13 part 7)
+    const { Ops, isOpName } = await import('../proto/ops.js');
     if (!isOpName(frame.op)) {
       return failure(
         new KctlError(

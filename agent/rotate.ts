@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import { KctlError } from '../proto/errors.js';
-import { RenewResponse } from '../proto/admin-api.js';
 import type { Net } from './host/net.js';
 import type { StateDir } from './host/state-dir.js';
 import { certificateHostId, createAgentKeyAndCsr, shouldRotate } from './identity.js';
@@ -22,6 +21,8 @@ export async function rotateIfDue(options: {
   const { identity, log } = options;
   if (!options.force && !shouldRotate(identity.certPem, options.now ?? Date.now())) return identity;
   const { keyPem, csrPem } = await createAgentKeyAndCsr();
+  // loaded when a rotation is due, not by an idle agent (issue 13 part 7)
+  const { RenewResponse } = await import('../proto/admin-api.js');
   const parsed = RenewResponse.safeParse(
     await options.net.requestJson({
       method: 'POST',

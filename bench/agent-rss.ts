@@ -4,7 +4,7 @@
  * /proc/PID/status beside a bare `node -e "setInterval(()=>{},1e3)"` measured in the same run.
  * After the idle figure, one `ping` and one `facts.get` through the admin API, and the RSS again.
  *
- *   npx tsx bench/agent-rss.ts [--mode dist,tsx,sea] [--dist DIR] [--sea FILE] [--idle 15] [--probe]
+ *   npx tsx bench/agent-rss.ts [--mode dist,tsx,sea] [--dist DIR] [--sea FILE] [--idle 30] [--samples 10] [--probe]
  *
  * dist: `node DIR/agent/main.js` (build it first: `npx tsc -p tsconfig.build.json --outDir DIR`,
  * DIR defaults to dist). sea: the single-file agent (`npx tsx packaging/sea/build.ts OUTDIR`).
@@ -37,7 +37,9 @@ const { values: opts } = parseArgs({
     mode: { type: 'string', default: 'dist' },
     dist: { type: 'string', default: 'dist' },
     sea: { type: 'string' },
-    idle: { type: 'string', default: '15' },
+    idle: { type: 'string', default: '30' },
+    /** idle RSS is the median of this many reads, one a second, after the idle time */
+    samples: { type: 'string', default: '10' },
     probe: { type: 'boolean', default: false },
     /** NODE_OPTIONS for the agent alone (e.g. what the systemd unit sets), and MALLOC_ARENA_MAX */
     'node-options': { type: 'string', default: '' },
@@ -65,7 +67,7 @@ function memoryOf(pid: number): { rssMiB: number; anonMiB: number; fileMiB: numb
 }
 
 /** the median of a few samples one second apart: a single read can land on a GC or a heartbeat */
-async function settledRss(pid: number, samples = 5): Promise<number> {
+async function settledRss(pid: number, samples = Number(opts.samples)): Promise<number> {
   const values: number[] = [];
   for (let i = 0; i < samples; i++) {
     values.push(memoryOf(pid).rssMiB);

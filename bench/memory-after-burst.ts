@@ -11,7 +11,7 @@
  * then `--rounds` bursts, each measured right after it and again after a full GC.
  *
  *   npx tsx bench/memory-after-burst.ts [--rounds 3] [--cases 200] [--huge 20] [--fuzzers 4]
- *     [--malloc-arena-max N] [--snapshots DIR] [--cold]
+ *     [--malloc-arena-max N] [--malloc-mmap-threshold BYTES] [--snapshots DIR] [--cold]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -45,6 +45,8 @@ const { values: opts } = parseArgs({
     fuzzers: { type: 'string', default: '4' },
     seed: { type: 'string', default: '12' },
     'malloc-arena-max': { type: 'string', default: '' },
+    /** a fixed glibc mmap threshold (bytes): large buffers go back to the system when freed */
+    'malloc-mmap-threshold': { type: 'string', default: '' },
     snapshots: { type: 'string', default: '' },
     /** baseline before any hostile frame (no warm-up round): what a first burst costs, code included */
     cold: { type: 'boolean', default: false },
@@ -118,6 +120,7 @@ async function main(): Promise<void> {
         KCTL_BENCH_MEMORY_OUT: probeFile,
         ...(opts.snapshots ? { KCTL_BENCH_HEAP_SNAPSHOT: join(opts.snapshots, 'controller') } : {}),
         ...(opts['malloc-arena-max'] ? { MALLOC_ARENA_MAX: opts['malloc-arena-max'] } : {}),
+        ...(opts['malloc-mmap-threshold'] ? { MALLOC_MMAP_THRESHOLD_: opts['malloc-mmap-threshold'] } : {}),
       },
       stdio: ['ignore', 'ignore', 'inherit'],
     },
@@ -248,11 +251,10 @@ async function main(): Promise<void> {
       return Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1]) * 1024;
     };
     const sample = (): Promise<MemorySample> => probeMemory(controller, probeFile);
-    const line = (label: string, m: MemorySample, base?: MemorySample): string => {
-      const rel = (a: number, b: number | undefined): string =>
-        b === undefined ? '' : ` (${a >= b ? '+' : ''}${(((a - b) / b) * 100).toFixed(1)} %)`;
-      return `| ${label} | ${mib(m.vmRss)}${rel(m.vmRss, base?.vmRss)} | ${mib(m.heapUsed)}${rel(m.heapUsed, base?.heapUsed)} | ${mib(m.external)} | ${mib(m.arrayBuffers)} |`;
-    };
+    const relative = (a: number, b: number | undefined): string =>
+      b === undefined ? '' : ` (${a >= b ? '+' : ''}${(((a - b) / b) * 100).toFixed(1)} %)`;
+    const line = (label: string, m: MemorySample, base?: MemorySample): string =>
+      `| ${label} | ${mib(m.vmRss)}${relative(m.vmRss, base?.vmRss)} | ${mib(m.heapUsed)}${relative(m.heapUsed, base?.heapUsed)} | ${mib(m.external)} | ${mib(m.arrayBuffers)} |`;
 
     if (!opts.cold) {
       say(
@@ -260,7 +262,8 @@ async function main(): Promise<void> {
       );
       await burst(0);
     }
-    await sleep(2000);
+    // start-up garbage and the warm-up's buffers settle first, as in a controller that has run a while
+    await sleep(10_000);
     const baseline = await sample();
     const rows = [line(`baseline (${opts.cold ? 'cold' : 'after warm-up'}, after a full GC)`, baseline)];
     const results: Array<{ right: number; afterGc: MemorySample }> = [];
@@ -273,7 +276,7 @@ async function main(): Promise<void> {
         `round ${r}: ${casesPerRound + hugePerRound} frames in ${(ms / 1000).toFixed(1)} s; RSS right after ${mib(right)} MiB, after a full GC ${mib(afterGc.vmRss)} MiB (baseline ${mib(baseline.vmRss)})`,
       );
       rows.push(
-        `| round ${r}: right after the burst | ${mib(right)} (+${(((right - baseline.vmRss) / baseline.vmRss) * 100).toFixed(1)} %) | | | |`,
+        `| round ${r}: right after the burst | ${mib(right)}${relative(right, baseline.vmRss)} | | | |`,
       );
       rows.push(line(`round ${r}: after a full GC`, afterGc, baseline));
     }

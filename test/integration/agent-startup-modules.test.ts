@@ -24,6 +24,8 @@ const LATER = [
   '/agent/steps/converge.',
   '/agent/steps/index.',
   '/agent/steps/file.',
+  '/proto/ops.',
+  '/proto/admin-api.',
 ];
 
 function hookImport(out: string): string {
