@@ -17,6 +17,10 @@ export const REDACT_PATHS = [
   '*.keyPem',
   'privateKey',
   '*.privateKey',
+  // cluster.yaml etcd.clientKey (etcd.mode external), wherever a spec is logged whole
+  'clientKey',
+  '*.clientKey',
+  '*.*.clientKey',
   'password',
   '*.password',
   'authorization',

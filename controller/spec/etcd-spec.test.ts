@@ -121,3 +121,22 @@ describe('cluster.yaml etcd', () => {
     expect(res.warnings).toEqual([]);
   });
 });
+
+describe('etcd.clientKey in logs', () => {
+  it('is redacted when a parsed spec is logged whole (S19)', async () => {
+    const { pino } = await import('pino');
+    const { loggerBase } = await import('../../proto/json-logger.js');
+    const r = parseClusterSpec(base + external('[https://10.0.0.21:2379]') + cps);
+    if (!r.ok) throw new Error('does not parse');
+    const lines: string[] = [];
+    const log = pino(loggerBase('test'), { write: (l: string) => void lines.push(l) });
+    log.info({ spec: r.spec }, 'spec');
+    log.info({ etcd: r.spec.etcd }, 'etcd');
+    log.info(r.spec.etcd, 'flat');
+    expect(lines).toHaveLength(3);
+    for (const l of lines) {
+      expect(l).not.toContain('PRIVATE KEY');
+      expect(l).toContain('[redacted]');
+    }
+  });
+});
