@@ -14,6 +14,8 @@ export const ControllerSettings = z.strictObject({
   advertiseUrl: z.url(),
   heartbeatIntervalMs: z.number().int().min(100).default(10_000),
   agentCertValidityDays: z.number().int().min(1).max(30).default(30),
+  /** scheduled health of running nodes (docs/health.md); 0 turns it off */
+  healthIntervalMs: z.number().int().min(0).default(300_000),
 });
 export type ControllerSettings = z.infer<typeof ControllerSettings>;
 

@@ -13,6 +13,7 @@ import { ApplyStore } from './orchestrator/apply-store.js';
 import { allRoutes } from './routes.js';
 import { resolveBundleDir } from './bundle/serve-dir.js';
 import { defaultWebListen, startWebServer, type RunningWebServer } from './web/server.js';
+import { HealthSchedule } from './health/health-schedule.js';
 
 export interface RunningController {
   url: string;
@@ -84,6 +85,14 @@ export async function startController(options: {
   const address = server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   log.info({ listen: `${host}:${boundPort}`, dataDir: files.dir, bundleDir }, 'controller listening');
+  const health = new HealthSchedule({
+    store,
+    registry,
+    controllerUrl: files.settings.advertiseUrl,
+    log: log.child({ component: 'health' }),
+    intervalMs: files.settings.healthIntervalMs,
+  });
+  health.start();
   const web =
     options.webListen === false
       ? undefined
@@ -110,6 +119,7 @@ export async function startController(options: {
     server,
     web,
     async close() {
+      health.stop();
       await web?.close();
       registry.closeAll(CloseCode.shutdown, 'controller stopping');
       wss.close();

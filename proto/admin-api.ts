@@ -45,12 +45,14 @@ export const HostView = z.strictObject({
   labels: Labels,
   enrolledAt: z.number(),
   facts: HostFacts.nullable(),
-  /** the host's last `kctl health` run, counted (absent from a controller that keeps none) */
+  /** the host's last health run (`kctl health` or the schedule), counted (absent from a controller that keeps none) */
   health: z
     .strictObject({
       worst: z.enum(['ok', 'warning', 'critical']),
       warnings: z.number(),
       criticals: z.number(),
+      /** ids of what is not ok, criticals first (at most 8) */
+      findings: z.array(z.string().max(256)).max(16).optional(),
       at: z.number(),
       error: z.string().nullable(),
     })

@@ -191,6 +191,28 @@ export function intentHash(cluster: ResolvedCluster, op: ClusterOperation): stri
   });
 }
 
+/**
+ * The spec a cluster converged to is what scheduled health judges drift against: kept after an
+ * apply that succeeded (or had nothing to do), forgotten after a reset.
+ */
+function rememberSpec(
+  store: Store,
+  cluster: ResolvedCluster,
+  op: ClusterOperation,
+  outcome: ApplyOutcome,
+): void {
+  if (outcome.status !== 'succeeded') return;
+  if (op.kind === 'reset') store.deleteClusterSpec(cluster.spec.name);
+  else if (op.kind === 'apply' && op.phases === undefined)
+    store.saveClusterSpec({
+      name: cluster.spec.name,
+      spec: cluster.spec,
+      // the operator's own manifest; kctl's template is rendered from the spec again
+      cniManifest: cluster.cni?.source === 'file' ? cluster.cni.content : undefined,
+      appliedAt: Date.now(),
+    });
+}
+
 /** Runs each journaled task through its phase record, with typed calls whose command ids survive a crash. */
 class PhaseTaskRunner implements TaskRunner {
   constructor(
@@ -285,7 +307,7 @@ export async function runClusterOperation(
         });
       }
     }
-    return await orchestrator.apply(
+    const outcome = await orchestrator.apply(
       {
         cluster: cluster.spec.name,
         intentHash: intentHash(cluster, op),
@@ -293,6 +315,8 @@ export async function runClusterOperation(
       },
       onEvent,
     );
+    rememberSpec(deps.store, cluster, op, outcome);
+    return outcome;
   } finally {
     material.forget();
   }

@@ -102,4 +102,11 @@ export const MIGRATIONS: readonly string[] = [
      findings TEXT NOT NULL,
      error TEXT
    );`,
+  // 6: each cluster's spec as last applied, so scheduled health judges drift against it
+  `CREATE TABLE cluster_specs (
+     name TEXT PRIMARY KEY,
+     spec TEXT NOT NULL,
+     cni_manifest TEXT,
+     applied_at INTEGER NOT NULL
+   );`,
 ];

@@ -2,7 +2,15 @@ import Database from 'better-sqlite3';
 import { chmodSync, closeSync, openSync } from 'node:fs';
 import type { HostFacts } from '../../proto/facts.js';
 import { KctlError } from '../../proto/errors.js';
-import type { AuditEntry, EnrollmentRecord, HostRecord, Store, TokenRecord, TokenUse } from './store.js';
+import type {
+  AuditEntry,
+  ClusterSpecRecord,
+  EnrollmentRecord,
+  HostRecord,
+  Store,
+  TokenRecord,
+  TokenUse,
+} from './store.js';
 import { MIGRATIONS } from './migrations.js';
 import { guardDatabase } from './storage-errors.js';
 import type { Logger } from 'pino';
@@ -219,6 +227,27 @@ export class SqliteStore implements Store {
       target: (r.target as string | null) ?? null,
       details: r.details ? (JSON.parse(r.details as string) as Record<string, unknown>) : null,
     }));
+  }
+
+  saveClusterSpec(r: ClusterSpecRecord): void {
+    this.statement(
+      `INSERT INTO cluster_specs (name, spec, cni_manifest, applied_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, cni_manifest = excluded.cni_manifest,
+         applied_at = excluded.applied_at`,
+    ).run(r.name, JSON.stringify(r.spec), r.cniManifest ?? null, r.appliedAt);
+  }
+
+  listClusterSpecs(): ClusterSpecRecord[] {
+    return (this.statement('SELECT * FROM cluster_specs ORDER BY name').all() as Row[]).map((r) => ({
+      name: r.name as string,
+      spec: JSON.parse(r.spec as string) as unknown,
+      cniManifest: (r.cni_manifest as string | null) ?? undefined,
+      appliedAt: r.applied_at as number,
+    }));
+  }
+
+  deleteClusterSpec(name: string): void {
+    this.statement('DELETE FROM cluster_specs WHERE name = ?').run(name);
   }
 
   transaction<T>(fn: () => T): T {

@@ -42,6 +42,14 @@ export interface EnrollmentRecord {
   at: number;
 }
 
+export interface ClusterSpecRecord {
+  name: string;
+  /** cluster.yaml as parsed (the resolver reads it again) */
+  spec: unknown;
+  cniManifest: string | undefined;
+  appliedAt: number;
+}
+
 export interface AuditEntry {
   id: number;
   at: number;
@@ -86,6 +94,11 @@ export interface Store {
 
   audit(entry: Omit<AuditEntry, 'id' | 'at'> & { at?: number }): void;
   listAudit(limit: number): AuditEntry[];
+
+  /** a cluster's spec as last applied (scheduled health judges drift against it); reset forgets it */
+  saveClusterSpec(record: ClusterSpecRecord): void;
+  listClusterSpecs(): ClusterSpecRecord[];
+  deleteClusterSpec(name: string): void;
 
   /** runs fn in one transaction */
   transaction<T>(fn: () => T): T;

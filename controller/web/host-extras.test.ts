@@ -52,7 +52,7 @@ describe('kctl hosts extras', () => {
       lastApply: { state: 'failed', phase: 'workers', step: 'Join a', at: 3 },
     });
     expect(b).toEqual({
-      health: { worst: 'warning', warnings: 0, criticals: 0, at: 9, error: null },
+      health: { worst: 'warning', warnings: 0, criticals: 0, findings: [], at: 9, error: null },
       lastApply: null,
     });
   });

@@ -23,7 +23,14 @@ export function hostExtras(store: Store): (h: HostRecord) => Pick<HostView, 'hea
     const apply = byName.get(h.name);
     return {
       health: run
-        ? { worst: run.worst, warnings: run.warnings, criticals: run.criticals, at: run.at, error: run.error }
+        ? {
+            worst: run.worst,
+            warnings: run.warnings,
+            criticals: run.criticals,
+            findings: run.findings,
+            at: run.at,
+            error: run.error,
+          }
         : null,
       lastApply: apply ? { state: apply.state, phase: apply.phase, step: apply.step, at: apply.at } : null,
     };

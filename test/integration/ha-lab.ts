@@ -75,6 +75,8 @@ export async function startLab(
     hosts?: readonly LabHost[];
     agentController?: (host: string, controller: ControllerHandle) => Promise<string | undefined>;
     agentExtra?: (host: string) => Record<string, unknown>;
+    /** more controller.json settings (e.g. healthIntervalMs) */
+    controllerSettings?: Record<string, unknown>;
   } = {},
 ): Promise<Lab> {
   const hosts = options.hosts ?? HOSTS;
@@ -83,7 +85,10 @@ export async function startLab(
   await mkdir(clusterDir, { recursive: true });
   const bin = join(dir, 'bin');
   await buildStandins(bin);
-  const controller = await startControllerProcess({ heartbeatIntervalMs: 500 });
+  const controller = await startControllerProcess({
+    heartbeatIntervalMs: 500,
+    ...(options.controllerSettings ? { settings: options.controllerSettings } : {}),
+  });
   const env = { KCTL_CONFIG: controller.clientConfig };
   const token = (await kctl(['token', 'create', '--uses', String(hosts.length)], { env })).stdout.trim();
   const agents: AgentHandle[] = [];

@@ -114,16 +114,17 @@ export interface ControllerHandle {
 
 /** A real controller process on loopback with its own data dir. */
 export async function startControllerProcess(
-  options: { heartbeatIntervalMs?: number } = {},
+  options: { heartbeatIntervalMs?: number; settings?: Record<string, unknown> } = {},
 ): Promise<ControllerHandle> {
   const dataDir = await tempDir('controller');
   const port = await freePort();
   const init = await initDataDir({ dir: dataDir, listen: `127.0.0.1:${port}`, sans: [] });
-  if (options.heartbeatIntervalMs) {
+  if (options.heartbeatIntervalMs || options.settings) {
     const settingsFile = join(dataDir, 'controller.json');
     const { readFile } = await import('node:fs/promises');
     const settings = JSON.parse(await readFile(settingsFile, 'utf8')) as Record<string, unknown>;
-    settings.heartbeatIntervalMs = options.heartbeatIntervalMs;
+    if (options.heartbeatIntervalMs) settings.heartbeatIntervalMs = options.heartbeatIntervalMs;
+    Object.assign(settings, options.settings);
     await writeFile(settingsFile, JSON.stringify(settings));
   }
   const api = new ApiClient(await loadClientConfig(init.clientConfig));
