@@ -86,6 +86,17 @@ function pathOf(field: UrlField): string {
   return specPath(field.steps.map((s) => (s.kind === 'index' ? 0 : s.key)));
 }
 
+const PEM_CERT = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+/** Fields a URL field's object also requires (by the URL field's key), valid, so only the URL is judged. */
+const REQUIRED_BESIDE: Record<string, Record<string, unknown>> = {
+  // etcd: {mode: external, endpoints: [...]} needs the client credentials too
+  endpoints: {
+    caCert: PEM_CERT,
+    clientCert: PEM_CERT,
+    clientKey: '-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n',
+  },
+};
+
 /** The minimal cluster.yaml with `value` placed at the field (and its union's literal set). */
 function documentWith(field: UrlField, value: string): Record<string, unknown> {
   const doc = parseYaml(
@@ -99,7 +110,7 @@ function documentWith(field: UrlField, value: string): Record<string, unknown> {
       (cur as unknown[])[0] = child;
     } else {
       const obj = cur as Record<string, unknown>;
-      if (step.kind === 'key') Object.assign(obj, step.siblings);
+      if (step.kind === 'key') Object.assign(obj, step.siblings, REQUIRED_BESIDE[step.key]);
       obj[step.key] = child;
     }
     cur = child;
@@ -135,6 +146,7 @@ const urlish = fc.oneof(
 describe('URL-typed fields of cluster.yaml', () => {
   it('are found by walking the schema', () => {
     expect(fields.map(pathOf).sort()).toEqual([
+      'etcd.endpoints[0]',
       'packages.url',
       'runtime.containerd.registryMirrors.docker.io[0]',
     ]);
