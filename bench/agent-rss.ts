@@ -2,7 +2,8 @@
  * Idle memory of an enrolled, connected agent (issue 13 part 7): a real controller on loopback, one
  * agent enrolled with a token over a fixture host root, left idle; then its VmRSS from
  * /proc/PID/status beside a bare `node -e "setInterval(()=>{},1e3)"` measured in the same run.
- * After the idle figure, one `ping` and one `facts.get` through the admin API, and the RSS again.
+ * After the idle figure, one `ping` and one `facts.get` through the admin API, and the RSS again;
+ * then a `preflight.run` (which loads the checks, probes and execa), and the RSS once more.
  *
  *   npx tsx bench/agent-rss.ts [--mode dist,tsx,sea] [--dist DIR] [--sea FILE] [--idle 30] [--samples 10] [--probe]
  *
@@ -125,6 +126,7 @@ interface Row {
   mode: Mode;
   idleMiB: number;
   afterOpsMiB: number;
+  afterPreflightMiB: number;
   peakMiB: number;
   bareMiB: number;
 }
@@ -178,6 +180,28 @@ async function measure(controller: ControllerHandle, mode: Mode, index: number):
     }
     await sleep(2000);
     const afterOpsMiB = await settledRss(agent.pid!);
+    // a command that loads real work: the preflight checks (execa, probes), as a plan or apply does
+    await controller.api.post(
+      '/v1/admin/ops',
+      {
+        host: name,
+        op: 'preflight.run',
+        args: {
+          spec: {
+            role: 'control-plane',
+            kubernetesVersion: 'v1.33.0',
+            isFirstControlPlane: true,
+            kubeProxyMode: 'iptables',
+            podSubnet: '10.244.0.0/16',
+            serviceSubnet: '10.96.0.0/12',
+          },
+        },
+      },
+      RunOpResponse,
+      120_000,
+    );
+    await sleep(2000);
+    const afterPreflightMiB = await settledRss(agent.pid!);
     if (opts.probe && mode !== 'sea') {
       const m = await probeMemory(agent, probeFile);
       const spaces = Object.entries(m.spaces)
@@ -188,7 +212,7 @@ async function measure(controller: ControllerHandle, mode: Mode, index: number):
         `${mode} after a full GC: RSS ${mib(m.vmRss)} MiB, V8 heap used ${mib(m.heapUsed)} of ${mib(m.heapTotal)} (${spaces}), external ${mib(m.external)}, malloced by V8 ${mib(m.mallocedMemory)}`,
       );
     }
-    return { mode, idleMiB, afterOpsMiB, peakMiB: memoryOf(agent.pid!).peakMiB, bareMiB };
+    return { mode, idleMiB, afterOpsMiB, afterPreflightMiB, peakMiB: memoryOf(agent.pid!).peakMiB, bareMiB };
   } finally {
     await Promise.all([stop(agent), stop(bare)]);
     await cleanup([stateDir, hostRoot]);
@@ -202,7 +226,7 @@ try {
     const row = await measure(controller, mode, i);
     rows.push(row);
     say(
-      `${mode}: idle ${row.idleMiB.toFixed(1)} MiB, after ping+facts ${row.afterOpsMiB.toFixed(1)} MiB, peak ${row.peakMiB.toFixed(1)} MiB; bare node ${row.bareMiB.toFixed(1)} MiB (${(row.idleMiB / row.bareMiB).toFixed(2)}x)`,
+      `${mode}: idle ${row.idleMiB.toFixed(1)} MiB, after ping+facts ${row.afterOpsMiB.toFixed(1)} MiB, after preflight ${row.afterPreflightMiB.toFixed(1)} MiB, peak ${row.peakMiB.toFixed(1)} MiB; bare node ${row.bareMiB.toFixed(1)} MiB (${(row.idleMiB / row.bareMiB).toFixed(2)}x)`,
     );
   }
 } finally {
@@ -210,11 +234,13 @@ try {
   await cleanup([controller.dataDir]);
 }
 say('');
-say('| agent | idle RSS (MiB) | after ping + facts.get | peak (VmHWM) | bare node (MiB) | idle / bare |');
-say('|---|---|---|---|---|---|');
+say(
+  '| agent | idle RSS (MiB) | after ping + facts.get | after preflight.run | peak (VmHWM) | bare node (MiB) | idle / bare |',
+);
+say('|---|---|---|---|---|---|---|');
 for (const r of rows) {
   say(
-    `| ${r.mode} | ${r.idleMiB.toFixed(1)} | ${r.afterOpsMiB.toFixed(1)} | ${r.peakMiB.toFixed(1)} | ${r.bareMiB.toFixed(1)} | ${(r.idleMiB / r.bareMiB).toFixed(2)}x |`,
+    `| ${r.mode} | ${r.idleMiB.toFixed(1)} | ${r.afterOpsMiB.toFixed(1)} | ${r.afterPreflightMiB.toFixed(1)} | ${r.peakMiB.toFixed(1)} | ${r.bareMiB.toFixed(1)} | ${(r.idleMiB / r.bareMiB).toFixed(2)}x |`,
   );
 }
 process.exit(0);
