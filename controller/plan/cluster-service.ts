@@ -130,6 +130,12 @@ export async function planCluster(
     });
   }
   const warnings = [...cluster.warnings];
+  if (observed.nodesError !== undefined) {
+    warnings.push({
+      path: 'hosts',
+      message: `the node list could not be read (${observed.nodesError}): nodes whose packages already match kubernetesVersion but whose kubelet still runs an older version are not in this plan`,
+    });
+  }
   if (cluster.spec.packages.source === 'bundle') {
     const paths = await deps.bundlePaths?.();
     if (paths)

@@ -26,6 +26,8 @@ export interface Observation {
   nodes: NodeStatus[] | undefined;
   /** the host whose admin.conf kubectl uses (drain, uncordon, delete node, nodes) */
   adminHost: string | undefined;
+  /** why the node list could not be read although a control plane has admin.conf */
+  nodesError?: string;
 }
 
 /**
@@ -34,6 +36,8 @@ export interface Observation {
  * needed 6.6 s; with 256, about 1 s (bench/plan-1000.ts, docs/benchmarks.md).
  */
 export const PLAN_FANOUT = 256;
+const NODE_LIST_TRIES = 3;
+const NODE_LIST_RETRY_MS = 1000;
 
 export function isMember(state: KubeadmState | undefined): boolean {
   return (state?.initialized ?? false) || (state?.joined ?? false);
@@ -90,12 +94,17 @@ export async function observeCluster(
   // the first control plane when it can answer, else any control plane with admin.conf
   const admin = candidates.find((h) => h.first) ?? candidates[0];
   let nodes: NodeStatus[] | undefined;
-  if (admin) {
+  let nodesError: string | undefined;
+  // an API server not up (yet) is a state to plan from, not an error; a busy one gets two more tries,
+  // since node versions decide which nodes an upgrade still has to move
+  for (let attempt = 0; admin && nodes === undefined && attempt < NODE_LIST_TRIES; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, NODE_LIST_RETRY_MS));
     try {
       nodes = (await client.call(admin, 'kubectl.nodes', {})).nodes;
-    } catch {
-      nodes = undefined; // an API server not up (yet) is a state to plan from, not an error
+      nodesError = undefined;
+    } catch (err) {
+      nodesError = `${admin.name}: ${err instanceof Error ? err.message : String(err)}`;
     }
   }
-  return { hosts: observed, nodes, adminHost: admin?.name };
+  return { hosts: observed, nodes, adminHost: admin?.name, ...(nodesError ? { nodesError } : {}) };
 }

@@ -119,11 +119,14 @@ export async function startControllerProcess(
   const dataDir = await tempDir('controller');
   const port = await freePort();
   const init = await initDataDir({ dir: dataDir, listen: `127.0.0.1:${port}`, sans: [] });
-  if (options.heartbeatIntervalMs || options.settings) {
+  {
     const settingsFile = join(dataDir, 'controller.json');
     const { readFile } = await import('node:fs/promises');
     const settings = JSON.parse(await readFile(settingsFile, 'utf8')) as Record<string, unknown>;
     if (options.heartbeatIntervalMs) settings.heartbeatIntervalMs = options.heartbeatIntervalMs;
+    // no scheduled health unless a test asks: its probes would land in the stand-ins' call logs
+    // that tests count, at a time that depends on how long the test has run
+    settings.healthIntervalMs = 0;
     Object.assign(settings, options.settings);
     await writeFile(settingsFile, JSON.stringify(settings));
   }
