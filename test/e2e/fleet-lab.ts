@@ -191,6 +191,26 @@ export async function stopController(ref: ProcessRef | undefined): Promise<void>
   if (await isSameProcess(ref)) process.kill(ref.pid, 'SIGKILL');
 }
 
+/**
+ * `kill -9` of the lab's controller, then the same controller (data dir, bundle, log) started again;
+ * resolves once every host's agent is back online.
+ */
+export async function killAndRestartController(lab: FleetLab, ref: ProcessRef): Promise<ProcessRef> {
+  // the whole process group (spawned detached): tsx's child is the controller, and a SIGKILL to
+  // tsx alone would leave that child serving
+  if (await isSameProcess(ref)) process.kill(-ref.pid, 'SIGKILL');
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline && (await isSameProcess(ref))) await sleep(50);
+  await sleep(200); // the listening socket closes with the child
+  const next = await startControllerDetached(lab.dataDir, lab.bundleDir, lab.controllerLog);
+  await waitFor('every agent back after the controller restart', 120_000, async () =>
+    (await onlineHosts(lab.api)).length === lab.hosts.length ? true : undefined,
+  );
+  if (!(await isSameProcess(next)))
+    throw new Error(`the restarted controller exited; see ${lab.controllerLog}`);
+  return next;
+}
+
 async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + ms;
   let last: unknown;

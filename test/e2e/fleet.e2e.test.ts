@@ -1,15 +1,21 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labExec } from '../../controller/lab/exec.js';
 import { labDown, labLeftovers } from '../../controller/lab/teardown.js';
 import type { ProcessRef } from '../../controller/lab/state.js';
 import { labSkipReason } from '../lab/lab-env.js';
 import { BOOTSTRAP_TOKEN, findSecrets } from '../fixtures/secret-scan.js';
+import { ApplyEventLine } from '../../proto/plan-api.js';
 import {
   CONTROL_PLANE_VIP,
   KUBERNETES_VERSION,
+  REPO,
+  clusterYaml,
   kctl,
+  killAndRestartController,
   onlineHosts,
   standinCalls,
   startFleetLab,
@@ -230,6 +236,100 @@ describe.skipIf(reason !== undefined)(
       expect(sources.find(([n]) => n === 'lab-1 journal')?.[1]).toMatch(/kctl/);
       const findings = sources.flatMap(([name, text]) => findSecrets(name, text, known));
       expect(findings).toEqual([]);
+    });
+
+    /** Runs `kctl args -o json`, kills the controller with -9 once `killWhen` holds, restarts it; the events seen. */
+    const killDuring = async (
+      args: string[],
+      killWhen: (events: ApplyEventLine[]) => boolean,
+    ): Promise<ApplyEventLine[]> => {
+      const sub = execa(
+        join(REPO, 'node_modules/.bin/tsx'),
+        [join(REPO, 'controller/cli/kctl.ts'), ...args, '-o', 'json'],
+        { cwd: REPO, env: env(), reject: false },
+      );
+      let out = '';
+      sub.stdout?.on('data', (d: Buffer) => (out += d.toString('utf8')));
+      const deadline = Date.now() + 300_000;
+      while (!killWhen(events(out)) && sub.exitCode === null && Date.now() < deadline) await sleep(20);
+      if (controller === undefined) throw new Error('no controller to kill');
+      controller = await killAndRestartController(lab, controller);
+      await sub;
+      return events(out);
+    };
+    const events = (stdout: string): ApplyEventLine[] =>
+      stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => ApplyEventLine.parse(JSON.parse(l)));
+    const stateNodes = async (): Promise<string[]> =>
+      (
+        JSON.parse(await readFile(join(lab.clusterDir, 'state.json'), 'utf8')) as {
+          nodes: Array<{ name: string }>;
+        }
+      ).nodes.map((n) => n.name);
+
+    it('kctl node remove of a worker, controller killed -9 mid-way: the rerun finishes it, one drain and one reset, next plan empty', async () => {
+      const gone = lab.hosts.at(-1);
+      if (gone?.role !== 'worker') throw new Error('the last lab host should be a worker');
+      // the operator takes the host out of cluster.yaml, then removes the node
+      await writeFile(lab.clusterFile, clusterYaml(lab.hosts.filter((h) => h !== gone)));
+      const mark = (await standinCalls(lab.clusterDir)).length;
+      const first = await killDuring(['node', 'remove', gone.name, '-f', lab.clusterFile, '--yes'], (e) =>
+        e.some((x) => x.type === 'task-start'),
+      );
+      expect(
+        first.map((e) => e.type),
+        'killed before the removal finished',
+      ).not.toContain('apply-done');
+      const again = await kctl(
+        ['node', 'remove', gone.name, '-f', lab.clusterFile, '--yes', '-o', 'json'],
+        env(),
+      );
+      expect(again.exitCode, again.stderr + again.stdout).toBe(0);
+      const last = events(again.stdout).at(-1);
+      expect(
+        last?.type === 'no-changes' || (last?.type === 'apply-done' && last.status === 'succeeded'),
+      ).toBe(true);
+
+      expect(await stateNodes()).not.toContain(gone.name);
+      const calls = (await standinCalls(lab.clusterDir)).slice(mark);
+      const resets = calls.filter((c) => c.tool === 'kubeadm' && c.argv[0] === 'reset' && c.exitCode === 0);
+      expect(
+        resets.map((c) => c.node),
+        'one kubeadm reset, on the removed host',
+      ).toEqual([gone.name]);
+      const drains = calls.filter(
+        (c) => c.tool === 'kubectl' && c.argv.includes('drain') && c.exitCode === 0,
+      );
+      expect(drains.length, 'one drain').toBe(1);
+      // inside the booted host: kubeadm's files are gone
+      const conf = await inHost(gone.name, ['test', '-e', '/etc/kubernetes/kubelet.conf']);
+      expect(conf.exitCode, 'kubelet.conf removed by kubeadm reset').not.toBe(0);
+      const plan = await kctl(['plan', '-f', lab.clusterFile], env());
+      expect(plan.exitCode, plan.stderr).toBe(0);
+      expect(plan.stdout).toContain('cluster lab: no changes.');
+    });
+
+    it('kctl reset of the whole cluster, controller killed -9 after the first host: the rerun resets the rest, each host once', async () => {
+      const members = lab.hosts.slice(0, -1).map((h) => h.name);
+      const mark = (await standinCalls(lab.clusterDir)).length;
+      const first = await killDuring(['reset', '-f', lab.clusterFile, '--yes'], (e) =>
+        e.some((x) => x.type === 'task-done'),
+      );
+      expect(first.map((e) => e.type)).not.toContain('apply-done');
+      const again = await kctl(['reset', '-f', lab.clusterFile, '--yes', '-o', 'json'], env());
+      expect(again.exitCode, again.stderr + again.stdout).toBe(0);
+      const resets = (await standinCalls(lab.clusterDir))
+        .slice(mark)
+        .filter((c) => c.tool === 'kubeadm' && c.argv[0] === 'reset' && c.exitCode === 0)
+        .map((c) => c.node ?? '');
+      expect(resets.sort(), 'every member reset exactly once').toEqual([...members].sort());
+      expect(await stateNodes()).toEqual([]);
+      for (const name of members) {
+        const conf = await inHost(name, ['test', '-e', '/etc/kubernetes/admin.conf']);
+        expect(conf.exitCode, `${name}: /etc/kubernetes emptied`).not.toBe(0);
+      }
     });
 
     it('lab down leaves nothing behind', async () => {
