@@ -116,7 +116,7 @@ export async function labDemoUp(): Promise<number> {
       `  fleet page:  https://${LAB_BRIDGE_ADDRESS}:${PORT + 1}/   (from this machine; CA ${join(lab.dataDir, 'ca.crt')})`,
       ...(login ? [`  login token: ${login}   (read-only, 12h)`] : []),
       `  controller:  ${lab.controllerUrl}   log ${lab.controllerLog}`,
-      `  kctl:        export KCTL_CONFIG=${lab.clientConfig}; npx tsx controller/cli/kctl.ts status`,
+      `  kctl:        export KCTL_CONFIG=${lab.clientConfig}; npx kctl status`,
       `  a host:      npx kctl lab status; nsenter -t <INIT-PID> -a systemctl status kctl-agent`,
       `  disk:        ${duMegabytes([LAB_DEMO_DIR, DEFAULT_LAB_DIR, DEFAULT_CACHE_DIR])}`,
       `  tear down:   npm run demo:down   (stops the controller, kctl lab down, removes ${LAB_DEMO_DIR})`,

@@ -18,9 +18,12 @@ import { initDataDir } from '../controller/data-dir.js';
 import { loadClientConfig } from '../controller/cli/client-config.js';
 import { ApiClient } from '../controller/cli/api-client.js';
 import { HostList, TokenCreateResponse } from '../proto/admin-api.js';
+import { z } from 'zod';
 import { buildStandins } from '../test/standins/build.js';
 import { healthyFiles } from '../test/fixtures/healthy-host.js';
 import { labDemoDown, labDemoPresent, labDemoUnavailable, labDemoUp } from './demo-lab.js';
+
+const WebTokenCreated = z.object({ token: z.string() });
 
 const DEMO = resolve('.demo');
 const LISTEN = '127.0.0.1:7443';
@@ -175,12 +178,23 @@ async function up(): Promise<void> {
   const code = kctl(['apply', '-f', clusterFile]);
   console.log(`\n$ kctl plan -f ${clusterFile}   # after apply: nothing left to do`);
   kctl(['plan', '-f', clusterFile]);
+  const login = await api
+    .post(
+      '/v1/admin/web-tokens',
+      { readOnly: true, description: 'loopback demo', ttl: '12h' },
+      WebTokenCreated,
+    )
+    .then((r) => r.token)
+    .catch(() => undefined);
+  const [webHost, webPort] = LISTEN.split(':');
   console.log(
     `\ndone in ${((Date.now() - t0) / 1000).toFixed(0)}s. controller: https://${LISTEN}  state: ${DEMO}  logs: ${DEMO}/*.log`,
   );
   console.log(
-    `try: KCTL_CONFIG=${join(DEMO, 'controller', 'kctl.yaml')} npx tsx controller/cli/kctl.ts status`,
+    `fleet page: https://${webHost}:${Number(webPort) + 1}/   (CA ${join(DEMO, 'controller', 'ca.crt')})`,
   );
+  if (login) console.log(`login token: ${login}   (read-only, 12h)`);
+  console.log(`try: KCTL_CONFIG=${join(DEMO, 'controller', 'kctl.yaml')} npx kctl status`);
   console.log('stop: npm run demo:down');
   process.exitCode = code;
 }
