@@ -95,9 +95,7 @@ export const KubeconfigOps = {
         .string()
         .min(1)
         .max(64 * 1024),
-      clientName: z
-        .string()
-        .regex(/^[a-z0-9][a-z0-9:._@-]{0,127}$/, 'must be a client name like kctl:alice'),
+      clientName: z.string().regex(/^[a-z0-9][a-z0-9:._@-]{0,127}$/, 'must be a client name like kctl:alice'),
       validityHours: z.number().int().min(1).max(8760),
     }),
     result: z.strictObject({ kubeconfig: z.string().max(64 * 1024) }),

@@ -14,12 +14,18 @@ const withSlash = (url: string): string => (url.endsWith('/') ? url : `${url}/`)
 function gunzipIf(url: string, body: Buffer): string {
   if (url.endsWith('.gz')) return gunzipSync(body, { maxOutputLength: MAX_INDEX_BYTES }).toString('utf8');
   if (/\.(zst|xz|bz2)$/.test(url))
-    throw new KctlError('step_failed', `The package index ${url} is compressed in a format kctl does not read`);
+    throw new KctlError(
+      'step_failed',
+      `The package index ${url} is compressed in a format kctl does not read`,
+    );
   return body.toString('utf8');
 }
 
 async function fetchText(host: Host, url: string): Promise<string> {
-  const body = await fetchWithHostTrust(host, url, { maxBytes: MAX_INDEX_BYTES, timeoutMs: FETCH_TIMEOUT_MS });
+  const body = await fetchWithHostTrust(host, url, {
+    maxBytes: MAX_INDEX_BYTES,
+    timeoutMs: FETCH_TIMEOUT_MS,
+  });
   return gunzipIf(url, body);
 }
 

@@ -27,7 +27,8 @@ export function primaryHref(repomd: string): string | undefined {
 }
 
 const XML_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-const unescapeXml = (s: string): string => s.replace(/&(amp|lt|gt|quot|apos);/g, (_, e: string) => XML_ENTITIES[e] ?? '');
+const unescapeXml = (s: string): string =>
+  s.replace(/&(amp|lt|gt|quot|apos);/g, (_, e: string) => XML_ENTITIES[e] ?? '');
 
 /**
  * Versions per package name from dnf's primary.xml, as `ver-rel` (the form `dnf list` prints
