@@ -10,7 +10,7 @@ import {
   type KubeadmImageName,
   type KubeadmImageVersions,
 } from '../../proto/images.js';
-import { kubeVersion } from '../render/kube-version.js';
+import { kubeVersion } from '../../proto/kube-version.js';
 
 export type ImagesSpecInput = Pick<
   ClusterSpec,

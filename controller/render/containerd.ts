@@ -1,6 +1,6 @@
 import type { HostFile } from '../../proto/host-spec.js';
 import { KctlError } from '../../proto/errors.js';
-import { kubeVersion } from './kube-version.js';
+import { kubeVersion } from '../../proto/kube-version.js';
 import type { ContainerdConfigInput, RegistryInput } from './types.js';
 import { registrySecurityProblems } from './insecure-registries.js';
 

@@ -1,5 +1,5 @@
 import { parseKubeVersion } from '../../proto/checks.js';
-import { kubeVersion } from './kube-version.js';
+import { kubeVersion } from '../../proto/kube-version.js';
 import type { HostPrepInput, HostPrepSettings, KernelModule } from './types.js';
 
 export type { HostPrepInput, HostPrepSettings, KernelModule } from './types.js';

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { KctlError } from '../../proto/errors.js';
 import { KCTL_IMAGES, KUBE_VIP_VERSION } from '../../proto/images.js';
-import { kubeVersion } from './kube-version.js';
+import { kubeVersion } from '../../proto/kube-version.js';
 import type { KubeVipInput } from './types.js';
 import { renderYamlDocuments } from './yaml-documents.js';
 

@@ -1,10 +1,10 @@
 import { isIP } from 'node:net';
 import { KctlError } from '../../proto/errors.js';
-import { kubeadmApiVersion, kubeVersion, type KubeadmApiVersion } from './kube-version.js';
+import { kubeadmApiVersion, kubeVersion, type KubeadmApiVersion } from '../../proto/kube-version.js';
 import type { InitSecrets, JoinInput, KubeadmInput } from './types.js';
 import { renderYamlDocuments } from './yaml-documents.js';
 
-export { kubeadmApiVersion, type KubeadmApiVersion } from './kube-version.js';
+export { kubeadmApiVersion, type KubeadmApiVersion } from '../../proto/kube-version.js';
 
 export const CRI_SOCKET = 'unix:///var/run/containerd/containerd.sock';
 /** Where kubeadm's own default puts it; named so the stand-in and the reset flow agree. */

@@ -2,7 +2,7 @@ import type { HostFile, HostRepoKey } from '../../proto/host-spec.js';
 import { KEY_FINGERPRINT_FIELD } from '../../proto/cluster-spec.js';
 import { KctlError } from '../../proto/errors.js';
 import { BUNDLE_APT_HOST_DIR, BUNDLE_APT_KEYRING } from '../../proto/bundle.js';
-import { kubeVersion } from './kube-version.js';
+import { kubeVersion } from '../../proto/kube-version.js';
 import type { PackageFormat, PackageRepoInput } from './types.js';
 
 export type { PackageFormat, PackageRepoInput, PackageSource } from './types.js';

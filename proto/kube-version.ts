@@ -1,5 +1,5 @@
-import { KctlError } from '../../proto/errors.js';
-import { parseKubeVersion } from '../../proto/checks.js';
+import { KctlError } from './errors.js';
+import { parseKubeVersion } from './checks.js';
 
 export interface KubeMinor {
   major: 1;
