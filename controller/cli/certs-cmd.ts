@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { CERT_CRITICAL_DAYS, CERT_WARNING_DAYS, CertsResponse } from '../../proto/certs.js';
-import { loadClusterFile } from './cluster-file.js';
+import { hostSelection } from './cluster-file.js';
 import { outputFormat, type CliContext } from './context.js';
 import { runOperation } from './lifecycle-cmd.js';
 import { renderTable } from './table.js';
@@ -69,16 +69,7 @@ export function certsCommand(ctx: CliContext): Command {
     .action(async (opts: { hosts?: string; file?: string; output?: string }, self: Command) => {
       const format = outputFormat(opts.output);
       const client = await ctx.client(self);
-      const hosts = opts.hosts
-        ?.split(',')
-        .map((h) => h.trim())
-        .filter((h) => h !== '');
-      const cluster = opts.file ? (await loadClusterFile(opts.file)).spec : undefined;
-      const report = await client.post(
-        '/v1/admin/certs',
-        { ...(hosts ? { hosts } : {}), ...(cluster !== undefined ? { cluster } : {}) },
-        CertsResponse,
-      );
+      const report = await client.post('/v1/admin/certs', await hostSelection(opts), CertsResponse);
       const now = Date.now();
       ctx.out(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : renderCertsReport(report, now));
       ctx.exitCode = certsExitCode(report, now);

@@ -60,3 +60,19 @@ export const SavedPlan = z.strictObject({
   phases: z.array(z.string()).optional(),
 });
 export type SavedPlan = z.infer<typeof SavedPlan>;
+
+/**
+ * The request body of commands that look at some hosts (health, preflight, certs check): `--hosts`
+ * as a list, and cluster.yaml's parsed spec with `-f`; each only when given.
+ */
+export async function hostSelection(opts: {
+  hosts?: string;
+  file?: string;
+}): Promise<{ hosts?: string[]; cluster?: unknown }> {
+  const hosts = opts.hosts
+    ?.split(',')
+    .map((h) => h.trim())
+    .filter((h) => h !== '');
+  const cluster = opts.file ? (await loadClusterFile(opts.file)).spec : undefined;
+  return { ...(hosts ? { hosts } : {}), ...(cluster !== undefined ? { cluster } : {}) };
+}

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { HealthResponse, type HealthSeverity } from '../../proto/health.js';
-import { loadClusterFile } from './cluster-file.js';
+import { hostSelection } from './cluster-file.js';
 import { outputFormat, type CliContext } from './context.js';
 import { renderTable } from './table.js';
 
@@ -40,16 +40,7 @@ export function healthCommand(ctx: CliContext): Command {
     .action(async (opts: { hosts?: string; file?: string; output?: string }, self: Command) => {
       const format = outputFormat(opts.output);
       const client = await ctx.client(self);
-      const hosts = opts.hosts
-        ?.split(',')
-        .map((h) => h.trim())
-        .filter((h) => h !== '');
-      const cluster = opts.file ? (await loadClusterFile(opts.file)).spec : undefined;
-      const report = await client.post(
-        '/v1/admin/health',
-        { ...(hosts ? { hosts } : {}), ...(cluster !== undefined ? { cluster } : {}) },
-        HealthResponse,
-      );
+      const report = await client.post('/v1/admin/health', await hostSelection(opts), HealthResponse);
       ctx.out(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : renderHealthReport(report));
       ctx.exitCode = HEALTH_EXIT_CODES[report.worst];
     });

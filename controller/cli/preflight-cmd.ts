@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { PreflightResponse } from '../../proto/admin-api.js';
-import { loadClusterFile } from './cluster-file.js';
+import { hostSelection } from './cluster-file.js';
 import { outputFormat, type CliContext } from './context.js';
 import { renderTable } from './table.js';
 
@@ -59,16 +59,7 @@ export function preflightCommand(ctx: CliContext): Command {
     .action(async (opts: { hosts?: string; file?: string; output?: string }, self: Command) => {
       const format = outputFormat(opts.output);
       const client = await ctx.client(self);
-      const hosts = opts.hosts
-        ?.split(',')
-        .map((h) => h.trim())
-        .filter((h) => h !== '');
-      const cluster = opts.file ? (await loadClusterFile(opts.file)).spec : undefined;
-      const report = await client.post(
-        '/v1/admin/preflight',
-        { ...(hosts ? { hosts } : {}), ...(cluster ? { cluster } : {}) },
-        PreflightResponse,
-      );
+      const report = await client.post('/v1/admin/preflight', await hostSelection(opts), PreflightResponse);
       ctx.out(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : renderPreflightReport(report));
       if (preflightFailed(report)) ctx.exitCode = 1;
     });
