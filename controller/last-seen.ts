@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Store } from './store/store.js';
+import { HostSeenBatch } from './store/host-seen-batch.js';
 
 /** Where the agent endpoint reports that a host was seen. */
 export interface SeenRecorder {
@@ -19,41 +20,31 @@ export function directSeenRecorder(store: Store): SeenRecorder {
  * kill -9 at most one flush interval of it is lost, and "online" comes from the registry anyway.
  */
 export class LastSeenWriter implements SeenRecorder {
-  private readonly pending = new Map<string, { at: number; ip: string | null }>();
-  private timer: NodeJS.Timeout | undefined;
+  private readonly batch: HostSeenBatch;
 
-  constructor(private readonly deps: { store: Store; log: Logger; flushEveryMs: number }) {}
+  constructor(deps: { store: Store; log: Logger; flushEveryMs: number }) {
+    this.batch = new HostSeenBatch({ ...deps, what: 'last-seen' });
+  }
 
   /** Notes that a host was seen; written at the next flush. A later note for the host replaces it. */
   note(hostId: string, at: number, ip: string | null): void {
-    const before = this.pending.get(hostId);
-    this.pending.set(hostId, { at: Math.max(at, before?.at ?? 0), ip: ip ?? before?.ip ?? null });
-    this.timer ??= setTimeout(() => this.flush(), this.deps.flushEveryMs).unref();
+    this.batch.put(hostId, (before) => ({ at: Math.max(at, before?.at ?? 0), ip: ip ?? before?.ip ?? null }));
   }
 
   /** Drops what is noted for a host (its row was just written directly, or deleted). */
   forget(hostId: string): void {
-    this.pending.delete(hostId);
+    this.batch.forget(hostId);
   }
 
   pendingCount(): number {
-    return this.pending.size;
+    return this.batch.pendingCount();
   }
 
-  /** Writes everything noted, in one transaction. Called by the timer and on shutdown. */
+  /**
+   * Writes everything noted, in one transaction. Called by the timer and on shutdown. The next
+   * heartbeat notes a host again: a lost last-seen time is not worth a crash.
+   */
   flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.pending.size === 0) return;
-    const batch = [...this.pending];
-    this.pending.clear();
-    try {
-      this.deps.store.transaction(() => {
-        for (const [hostId, seen] of batch) this.deps.store.recordHostSeen(hostId, seen);
-      });
-    } catch (err) {
-      // the next heartbeat notes the host again; a lost last-seen time is not worth a crash
-      this.deps.log.error({ err, hosts: batch.length }, 'last-seen flush failed');
-    }
+    this.batch.flush();
   }
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { HostFacts } from '../../proto/facts.js';
 import type { Store } from './store.js';
+import { HostSeenBatch } from './host-seen-batch.js';
 
 /** Where the agent endpoint puts a host's facts after a facts frame changed them. */
 export interface FactsRecorder {
@@ -16,41 +17,28 @@ export interface FactsRecorder {
  * of its next connection, and a restarted controller is a next connection.
  */
 export class FactsWriter implements FactsRecorder {
-  private readonly pending = new Map<string, { facts: HostFacts; at: number }>();
-  private timer: NodeJS.Timeout | undefined;
+  private readonly batch: HostSeenBatch;
 
-  constructor(private readonly deps: { store: Store; log: Logger; flushEveryMs: number }) {}
+  constructor(deps: { store: Store; log: Logger; flushEveryMs: number }) {
+    this.batch = new HostSeenBatch({ ...deps, what: 'facts' });
+  }
 
   note(hostId: string, facts: HostFacts, at: number): void {
-    this.pending.set(hostId, { facts, at });
-    this.timer ??= setTimeout(() => this.flush(), this.deps.flushEveryMs).unref();
+    this.batch.put(hostId, () => ({ at, ip: null, facts }));
   }
 
   /** Drops what is noted for a host: a hello just wrote all its facts directly, or it was deleted. */
   forget(hostId: string): void {
-    this.pending.delete(hostId);
+    this.batch.forget(hostId);
   }
 
   pendingCount(): number {
-    return this.pending.size;
+    return this.batch.pendingCount();
   }
 
   /** Writes everything noted, in one transaction. Called by the timer and on shutdown. */
   flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.pending.size === 0) return;
-    const batch = [...this.pending];
-    this.pending.clear();
-    try {
-      this.deps.store.transaction(() => {
-        for (const [hostId, { facts, at }] of batch)
-          this.deps.store.recordHostSeen(hostId, { at, ip: null, facts });
-      });
-    } catch (err) {
-      // the agent's next hello carries every fact again
-      this.deps.log.error({ err, hosts: batch.length }, 'facts flush failed');
-    }
+    this.batch.flush();
   }
 }
 
