@@ -15,7 +15,7 @@ import { ADMIN_URI_PREFIX, HOST_URI_PREFIX } from '../proto/identity-uri.js';
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 const subtle = webcrypto.subtle;
 
-const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+export const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const DAY_MS = 24 * 3600_000;
 /** S6: host certificates live at most 30 days. */
 export const MAX_AGENT_CERT_DAYS = 30;
@@ -39,7 +39,7 @@ export interface SignedCertificate {
 
 export { ADMIN_URI_PREFIX, HOST_URI_PREFIX };
 
-function pem(label: string, der: ArrayBuffer): string {
+export function pem(label: string, der: ArrayBuffer): string {
   const b64 = Buffer.from(der)
     .toString('base64')
     .replace(/(.{64})/g, '$1\n')
@@ -47,11 +47,11 @@ function pem(label: string, der: ArrayBuffer): string {
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
-function derOf(pemText: string): Buffer {
+export function derOf(pemText: string): Buffer {
   return Buffer.from(pemText.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
 }
 
-function randomSerial(): string {
+export function randomSerial(): string {
   // 128 bits from the CSPRNG; @peculiar/x509 encodes the hex as a positive, minimal DER INTEGER
   for (;;) {
     const hex = randomBytes(16).toString('hex');
@@ -59,15 +59,15 @@ function randomSerial(): string {
   }
 }
 
-async function newKeys(): Promise<CryptoKeyPair> {
+export async function newKeys(): Promise<CryptoKeyPair> {
   return subtle.generateKey(EC_P256, true, ['sign', 'verify']);
 }
 
-async function exportKeyPem(key: CryptoKey): Promise<string> {
+export async function exportKeyPem(key: CryptoKey): Promise<string> {
   return pem('PRIVATE KEY', await subtle.exportKey('pkcs8', key));
 }
 
-async function importCaKey(keyPem: string): Promise<CryptoKey> {
+export async function importCaKey(keyPem: string): Promise<CryptoKey> {
   return subtle.importKey('pkcs8', derOf(keyPem), EC_P256, false, ['sign']);
 }
 

@@ -1,12 +1,20 @@
 // @peculiar/x509 resolves its ASN.1 providers through tsyringe, which needs the Reflect metadata API
 import 'reflect-metadata';
-import { X509Certificate as NodeX509, randomBytes, webcrypto } from 'node:crypto';
+import { X509Certificate as NodeX509 } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
 import { z } from 'zod';
 import { KctlError } from '../../proto/errors.js';
 // ../pki.js also sets @peculiar/x509's crypto provider
-import { createCa, type CaKeyPair } from '../pki.js';
+import {
+  EC_P256,
+  createCa,
+  exportKeyPem,
+  importCaKey,
+  newKeys,
+  randomSerial,
+  type CaKeyPair,
+} from '../pki.js';
 
 /**
  * The PKI of an etcd cluster kctl manages (etcd.mode managed), in kubeadm's layout: its own CA
@@ -16,8 +24,6 @@ import { createCa, type CaKeyPair } from '../pki.js';
  * signed by the CA the others trust.
  */
 
-const subtle = webcrypto.subtle;
-const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const DAY_MS = 24 * 3600_000;
 /** kubeadm's validity for etcd leaf certificates; a plan renews one with less than RENEW_DAYS left. */
 export const ETCD_LEAF_DAYS = 365;
@@ -59,25 +65,6 @@ export function memberSans(m: EtcdMemberIdentity): string[] {
   return [...new Set([m.name, 'localhost', m.address, '127.0.0.1', '::1'])];
 }
 
-function pem(label: string, der: ArrayBuffer): string {
-  const b64 = Buffer.from(der)
-    .toString('base64')
-    .replace(/(.{64})/g, '$1\n')
-    .trimEnd();
-  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
-}
-
-function derOf(pemText: string): Buffer {
-  return Buffer.from(pemText.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
-}
-
-function randomSerial(): string {
-  for (;;) {
-    const hex = randomBytes(16).toString('hex');
-    if (/[^0]/.test(hex)) return hex;
-  }
-}
-
 const EKU = {
   server: [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
   // peers dial each other: both ends present this certificate
@@ -90,8 +77,8 @@ async function issueLeaf(
   options: { commonName: string; sans: readonly string[]; usage: keyof typeof EKU; now: number },
 ): Promise<KeyPair> {
   const caCert = new x509.X509Certificate(ca.certPem);
-  const signingKey = await subtle.importKey('pkcs8', derOf(ca.keyPem), EC_P256, false, ['sign']);
-  const keys = await subtle.generateKey(EC_P256, true, ['sign', 'verify']);
+  const signingKey = await importCaKey(ca.keyPem);
+  const keys = await newKeys();
   const sans = options.sans.map((s): x509.JsonGeneralName =>
     isIP(s) !== 0 ? { type: 'ip', value: s } : { type: 'dns', value: s },
   );
@@ -118,7 +105,7 @@ async function issueLeaf(
   });
   return {
     certPem: cert.toString('pem') + '\n',
-    keyPem: pem('PRIVATE KEY', await subtle.exportKey('pkcs8', keys.privateKey)),
+    keyPem: await exportKeyPem(keys.privateKey),
   };
 }
 
