@@ -15,6 +15,19 @@ export interface CallRecord {
   exitCode: number;
   startedAt: string;
   durationMs: number;
+  /** kubeadm init/join with etcd.external: the endpoints it was given */
+  etcdExternal?: { endpoints: string[] };
+}
+
+/** What a run adds to its own line (one stand-in run is one process). */
+const notes: Pick<CallRecord, 'etcdExternal'> = {};
+
+export function noteEtcdExternal(endpoints: readonly string[]): void {
+  notes.etcdExternal = { endpoints: [...endpoints] };
+}
+
+export function callNotes(): Pick<CallRecord, 'etcdExternal'> {
+  return { ...notes };
 }
 
 /** One JSON line per run, appended in one write (O_APPEND keeps lines whole across processes). */

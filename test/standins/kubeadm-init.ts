@@ -4,6 +4,7 @@ import { readState, updateState, writeSignerKey } from './cluster-state.js';
 import { clusterEndpoint, DEFAULT_BIND_PORT, DEFAULT_CRI_SOCKET, resolveCluster } from './cluster-params.js';
 import { checkMixedWithConfig, GLOBAL_FLAGS, parseFlags, type FlagSpec } from './flags.js';
 import { readHostFile, writeHostFile } from './host-files.js';
+import { externalEtcdChecks } from './kubeadm-external-etcd.js';
 import {
   addToken,
   DEFAULT_TOKEN_TTL_MS,
@@ -268,6 +269,7 @@ export async function kubeadmInit(env: StandinEnv, args: string[]): Promise<stri
       fileAvailable(env, `${MANIFESTS_DIR}/${n}.yaml`),
     ),
     ...(cluster.etcd.kind === 'local' ? [dirAvailable(env, cluster.etcd.dataDir)] : []),
+    ...externalEtcdChecks(env, cluster),
     ...ipForwardChecks(env, kubeadm, isIP(advertiseAddress) === 6),
     swapCheck(env),
     kubeletVersionCheck(kubeletAnswer, kubeadm, target),
@@ -298,7 +300,11 @@ export async function kubeadmInit(env: StandinEnv, args: string[]): Promise<stri
   say(`[certs] Using certificateDir folder "${certsDir}"`);
   // a CA the operator put in place beforehand is used as is (external CA mode); the rest is generated
   const shared: PkiFiles = await createSharedCerts(alg, validity);
+  // external etcd: kubeadm makes no etcd CA; the operator's etcd/ca.crt stays as it is
+  if (cluster.etcd.kind === 'external')
+    for (const name of Object.keys(shared)) if (name.startsWith('etcd/')) delete shared[name];
   for (const name of SHARED_CERT_FILES) {
+    if (cluster.etcd.kind === 'external' && name.startsWith('etcd/')) continue;
     const existingFile = readHostFile(env, `${certsDir}/${name}`);
     if (existingFile !== undefined) {
       shared[name] = existingFile;

@@ -7,6 +7,7 @@ import { readSignerKey, readState, updateState, type ClusterState } from './clus
 import { DEFAULT_BIND_PORT, DEFAULT_CRI_SOCKET, resolveCluster } from './cluster-params.js';
 import { checkMixedWithConfig, GLOBAL_FLAGS, parseFlags, type FlagSpec } from './flags.js';
 import { readHostFile, writeHostFile } from './host-files.js';
+import { externalEtcdChecks } from './kubeadm-external-etcd.js';
 import { endpointOfServer, reachableEndpoints, renderKubeconfig } from './kubeconfig.js';
 import {
   detectHostIp,
@@ -324,6 +325,7 @@ export async function kubeadmJoin(env: StandinEnv, args: string[]): Promise<stri
           fileAvailable(env, `${MANIFESTS_DIR}/${n}.yaml`),
         ),
         ...(cluster.etcd.kind === 'local' ? [dirAvailable(env, cluster.etcd.dataDir)] : []),
+        ...externalEtcdChecks(env, cluster),
       ],
       ignore,
     );

@@ -1,4 +1,4 @@
-import { appendCall, redactArgv } from './call-log.js';
+import { appendCall, callNotes, redactArgv } from './call-log.js';
 import { joinedNodeName } from './node-identity.js';
 import {
   createStandinEnv,
@@ -44,6 +44,7 @@ export function runStandin(
           exitCode,
           startedAt: new Date(started).toISOString(),
           durationMs: Date.now() - started,
+          ...callNotes(),
         });
       }
     } catch {
