@@ -34,6 +34,7 @@ import { ensureBaseRootfs } from './rootfs.js';
 import { defaultLabSeed, labHostPlan, labNetworkConfig, type LabHostPlan, type LabSeed } from './seed.js';
 import { DEFAULT_LAB_DIR, readLabState, writeLabState, type LabHostState, type LabState } from './state.js';
 import { labDown } from './teardown.js';
+import { acquireLabLock, releaseLabLock } from './lab-lock.js';
 
 export interface LabUpOptions {
   n: number;
@@ -84,11 +85,16 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
   if (new Set(names).size !== names.length)
     throw new KctlError('invalid_args', 'lab up: host names must differ');
   await requirePrograms(BOOT_PROGRAMS, { installMissing: opts.installMissing ?? false });
+  // held until this process's labDown (or its exit): another process's lab down would sweep ours
+  await acquireLabLock({
+    onWait: (pid) => opts.log?.(`lab up: waiting for process ${pid}, which is using the lab`),
+  });
   if (
     (await readLabState(dir)) !== undefined ||
     (await linkExists(LAB_BRIDGE)) ||
     (await listLabNetns()).length > 0
   ) {
+    await releaseLabLock();
     throw new KctlError(
       'invalid_config',
       `A lab is already up on this machine (${LAB_BRIDGE} or ${dir}/lab.json exists)`,

@@ -21,6 +21,7 @@ import {
   waitGone,
   type ProcessInfo,
 } from './processes.js';
+import { acquireLabLock, releaseLabLock } from './lab-lock.js';
 import { DEFAULT_LAB_DIR, labStatePath, readLabState, type LabHostState, type LabState } from './state.js';
 
 /** systemd-nspawn leaves this behind when /run is not a tmpfs (it refuses to rm -rf there). */
@@ -38,6 +39,18 @@ export interface LabDownResult {
  * it reads <dir>/lab.json and also sweeps the lab's fixed names.
  */
 export async function labDown(opts: { dir?: string; timeoutMs?: number } = {}): Promise<LabDownResult> {
+  // another live process's lab goes first: the sweep below would take its hosts too (lab-lock.ts)
+  await acquireLabLock({
+    onWait: (pid) => process.stderr.write(`lab down: waiting for process ${pid}, which is using the lab\n`),
+  });
+  try {
+    return await labDownLocked(opts);
+  } finally {
+    await releaseLabLock();
+  }
+}
+
+async function labDownLocked(opts: { dir?: string; timeoutMs?: number }): Promise<LabDownResult> {
   const dir = resolve(opts.dir ?? DEFAULT_LAB_DIR);
   const hostsDir = join(dir, 'hosts');
   const removed: string[] = [];
