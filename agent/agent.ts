@@ -3,7 +3,7 @@ import { KctlError, toWireError } from '../proto/errors.js';
 import { agentConfigPins, type AgentConfig } from './config.js';
 import { StateDir } from './host/state-dir.js';
 import { LocalHost } from './host/local-host.js';
-import { KubeadmLock } from './kubeadm-lock.js';
+import { MutatingRunLock } from './mutating-run-lock.js';
 import { gatherFacts } from './facts.js';
 import { FactsRefresher } from './facts-refresh.js';
 import { enroll, loadIdentity, type AgentIdentity } from './enroll.js';
@@ -125,7 +125,7 @@ export async function runAgent(
     log: hostLog,
     hostId: () => id.hostId,
     send: (frame) => connection.send(frame),
-    kubeadmLock: new KubeadmLock({ state, log: hostLog }),
+    runLock: new MutatingRunLock({ state, log: hostLog }),
     // the bundle comes over the same pinned mTLS as everything else, with the current certificate
     bundle: controllerBundleSource({
       controller: config.controller,

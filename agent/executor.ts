@@ -3,7 +3,7 @@ import { KctlError, describeZodError, toWireError } from '../proto/errors.js';
 import type { AgentFrame, CommandFrame, Outcome } from '../proto/wire.js';
 import type { Host } from './host/host.js';
 import type { CommandJournal, JournalEntry } from './journal.js';
-import type { KubeadmLock } from './kubeadm-lock.js';
+import type { MutatingRunLock } from './mutating-run-lock.js';
 import type { OpContext, OpImplementations } from './ops/registry.js';
 import type { BundleSource } from './steps/bundle-fetch.js';
 import { systemClocks, type ControllerClock, type LocalClocks } from './controller-clock.js';
@@ -21,8 +21,8 @@ export interface ExecutorDeps {
   /** the controller's clock as measured over the channel; freshness is judged on it, not on ours */
   controllerClock?: ControllerClock;
   bundle?: BundleSource;
-  /** carries the kubeadm lane over an agent restart (absent in unit tests that need none) */
-  kubeadmLock?: KubeadmLock;
+  /** runs mutating programs detached, one at a time, across agent restarts (absent in unit tests that need none) */
+  runLock?: MutatingRunLock;
 }
 
 /**
@@ -195,29 +195,33 @@ export class CommandExecutor {
       log.error({ err: toWireError(err) }, 'journal write failed');
       return failure(err);
     }
-    const lock = impl.exclusive === 'kubeadm' ? this.deps.kubeadmLock : undefined;
+    const lock = this.deps.runLock;
+    // ops that change the host look at it only once a mutating run an earlier agent left has ended
+    const waitsForOrphan = impl.exclusive === 'kubeadm' || op === 'host.apply';
+    const progress: OpContext['progress'] = (p) =>
+      this.deps.send({
+        type: 'progress',
+        id: frame.id,
+        message: p.message.slice(0, 4096),
+        ...(p.stepId !== undefined ? { stepId: p.stepId } : {}),
+        ...(p.fraction !== undefined ? { fraction: p.fraction } : {}),
+      });
     const ctx: OpContext = {
-      host: lock ? lock.guard(this.deps.host) : this.deps.host,
+      // every op's mutating programs (package installs, kubeadm join/upgrade/reset...) run detached
+      host: lock ? lock.guard(this.deps.host, { progress, signal }) : this.deps.host,
       bundle: this.deps.bundle,
       hostId: frame.hostId,
       log,
       signal,
-      progress: (p) =>
-        this.deps.send({
-          type: 'progress',
-          id: frame.id,
-          message: p.message.slice(0, 4096),
-          ...(p.stepId !== undefined ? { stepId: p.stepId } : {}),
-          ...(p.fraction !== undefined ? { fraction: p.fraction } : {}),
-        }),
+      progress,
     };
     let outcome: Outcome;
     try {
       const value = await this.inLane(
         impl.exclusive,
         async () => {
-          // a kubeadm an earlier agent process started may still run: the op looks at the host after it
-          await lock?.waitForOrphan(this.deps.host, ctx.progress, signal);
+          // a run an earlier agent process started may still go on: the op looks at the host after it
+          if (waitsForOrphan) await lock?.waitForOrphan(this.deps.host, ctx.progress, signal);
           return impl.run(args.data, ctx);
         },
         log,

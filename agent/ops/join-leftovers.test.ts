@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { tempHost, type TempHost } from '../../test/fixtures/temp-host.js';
 import { StateDir } from '../host/state-dir.js';
-import { KubeadmLock } from '../kubeadm-lock.js';
+import { MutatingRunLock } from '../mutating-run-lock.js';
 import { findJoinLeftovers, JOIN_LEFTOVERS } from './join-leftovers.js';
 import { kubeadmJoinOp } from './kubeadm-ops.js';
 import { fileChecks } from '../checks/files.js';
@@ -35,7 +35,7 @@ describe('a half-done join is reset before the join is tried again', () => {
     stateRoot = await mkdtemp(join(tmpdir(), 'kctl-leftovers-state-'));
     const state = new StateDir(join(stateRoot, 'state'));
     await state.init();
-    const host = new KubeadmLock({ state, log }).guard(t.host);
+    const host = new MutatingRunLock({ state, log }).guard(t.host);
     const messages: string[] = [];
     const run = kubeadmJoinOp.run(
       { config: 'kind: JoinConfiguration\n', controlPlane: false, manifests: [], ignorePreflightErrors: [] },

@@ -26,6 +26,10 @@ const programs = {
   'apt-mark': {
     script: `if [ "$1" = hold ]; then shift 2; for p in "$@"; do echo "$p" >> "$KCTL_HOST_ROOT/var/lib/fake-holds"; done; else cat "$KCTL_HOST_ROOT/var/lib/fake-holds" 2>/dev/null; fi; true`,
   },
+  // consistent unless the test leaves a marker: then --audit lists a half-configured package until --configure -a
+  dpkg: {
+    script: `m="$KCTL_HOST_ROOT/var/lib/fake-interrupted"; case "$*" in *--audit*) [ -f "$m" ] && printf 'The following packages are only half configured:\\n kubelet  stand-in\\n'; true;; *--configure*) [ -f "$KCTL_HOST_ROOT/var/lib/fake-stuck" ] || rm -f "$m";; esac`,
+  },
   systemctl: {
     script: `case "$1" in enable) echo "$3" >> "$KCTL_HOST_ROOT/var/lib/fake-enabled";; start) echo "$3" >> "$KCTL_HOST_ROOT/var/lib/fake-active";; is-enabled) grep -qx "$3" "$KCTL_HOST_ROOT/var/lib/fake-enabled" 2>/dev/null && echo enabled || { echo disabled; exit 1; };; is-active) grep -qx "$3" "$KCTL_HOST_ROOT/var/lib/fake-active" 2>/dev/null && echo active || { echo inactive; exit 3; };; esac`,
   },
@@ -56,6 +60,7 @@ describe('packages step (apt)', () => {
     const calls = (await t.calls()).filter(
       (c) =>
         c.program !== 'dpkg-query' &&
+        !(c.program === 'dpkg' && c.args[0] === '--audit') &&
         !(c.program === 'systemctl' && c.args[0]?.startsWith('is-')) &&
         !(c.program === 'apt-mark' && c.args[0] === 'showhold'),
     );
@@ -106,6 +111,43 @@ describe('packages step (apt)', () => {
     const [report] = await applySteps(t.host, [step]);
     expect([report?.status, report?.error?.message]).toEqual(['applied', undefined]);
     expect(await step.diff(t.host)).toEqual([]);
+  });
+
+  it('repairs a dpkg an earlier install left interrupted (dpkg --configure -a) before installing again', async () => {
+    t = await tempHost({
+      files: { '/var/lib/fake-dpkg': 'containerd=1.6.20~ds1-1+b1\n', '/var/lib/fake-interrupted': '' },
+      programs,
+    });
+    const [report] = await applySteps(t.host, [packagesStep(want, [])]);
+    expect([report?.status, report?.error?.message]).toEqual(['applied', undefined]);
+    const mutating = (await t.calls())
+      .filter((c) => ['apt-get', 'apt-mark', 'dpkg'].includes(c.program) && c.args[0] !== 'showhold')
+      .map((c) => `${c.program} ${c.args.slice(0, 2).join(' ')}`);
+    expect(mutating).toEqual([
+      'dpkg --audit',
+      'dpkg --force-confold --configure',
+      'dpkg --audit',
+      'apt-get update -q',
+      'apt-get install -y',
+      'apt-mark hold --',
+    ]);
+  });
+
+  it('fails naming what dpkg --audit still lists when dpkg --configure -a does not repair it', async () => {
+    t = await tempHost({
+      files: {
+        '/var/lib/fake-dpkg': 'containerd=1.6.20~ds1-1+b1\n',
+        '/var/lib/fake-interrupted': '',
+        '/var/lib/fake-stuck': '',
+      },
+      programs,
+    });
+    const [report] = await applySteps(t.host, [packagesStep(want, [])]);
+    expect(report?.status).toBe('failed');
+    expect(report?.error?.message).toMatch(
+      /dpkg on this host was interrupted and is still not consistent after dpkg --configure -a: dpkg --audit: The following packages are only half configured: kubelet stand-in/,
+    );
+    expect((await t.calls()).some((c) => c.program === 'apt-get')).toBe(false);
   });
 
   it('fails clearly without a package manager', async () => {
@@ -193,6 +235,30 @@ describe('packages step (dnf, recording programs)', () => {
     await expect(step.apply(t.host, changes)).rejects.toThrow(
       /Cannot hold runc: dnf has no versionlock plugin/,
     );
+  });
+});
+
+describe('packages step (dnf, an install cut short)', () => {
+  it('removes the older copy of a package rpm lists twice (dnf remove --duplicates) before installing', async () => {
+    t = await tempHost({
+      programs: {
+        // a transaction killed between installing 1.31.2 and erasing 1.31.1: both in the rpm database
+        rpm: {
+          script: `case "$*" in *NAME}\\\\n*) printf 'kubelet\\nkubelet\\n';; *) printf 'kubelet\\t1.31.1-150500.1.1\\nkubelet\\t1.31.2-150500.1.1\\n';; esac`,
+        },
+        dnf: {
+          script: `if [ "$2" = versionlock ]; then echo 'No such command: versionlock.' >&2; exit 1; fi`,
+        },
+      },
+    });
+    const step = packagesStep([{ name: 'kubelet', version: '1.31.3', hold: false }], []);
+    // the recording rpm does not change: only the order of dnf's calls is looked at
+    await step.apply(t.host, await step.diff(t.host));
+    const dnf = (await t.calls()).filter((c) => c.program === 'dnf' && c.args[1] !== 'versionlock');
+    expect(dnf.map((c) => c.args.slice(0, 3).join(' '))).toEqual([
+      'remove -y --duplicates',
+      'install -y --disableexcludes=all',
+    ]);
   });
 });
 

@@ -249,6 +249,8 @@ export const packagesStep = (
           timeoutMs: 120_000,
         });
     }
+    // a crash may have cut an earlier install short: the package database is repaired before the retry
+    if (install.length > 0 || hold.length > 0) await repairInterruptedInstall(host, pm, install);
     try {
       await installPackages(host, pm, install);
     } catch (err) {
@@ -264,6 +266,83 @@ export const packagesStep = (
     }
   },
 });
+
+/** dpkg's journal of status changes not yet merged into its status file: non-empty after a dpkg killed mid-run */
+const DPKG_UPDATES_DIR = '/var/lib/dpkg/updates';
+
+/**
+ * What a dpkg run cut short leaves (the agent's host killed or rebooted, dpkg killed): packages
+ * unpacked or half-configured, which `dpkg --audit` lists, or entries in dpkg's updates journal.
+ * apt-get refuses to run then ("dpkg was interrupted, you must manually run 'dpkg --configure
+ * -a'"). Empty when dpkg is consistent.
+ */
+export async function dpkgInterruption(host: Host): Promise<string[]> {
+  const found: string[] = [];
+  const journal = (await host.listDir(DPKG_UPDATES_DIR)).filter((f) => /^\d+$/.test(f));
+  if (journal.length > 0) found.push(`${journal.length} unmerged entries in ${DPKG_UPDATES_DIR}`);
+  const audit = await host.run('dpkg', ['--audit'], { allowFailure: true, timeoutMs: 60_000 });
+  const text = (audit.stdout + audit.stderr).trim();
+  if (text !== '') found.push(`dpkg --audit: ${text.split('\n').slice(0, 6).join(' ').replace(/\s+/g, ' ')}`);
+  return found;
+}
+
+/**
+ * Names that rpm lists at two versions: what a dnf transaction killed between installing the new
+ * package and erasing the old one leaves (rpm itself releases its lock when it dies, and dnf 4
+ * has no command that completes a transaction; `dnf remove --duplicates` removes the older copy).
+ */
+export async function rpmDuplicates(host: Host, names: readonly string[]): Promise<string[]> {
+  if (names.length === 0) return [];
+  const r = await host.run('rpm', ['-q', '--qf', '%{NAME}\\n', '--', ...names], {
+    allowFailure: true,
+    timeoutMs: 60_000,
+  });
+  const seen = new Map<string, number>();
+  for (const line of r.stdout.split('\n')) {
+    const name = line.trim();
+    if (name !== '' && !name.includes(' ')) seen.set(name, (seen.get(name) ?? 0) + 1);
+  }
+  return [...seen].filter(([, n]) => n > 1).map(([name]) => name);
+}
+
+/**
+ * Repairs what an install cut short by a crash left, before the install is tried again. The
+ * program that was cut short has ended by now: it ran detached and recorded (MutatingRunLock), and
+ * a restarted agent waits for it before it runs this. apt: `dpkg --configure -a` (it finishes
+ * unpacked and half-configured packages and merges the updates journal), as apt-get's own message
+ * asks. dnf: `dnf remove --duplicates` when a package is installed twice.
+ */
+async function repairInterruptedInstall(
+  host: Host,
+  pm: PackageManager,
+  install: ReadonlyArray<Extract<Change, { kind: 'package' }>>,
+): Promise<void> {
+  if (pm === 'dnf') {
+    const twice = await rpmDuplicates(
+      host,
+      install.map((c) => c.name),
+    );
+    if (twice.length > 0) await host.run('dnf', ['remove', '-y', '--duplicates'], { timeoutMs: 1_800_000 });
+    return;
+  }
+  const before = await dpkgInterruption(host);
+  if (before.length === 0) return;
+  await host.run('dpkg', ['--force-confold', '--configure', '-a'], { timeoutMs: 1_800_000 });
+  const after = await dpkgInterruption(host);
+  if (after.length > 0) {
+    throw new KctlError(
+      'step_failed',
+      `dpkg on this host was interrupted and is still not consistent after dpkg --configure -a: ${after.join('; ')}`,
+      {
+        details: {
+          found: before,
+          remaining: after,
+          remedy: 'run dpkg --audit on the host and fix what it lists',
+        },
+      },
+    );
+  }
+}
 
 /** Installs the planned versions. dpkg must not be killed half-way: long timeouts. */
 async function installPackages(

@@ -10,7 +10,7 @@ import { startLab, type Lab } from '../integration/ha-lab.js';
  * 12 s sleep) and restarted at once, while that kubeadm still runs as an orphan (execa cleanup:
  * false, as under systemd's KillMode=process). The controller re-sends the join; the restarted
  * agent must not start a second kubeadm next to the orphan: the lock file the first agent wrote
- * (<state>/run/kubeadm.lock, PID + start time) makes it wait until the orphan ends, then the op
+ * (<state>/run/mutating.lock, run id, then PID + start time) makes it wait until the orphan ends, then the op
  * finds the node joined (or joins it) and the apply finishes.
  */
 const JOIN_SECONDS = 12;
@@ -54,8 +54,8 @@ describe('agent kill -9 while kubeadm runs, restarted at once', () => {
     const cp2 = lab.agents[1]!;
     // the first agent recorded the running kubeadm before it dies
     await waitFor(
-      'kubeadm lock written',
-      () => Promise.resolve(existsSync(join(cp2.stateDir, 'state', 'run', 'kubeadm.lock'))),
+      'run lock written',
+      () => Promise.resolve(existsSync(join(cp2.stateDir, 'state', 'run', 'mutating.lock'))),
       10_000,
       20,
     );
