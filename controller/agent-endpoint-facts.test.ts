@@ -100,7 +100,8 @@ describe('facts frames', () => {
       }),
     );
     await new Promise((r) => setTimeout(r, 200));
-    expect(store.getHost('h-1')?.facts?.kernel).toBe('6.1');
+    // the hello's facts wait in the same batch (issue 12, finding 12): one pending row for the host
+    expect(store.getHost('h-1')?.facts).toBeNull();
     expect(writer.pendingCount()).toBe(1);
     writer.flush();
     const facts = store.getHost('h-1')?.facts;
@@ -120,6 +121,7 @@ describe('facts frames', () => {
     ['carries a bad value', { type: 'facts', changed: { cpus: -1 }, removed: [] }],
   ])('refuses a frame that %s (1008), and writes nothing', async (_what, frame) => {
     const ws = await connect();
+    writer.flush();
     const closed = new Promise<number>((r) => ws.once('close', (c) => r(c)));
     ws.send(JSON.stringify(frame));
     expect(await closed).toBe(1008);

@@ -16,6 +16,9 @@ import { DEFAULT_AGENT_LIMITS, KeyedRateLimiter, TokenBucket, type AgentLimits }
 
 export { CloseCode };
 
+/** What a connection needs to know of its host: who it is, and the certificate it must keep. */
+export type ConnectingHost = Pick<HostRecord, 'id' | 'name' | 'certSerial'>;
+
 const HELLO_TIMEOUT_MS = 10_000;
 
 /**
@@ -56,7 +59,7 @@ export class AgentEndpoint {
    * Serves one authorised connection. `certSerial` is the serial of the certificate the upgrade
    * authenticated (the host's current one at that moment); the session lives only while it stays current.
    */
-  onConnection(ws: WebSocket, host: HostRecord, ip: string | null, certSerial = host.certSerial): void {
+  onConnection(ws: WebSocket, host: ConnectingHost, ip: string | null, certSerial = host.certSerial): void {
     const log = this.deps.log.child({ hostId: host.id, host: host.name });
     const { metrics, registry } = this.deps;
     let session: AgentSession | undefined;
@@ -140,6 +143,12 @@ export class AgentEndpoint {
       const frame = parsed.value;
 
       if (!session) {
+        // a hello read from a socket that is already closing (the peer gave up, or a close was sent):
+        // nothing is done for it, no session, no store write, no "agent online" (issue 12, finding 12)
+        if (ws.readyState !== ws.OPEN) {
+          metrics.rejectFrame('hello_after_close');
+          return;
+        }
         if (frame.type !== 'hello') {
           return reject(
             { code: 'invalid_frame', message: `expected hello, got ${frame.type}`, retryable: false },
@@ -209,9 +218,10 @@ export class AgentEndpoint {
         session = candidate;
         this.deps.metrics.connectionsAccepted++;
         this.lastSeen.forget(host.id);
-        this.facts.forget(host.id);
         facts = frame.facts;
-        this.deps.store.recordHostSeen(host.id, {
+        // batched like heartbeats: one transaction per flush, not one fsync'd UPDATE per hello;
+        // readers of host rows flush first (store/reads-after-flush.ts)
+        this.facts.noteHello(host.id, {
           at: Date.now(),
           ip,
           agentVersion: frame.agentVersion,

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { stringify as toYaml } from 'yaml';
 import { KctlError, describeZodError } from '../proto/errors.js';
 import { caPinOf } from '../proto/ca-pin.js';
+import { ConnectionAdmission } from './admission.js';
 import { createCa, issueServerCert, issueAdminCert, type CaKeyPair } from './pki.js';
 
 /** controller.json: what `controller init` decided, read by `controller run`. */
@@ -16,6 +17,8 @@ export const ControllerSettings = z.strictObject({
   agentCertValidityDays: z.number().int().min(1).max(30).default(30),
   /** scheduled health of running nodes (docs/health.md); 0 turns it off */
   healthIntervalMs: z.number().int().min(0).default(300_000),
+  /** bounds on handshakes in flight during a reconnect storm (controller/admission.ts) */
+  admission: ConnectionAdmission.prefault({}),
 });
 export type ControllerSettings = z.infer<typeof ControllerSettings>;
 

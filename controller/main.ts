@@ -6,6 +6,8 @@ import { ControllerMetrics } from './metrics.js';
 import { AgentRegistry } from './registry.js';
 import { AgentEndpoint, CloseCode } from './agent-endpoint.js';
 import { LastSeenWriter } from './last-seen.js';
+import { FactsWriter } from './store/facts-writer.js';
+import { readsAfterFlush } from './store/reads-after-flush.js';
 import { Enrollment } from './enrollment.js';
 import { createControllerServer } from './server.js';
 import { loadDataDir, splitHostPort } from './data-dir.js';
@@ -40,12 +42,15 @@ export async function startController(options: {
   const files = await loadDataDir(options.dataDir);
   const bundleDir = await resolveBundleDir(options.bundleDir, files.dir);
   const log = options.log ?? createLogger({ name: 'kctl-controller' });
-  const store = new SqliteStore(files.dbFile, { log: log.child({ component: 'store' }) });
+  const sqlite = new SqliteStore(files.dbFile, { log: log.child({ component: 'store' }) });
+  // hellos and facts frames are written in batches; readers of host rows see them (flush first)
+  const facts = new FactsWriter({ store: sqlite, log, flushEveryMs: 1000 });
+  const store = readsAfterFlush(sqlite, () => facts.flush());
   const metrics = new ControllerMetrics();
   const heartbeatIntervalMs = files.settings.heartbeatIntervalMs;
   const registry = new AgentRegistry({ store, log, metrics, heartbeatIntervalMs });
   const lastSeen = new LastSeenWriter({ store, log, flushEveryMs: Math.min(1000, heartbeatIntervalMs) });
-  const endpoint = new AgentEndpoint({ store, registry, metrics, log, heartbeatIntervalMs, lastSeen });
+  const endpoint = new AgentEndpoint({ store, registry, metrics, log, heartbeatIntervalMs, lastSeen, facts });
   const enrollment = new Enrollment({
     store,
     ca: files.ca,
@@ -76,6 +81,7 @@ export async function startController(options: {
     endpoint,
     metrics,
     log,
+    admission: files.settings.admission,
   });
   const { host, port } = splitHostPort(options.listen ?? files.settings.listen);
   await new Promise<void>((resolve, reject) => {
@@ -126,6 +132,7 @@ export async function startController(options: {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       lastSeen.flush();
+      facts.flush();
       store.close();
     },
   };

@@ -11,6 +11,14 @@ export class ControllerMetrics {
   commandsSent = 0;
   /** live agent sessions ended because their certificate lost its standing (superseded, revoked) */
   readonly sessionsEnded = new Map<string, number>();
+  /**
+   * connections refused because too many handshakes were in flight (controller/admission.ts), by
+   * stage: `tls` (reset before any TLS work) or `upgrade` (503 before the WebSocket)
+   */
+  readonly handshakesRefused = new Map<string, number>([
+    ['tls', 0],
+    ['upgrade', 0],
+  ]);
   /** agent connections closed or refused by a rate limit, by limit (frames, bytes, hellos, reconnects) */
   readonly rateLimited = new Map<string, number>();
   /** command round-trip latencies in ms, bucketed */
@@ -34,6 +42,10 @@ export class ControllerMetrics {
 
   endSession(reason: string): void {
     this.sessionsEnded.set(reason, (this.sessionsEnded.get(reason) ?? 0) + 1);
+  }
+
+  refuseHandshake(stage: 'tls' | 'upgrade'): void {
+    this.handshakesRefused.set(stage, (this.handshakesRefused.get(stage) ?? 0) + 1);
   }
 
   limitHit(limit: string): void {
@@ -87,6 +99,13 @@ export function renderPrometheus(
   metric('kctl_connections_refused_total', 'counter', 'Agent connections refused, by reason.');
   for (const [reason, n] of m.connectionsRefused)
     lines.push(`kctl_connections_refused_total{reason="${label(reason)}"} ${n}`);
+  metric(
+    'kctl_handshakes_refused_total',
+    'counter',
+    'Connections refused because too many TLS handshakes or upgrades were in flight, by stage.',
+  );
+  for (const [stage, n] of m.handshakesRefused)
+    lines.push(`kctl_handshakes_refused_total{stage="${label(stage)}"} ${n}`);
   metric(
     'kctl_agent_sessions_ended_total',
     'counter',

@@ -14,6 +14,7 @@ import { identityOfPeer } from './pki.js';
 import { sameSerial } from './session-standing.js';
 import { DEFAULT_AGENT_LIMITS, KeyedRateLimiter, type RateLimit } from './rate-limit.js';
 import { LogSampler } from './log-sampler.js';
+import { DEFAULT_ADMISSION, admitTlsHandshakes, type ConnectionAdmission } from './admission.js';
 
 export { sameSerial };
 
@@ -26,6 +27,8 @@ export interface ServerOptions {
   log: Logger;
   /** agent channel upgrades per host (issue 12); DEFAULT_AGENT_LIMITS.reconnects when absent */
   reconnectLimit?: RateLimit;
+  /** bounds on TLS handshakes and upgrades in flight (controller.json `admission`); defaults when absent */
+  admission?: Partial<ConnectionAdmission>;
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -36,10 +39,6 @@ const STATUS_TEXT: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
-/** Handshakes in flight, total and per source address (S12). */
-const MAX_UPGRADES_IN_FLIGHT = 256;
-const MAX_UPGRADES_PER_IP = 64;
-
 /** The controller's one HTTPS port: JSON routes, and WSS for agents at /v1/agent. */
 export function createControllerServer(options: ServerOptions): {
   server: Server;
@@ -47,6 +46,7 @@ export function createControllerServer(options: ServerOptions): {
   wss: WebSocketServer;
 } {
   const { store, log, metrics } = options;
+  const admission = { ...DEFAULT_ADMISSION, ...options.admission };
   const router = new Router(options.routes);
   // enrollment and /healthz come without a client certificate; every other route is refused
   // without one by the router's single authorisation check (S5, S14)
@@ -56,6 +56,11 @@ export function createControllerServer(options: ServerOptions): {
       metrics.refuseConnection('headers_timeout');
       log.debug({ ip }, 'request headers timed out');
     },
+  });
+  // a reconnect storm is refused at the door, before TLS work, above the bound (S12)
+  admitTlsHandshakes(server, {
+    max: admission.maxTlsHandshakesInFlight,
+    onRefused: () => metrics.refuseHandshake('tls'),
   });
 
   // a client whose certificate TLS did not verify is logged once per connection, not per request
@@ -76,12 +81,13 @@ export function createControllerServer(options: ServerOptions): {
     const id = identityOfPeer(cert.raw);
     if (!id) return { kind: 'anonymous', ip };
     if (id.kind === 'admin') return { kind: 'admin', name: id.name, ip };
-    const host = store.getHost(id.hostId);
+    // the host's standing only: no facts, so no flush of pending hello writes (store/reads-after-flush.ts)
+    const host = store.getHostState(id.hostId);
     // a certificate for an unknown or revoked host authenticates nobody
     if (!host || host.state !== 'active') return { kind: 'anonymous', ip };
     // after a rotation only the newest certificate counts: an old one (stolen or leaked) is dead
     if (!sameSerial(cert.serialNumber, host.certSerial)) return { kind: 'anonymous', ip };
-    return { kind: 'host', hostId: host.id, ip };
+    return { kind: 'host', hostId: id.hostId, ip };
   };
 
   server.on('request', (req, res) => {
@@ -136,7 +142,8 @@ export function createControllerServer(options: ServerOptions): {
     const id = cert.raw ? identityOfPeer(cert.raw) : undefined;
     if (id?.kind !== 'host')
       return refuse(403, 'forbidden', 'Only host certificates may open the agent channel');
-    const host = store.getHost(id.hostId);
+    const state = store.getHostState(id.hostId);
+    const host = state && { id: id.hostId, ...state };
     if (!host) return refuse(403, 'unknown_host', 'This certificate belongs to no enrolled host');
     if (host.state !== 'active') return refuse(403, 'host_revoked', `Host "${host.name}" is revoked`);
     if (!sameSerial(cert.serialNumber, host.certSerial)) {
@@ -148,7 +155,8 @@ export function createControllerServer(options: ServerOptions): {
       return refuse(429, 'rate_limited', `Host "${host.name}" reconnects too often; retry with backoff`);
     }
     const perIp = upgradesPerIp.get(ip) ?? 0;
-    if (upgradesInFlight >= MAX_UPGRADES_IN_FLIGHT || perIp >= MAX_UPGRADES_PER_IP) {
+    if (upgradesInFlight >= admission.maxUpgradesInFlight || perIp >= admission.maxUpgradesPerIp) {
+      metrics.refuseHandshake('upgrade');
       return refuse(503, 'enroll_rate_limited', 'Too many connection attempts in flight; retry with backoff');
     }
     upgradesInFlight++;
@@ -165,8 +173,9 @@ export function createControllerServer(options: ServerOptions): {
     // a handshake that ws aborts destroys the socket without calling back
     socket.once('close', done);
     wss.handleUpgrade(req, socket, head, (ws) => {
-      done();
       options.endpoint.onConnection(ws, host, ip, host.certSerial);
+      // in flight until the first frame (the hello) was handled, after the endpoint's own listener
+      ws.once('message', done);
     });
   });
 
