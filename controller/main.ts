@@ -68,6 +68,7 @@ export async function startController(options: {
     metrics,
     applyStore,
     artifactsDir: process.env.KCTL_ARTIFACTS_DIR ?? files.artifactsDir,
+    dataDir: files.dir,
     bundleDir,
     controllerUrl: files.settings.advertiseUrl,
     ca: files.ca,

@@ -20,6 +20,8 @@ export function allRoutes(
     /** the offline bundle directory (kctl bundle build), when this controller serves one */
     bundleDir?: string | undefined;
     controllerUrl?: string;
+    /** the controller's data dir (the etcd PKI of etcd.mode managed) */
+    dataDir?: string;
     database?: HasDatabase;
   },
 ): Route[] {
@@ -33,6 +35,7 @@ export function allRoutes(
       metrics: deps.metrics,
       ...(deps.controllerUrl !== undefined ? { controllerUrl: deps.controllerUrl } : {}),
       bundlePaths: () => bundleManifestPaths(deps.bundleDir),
+      dataDir: deps.dataDir,
     }),
     artifactsRoute(deps.artifactsDir),
     ...healthRoutes({ store: deps.store, registry: deps.registry, controllerUrl: deps.controllerUrl }),

@@ -8,6 +8,7 @@ import { z } from 'zod';
 export const PHASE_IDS = [
   'preflight',
   'prepare',
+  'etcd',
   'upgrade-first',
   'upgrade-control-planes',
   'upgrade-workers',

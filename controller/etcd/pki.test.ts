@@ -67,6 +67,13 @@ describe('etcd PKI', () => {
     expect(client.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
     expect(opensslVerify(pki.ca.certPem, pki.apiserverClient.certPem, 'sslclient')).toMatch(/OK/);
     expect(() => opensslVerify(pki.ca.certPem, pki.apiserverClient.certPem, 'sslserver')).toThrow();
+    for (const m of members) {
+      const hc = pki.members[m.name]?.healthcheckClient;
+      const cert = new X509Certificate(hc?.certPem ?? '');
+      expect(cert.subject).toBe('CN=kube-etcd-healthcheck-client');
+      expect(cert.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
+      expect(opensslVerify(pki.ca.certPem, hc?.certPem ?? '', 'sslclient')).toMatch(/OK/);
+    }
     const days = (Date.parse(client.validTo) - Date.now()) / DAY_MS;
     expect(Math.round(days)).toBe(ETCD_LEAF_DAYS);
   });
@@ -120,6 +127,8 @@ describe('etcd PKI', () => {
       ['/etc/kubernetes/pki/etcd/server.key', '600', true],
       ['/etc/kubernetes/pki/etcd/peer.crt', '644', false],
       ['/etc/kubernetes/pki/etcd/peer.key', '600', true],
+      ['/etc/kubernetes/pki/etcd/healthcheck-client.crt', '644', false],
+      ['/etc/kubernetes/pki/etcd/healthcheck-client.key', '600', true],
     ]);
     expect(files.some((f) => f.content.includes(first.ca.keyPem))).toBe(false);
     expect(apiserverEtcdClientFiles(first).map((f) => [f.path, f.mode.toString(8), f.sensitive])).toEqual([

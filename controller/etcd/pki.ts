@@ -36,6 +36,8 @@ export const ETCD_PKI_PATHS = {
   serverKey: '/etc/kubernetes/pki/etcd/server.key',
   peerCert: '/etc/kubernetes/pki/etcd/peer.crt',
   peerKey: '/etc/kubernetes/pki/etcd/peer.key',
+  healthcheckClientCert: '/etc/kubernetes/pki/etcd/healthcheck-client.crt',
+  healthcheckClientKey: '/etc/kubernetes/pki/etcd/healthcheck-client.key',
   apiserverClientCert: '/etc/kubernetes/pki/apiserver-etcd-client.crt',
   apiserverClientKey: '/etc/kubernetes/pki/apiserver-etcd-client.key',
 } as const;
@@ -50,7 +52,11 @@ export type KeyPair = z.infer<typeof KeyPair>;
 /** What the controller keeps (etcd-pki.json in its data dir, 0600). */
 export const EtcdPki = z.strictObject({
   ca: KeyPair,
-  members: z.record(z.string(), z.strictObject({ server: KeyPair, peer: KeyPair })),
+  members: z.record(
+    z.string(),
+    // healthcheckClient: absent in files written before kctl checked member health with it
+    z.strictObject({ server: KeyPair, peer: KeyPair, healthcheckClient: KeyPair.optional() }),
+  ),
   apiserverClient: KeyPair,
 });
 export type EtcdPki = z.infer<typeof EtcdPki>;
@@ -161,8 +167,13 @@ export async function ensureEtcdPki(
       had && stillGood(had.peer, ca, sans, now)
         ? had.peer
         : await issueLeaf(ca, { commonName: m.name, sans, usage: 'peer', now });
-    if (server !== had?.server || peer !== had.peer) changed = true;
-    out[m.name] = { server, peer };
+    const healthcheckClient =
+      had?.healthcheckClient && stillGood(had.healthcheckClient, ca, undefined, now)
+        ? had.healthcheckClient
+        : await issueLeaf(ca, { commonName: 'kube-etcd-healthcheck-client', sans: [], usage: 'client', now });
+    if (server !== had?.server || peer !== had.peer || healthcheckClient !== had.healthcheckClient)
+      changed = true;
+    out[m.name] = { server, peer, healthcheckClient };
   }
   // a member no longer listed loses its certificates (it is removed from the cluster)
   if (existing && Object.keys(existing.members).some((n) => !names.has(n))) changed = true;
@@ -176,7 +187,10 @@ export async function ensureEtcdPki(
 
 type PkiFile = { path: string; content: string; mode: number; sensitive: boolean };
 
-/** What a member gets: the etcd CA, its server and peer pairs (keys 0600, hidden in plans). */
+/**
+ * What a member gets: the etcd CA, its server and peer pairs, and the client pair etcdctl checks
+ * its health with (kubeadm's healthcheck-client); keys 0600, hidden in plans.
+ */
 export function etcdMemberFiles(pki: EtcdPki, name: string): PkiFile[] {
   const m = pki.members[name];
   if (m === undefined) throw new KctlError('internal', `etcd PKI has no certificates for member "${name}"`);
@@ -187,6 +201,17 @@ export function etcdMemberFiles(pki: EtcdPki, name: string): PkiFile[] {
     { path: P.serverKey, content: m.server.keyPem, mode: 0o600, sensitive: true },
     { path: P.peerCert, content: m.peer.certPem, mode: 0o644, sensitive: false },
     { path: P.peerKey, content: m.peer.keyPem, mode: 0o600, sensitive: true },
+    ...(m.healthcheckClient
+      ? [
+          {
+            path: P.healthcheckClientCert,
+            content: m.healthcheckClient.certPem,
+            mode: 0o644,
+            sensitive: false,
+          },
+          { path: P.healthcheckClientKey, content: m.healthcheckClient.keyPem, mode: 0o600, sensitive: true },
+        ]
+      : []),
   ];
 }
 

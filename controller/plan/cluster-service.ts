@@ -31,6 +31,8 @@ export interface ClusterDeps {
   metrics?: ControllerMetrics;
   /** the file paths of the offline bundle this controller serves (its manifest), when it serves one */
   bundlePaths?: () => Promise<readonly string[] | undefined>;
+  /** the controller's data dir: the etcd PKI of etcd.mode managed lives there */
+  dataDir?: string | undefined;
 }
 
 /** What a plan is for: converge to cluster.yaml (optionally only some phases), or a lifecycle operation. */
@@ -63,7 +65,9 @@ function targetHost(deps: ClusterDeps, cluster: ResolvedCluster, node: string): 
 
 /** Every host a plan of this operation may address, by name. */
 function hostRefs(deps: ClusterDeps, cluster: ResolvedCluster, op: ClusterOperation): Map<string, HostRef> {
-  const refs = new Map<string, HostRef>([...cluster.hosts.values()].map((h) => [h.name, h]));
+  const refs = new Map<string, HostRef>(
+    [...cluster.hosts.values(), ...cluster.etcdMembers].map((h) => [h.name, h]),
+  );
   if (op.kind === 'remove-node') refs.set(op.node, targetHost(deps, cluster, op.node));
   return refs;
 }
@@ -194,6 +198,9 @@ export function intentHash(cluster: ResolvedCluster, op: ClusterOperation): stri
     spec: cluster.spec,
     hosts: [...cluster.hosts.values()].map((h) => [h.name, h.hostId, h.role, h.first, h.address ?? null]),
     cni: cluster.cniManifest === undefined ? null : sha256Of(cluster.cniManifest),
+    ...(cluster.etcdMembers.length > 0
+      ? { etcd: cluster.etcdMembers.map((m) => [m.name, m.hostId, m.address]) }
+      : {}),
   });
 }
 

@@ -33,7 +33,10 @@ describe('an etcd host spec', () => {
     });
     expect(HostSpec.safeParse(hs).success).toBe(true);
     expect(hs.role).toBe('etcd');
-    expect(hs.packages).toEqual([{ name: 'etcd-server', hold: true, restarts: ['etcd.service'] }]);
+    expect(hs.packages).toEqual([
+      { name: 'etcd-server', hold: true, restarts: ['etcd.service'] },
+      { name: 'etcd-client', hold: true },
+    ]);
     expect(hs.services).toEqual([{ unit: 'etcd.service', start: true }]);
     expect(hs.sysctls).toEqual({});
     expect(hs.swap).toBe('keep');
@@ -43,12 +46,15 @@ describe('an etcd host spec', () => {
       '/etc/kubernetes/pki/etcd/server.key',
       '/etc/kubernetes/pki/etcd/peer.crt',
       '/etc/kubernetes/pki/etcd/peer.key',
+      '/etc/kubernetes/pki/etcd/healthcheck-client.crt',
+      '/etc/kubernetes/pki/etcd/healthcheck-client.key',
       '/etc/default/etcd',
       '/etc/systemd/system/etcd.service.d/10-kctl.conf',
     ]);
     expect(hs.files.filter((f) => f.sensitive).map((f) => [f.path, f.mode])).toEqual([
       ['/etc/kubernetes/pki/etcd/server.key', 0o600],
       ['/etc/kubernetes/pki/etcd/peer.key', 0o600],
+      ['/etc/kubernetes/pki/etcd/healthcheck-client.key', 0o600],
     ]);
     expect(hs.files.every((f) => f.restarts?.includes('etcd.service'))).toBe(true);
     expect(hs.files.find((f) => f.path === '/etc/default/etcd')?.content).toContain('ETCD_NAME=etcd-1\n');

@@ -13,7 +13,7 @@ import {
 import type { PackageFormat } from '../render/types.js';
 
 /**
- * What an etcd host (role etcd, etcd.mode managed) converges to: Debian's etcd-server (from the
+ * What an etcd host (role etcd, etcd.mode managed) converges to: Debian's etcd-server and etcd-client (from the
  * host's repositories or the bundle; held, since a member moves between etcd minors one at a time),
  * its PKI in kubeadm's layout, /etc/default/etcd and the unit's drop-in, and etcd.service running.
  * No kubelet, no kubeadm, no containerd, no Kubernetes sysctls; swap is left alone.
@@ -69,7 +69,13 @@ export function etcdHostSpec(
       { path: ETCD_DROPIN_PATH, content: renderEtcdDropIn(), mode: 0o644, sensitive: false, restarts },
     ],
     ...(installs && spec.packages.source === 'bundle' ? { packagesFrom: 'bundle' as const } : {}),
-    packages: installs ? [{ name: 'etcd-server', hold: true, restarts }] : [],
+    // etcd-client: etcdctl, which checks the member's health (etcd.status) and adds members
+    packages: installs
+      ? [
+          { name: 'etcd-server', hold: true, restarts },
+          { name: 'etcd-client', hold: true },
+        ]
+      : [],
     services: [{ unit: ETCD_UNIT, start: true }],
   };
 }

@@ -1,6 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { StepPlan } from '../../proto/results.js';
+import { ensureEtcdPki, type EtcdPki } from '../etcd/pki.js';
 import type { Store } from '../store/store.js';
-import { resolveCluster } from './resolved-cluster.js';
+import type { Observation } from './observe.js';
+import { etcdPhase } from './phases/etcd.js';
+import { PHASES } from './phases/index.js';
+import { resolveCluster, type ResolvedCluster } from './resolved-cluster.js';
 
 /** etcd.mode through cluster resolution: external etcd reaches the control planes and kubeadm. */
 
@@ -78,10 +83,139 @@ describe('etcd.mode through cluster resolution', () => {
     const c = cluster({ mode: 'stacked' });
     expect(c.hostSpecFor(c.host('cp-1')).files.some((f) => f.path.includes('etcd'))).toBe(false);
   });
+});
 
-  it('refuses managed etcd by name until the engine applies it', () => {
-    expect(() => cluster({ mode: 'managed' }, [{ name: 'etcd-1', role: 'etcd' }])).toThrow(
-      /etcd.mode: managed etcd is not applied by this kctl yet/,
+describe('etcd.mode managed through cluster resolution and the etcd phase', () => {
+  const managedHosts = [
+    { name: 'etcd-1', role: 'etcd' },
+    { name: 'etcd-2', role: 'etcd', address: '198.18.0.32' },
+    { name: 'etcd-3', role: 'etcd', address: '198.18.0.33' },
+  ];
+  const enrolled = [
+    ...HOSTS,
+    { name: 'etcd-2', ips: ['198.18.0.32'] },
+    { name: 'etcd-3', ips: ['198.18.0.33'] },
+  ];
+  const store = {
+    listHosts: () =>
+      enrolled.map((h) => ({
+        id: `id-${h.name}`,
+        name: h.name,
+        labels: h.name === 'etcd-3' ? { tier: 'etcd' } : {},
+        state: 'active',
+        facts: { ips: h.ips, kernel: '6.1.0', os: { id: 'debian' } },
+      })),
+  } as unknown as Store;
+  const raw = {
+    apiVersion: 'kctl.dev/v1alpha1',
+    kind: 'Cluster',
+    name: 'ext',
+    kubernetesVersion: 'v1.31.2',
+    controlPlaneEndpoint: { host: '198.18.0.11' },
+    cni: { plugin: 'none' },
+    etcd: { mode: 'managed' },
+    hosts: [{ name: 'cp-1', role: 'control-plane' }, { name: 'w-1', role: 'worker' }, ...managedHosts],
+  };
+  const ENDPOINTS = ['https://198.18.0.31:2379', 'https://198.18.0.32:2379', 'https://198.18.0.33:2379'];
+  let pki: EtcdPki;
+  let c: ResolvedCluster;
+
+  beforeAll(async () => {
+    pki = (
+      await ensureEtcdPki(undefined, [
+        { name: 'etcd-1', address: '198.18.0.31' },
+        { name: 'etcd-2', address: '198.18.0.32' },
+        { name: 'etcd-3', address: '198.18.0.33' },
+      ])
+    ).pki;
+    c = resolveCluster({ store, etcdPki: pki }, raw, undefined);
+  });
+
+  const observation = (etcd: Record<string, StepPlan[]>): Observation => ({
+    hosts: new Map(),
+    nodes: undefined,
+    adminHost: undefined,
+    etcd: new Map(Object.entries(etcd)),
+  });
+  const pending: StepPlan[] = [
+    {
+      stepId: 'packages',
+      title: 'packages',
+      changes: [{ kind: 'package', name: 'etcd-server', from: null, to: '3.4.30-2' }],
+    },
+  ];
+
+  it('resolves the etcd hosts as members, not nodes, and kubeadm init gets etcd.external at them', () => {
+    expect(c.etcdMembers.map((m) => [m.name, m.address])).toEqual([
+      ['etcd-1', '198.18.0.31'],
+      ['etcd-2', '198.18.0.32'],
+      ['etcd-3', '198.18.0.33'],
+    ]);
+    expect([...c.hosts.keys()]).toEqual(['cp-1', 'w-1']);
+    const init = c.renderers.init(c.host('cp-1'), {
+      token: 'abcdef.0123456789abcdef',
+      certificateKey: 'a'.repeat(64),
+    });
+    expect(init).toContain(`external:\n    endpoints:\n${ENDPOINTS.map((e) => `      - ${e}\n`).join('')}`);
+    expect(init).toContain('caFile: /etc/kubernetes/pki/etcd/ca.crt');
+    expect(init).not.toContain('local:');
+  });
+
+  it("puts the etcd CA and the API server's client pair from the etcd PKI on the control planes", () => {
+    const files = c
+      .hostSpecFor(c.host('cp-1'))
+      .files.filter((f) => f.path.startsWith('/etc/kubernetes/pki/'))
+      .map((f) => [f.path, f.content, f.mode]);
+    expect(files).toEqual([
+      ['/etc/kubernetes/pki/etcd/ca.crt', pki.ca.certPem, 0o644],
+      ['/etc/kubernetes/pki/apiserver-etcd-client.crt', pki.apiserverClient.certPem, 0o644],
+      ['/etc/kubernetes/pki/apiserver-etcd-client.key', pki.apiserverClient.keyPem, 0o600],
+    ]);
+  });
+
+  it('renders each member with every member in its initial cluster, state new', () => {
+    const spec = c.etcdHostSpecFor(c.etcdMembers[1]!);
+    const defaults = spec.files.find((f) => f.path === '/etc/default/etcd')?.content ?? '';
+    expect(defaults).toContain(
+      'ETCD_INITIAL_CLUSTER=etcd-1=https://198.18.0.31:2380,etcd-2=https://198.18.0.32:2380,etcd-3=https://198.18.0.33:2380\n',
     );
+    expect(defaults).toContain('ETCD_INITIAL_CLUSTER_STATE=new\n');
+    expect(spec.packages.map((p) => p.name)).toEqual(['etcd-server', 'etcd-client']);
+  });
+
+  it('runs before init, one task per member that has changes, all at once, ports checked before installing', () => {
+    const ids = PHASES.map((p) => p.id);
+    expect(ids.indexOf('etcd')).toBeGreaterThan(ids.indexOf('prepare'));
+    expect(ids.indexOf('etcd')).toBeLessThan(ids.indexOf('init'));
+    const tasks = etcdPhase.tasks({
+      cluster: c,
+      observed: observation({ 'etcd-1': pending, 'etcd-2': pending, 'etcd-3': [] }),
+    });
+    expect(tasks.map((t) => t.host)).toEqual(['etcd-1', 'etcd-2']);
+    expect(tasks[0]?.input).toMatchObject({ endpoint: 'https://198.18.0.31:2379', checkPorts: true });
+    expect(etcdPhase.concurrency(c.spec)).toBeGreaterThanOrEqual(3);
+    expect(etcdPhase.mode).toBe('parallel');
+  });
+
+  it('derives no etcd task once every member converged (a second plan is empty)', () => {
+    expect(
+      etcdPhase.tasks({ cluster: c, observed: observation({ 'etcd-1': [], 'etcd-2': [], 'etcd-3': [] }) }),
+    ).toEqual([]);
+  });
+
+  it('warns about an even number of members once selectors are resolved', () => {
+    const even = resolveCluster(
+      { store, etcdPki: pki },
+      {
+        ...raw,
+        hosts: [
+          { name: 'cp-1', role: 'control-plane' },
+          { name: 'etcd-1', role: 'etcd' },
+          { selector: { tier: 'etcd' }, role: 'etcd' },
+        ],
+      },
+      undefined,
+    );
+    expect(even.warnings.map((w) => w.message)).toContainEqual(expect.stringMatching(/2 etcd members/));
   });
 });

@@ -28,6 +28,8 @@ export interface Observation {
   adminHost: string | undefined;
   /** why the node list could not be read although a control plane has admin.conf */
   nodesError?: string;
+  /** etcd.mode managed: what converging each etcd member to its spec would change (when prepare is asked for) */
+  etcd?: ReadonlyMap<string, StepPlan[]>;
 }
 
 /**
@@ -88,6 +90,15 @@ export async function observeCluster(
       return [h.name, o] as const;
     }),
   );
+  const etcd =
+    options.prepare && cluster.etcdMembers.length > 0
+      ? new Map(
+          await mapBounded(cluster.etcdMembers, PLAN_FANOUT, async (m) => {
+            const plan = await client.call(m, 'host.plan', { spec: cluster.etcdHostSpecFor(m) });
+            return [m.name, plan.steps] as const;
+          }),
+        )
+      : undefined;
   const candidates = hosts.filter(
     (h) => h.name !== options.adminExcept && observed.get(h.name)?.state.initialized === true,
   );
@@ -106,5 +117,11 @@ export async function observeCluster(
       nodesError = `${admin.name}: ${err instanceof Error ? err.message : String(err)}`;
     }
   }
-  return { hosts: observed, nodes, adminHost: admin?.name, ...(nodesError ? { nodesError } : {}) };
+  return {
+    hosts: observed,
+    nodes,
+    adminHost: admin?.name,
+    ...(nodesError ? { nodesError } : {}),
+    ...(etcd ? { etcd } : {}),
+  };
 }

@@ -4,16 +4,29 @@ import type { PreflightSpec } from '../../proto/checks.js';
 import type { HostSpec } from '../../proto/host-spec.js';
 import type { Store } from '../store/store.js';
 import { crossFieldRules } from '../spec/parse.js';
-import { resolveHostRoles, type HostAssignment } from '../spec/resolve.js';
+import { resolveHostRoles, type EtcdMemberAssignment, type HostAssignment } from '../spec/resolve.js';
 import { packageFormatFor } from '../render/packages.js';
 import { cniManifestFor, type CniManifest } from '../render/cni/cni-inputs.js';
 import { prepareHostSpec } from './host-spec.js';
-import { controlPlaneEtcdFiles } from './etcd-host-spec.js';
+import { controlPlaneEtcdFiles, etcdHostSpec } from './etcd-host-spec.js';
+import type { EtcdPki } from '../etcd/pki.js';
+import { etcdPkiFor } from '../etcd/pki-store.js';
+import { etcdClientUrl } from '../render/etcd.js';
+import type { PackageFormat } from '../render/types.js';
 import { clusterRenderers, type ConfigRenderers } from './renderers.js';
 import { kubeVipManifestFor } from '../render/cluster-spec-inputs.js';
 import type { PlannedHost } from './planned-host.js';
 
 export type { PlannedHost } from './planned-host.js';
+
+/** A host with role etcd (etcd.mode managed): a member of the etcd cluster kctl runs, no node. */
+export interface PlannedEtcdMember {
+  name: string;
+  hostId: string;
+  /** its client and peer URLs' address (hosts[].address, else picked as a node's) */
+  address: string;
+  packageFormat: PackageFormat | undefined;
+}
 
 /** cluster.yaml checked and bound to the enrolled hosts: everything a plan is made from but the hosts' state. */
 export interface ResolvedCluster {
@@ -33,6 +46,14 @@ export interface ResolvedCluster {
    */
   hostSpecFor(host: PlannedHost, version?: string, options?: { member?: boolean }): HostSpec;
   host(name: string): PlannedHost;
+  /** etcd.mode managed: the etcd hosts in cluster.yaml's order (none otherwise) */
+  etcdMembers: readonly PlannedEtcdMember[];
+  /**
+   * What the etcd phase converges a member to: all members forming the cluster together (state
+   * new: etcd reads initial-cluster only on a member's first start, so this stays the spec of a
+   * running member too). Needs the etcd PKI (resolveClusterWithEtcd).
+   */
+  etcdHostSpecFor(member: PlannedEtcdMember): HostSpec;
 }
 
 /**
@@ -88,7 +109,7 @@ function specError(issues: SpecIssue[]): KctlError {
 
 /** cluster.yaml (already parsed as YAML) + enrolled hosts -> the resolved cluster; every problem named by its path. */
 export function resolveCluster(
-  deps: { store: Store; controllerUrl?: string | undefined },
+  deps: { store: Store; controllerUrl?: string | undefined; etcdPki?: EtcdPki | undefined },
   raw: unknown,
   cniManifest: string | undefined,
 ): ResolvedCluster {
@@ -100,11 +121,6 @@ export function resolveCluster(
   const spec = parsed.data;
   const rules = crossFieldRules(spec);
   if (rules.errors.length > 0) throw specError(rules.errors);
-  // the members' PKI, files and HostSpec exist (controller/etcd, controller/plan/etcd-host-spec.ts); no phase installs them yet
-  if (spec.etcd.mode === 'managed')
-    throw specError([
-      { path: 'etcd.mode', message: 'managed etcd is not applied by this kctl yet: use stacked or external' },
-    ]);
   const enrolled = deps.store.listHosts().filter((h) => h.state === 'active');
   const resolved = resolveHostRoles(
     spec,
@@ -126,13 +142,27 @@ export function resolveCluster(
     };
   });
   const hosts = new Map(planned.map((h) => [h.name, h]));
+  const etcdMembers = plannedEtcdMembers(spec, resolved.etcdMembers, byName);
+  const warnings = [...rules.warnings, ...resolved.warnings];
+  // cluster.yaml's rule counts named entries only; selectors are counted once resolved
+  if (
+    etcdMembers.length % 2 === 0 &&
+    etcdMembers.length > 0 &&
+    !warnings.some((w) => w.path === 'hosts' && w.message.includes('etcd members'))
+  )
+    warnings.push({
+      path: 'hosts',
+      message: `${etcdMembers.length} etcd members: an even number tolerates no more failures than ${etcdMembers.length - 1} (quorum)`,
+    });
+  // kubeadm sees managed etcd as external etcd: the members' client URLs and kctl's client files
+  const kubeadmSpec = managedAsExternal(spec, etcdMembers, deps.etcdPki);
   const cni = cniManifestFor(spec, cniManifest);
   // the prepare files name the package repository of a minor: one set of renderers per version asked for
   const byVersion = new Map<string, ConfigRenderers>();
   const renderersFor = (version: string): ConfigRenderers => {
     let r = byVersion.get(version);
     if (!r) {
-      r = clusterRenderers({ ...spec, kubernetesVersion: version }, deps.controllerUrl);
+      r = clusterRenderers({ ...kubeadmSpec, kubernetesVersion: version }, deps.controllerUrl);
       byVersion.set(version, r);
     }
     return r;
@@ -141,7 +171,7 @@ export function resolveCluster(
     spec,
     hosts,
     first: planned.find((h) => h.first),
-    warnings: [...rules.warnings, ...resolved.warnings],
+    warnings,
     cniManifest: cni?.content,
     cni,
     renderers: renderersFor(spec.kubernetesVersion),
@@ -154,7 +184,11 @@ export function resolveCluster(
         controlPlanes: planned.filter((h) => h.role === 'control-plane'),
       });
       // external etcd: kubeadm's etcd.external names these files, in place before init and join
-      const etcdFiles = host.role === 'control-plane' ? controlPlaneEtcdFiles(spec, undefined) : [];
+      // (managed: from the etcd PKI; a caller that loaded none, such as health, checks no etcd files)
+      const etcdFiles =
+        host.role === 'control-plane' && (spec.etcd.mode !== 'managed' || deps.etcdPki !== undefined)
+          ? controlPlaneEtcdFiles(spec, deps.etcdPki)
+          : [];
       if (etcdFiles.length > 0) hostSpec.files = [...hostSpec.files, ...etcdFiles];
       const vip = options.member
         ? kubeVipManifestFor({ ...spec, kubernetesVersion: version }, { role: host.role, first: false })
@@ -163,10 +197,86 @@ export function resolveCluster(
         ? { ...hostSpec, files: [...hostSpec.files, { ...vip, mode: 0o600, sensitive: false }] }
         : hostSpec;
     },
+    etcdMembers,
+    etcdHostSpecFor(member) {
+      if (deps.etcdPki === undefined)
+        throw new KctlError('internal', 'etcd.mode managed: the etcd PKI is not loaded');
+      return etcdHostSpec(spec, member, {
+        members: etcdMembers,
+        initialClusterState: 'new',
+        pki: deps.etcdPki,
+        packageFormat: member.packageFormat,
+      });
+    },
     host(name) {
       const h = hosts.get(name);
       if (!h) throw new KctlError('unknown_host', `Host "${name}" is not part of cluster "${spec.name}"`);
       return h;
     },
   };
+}
+
+function plannedEtcdMembers(
+  spec: ClusterSpec,
+  assigned: readonly EtcdMemberAssignment[],
+  byName: ReadonlyMap<string, { id: string; facts?: { os: { id: string } } | null | undefined }>,
+): PlannedEtcdMember[] {
+  if (spec.etcd.mode !== 'managed') return [];
+  return assigned.map((m) => {
+    const record = byName.get(m.name);
+    if (!record) throw new KctlError('unknown_host', `Host "${m.name}" is not enrolled`);
+    if (m.address === undefined)
+      throw specError([
+        {
+          path: 'hosts',
+          message: `etcd member "${m.name}" reported no usable address: give hosts[].address`,
+        },
+      ]);
+    return {
+      name: m.name,
+      hostId: record.id,
+      address: m.address,
+      packageFormat: packageFormatFor(record.facts?.os.id ?? ''),
+    };
+  });
+}
+
+/** kubeadm's view of managed etcd: external etcd at the members' client URLs, with kctl's client pair. */
+function managedAsExternal(
+  spec: ClusterSpec,
+  members: readonly PlannedEtcdMember[],
+  pki: EtcdPki | undefined,
+): ClusterSpec {
+  if (spec.etcd.mode !== 'managed') return spec;
+  return {
+    ...spec,
+    etcd: {
+      mode: 'external',
+      endpoints: members.map((m) => etcdClientUrl(m.address)),
+      caCert: pki?.ca.certPem ?? '',
+      clientCert: pki?.apiserverClient.certPem ?? '',
+      clientKey: pki?.apiserverClient.keyPem ?? '',
+    },
+  };
+}
+
+/**
+ * resolveCluster for plans and applies: with etcd.mode managed, the etcd PKI for the resolved
+ * members is loaded from the controller's data dir (created or extended there first), so every
+ * plan renders the same keys.
+ */
+export async function resolveClusterWithEtcd(
+  deps: { store: Store; controllerUrl?: string | undefined; dataDir?: string | undefined },
+  raw: unknown,
+  cniManifest: string | undefined,
+): Promise<ResolvedCluster> {
+  const cluster = resolveCluster(deps, raw, cniManifest);
+  if (cluster.spec.etcd.mode !== 'managed') return cluster;
+  if (deps.dataDir === undefined)
+    throw new KctlError('internal', 'etcd.mode managed: this controller has no data dir for the etcd PKI');
+  const etcdPki = await etcdPkiFor(
+    deps.dataDir,
+    cluster.etcdMembers.map((m) => ({ name: m.name, address: m.address })),
+  );
+  return resolveCluster({ ...deps, etcdPki }, raw, cniManifest);
 }

@@ -15,7 +15,7 @@ import {
   type ClusterDeps,
   type ClusterOperation,
 } from './cluster-service.js';
-import { resolveCluster } from './resolved-cluster.js';
+import { resolveClusterWithEtcd } from './resolved-cluster.js';
 
 function operationOf(body: PlanRequest): ClusterOperation {
   if (body.operation?.kind === 'remove-node') return { kind: 'remove-node', node: body.operation.node };
@@ -79,7 +79,7 @@ export function clusterRoutes(deps: ClusterDeps): Route[] {
       auth: 'admin',
       handle: async (ctx) => {
         const body = await ctx.body(PlanRequest);
-        const cluster = resolveCluster(deps, body.spec, body.cniManifest);
+        const cluster = await resolveClusterWithEtcd(deps, body.spec, body.cniManifest);
         return (await planCluster(deps, cluster, operationOf(body))).view;
       },
     },
@@ -89,7 +89,7 @@ export function clusterRoutes(deps: ClusterDeps): Route[] {
       auth: 'admin',
       handle: async (ctx) => {
         const body = await ctx.body(ApplyRequest);
-        const cluster = resolveCluster(deps, body.spec, body.cniManifest);
+        const cluster = await resolveClusterWithEtcd(deps, body.spec, body.cniManifest);
         const name = cluster.spec.name;
         const op = operationOf(body);
         const confirm = confirmationFor(op, name);

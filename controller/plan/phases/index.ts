@@ -13,11 +13,13 @@ import {
 import { upgradeControlPlanesPhase, upgradeFirstPhase, upgradeWorkersPhase } from './upgrade.js';
 import { removeNodePhase, resetPhase } from './lifecycle.js';
 import { renewCertsPhase } from './certs.js';
+import { etcdPhase } from './etcd.js';
 
 /** Every phase record by id: a phase id without a record does not compile. */
 const RECORDS: Record<PhaseId, AnyPhaseRecord> = {
   preflight: preflightPhase,
   prepare: preparePhase,
+  etcd: etcdPhase,
   'upgrade-first': upgradeFirstPhase,
   'upgrade-control-planes': upgradeControlPlanesPhase,
   'upgrade-workers': upgradeWorkersPhase,
