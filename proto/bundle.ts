@@ -1,5 +1,6 @@
 import { createPublicKey, verify, X509Certificate } from 'node:crypto';
 import { z } from 'zod';
+import { BundleImages } from './bundle-images.js';
 
 /**
  * The offline bundle (issue 4, S18): a directory of packages with a SHA-256 manifest. The
@@ -57,6 +58,8 @@ export const BundleManifest = z
     kind: z.literal('BundleManifest'),
     createdAt: z.iso.datetime(),
     files: z.array(BundleFile).max(MAX_BUNDLE_FILES),
+    /** container images as OCI archives (proto/bundle-images.ts); absent: the bundle carries none */
+    images: BundleImages.optional(),
   })
   .superRefine((m, ctx) => {
     const paths = new Set(m.files.map((f) => f.path));

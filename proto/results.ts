@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { WireError } from './errors.js';
+import { ImageChange } from './bundle-images.js';
 
 /** One difference between a host and its spec, as `kctl plan` shows it and `apply` carries it out. */
 export const Change = z.discriminatedUnion('kind', [
@@ -74,6 +75,8 @@ export const Change = z.discriminatedUnion('kind', [
     size: z.number().int().min(0).nullable(),
     reason: z.enum(['missing', 'differs', 'not in the manifest']),
   }),
+  /** an image of the bundle imported into containerd's k8s.io namespace (proto/bundle-images.ts) */
+  ImageChange,
 ]);
 export type Change = z.infer<typeof Change>;
 

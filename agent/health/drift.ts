@@ -34,6 +34,8 @@ export function describeChange(c: Change): string {
       return `bundle file ${c.path} ${c.reason}`;
     case 'trust-store':
       return `CA bundle stale (${c.reason})`;
+    case 'image':
+      return `image ${c.ref} ${c.reason} in containerd`;
   }
 }
 

@@ -152,5 +152,7 @@ export function describeChange(c: StepPlan['changes'][number]): string {
       return `${c.action} ${c.path} (${c.reason})`;
     case 'trust-store':
       return `run ${c.program} (${c.reason})`;
+    case 'image':
+      return `import image ${c.ref} (${c.reason})`;
   }
 }

@@ -10,6 +10,7 @@ import { repoKeyStep } from './repo-key.js';
 import { trustStoreStep } from './trust-store.js';
 import { BUNDLE_SYNC_STEP_ID, bundleSyncStep } from './bundle-sync.js';
 import type { BundleSource } from './bundle-fetch.js';
+import { imagesLoadStep } from './images-load.js';
 
 /** What some steps need besides the host: the controller's offline bundle. */
 export interface StepDeps {
@@ -43,5 +44,13 @@ export function stepsForHostSpec(spec: HostSpec, deps: StepDeps = {}): Step[] {
       ]),
     );
   }
+  // the bundle's images for this role, into containerd once it runs, before kubeadm pulls them
+  if (bundle)
+    steps.push(
+      imagesLoadStep(spec.role, deps.bundle, [
+        BUNDLE_SYNC_STEP_ID,
+        ...steps.filter((s) => s.id === 'packages').map((s) => s.id),
+      ]),
+    );
   return steps;
 }

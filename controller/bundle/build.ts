@@ -2,8 +2,10 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { KctlError } from '../../proto/errors.js';
 import type { BundleManifest } from '../../proto/bundle.js';
+import type { BundleImage } from '../../proto/bundle-images.js';
 import { buildOfflineAptRepo, type RepoPackage } from '../lab/offline-repo.js';
 import { MANIFEST_FILE, writeManifest } from './manifest.js';
+import { addBundleImages, removeBundleImages, type BundleImagesOptions } from './images.js';
 
 export interface BuildBundleOptions {
   outDir: string;
@@ -15,6 +17,8 @@ export interface BuildBundleOptions {
   baseRootfs?: string;
   installMissing?: boolean;
   now?: Date;
+  /** --images: the cluster's images as OCI archives (controller/bundle/images.ts) */
+  images?: BundleImagesOptions;
 }
 
 export interface BuiltBundle {
@@ -22,6 +26,7 @@ export interface BuiltBundle {
   manifest: BundleManifest;
   packages: RepoPackage[];
   fingerprint: string;
+  images: BundleImage[];
 }
 
 /**
@@ -47,6 +52,8 @@ export async function buildBundle(options: BuildBundleOptions): Promise<BuiltBun
     ...(options.baseRootfs !== undefined ? { baseRootfs: options.baseRootfs } : {}),
     ...(options.installMissing !== undefined ? { installMissing: options.installMissing } : {}),
   });
-  const manifest = await writeManifest(dir, options.now);
-  return { dir, manifest, packages: repo.packages, fingerprint: repo.fingerprint };
+  const images = options.images ? await addBundleImages(dir, options.images) : undefined;
+  if (!images) await removeBundleImages(dir);
+  const manifest = await writeManifest(dir, options.now, images);
+  return { dir, manifest, packages: repo.packages, fingerprint: repo.fingerprint, images: images ?? [] };
 }

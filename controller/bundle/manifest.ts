@@ -10,6 +10,7 @@ import {
   MAX_BUNDLE_FILES,
   type BundleFile,
 } from '../../proto/bundle.js';
+import { imageArchiveProblems, type BundleImage } from '../../proto/bundle-images.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 
@@ -55,8 +56,12 @@ export async function listBundleFiles(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-/** The manifest of `dir` as it is now (paths sorted, hashes computed). */
-export async function buildManifest(dir: string, now = new Date()): Promise<BundleManifest> {
+/** The manifest of `dir` as it is now (paths sorted, hashes computed), with the images the build added. */
+export async function buildManifest(
+  dir: string,
+  now = new Date(),
+  images?: readonly BundleImage[],
+): Promise<BundleManifest> {
   const files: BundleFile[] = [];
   for (const path of await listBundleFiles(dir)) files.push({ path, ...(await hashFile(join(dir, path))) });
   return BundleManifest.parse({
@@ -64,6 +69,7 @@ export async function buildManifest(dir: string, now = new Date()): Promise<Bund
     kind: 'BundleManifest',
     createdAt: now.toISOString(),
     files,
+    ...(images !== undefined ? { images } : {}),
   });
 }
 
@@ -71,8 +77,14 @@ export function manifestText(manifest: BundleManifest): string {
   return `${JSON.stringify(manifest, null, 2)}\n`;
 }
 
-export async function writeManifest(dir: string, now?: Date): Promise<BundleManifest> {
-  const manifest = await buildManifest(dir, now);
+export async function writeManifest(
+  dir: string,
+  now?: Date,
+  images?: readonly BundleImage[],
+): Promise<BundleManifest> {
+  const manifest = await buildManifest(dir, now, images);
+  const problems = imageArchiveProblems(manifest.images ?? [], manifest.files);
+  if (problems.length > 0) throw new KctlError('internal', `The bundle in "${dir}": ${problems.join('; ')}`);
   await writeFile(join(dir, MANIFEST_FILE), manifestText(manifest), { mode: 0o644 });
   return manifest;
 }
@@ -104,7 +116,7 @@ export async function readManifest(dir: string): Promise<{ text: string; manifes
 
 export interface BundleProblem {
   path: string;
-  problem: 'missing' | 'size' | 'sha256' | 'not-a-file' | 'unlisted';
+  problem: 'missing' | 'size' | 'sha256' | 'not-a-file' | 'unlisted' | 'image';
   detail: string;
 }
 
@@ -140,6 +152,8 @@ export async function verifyBundle(
     if (!listed.has(path))
       problems.push({ path, problem: 'unlisted', detail: 'present but not in the manifest' });
   }
+  for (const detail of imageArchiveProblems(manifest.images ?? [], manifest.files))
+    problems.push({ path: 'images', problem: 'image', detail });
   return { manifest, problems };
 }
 

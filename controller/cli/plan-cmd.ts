@@ -48,6 +48,10 @@ function describe(c: Change): string[] {
         : [`- bundle file ${c.path} (${c.reason})`];
     case 'trust-store':
       return [`~ run ${c.program} (${c.reason})`];
+    case 'image':
+      return [
+        `${c.from === null ? '+' : '~'} image ${c.ref} (${c.digest}; ${c.reason}) from bundle ${c.archive}`,
+      ];
   }
 }
 

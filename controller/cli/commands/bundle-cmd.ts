@@ -4,6 +4,7 @@ import { buildBundle } from '../../bundle/build.js';
 import { verifyBundle } from '../../bundle/manifest.js';
 import type { CliContext } from '../context.js';
 import { collect } from '../controller-cmd.js';
+import { imagesOptionsFrom, withImageOptions, type ImageFlags } from './bundle-images-flags.js';
 
 function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
@@ -13,46 +14,52 @@ function mib(bytes: number): string {
 export function bundleCommand(ctx: CliContext): Command {
   const cmd = new Command('bundle').description('the offline package bundle served to enrolled agents');
 
-  cmd
-    .command('build')
-    .description('make DIR/apt (signed flat apt repository) and DIR/manifest.json (SHA-256 of every file)')
-    .requiredOption('--out <dir>', 'bundle directory (new, empty, or an earlier bundle)')
-    .option(
-      '--package <name>',
-      'package to fetch with its dependencies (repeatable; default containerd, runc)',
-      collect,
-      [],
-    )
-    .option('--deb <file>', 'extra .deb file to include (repeatable)', collect, [])
-    .option('--base-rootfs <dir>', 'root filesystem whose installed packages are not fetched')
-    .option(
-      '--install-missing',
-      'install apt-utils, gnupg and dpkg-dev tools first when missing (root)',
-      false,
-    )
-    .action(
-      async (opts: {
+  withImageOptions(
+    cmd
+      .command('build')
+      .description('make DIR/apt (signed flat apt repository) and DIR/manifest.json (SHA-256 of every file)')
+      .requiredOption('--out <dir>', 'bundle directory (new, empty, or an earlier bundle)')
+      .option(
+        '--package <name>',
+        'package to fetch with its dependencies (repeatable; default containerd, runc)',
+        collect,
+        [],
+      )
+      .option('--deb <file>', 'extra .deb file to include (repeatable)', collect, [])
+      .option('--base-rootfs <dir>', 'root filesystem whose installed packages are not fetched')
+      .option(
+        '--install-missing',
+        'install apt-utils, gnupg and dpkg-dev tools first when missing (root)',
+        false,
+      ),
+  ).action(
+    async (
+      opts: {
         out: string;
         package: string[];
         deb: string[];
         baseRootfs?: string;
         installMissing: boolean;
-      }) => {
-        const built = await buildBundle({
-          outDir: opts.out,
-          ...(opts.package.length > 0 ? { packages: opts.package } : {}),
-          debs: opts.deb,
-          ...(opts.baseRootfs !== undefined ? { baseRootfs: opts.baseRootfs } : {}),
-          installMissing: opts.installMissing,
-        });
-        const bytes = built.manifest.files.reduce((n, f) => n + f.size, 0);
-        for (const p of built.packages) ctx.out(`  ${p.name} ${p.version} ${p.architecture}\n`);
-        ctx.out(
-          `bundle ${built.dir}: ${built.packages.length} package(s), ${built.manifest.files.length} file(s), ` +
-            `${mib(bytes)}; repository key ${built.fingerprint}\n`,
-        );
-      },
-    );
+      } & ImageFlags,
+    ) => {
+      const images = await imagesOptionsFrom(opts);
+      const built = await buildBundle({
+        outDir: opts.out,
+        ...(opts.package.length > 0 ? { packages: opts.package } : {}),
+        debs: opts.deb,
+        ...(opts.baseRootfs !== undefined ? { baseRootfs: opts.baseRootfs } : {}),
+        installMissing: opts.installMissing,
+        ...(images ? { images } : {}),
+      });
+      const bytes = built.manifest.files.reduce((n, f) => n + f.size, 0);
+      for (const p of built.packages) ctx.out(`  ${p.name} ${p.version} ${p.architecture}\n`);
+      for (const i of built.images) ctx.out(`  image ${i.ref} ${i.digest} (${i.roles.join(', ')})\n`);
+      ctx.out(
+        `bundle ${built.dir}: ${built.packages.length} package(s), ${built.manifest.files.length} file(s), ` +
+          `${mib(bytes)}; repository key ${built.fingerprint}\n`,
+      );
+    },
+  );
 
   cmd
     .command('verify')
