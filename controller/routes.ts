@@ -7,6 +7,7 @@ import { bundleManifestPaths } from './bundle/manifest.js';
 import { healthRoutes } from './health/routes.js';
 import { certsRoutes } from './health/certs-service.js';
 import { kubeconfigRoutes } from './health/kubeconfig-route.js';
+import { etcdRoutes } from './etcd/status-route.js';
 import type { ApplyStore } from './orchestrator/apply-store.js';
 import { z } from 'zod';
 import { createWebToken, type HasDatabase } from './web/web-tokens.js';
@@ -41,6 +42,7 @@ export function allRoutes(
     ...healthRoutes({ store: deps.store, registry: deps.registry, controllerUrl: deps.controllerUrl }),
     ...certsRoutes({ store: deps.store, registry: deps.registry, controllerUrl: deps.controllerUrl }),
     ...kubeconfigRoutes({ store: deps.store, registry: deps.registry, controllerUrl: deps.controllerUrl }),
+    ...etcdRoutes({ store: deps.store, registry: deps.registry, log: deps.log }),
     ...bundleRoutes({
       bundleDir: deps.bundleDir,
       ca: deps.ca,

@@ -7,6 +7,7 @@ import { StepPlan, StepReport } from './results.js';
 import { HealthRunArgs, HealthRunResult } from './health.js';
 import { PackageIndexOps } from './package-index.js';
 import { CertsOps, KubeconfigOps } from './certs.js';
+import { EtcdOps } from './etcd-ops.js';
 
 /** The units `service.restart` may restart: kctl's own, never an arbitrary name from the wire. */
 export const RestartableUnit = z.enum([
@@ -76,6 +77,7 @@ export const Ops = {
   ...PackageIndexOps,
   ...CertsOps,
   ...KubeconfigOps,
+  ...EtcdOps,
 } as const;
 
 export type OpName = keyof typeof Ops;

@@ -87,6 +87,8 @@ export interface Host {
   readonly net: Net;
   readFile(path: string): Promise<string | undefined>;
   readFileBytes(path: string): Promise<Buffer | undefined>;
+  /** up to `length` bytes of an allow-listed regular file from `offset`; undefined when absent (read's rules) */
+  readFileRange(path: string, offset: number, length: number): Promise<Buffer | undefined>;
   stat(path: string): Promise<FileStat | undefined>;
   exists(path: string): Promise<boolean>;
   listDir(path: string): Promise<string[]>;

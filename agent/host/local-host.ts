@@ -103,6 +103,13 @@ export class LocalHost implements Host {
     }
   }
 
+  async readFileRange(path: string, offset: number, length: number): Promise<Buffer | undefined> {
+    const managed = this.managed(path);
+    if (managed === undefined)
+      throw new KctlError('path_not_allowed', `Ranged reads are for the agent's own files, not "${path}"`);
+    return this.files.readRange(managed, offset, length);
+  }
+
   async stat(path: string): Promise<FileStat | undefined> {
     const managed = this.managed(path);
     if (managed !== undefined) return this.files.stat(managed);

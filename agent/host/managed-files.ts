@@ -56,6 +56,36 @@ export class ManagedFiles {
     );
   }
 
+  /**
+   * Up to `length` bytes of a regular file from `offset` (fewer at its end), read as `read` reads:
+   * undefined when absent or behind a link. For files too large to read whole (etcd snapshots).
+   */
+  async readRange(path: string, offset: number, length: number): Promise<Buffer | undefined> {
+    const purpose = `read "${path}"`;
+    return this.dirs.withParent(
+      path,
+      this.readOptions(purpose),
+      async (dir, name) => {
+        let fh: FileHandle | undefined;
+        try {
+          fh = await dir.openRegular(name);
+        } catch (err) {
+          if (err instanceof HeldEntryError) return undefined;
+          throw ioError(`Cannot read "${path}"`, err);
+        }
+        if (!fh) return undefined;
+        try {
+          const buffer = Buffer.alloc(length);
+          const { bytesRead } = await fh.read(buffer, 0, length, offset);
+          return buffer.subarray(0, bytesRead);
+        } finally {
+          await fh.close();
+        }
+      },
+      () => undefined,
+    );
+  }
+
   /** lstat: a last-component link is reported as one; below a link on the way there is nothing (undefined). */
   async stat(path: string): Promise<FileStat | undefined> {
     return this.dirs.withParent(

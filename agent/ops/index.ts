@@ -65,6 +65,15 @@ export function opLoaders(options: Pick<HealthInput, 'clockOffset'> = {}): OpLoa
       load: async () => (await import('./kubeconfig-op.js')).kubeadmUserKubeconfigOp,
       secretResult: true,
     },
+    'etcd.status': { load: async () => (await import('./etcd-status-ops.js')).etcdStatusOp },
+    'etcd.snapshot': { load: async () => (await import('./etcd-snapshot-ops.js')).etcdSnapshotOp },
+    'etcd.snapshotRead': {
+      load: async () => (await import('./etcd-snapshot-ops.js')).etcdSnapshotReadOp,
+      secretResult: true,
+    },
+    'etcd.snapshotRemove': {
+      load: async () => (await import('./etcd-snapshot-ops.js')).etcdSnapshotRemoveOp,
+    },
     'packages.available': {
       load: async () => (await import('./package-index-ops.js')).packagesAvailableOp,
     },

@@ -9,6 +9,7 @@ import { preflightCommand } from './preflight-cmd.js';
 import { healthCommand } from './health-cmd.js';
 import { certsCommand } from './certs-cmd.js';
 import { kubeconfigCommand } from './kubeconfig-cmd.js';
+import { etcdCommand } from './etcd-cmd.js';
 import { auditCommand } from './audit-cmd.js';
 import { planCommand } from './plan-cmd.js';
 import { applyCommand } from './apply-cmd.js';
@@ -35,6 +36,7 @@ export function buildProgram(ctx: CliContext): Command {
     healthCommand(ctx),
     certsCommand(ctx),
     kubeconfigCommand(ctx),
+    etcdCommand(ctx),
     auditCommand(ctx),
     planCommand(ctx),
     applyCommand(ctx),
