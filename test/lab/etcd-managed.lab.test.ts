@@ -5,21 +5,29 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  ETCD_DEFAULTS_PATH,
   ETCD_CREDENTIALS_DIR,
   ETCD_MANAGED_DATA_DIR,
   etcdClientUrl,
   renderEtcdDefaults,
-  type EtcdMember,
 } from '../../controller/render/etcd.js';
-import { apiserverEtcdClientFiles, etcdMemberFiles, type EtcdPki } from '../../controller/etcd/pki.js';
+import { ETCD_PKI_PATHS, etcdMemberFiles } from '../../controller/etcd/pki.js';
 import { etcdPkiFor, loadEtcdPki } from '../../controller/etcd/pki-store.js';
+import { resolveClusterWithEtcd, type ResolvedCluster } from '../../controller/plan/resolved-cluster.js';
+import type { Store } from '../../controller/store/store.js';
+import { standinLab } from '../standins/standin-fixture.js';
 
 /**
  * etcd.mode managed with the REAL etcd (Debian's etcd-server 3.4): three members, each in a network
  * namespace of its own on a bridge with no address (nothing leaves the namespaces), run with the
- * /etc/default/etcd kctl renders and the certificates the controller generates (the etcd PKI kept
- * in a temporary controller data dir). A fourth namespace plays a control plane: etcdctl there,
- * with the apiserver-etcd-client certificate, must see three healthy members.
+ * files of the host specs the engine's etcd phase converges them to (resolveClusterWithEtcd, as a
+ * plan resolves cluster.yaml: the etcd PKI created in a temporary controller data dir). A fourth
+ * namespace plays the control plane, with the etcd files of its prepare spec: etcdctl there, with
+ * the apiserver-etcd-client certificate, must see three healthy members, and the kubeadm STAND-IN
+ * accepts the kubeadm init config kctl renders (etcd.external at the members).
+ *
+ * Not done here: the agents and the controller process (no booted hosts; the engine's phase itself
+ * is covered by controller/plan/etcd-plan.test.ts).
  *
  * What stands in for the host: etcd runs as a plain process (not etcd.service), its data dir under
  * the test's temp dir, and the member's PKI files where LoadCredential= would put them.
@@ -39,6 +47,34 @@ const ALL = [1, 2, 3, 4].map((i) => ({
 const MEMBERS = ALL.slice(0, 3);
 const JOINER = ALL[3]!;
 type Member = (typeof ALL)[number];
+type MemberFile = { path: string; content: string; mode: number };
+
+/** cluster.yaml of the lab: one control plane (the client namespace) and the three etcd hosts. */
+const CLUSTER_YAML = {
+  apiVersion: 'kctl.dev/v1alpha1',
+  kind: 'Cluster',
+  name: 'lab-etcd',
+  kubernetesVersion: 'v1.31.2',
+  controlPlaneEndpoint: { host: CLIENT.address },
+  cni: { plugin: 'none' },
+  etcd: { mode: 'managed' },
+  hosts: [{ name: 'cp-1', role: 'control-plane' }, ...MEMBERS.map((m) => ({ name: m.name, role: 'etcd' }))],
+};
+
+/** The controller's registry as a plan reads it: the hosts enrolled, with the addresses they report. */
+function labStore(): Store {
+  const hosts = [{ name: 'cp-1', address: CLIENT.address }, ...ALL];
+  return {
+    listHosts: () =>
+      hosts.map((h) => ({
+        id: `id-${h.name}`,
+        name: h.name,
+        labels: {},
+        state: 'active',
+        facts: { ips: [h.address], kernel: '6.1.0', os: { id: 'debian' } },
+      })),
+  } as unknown as Store;
+}
 
 const missing = async (program: string): Promise<boolean> =>
   (await execa('sh', ['-c', `command -v ${program}`], { reject: false })).exitCode !== 0;
@@ -58,13 +94,14 @@ function parseEnvFile(text: string): Record<string, string> {
   return env;
 }
 
-describe('managed etcd: three real etcd members with kctl-rendered configs and certificates', () => {
+describe('managed etcd: three real etcd members with the specs the etcd phase converges them to', () => {
   let dir = '';
   const processes = new Map<string, ChildProcess>();
   const output = new Map<string, string>();
   const createdNs: string[] = [];
   let bridgeCreated = false;
   let dataDir = '';
+  let cluster: ResolvedCluster;
   const clientPki = (): string => join(dir, 'cp', 'pki');
 
   const daemonOutput = (): string => [...output].map(([k, v]) => `--- ${k}\n${v.slice(-1500)}`).join('\n');
@@ -95,26 +132,17 @@ describe('managed etcd: three real etcd members with kctl-rendered configs and c
     );
   }
 
-  /** The member as its host would run it: the rendered /etc/default/etcd, the PKI where LoadCredential= puts it. */
-  async function startMember(
-    m: Member,
-    pki: EtcdPki,
-    members: readonly EtcdMember[],
-    initialClusterState: 'new' | 'existing',
-  ): Promise<void> {
+  /**
+   * The member as its host would run it: the rendered /etc/default/etcd, the PKI where
+   * LoadCredential= puts it (the healthcheck client pair, which etcd itself does not read, too).
+   */
+  async function startMember(m: Member, files: readonly MemberFile[], rendered: string): Promise<void> {
     const root = join(dir, m.name);
     const creds = join(root, 'credentials');
     await mkdir(creds, { recursive: true });
     // what LoadCredential= does: the files of kubeadm's layout, under their own names
-    for (const f of etcdMemberFiles(pki, m.name))
+    for (const f of files.filter((f) => f.path.startsWith('/etc/kubernetes/pki/etcd/')))
       await writeFile(join(creds, f.path.split('/').pop() ?? ''), f.content, { mode: f.mode });
-    const rendered = renderEtcdDefaults({
-      clusterName: 'lab-etcd',
-      self: { name: m.name, address: m.address },
-      members,
-      initialClusterState,
-      extraArgs: {},
-    });
     const env = parseEnvFile(rendered.replaceAll(ETCD_CREDENTIALS_DIR, creds));
     expect(env.ETCD_DATA_DIR).toBe(ETCD_MANAGED_DATA_DIR);
     env.ETCD_DATA_DIR = join(root, 'data');
@@ -178,20 +206,37 @@ describe('managed etcd: three real etcd members with kctl-rendered configs and c
       await execa('ip', ['-n', n.ns, 'link', 'set', 'lo', 'up']);
     }
 
-    // the controller's side: the etcd PKI in its data dir, created once
+    // the controller's side, as a plan resolves it: the etcd PKI created in its data dir, the
+    // member specs the etcd phase converges the etcd hosts to, the control plane's prepare spec
     dataDir = join(dir, 'controller');
     await mkdir(dataDir, { mode: 0o700 });
-    const members = MEMBERS.map((m) => ({ name: m.name, address: m.address }));
-    const pki = await etcdPkiFor(dataDir, members);
+    cluster = await resolveClusterWithEtcd({ store: labStore(), dataDir }, CLUSTER_YAML, undefined);
+    expect(cluster.etcdMembers.map((m) => m.name)).toEqual(MEMBERS.map((m) => m.name));
 
-    // the control plane: kubeadm's layout under its own root
-    for (const f of apiserverEtcdClientFiles(pki)) {
+    // the control plane: kubeadm's layout under its own root, from its prepare spec
+    const cpFiles = cluster
+      .hostSpecFor(cluster.host('cp-1'))
+      .files.filter((f) => f.path.startsWith('/etc/kubernetes/pki/'));
+    expect(cpFiles.map((f) => f.path).sort()).toEqual([
+      '/etc/kubernetes/pki/apiserver-etcd-client.crt',
+      '/etc/kubernetes/pki/apiserver-etcd-client.key',
+      '/etc/kubernetes/pki/etcd/ca.crt',
+    ]);
+    for (const f of cpFiles) {
       const path = join(clientPki(), f.path.replace('/etc/kubernetes/pki/', ''));
       await mkdir(join(path, '..'), { recursive: true });
       await writeFile(path, f.content, { mode: f.mode });
     }
 
-    for (const m of MEMBERS) await startMember(m, pki, members, 'new');
+    for (const m of cluster.etcdMembers) {
+      const spec = cluster.etcdHostSpecFor(m);
+      const defaults = spec.files.find((f) => f.path === ETCD_DEFAULTS_PATH)?.content ?? '';
+      await startMember(
+        ALL.find((x) => x.name === m.name)!,
+        spec.files,
+        defaults,
+      );
+    }
   }, 60_000);
 
   afterAll(async () => {
@@ -235,6 +280,59 @@ describe('managed etcd: three real etcd members with kctl-rendered configs and c
     expect(daemonOutput()).toMatch(/client didn't provide a certificate/);
   });
 
+  it("reads the cluster's health from inside a member with its healthcheck client pair (what the etcd phase waits on)", async () => {
+    const creds = join(dir, 'etcd-2', 'credentials');
+    const r = await execa(
+      'ip',
+      [
+        'netns',
+        'exec',
+        ALL[1]!.ns,
+        'etcdctl',
+        `--endpoints=${etcdClientUrl(ALL[1]!.address)}`,
+        `--cacert=${join(creds, 'ca.crt')}`,
+        `--cert=${join(creds, ETCD_PKI_PATHS.healthcheckClientCert.split('/').pop() ?? '')}`,
+        `--key=${join(creds, ETCD_PKI_PATHS.healthcheckClientKey.split('/').pop() ?? '')}`,
+        'endpoint',
+        'health',
+        '--cluster',
+        '-w',
+        'json',
+      ],
+      { reject: false, env: { ETCDCTL_API: '3' } },
+    );
+    expect(r.exitCode, r.stderr).toBe(0);
+    const health = JSON.parse(r.stdout) as Array<{ endpoint: string; health: boolean }>;
+    expect(health.filter((h) => h.health).length).toBe(3);
+  });
+
+  it('the kubeadm STAND-IN accepts the etcd.external kctl renders, with the files of the control plane', async () => {
+    const lab = await standinLab();
+    try {
+      const files = Object.fromEntries(
+        cluster
+          .hostSpecFor(cluster.host('cp-1'))
+          .files.filter((f) => f.path.startsWith('/etc/kubernetes/pki/'))
+          .map((f) => [f.path, f.content]),
+      );
+      const cp = await lab.host('cp-1', { version: 'v1.31.2', files });
+      const config = cluster.renderers.init(cluster.host('cp-1'), {
+        token: 'abcdef.0123456789abcdef',
+        certificateKey: 'a'.repeat(64),
+      });
+      await cp.write('/var/lib/kctl-agent/run/kubeadm-init.yaml', config);
+      const r = await cp.run('kubeadm', ['init', '--config', '/var/lib/kctl-agent/run/kubeadm-init.yaml']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const calls = await lab.calls();
+      expect(calls.filter((c) => c.tool === 'kubeadm').map((c) => c.etcdExternal?.endpoints)).toEqual([
+        MEMBERS.map((m) => etcdClientUrl(m.address)),
+      ]);
+      await expect(cp.read('/etc/kubernetes/manifests/etcd.yaml')).rejects.toThrow();
+    } finally {
+      await lab.cleanup();
+    }
+  }, 60_000);
+
   it('grows by one member: the controller signs it with the same CA, member add, then it starts as existing', async () => {
     const members = ALL.map((m) => ({ name: m.name, address: m.address }));
     const before = await loadEtcdPki(dataDir);
@@ -266,7 +364,17 @@ describe('managed etcd: three real etcd members with kctl-rendered configs and c
     );
     const printed = /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(add.stdout)?.[1]?.split(',').sort();
     expect(printed).toEqual(rendered.ETCD_INITIAL_CLUSTER?.split(',').sort());
-    await startMember(JOINER, pki, members, 'existing');
+    await startMember(
+      JOINER,
+      etcdMemberFiles(pki, JOINER.name),
+      renderEtcdDefaults({
+        clusterName: 'lab-etcd',
+        self: members[3]!,
+        members,
+        initialClusterState: 'existing',
+        extraArgs: {},
+      }),
+    );
     const took = await healthyMembers(ALL, 30_000);
     console.log(`fourth member healthy ${took} ms after it started`);
   });
