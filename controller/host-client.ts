@@ -44,6 +44,8 @@ const TIMEOUT_MS: Partial<Record<OpName, number>> = {
   'kubectl.nodes': MINUTE,
   'kubectl.drain': 6 * MINUTE,
   'kubectl.uncordon': 2 * MINUTE,
+  'kubectl.label': 2 * MINUTE,
+  'kubectl.taint': 2 * MINUTE,
   'kubectl.deleteNode': 3 * MINUTE,
   'service.restart': 3 * MINUTE,
   'health.run': 2 * MINUTE,

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { HostRole, KubeProxyMode } from './checks.js';
 import { ImagesSpec } from './images.js';
+import { NodeLabelsSpec, TaintText } from './node-labels.js';
 import {
   Dns1123Label,
   Dns1123Subdomain,
@@ -81,6 +82,11 @@ export const HostSelector = z
     role: HostRole,
     /** the address the node advertises; only with `name`. Default: the host's first usable IP. */
     address: IpAddress.optional(),
+    /** labels and taints kctl gives the node (`key[=value]:Effect`), at join and on every apply after */
+    nodeLabels: NodeLabelsSpec.optional(),
+    nodeTaints: z.array(TaintText).max(32).optional(),
+    /** control planes only: true removes kubeadm's node-role.kubernetes.io/control-plane:NoSchedule taint */
+    schedulable: z.boolean().optional(),
   })
   .refine((h) => (h.name === undefined) !== (h.selector === undefined), {
     message: 'give exactly one of name or selector',

@@ -35,6 +35,12 @@ export const NodeStatus = z.strictObject({
   controlPlane: z.boolean(),
   /** cordoned (spec.unschedulable): drained for an upgrade or by an operator */
   unschedulable: z.boolean().optional(),
+  /** the node's labels and taints, and those kctl set (its kctl.dev/node-labels and -taints annotations) */
+  labels: z.record(z.string(), z.string()).optional(),
+  taints: z
+    .array(z.strictObject({ key: z.string(), value: z.string().optional(), effect: z.string() }))
+    .optional(),
+  managed: z.strictObject({ labels: z.array(z.string()), taints: z.array(z.string()) }).optional(),
 });
 export type NodeStatus = z.infer<typeof NodeStatus>;
 

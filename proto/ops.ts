@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CheckResult, PreflightSpec } from './checks.js';
 import { HostFacts } from './facts.js';
 import { KubeadmOps } from './kubeadm-ops.js';
+import { NodeLabelOps } from './node-labels.js';
 import { HostSpec } from './host-spec.js';
 import { StepPlan, StepReport } from './results.js';
 import { HealthRunArgs, HealthRunResult } from './health.js';
@@ -74,6 +75,7 @@ export const Ops = {
   /** health checks of a running node (docs/health.md): services, certificates, disks, swap, clock, drift */
   'health.run': { args: HealthRunArgs, result: HealthRunResult },
   ...KubeadmOps,
+  ...NodeLabelOps,
   ...PackageIndexOps,
   ...CertsOps,
   ...KubeconfigOps,

@@ -17,6 +17,7 @@ export const PHASE_IDS = [
   'control-planes',
   'workers',
   'cni',
+  'node-labels',
   'verify',
   'remove-node',
   'reset',

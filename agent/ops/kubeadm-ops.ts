@@ -2,6 +2,11 @@ import { z } from 'zod';
 import { KctlError } from '../../proto/errors.js';
 import { caPinOf } from '../../proto/ca-pin.js';
 import type { NodeStatus } from '../../proto/kubeadm-ops.js';
+import {
+  MANAGED_LABELS_ANNOTATION,
+  MANAGED_TAINTS_ANNOTATION,
+  parseManagedAnnotation,
+} from '../../proto/node-labels.js';
 import type { Host } from '../host/host.js';
 import { resetHalfDoneJoin } from './join-leftovers.js';
 import type { AgentOp, OpImplementations } from './registry.js';
@@ -138,8 +143,19 @@ export const kubectlApplyOp: AgentOp<'kubectl.apply'> = {
 const NodeList = z.object({
   items: z.array(
     z.object({
-      metadata: z.object({ name: z.string(), labels: z.record(z.string(), z.string()).optional() }),
-      spec: z.object({ unschedulable: z.boolean().optional() }).optional(),
+      metadata: z.object({
+        name: z.string(),
+        labels: z.record(z.string(), z.string()).optional(),
+        annotations: z.record(z.string(), z.string()).optional(),
+      }),
+      spec: z
+        .object({
+          unschedulable: z.boolean().optional(),
+          taints: z
+            .array(z.object({ key: z.string(), value: z.string().optional(), effect: z.string() }))
+            .optional(),
+        })
+        .optional(),
       status: z
         .object({
           conditions: z.array(z.object({ type: z.string(), status: z.string() })).optional(),
@@ -165,6 +181,16 @@ export function parseNodeList(json: string): NodeStatus[] {
     kubeletVersion: n.status?.nodeInfo?.kubeletVersion ?? '',
     controlPlane: n.metadata.labels?.['node-role.kubernetes.io/control-plane'] !== undefined,
     unschedulable: n.spec?.unschedulable ?? false,
+    labels: n.metadata.labels ?? {},
+    taints: (n.spec?.taints ?? []).map((t) => ({
+      key: t.key,
+      ...(t.value !== undefined && t.value !== '' ? { value: t.value } : {}),
+      effect: t.effect,
+    })),
+    managed: {
+      labels: parseManagedAnnotation(n.metadata.annotations?.[MANAGED_LABELS_ANNOTATION]),
+      taints: parseManagedAnnotation(n.metadata.annotations?.[MANAGED_TAINTS_ANNOTATION]),
+    },
   }));
 }
 

@@ -1,7 +1,12 @@
 import type { ClusterSpec } from '../../proto/cluster-spec.js';
 import type { HostSpec } from '../../proto/host-spec.js';
 import { renderKubeadmInit, renderKubeadmJoin } from '../render/kubeadm.js';
-import { kubeadmInputFor, kubeVipManifestFor, prepareFilesInputFor } from '../render/cluster-spec-inputs.js';
+import {
+  kubeadmInputFor,
+  kubeVipManifestFor,
+  prepareFilesInputFor,
+  type SpecNode,
+} from '../render/cluster-spec-inputs.js';
 import { packageFormatFor } from '../render/packages.js';
 import { renderPrepareFiles } from '../render/prepare-files.js';
 import type { JoinMaterial } from './join-material.js';
@@ -17,9 +22,13 @@ export interface ConfigRenderers {
 
 /** Binds the pure renderers (controller/render/) to one cluster spec for the plan and its tasks. */
 export function clusterRenderers(spec: ClusterSpec, controllerUrl: string | undefined): ConfigRenderers {
-  const node = (h: PlannedHost): { name: string; address: string | undefined } => ({
+  const node = (h: PlannedHost): SpecNode => ({
     name: h.name,
     address: h.address,
+    role: h.role,
+    nodeLabels: h.nodeLabels,
+    nodeTaints: h.nodeTaints,
+    schedulable: h.schedulable,
   });
   // the prepare files depend on the spec and the package format only, not on the host: render them
   // once per format instead of once per host (most of resolving a 1,000-host plan, docs/benchmarks.md)

@@ -12,6 +12,7 @@ import { KUBE_VIP_MANIFEST_PATH, renderKubeVipManifest } from './kube-vip.js';
 import { kctlImage } from '../images/cluster-images.js';
 import { bundleFormatError } from './packages.js';
 import type { PrepareFilesInput } from './prepare-files.js';
+import { kubeadmTaints, kubeletNodeLabels, type NodeRegistrationSpec } from './node-registration.js';
 import type {
   ContainerdConfigInput,
   HostPrepInput,
@@ -23,7 +24,7 @@ import type {
 } from './types.js';
 
 /** The node a kubeadm config is rendered for. `HostAssignment` from controller/spec/resolve.ts fits. */
-export interface SpecNode {
+export interface SpecNode extends Partial<NodeRegistrationSpec> {
   name: string;
   /** advertise address; kubeadm picks the default route's when absent */
   address?: string | undefined;
@@ -85,8 +86,12 @@ export function kubeadmInputFor(
   etcdMembers?: readonly { name: string; address: string | undefined }[],
 ): KubeadmInput {
   const endpoints = externalEtcdEndpoints(spec, etcdMembers);
+  const taints = node.role !== undefined ? kubeadmTaints({ ...node, role: node.role }) : undefined;
+  const nodeLabels = kubeletNodeLabels(node.nodeLabels);
   return {
     ...(endpoints !== undefined ? { externalEtcd: { endpoints } } : {}),
+    ...(taints !== undefined ? { taints } : {}),
+    ...(nodeLabels !== undefined ? { nodeLabels } : {}),
     kubernetesVersion: spec.kubernetesVersion,
     clusterName: spec.name,
     controlPlaneEndpoint: { host: spec.controlPlaneEndpoint.host, port: spec.controlPlaneEndpoint.port },

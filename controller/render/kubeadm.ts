@@ -49,6 +49,7 @@ function nodeRegistration(api: KubeadmApiVersion, input: KubeadmInput): object {
   // node-ip keeps the kubelet on the advertised network when a host has several; extraArgs can override it
   const kubelet = {
     ...(input.advertiseAddress !== undefined ? { 'node-ip': input.advertiseAddress } : {}),
+    ...(input.nodeLabels !== undefined ? { 'node-labels': input.nodeLabels } : {}),
     ...input.extraArgs.kubelet,
   };
   const args = extraArgs(api, kubelet).extraArgs;

@@ -16,7 +16,7 @@ export interface ComponentExtraArgs {
 
 export interface Taint {
   key: string;
-  value?: string;
+  value?: string | undefined;
   effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
 }
 
@@ -47,6 +47,8 @@ export interface KubeadmInput {
   criSocket: string;
   /** absent: kubeadm's default (the control-plane NoSchedule taint on control planes, none on workers) */
   taints?: readonly Taint[] | undefined;
+  /** labels the kubelet registers the node with (its node-labels flag); kctl sets the rest with kubectl */
+  nodeLabels?: string | undefined;
   /** etcd outside the control planes (etcd.mode managed or external): its client URLs; absent: etcd.local */
   externalEtcd?: { endpoints: readonly string[] } | undefined;
 }

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { haVipAddress, type ClusterSpec, type SpecIssue } from '../../proto/cluster-spec.js';
 import type { NodeRole } from '../../proto/checks.js';
+import type { NodeTaint } from '../../proto/node-labels.js';
 import { cidrContains, parseCidr, type Cidr } from './cidr.js';
 
 /** What role resolution needs to know about an enrolled host (from the store and its facts). */
@@ -18,6 +19,10 @@ export interface HostAssignment {
   first: boolean;
   /** the address the node advertises: hosts[].address, else the first usable IP the agent reported */
   address: string | undefined;
+  /** hosts[].nodeLabels, nodeTaints and schedulable of the entry that chose this host */
+  nodeLabels?: Readonly<Record<string, string>> | undefined;
+  nodeTaints?: readonly NodeTaint[] | undefined;
+  schedulable?: boolean | undefined;
 }
 
 /** A member of the etcd cluster kctl manages (role etcd): no Kubernetes node. */
@@ -135,7 +140,16 @@ export function resolveHostRoles(spec: ClusterSpec, hosts: readonly EnrolledHost
         });
       }
       if (entry.role === 'etcd') etcdMembers.push({ name: h.name, address });
-      else assignments.push({ name: h.name, role: entry.role, first: false, address });
+      else
+        assignments.push({
+          name: h.name,
+          role: entry.role,
+          first: false,
+          address,
+          ...(entry.nodeLabels !== undefined ? { nodeLabels: entry.nodeLabels } : {}),
+          ...(entry.nodeTaints !== undefined ? { nodeTaints: entry.nodeTaints } : {}),
+          ...(entry.schedulable !== undefined ? { schedulable: entry.schedulable } : {}),
+        });
     }
   });
 

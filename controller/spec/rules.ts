@@ -11,6 +11,7 @@ import { CALICO_VERSION, FLANNEL_VERSION } from '../../proto/images.js';
 import { clusterImageNames } from '../images/cluster-images.js';
 import { registrySecurityProblems } from '../render/insecure-registries.js';
 import { cidrContains, cidrsOverlap, parseCidr, type Cidr } from './cidr.js';
+import { checkNodeLabels } from './node-labels.js';
 
 interface Findings {
   errors: SpecIssue[];
@@ -299,5 +300,6 @@ export function crossFieldRules(spec: ClusterSpec): Findings {
   checkHa(spec, out);
   checkEtcd(spec, out);
   checkProxyAndRuntime(spec, out);
+  checkNodeLabels(spec, out);
   return out;
 }

@@ -36,6 +36,8 @@ export const NodeRecord = z.strictObject({
   unschedulable: z.boolean(),
   taints: z.array(Taint),
   labels: z.record(z.string(), z.string()),
+  /** set by kubectl annotate (kctl records the labels and taints it manages here) */
+  annotations: z.record(z.string(), z.string()).optional(),
   internalIP: z.string(),
   /** advertiseAddress:bindPort of its API server, for control planes */
   apiEndpoint: z.string().nullable(),

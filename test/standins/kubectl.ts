@@ -5,6 +5,7 @@ import { readState, updateState, type ClusterState, type NodeRecord } from './cl
 import { cniConfig } from './cni.js';
 import { GLOBAL_FLAGS, parseFlags, type FlagSpec, type ParsedFlags } from './flags.js';
 import { applyObjects, parseManifest } from './kubectl-apply.js';
+import { taintNode, updateMap } from './kubectl-node-meta.js';
 import { useKubeconfig, type KubeconfigIdentity } from './kubeconfig.js';
 import { nodeIsReady, reportedKubeletVersion } from './kubeadm-common.js';
 import { shortHumanDuration } from './k8s-values.js';
@@ -27,6 +28,9 @@ Commands:
   kubectl drain NODE --ignore-daemonsets [--delete-emptydir-data] [--force] [--timeout=D]
   kubectl cordon NODE | uncordon NODE
   kubectl delete node NODE
+  kubectl label node NODE [--overwrite] KEY=VALUE... KEY-...
+  kubectl annotate node NODE [--overwrite] KEY=VALUE... KEY-...
+  kubectl taint node NODE [--overwrite] KEY[=VALUE]:EFFECT... KEY[:EFFECT]-...
   kubectl version [-o json|yaml] [--client]
 `;
 
@@ -55,6 +59,7 @@ const FLAGS: FlagSpec[] = [
   { name: 'request-timeout', kind: 'string' },
   { name: 'client', kind: 'bool' },
   { name: 'wait', kind: 'bool' },
+  { name: 'overwrite', kind: 'bool' },
 ];
 
 function isAdmin(id: KubeconfigIdentity): boolean {
@@ -105,7 +110,7 @@ function nodeObject(state: ClusterState, n: NodeRecord, now: number): Record<str
     apiVersion: 'v1',
     kind: 'Node',
     metadata: {
-      annotations: { 'node.alpha.kubernetes.io/ttl': '0', 'kctl.dev/stand-in': 'true' },
+      annotations: { 'node.alpha.kubernetes.io/ttl': '0', 'kctl.dev/stand-in': 'true', ...n.annotations },
       creationTimestamp: new Date(n.createdAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       labels: n.labels,
       name: n.name,
@@ -299,6 +304,37 @@ async function changeNode(
   if (failure) throw failure;
 }
 
+/** label, annotate and taint of one node: admin only, changed under the state lock or not at all */
+async function nodeMeta(
+  env: StandinEnv,
+  flags: ParsedFlags,
+  verb: 'label' | 'annotate' | 'taint',
+  kind: string,
+  rest: readonly string[],
+): Promise<void> {
+  if (!['node', 'nodes', 'no'].includes(kind))
+    throw new StandinExit(
+      `kubectl (${STANDIN_MARK}): "${verb} ${kind}" is not implemented by the stand-in; only nodes are`,
+    );
+  const [name, ...updates] = rest;
+  if (!name) throw new StandinExit('error: resource name may not be empty');
+  const { identity, dir } = connect(env, flags);
+  if (!isAdmin(identity)) throw forbidden(identity, 'patch', 'nodes', name);
+  const overwrite = flags.bool('overwrite');
+  await updateState(dir, (state) => {
+    const node = state.nodes.find((n) => n.name === name);
+    if (!node) throw new StandinExit(`Error from server (NotFound): nodes "${name}" not found`);
+    if (verb === 'taint') {
+      for (const line of taintNode(node, updates, overwrite)) env.out(`${line}\n`);
+      return;
+    }
+    const map = verb === 'label' ? node.labels : (node.annotations ??= {});
+    const r = updateMap(node, map, updates, overwrite, verb === 'label' ? 'label' : 'annotation');
+    for (const e of r.errors) env.err(`${e}\n`);
+    for (const line of r.lines) env.out(`${line}\n`);
+  });
+}
+
 function version(env: StandinEnv, flags: ParsedFlags): void {
   const v = env.version();
   const info = (gitVersion: string, major: number, minor: number) => ({
@@ -376,6 +412,20 @@ runStandin('kubectl', async (env, args) => {
     case 'drain':
       await changeNode(env, flags, rest[0]?.replace(/^nodes?\//, ''), cmd as 'cordon' | 'uncordon' | 'drain');
       return undefined;
+    case 'label':
+    case 'annotate':
+    case 'taint': {
+      const [kindArg = '', ...more] = rest;
+      const [kind = '', slashName] = kindArg.split('/');
+      await nodeMeta(
+        env,
+        flags,
+        cmd as 'label' | 'annotate' | 'taint',
+        kind,
+        slashName ? [slashName, ...more] : more,
+      );
+      return undefined;
+    }
     case 'delete': {
       const { kind, name } = resourceName();
       if (!['node', 'nodes', 'no'].includes(kind)) {

@@ -14,6 +14,7 @@ import { upgradeControlPlanesPhase, upgradeFirstPhase, upgradeWorkersPhase } fro
 import { removeNodePhase, resetPhase } from './lifecycle.js';
 import { renewCertsPhase } from './certs.js';
 import { etcdPhase } from './etcd.js';
+import { nodeLabelsPhase } from './node-labels.js';
 
 /** Every phase record by id: a phase id without a record does not compile. */
 const RECORDS: Record<PhaseId, AnyPhaseRecord> = {
@@ -28,6 +29,7 @@ const RECORDS: Record<PhaseId, AnyPhaseRecord> = {
   'control-planes': controlPlanesPhase,
   workers: workersPhase,
   cni: cniPhase,
+  'node-labels': nodeLabelsPhase,
   verify: verifyPhase,
   'remove-node': removeNodePhase,
   reset: resetPhase,
