@@ -18,6 +18,7 @@ import { kubeletVersionChecks } from './kubelet-version.js';
 import { portChecks } from './ports.js';
 import { resolvConfChecks } from './resolv-conf.js';
 import { rootChecks } from './root.js';
+import { selinuxFirewalldChecks } from './selinux-firewalld.js';
 import { swapChecks } from './swap.js';
 import { systemVerificationChecks } from './system-verification.js';
 import { timeSyncChecks } from './time-sync.js';
@@ -42,6 +43,7 @@ const CHECK_FAMILIES: readonly ((spec: PreflightSpec) => Check[])[] = [
   clockOffsetChecks,
   resolvConfChecks,
   diskChecks,
+  selinuxFirewalldChecks,
 ];
 
 /** The checks that apply to this spec (its phase and Kubernetes version), in report order. */
