@@ -1,8 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ClusterSpec } from '../../proto/cluster-spec.js';
+import type { HostSpec } from '../../proto/host-spec.js';
 import type { StepPlan } from '../../proto/results.js';
 import { ensureEtcdPki, type EtcdPki } from '../etcd/pki.js';
 import type { Store } from '../store/store.js';
 import type { Observation } from './observe.js';
+import type { TaskRun } from './phase.js';
 import { etcdPhase } from './phases/etcd.js';
 import { PHASES } from './phases/index.js';
 import { resolveCluster, type ResolvedCluster } from './resolved-cluster.js';
@@ -217,5 +220,90 @@ describe('etcd.mode managed through cluster resolution and the etcd phase', () =
       undefined,
     );
     expect(even.warnings.map((w) => w.message)).toContainEqual(expect.stringMatching(/2 etcd members/));
+  });
+});
+
+describe('an etcd phase task', () => {
+  const hostSpec = { hostName: 'etcd-1' } as unknown as HostSpec;
+  const input = { hostSpec, endpoint: 'https://198.18.0.31:2379', checkPorts: true };
+  const status = (healthy: boolean) => ({
+    clusterId: 'a1',
+    ...(healthy ? { leader: 'b1' } : {}),
+    members: ['b1', 'b2', 'b3'].map((id, i) => ({
+      id,
+      name: `etcd-${i + 1}`,
+      peerUrls: [],
+      clientUrls: [],
+      isLeader: healthy && i === 0,
+      healthy: healthy || i === 0,
+    })),
+    healthy,
+  });
+
+  function taskRun(answers: Record<string, Array<unknown>>) {
+    const calls: Array<[string, string, unknown]> = [];
+    const t = {
+      cluster: {
+        etcdMembers: [{}, {}, {}],
+        spec: ClusterSpec.parse({
+          apiVersion: 'kctl.dev/v1alpha1',
+          kind: 'Cluster',
+          name: 'ext',
+          kubernetesVersion: 'v1.31.2',
+          controlPlaneEndpoint: { host: '198.18.0.11' },
+          hosts: [{ name: 'cp-1', role: 'control-plane' }],
+        }),
+      },
+      attempt: 1,
+      log: { info: () => undefined },
+      progress: () => undefined,
+      call: (host: string, op: string, args: unknown) => {
+        calls.push([host, op, args]);
+        const next = answers[op]?.shift();
+        if (next instanceof Error) return Promise.reject(next);
+        return Promise.resolve(next);
+      },
+    };
+    return { t: t as unknown as TaskRun, calls };
+  }
+
+  it('checks the ports, converges the member, then polls etcd.status with its healthcheck client until healthy', async () => {
+    const { t, calls } = taskRun({
+      'preflight.run': [{ results: [{ id: 'Port-2379', status: 'pass', observed: '', remedy: '' }] }],
+      'host.apply': [{ reports: [{ stepId: 'files', status: 'applied' }], changed: true }],
+      'etcd.status': [new Error('context deadline exceeded'), status(false), status(true)],
+    });
+    const r = await etcdPhase.run(input as never, 'etcd-1', t);
+    expect(r).toEqual({ applied: ['files'], members: 3, healthy: 3 });
+    expect(calls.map((c) => c[1])).toEqual([
+      'preflight.run',
+      'host.apply',
+      'etcd.status',
+      'etcd.status',
+      'etcd.status',
+    ]);
+    expect(calls[2]?.[2]).toEqual({
+      endpoints: ['https://198.18.0.31:2379'],
+      cacert: '/etc/kubernetes/pki/etcd/ca.crt',
+      cert: '/etc/kubernetes/pki/etcd/healthcheck-client.crt',
+      key: '/etc/kubernetes/pki/etcd/healthcheck-client.key',
+    });
+  }, 15_000);
+
+  it('stops before installing etcd when its peer port is taken, naming the host and the port', async () => {
+    const { t, calls } = taskRun({
+      'preflight.run': [
+        {
+          results: [
+            { id: 'Port-2379', status: 'pass', observed: '', remedy: '' },
+            { id: 'Port-2380', status: 'fail', observed: 'port 2380 is in use', remedy: '' },
+          ],
+        },
+      ],
+    });
+    await expect(etcdPhase.run(input as never, 'etcd-1', t)).rejects.toThrow(
+      /etcd member "etcd-1": Port-2380 \(port 2380 is in use\)/,
+    );
+    expect(calls.map((c) => c[1])).toEqual(['preflight.run']);
   });
 });
