@@ -32,8 +32,11 @@ export const REPO = resolve(import.meta.dirname, '../..');
 export const KUBERNETES_VERSION = 'v1.31.2';
 /** the control-plane VIP kube-vip would hold (nothing answers on it: the stand-ins run no API server) */
 export const CONTROL_PLANE_VIP = '198.18.0.100';
-/** Debian packages the bundle carries beside the stand-in .debs (nodejs runs the stand-ins) */
-export const BUNDLE_PACKAGES = ['containerd', 'runc', 'nodejs'];
+/**
+ * Debian packages the bundle carries beside the stand-in .debs (nodejs runs the stand-ins; etcd-server
+ * and etcd-client for etcd.mode managed)
+ */
+export const BUNDLE_PACKAGES = ['containerd', 'runc', 'nodejs', 'etcd-server', 'etcd-client'];
 
 export interface FleetHost {
   name: string;
