@@ -66,3 +66,29 @@ describe('the lab lock', () => {
     await releaseLabLock({ dir });
   });
 });
+
+describe('the lab lock and child processes', () => {
+  it("lets a child of the holder (a test running kctl lab down) work under its parent's lock", async () => {
+    const dir = await lockDir();
+    await acquireLabLock({ dir });
+    const code = `
+      import { acquireLabLock, releaseLabLock } from ${JSON.stringify(join(import.meta.dirname, 'lab-lock.ts'))};
+      await acquireLabLock({ dir: ${JSON.stringify(dir)}, timeoutMs: 1000 });
+      await releaseLabLock({ dir: ${JSON.stringify(dir)} });
+      process.stdout.write('ok');
+    `;
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let text = '';
+      child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+      child.once('exit', (status) => (status === 0 ? resolve(text) : reject(new Error(text))));
+    });
+    expect(out).toBe('ok');
+    // the child did not give its parent's lock away
+    expect(JSON.parse(await readFile(join(dir, 'owner.json'), 'utf8'))).toMatchObject({ pid: process.pid });
+    await releaseLabLock({ dir });
+  });
+});

@@ -54,6 +54,9 @@ export async function acquireLabLock(
     }
     const owner = await readOwner(dir);
     if (owner?.pid === me.pid && owner.startTime === me.startTime) return;
+    // a child of the holder (a test that runs `kctl lab down` while it holds the lab) works under
+    // its parent's lock; waiting for it would wait for ever
+    if (owner !== undefined && (await isAncestor(owner))) return;
     if (owner === undefined) {
       // made by mkdir, owner not written yet: give its maker a moment, then treat it as abandoned
       await sleep(POLL_MS);
@@ -73,6 +76,20 @@ export async function acquireLabLock(
     told = true;
     await sleep(POLL_MS);
   }
+}
+
+/** The holder is this process's parent, grandparent, ... (the same process, not a reused pid). */
+async function isAncestor(owner: Owner): Promise<boolean> {
+  let pid = process.ppid;
+  for (let depth = 0; pid > 1 && depth < 64; depth++) {
+    if (pid === owner.pid) return isSameProcess(owner);
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    // the 4th field, after the parenthesised command name (which may hold spaces)
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (!Number.isInteger(ppid)) return false;
+    pid = ppid;
+  }
+  return false;
 }
 
 /** Gives the lock up if this process holds it. */
