@@ -9,7 +9,14 @@ import { bundleImagesFor, imageArchiveProblems, parseCtrImages } from '../../pro
 import type { ClusterSpec } from '../../proto/cluster-spec.js';
 import { writeOciArchiveFixture } from '../../test/fixtures/oci-archive.js';
 import { parseClusterSpec } from '../spec/parse.js';
-import { addBundleImages, archivePathFor, bundleImageNeeds, imageSource, type CopyImage } from './images.js';
+import {
+  addBundleImages,
+  archivePathFor,
+  bundleImageNeeds,
+  checkBundleCarriesImages,
+  imageSource,
+  type CopyImage,
+} from './images.js';
 import { readManifest, verifyBundle, writeManifest } from './manifest.js';
 import { readOciArchive } from './oci-archive.js';
 
@@ -187,6 +194,18 @@ describe('kctl bundle build --images', () => {
       /has sha256 b+ in files, a+ in images/,
     );
     expect(imageArchiveProblems(images, [{ path: 'images/p.tar', sha256: 'a'.repeat(64) }])).toEqual([]);
+  });
+});
+
+describe('planning against a bundle', () => {
+  it('passes a bundle without images, and one with every image; names what a stale bundle lacks', () => {
+    const paths = ['apt/Packages', ...[...bundleImageNeeds(spec()).keys()].map(archivePathFor)];
+    expect(() => checkBundleCarriesImages(spec(), ['apt/Packages'])).not.toThrow();
+    expect(() => checkBundleCarriesImages(spec(), paths)).not.toThrow();
+    const upgraded = { ...spec(), kubernetesVersion: 'v1.32.4' };
+    expect(() => checkBundleCarriesImages(upgraded, paths)).toThrow(
+      /the offline bundle carries images but not registry\.lab:5000\/k8s\/etcd:3\.5\.16-0, .*kube-apiserver:v1\.32\.4/,
+    );
   });
 });
 

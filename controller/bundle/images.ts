@@ -159,3 +159,23 @@ export async function addBundleImages(dir: string, options: BundleImagesOptions)
 export async function removeBundleImages(dir: string): Promise<void> {
   await rm(join(dir, BUNDLE_IMAGES_DIR), { recursive: true, force: true });
 }
+
+/**
+ * A bundle that carries images must carry every image cluster.yaml needs: hosts load the bundle's
+ * images and nothing else reaches an air-gapped site, so a stale bundle (another kubernetesVersion,
+ * imageRepository or CNI) is found while planning, not by kubeadm's pull on every host. A bundle
+ * without images says nothing: the images then come through the registry mirrors.
+ */
+export function checkBundleCarriesImages(spec: ImagesSpecInput, bundlePaths: readonly string[]): void {
+  const carried = new Set(bundlePaths.filter((p) => p.startsWith(`${BUNDLE_IMAGES_DIR}/`)));
+  if (carried.size === 0) return;
+  const lacking = [...bundleImageNeeds(spec).keys()].filter((ref) => !carried.has(archivePathFor(ref)));
+  if (lacking.length === 0) return;
+  const message = `the offline bundle carries images but not ${lacking.join(', ')}`;
+  throw new KctlError('invalid_spec', `kubernetesVersion: ${message}`, {
+    details: {
+      issues: [{ path: 'kubernetesVersion', message }],
+      remedy: 'rebuild the bundle with kctl bundle build --images -f cluster.yaml',
+    },
+  });
+}

@@ -18,6 +18,7 @@ import { JoinMaterialCache } from './join-material.js';
 import type { PlannedHost, ResolvedCluster } from './resolved-cluster.js';
 import type { HostSpec } from '../../proto/host-spec.js';
 import { checkBundleCarries } from './bundle-packages.js';
+import { checkBundleCarriesImages } from '../bundle/images.js';
 import { checkRepoCarries, repoNeeds, type ReadIndex } from './repo-versions.js';
 import { STATIC_POD_RESTART_WAIT_MS } from './phases/certs.js';
 
@@ -142,11 +143,13 @@ export async function planCluster(
   }
   if (cluster.spec.packages.source === 'bundle') {
     const paths = await deps.bundlePaths?.();
-    if (paths)
+    if (paths) {
       checkBundleCarries(
         hostSpecsOf(phases).map((s) => s.spec),
         paths,
       );
+      if (op.kind === 'apply') checkBundleCarriesImages(cluster.spec, paths);
+    }
   } else {
     const refs = hostRefs(deps, cluster, op);
     const read: ReadIndex = async (host, args) => {
