@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { SqliteStore } from '../controller/store/sqlite-store.js';
-import { ApplyStore } from '../controller/orchestrator/apply-store.js';
 import { Orchestrator } from '../controller/orchestrator/engine.js';
 import type { ClusterPlan, Phase, Task } from '../controller/orchestrator/plan.js';
 
@@ -66,7 +65,7 @@ const fiveAtATime = plan.phases.reduce(
 const dbDir = mkdtempSync(join(tmpdir(), 'kctl-bench-'));
 const sqlite = new SqliteStore(join(dbDir, 'state.db'));
 const orchestrator = new Orchestrator({
-  store: new ApplyStore(sqlite.database),
+  store: sqlite.applies,
   runner: { run: (task) => new Promise((r) => setTimeout(() => r({ ok: true }), ms(task))) },
   log: pino({ level: 'silent' }),
 });

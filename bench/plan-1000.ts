@@ -25,7 +25,6 @@ import { LastSeenWriter } from '../controller/last-seen.js';
 import { loadClusterFile } from '../controller/cli/cluster-file.js';
 import { renderPlan } from '../controller/cli/plan-cmd.js';
 import { ControllerMetrics } from '../controller/metrics.js';
-import { ApplyStore } from '../controller/orchestrator/apply-store.js';
 import { planCluster, type ClusterDeps } from '../controller/plan/cluster-service.js';
 import { resolveCluster } from '../controller/plan/resolved-cluster.js';
 import { AgentRegistry } from '../controller/registry.js';
@@ -214,7 +213,7 @@ try {
   });
   const deps: ClusterDeps = {
     store,
-    applyStore: new ApplyStore(store.database),
+    applyStore: store.applies,
     registry,
     log,
     controllerUrl: 'https://198.18.0.1:9443',

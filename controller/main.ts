@@ -11,7 +11,6 @@ import { readsAfterFlush } from './store/reads-after-flush.js';
 import { Enrollment } from './enrollment.js';
 import { createControllerServer } from './server.js';
 import { loadDataDir, splitHostPort } from './data-dir.js';
-import { ApplyStore } from './orchestrator/apply-store.js';
 import { allRoutes } from './routes.js';
 import { resolveBundleDir } from './bundle/serve-dir.js';
 import { defaultWebListen, startWebServer, type RunningWebServer } from './web/server.js';
@@ -58,7 +57,6 @@ export async function startController(options: {
     metrics,
     certValidityDays: files.settings.agentCertValidityDays,
   });
-  const applyStore = new ApplyStore(store.database);
   const routes = allRoutes({
     store,
     registry,
@@ -66,14 +64,13 @@ export async function startController(options: {
     caPem: files.ca.certPem,
     log,
     metrics,
-    applyStore,
+    applyStore: store.applies,
     artifactsDir: process.env.KCTL_ARTIFACTS_DIR ?? files.artifactsDir,
     dataDir: files.dir,
     bundleDir,
     controllerUrl: files.settings.advertiseUrl,
     ca: files.ca,
     certValidityDays: files.settings.agentCertValidityDays,
-    database: store,
   });
   const { server, wss } = createControllerServer({
     tls: { certPem: files.server.certPem, keyPem: files.server.keyPem, caPem: files.ca.certPem },

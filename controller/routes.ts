@@ -10,7 +10,7 @@ import { kubeconfigRoutes } from './health/kubeconfig-route.js';
 import { etcdRoutes } from './etcd/status-route.js';
 import type { ApplyStore } from './orchestrator/apply-store.js';
 import { z } from 'zod';
-import { createWebToken, type HasDatabase } from './web/web-tokens.js';
+import { createWebToken } from './web/web-tokens.js';
 import { parseDuration } from './tokens.js';
 
 /** Every HTTP route the controller serves, in one list: the S14 test enumerates exactly this. */
@@ -23,7 +23,6 @@ export function allRoutes(
     controllerUrl?: string;
     /** the controller's data dir (the etcd PKI of etcd.mode managed) */
     dataDir?: string;
-    database?: HasDatabase;
   },
 ): Route[] {
   return [
@@ -62,8 +61,7 @@ export function allRoutes(
             description: z.string().max(256).default(''),
           }),
         );
-        if (!deps.database) throw new Error('web tokens need the SQLite store');
-        const t = createWebToken(deps.database, {
+        const t = createWebToken(deps.store, {
           readOnly: body.readOnly,
           description: body.description,
           ...(body.ttl !== undefined ? { ttlMs: parseDuration(body.ttl, 'ttl') } : {}),

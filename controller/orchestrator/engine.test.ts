@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { SqliteStore } from '../store/sqlite-store.js';
 import { KctlError } from '../../proto/errors.js';
-import { ApplyStore } from './apply-store.js';
+import type { ApplyStore } from './apply-store.js';
 import { Orchestrator, type ApplyEvent, type TaskRunner } from './engine.js';
 import { clusterPlanHash, type ClusterPlan, type Phase, type Task } from './plan.js';
 
@@ -77,7 +77,7 @@ describe('orchestrator', () => {
 
   beforeEach(() => {
     sqlite = new SqliteStore(':memory:');
-    store = new ApplyStore(sqlite.database);
+    store = sqlite.applies;
     runner = new RecordingRunner();
     orchestrator = new Orchestrator({ store, runner, log: pino({ level: 'silent' }), retryDelayMs: 1 });
   });

@@ -3,24 +3,43 @@ import { chmodSync, closeSync, openSync } from 'node:fs';
 import type { HostFacts } from '../../proto/facts.js';
 import { KctlError } from '../../proto/errors.js';
 import type {
+  ApplyJournal,
   AuditEntry,
   ClusterSpecRecord,
   EnrollmentRecord,
+  HealthTable,
   HostRecord,
+  PreflightTable,
   Store,
   TokenRecord,
   TokenUse,
+  WebTokenTable,
 } from './store.js';
 import { MIGRATIONS } from './migrations.js';
+import { SqliteApplyJournal } from './sqlite-applies.js';
+import {
+  SQLITE_FLEET_FINGERPRINT,
+  SqliteHealthTable,
+  SqlitePreflightTable,
+  SqliteWebTokenTable,
+} from './sqlite-fleet-tables.js';
 import { guardDatabase } from './storage-errors.js';
 import type { Logger } from 'pino';
 
 type Row = Record<string, unknown>;
 
-/** Store on one SQLite file (WAL, synchronous=FULL so a kill -9 loses no committed transition). */
+/**
+ * Store on one SQLite file (WAL, synchronous=FULL so a kill -9 loses no committed transition).
+ * Constructed only by the composition root (controller/main.ts), tests and benchmarks; the backup
+ * (controller/backup/) opens the file itself to copy it.
+ */
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
+  readonly applies: ApplyJournal;
+  readonly preflight: PreflightTable;
+  readonly health: HealthTable;
+  readonly webTokens: WebTokenTable;
 
   constructor(
     readonly file: string,
@@ -38,6 +57,11 @@ export class SqliteStore implements Store {
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
+    const prepare = (sql: string): Database.Statement => this.statement(sql);
+    this.applies = new SqliteApplyJournal(prepare);
+    this.preflight = new SqlitePreflightTable(prepare);
+    this.health = new SqliteHealthTable(prepare);
+    this.webTokens = new SqliteWebTokenTable(prepare);
   }
 
   /** Versioned migrations: user_version is the number of migrations applied. */
@@ -254,9 +278,13 @@ export class SqliteStore implements Store {
     return this.db.transaction(fn)();
   }
 
-  /** for store modules that add their own tables (applies, step journal) */
+  /** the raw connection, for the tests in controller/store/ only (store-boundary.test.ts keeps it there) */
   get database(): Database.Database {
     return this.db;
+  }
+
+  fleetFingerprint(): string {
+    return (this.statement(SQLITE_FLEET_FINGERPRINT).get() as { f: string }).f;
   }
 
   close(): void {
@@ -264,7 +292,7 @@ export class SqliteStore implements Store {
   }
 }
 
-function hostFromRow(r: Row): HostRecord {
+export function hostFromRow(r: Row): HostRecord {
   return {
     id: r.id as string,
     name: r.name as string,
@@ -281,7 +309,7 @@ function hostFromRow(r: Row): HostRecord {
   };
 }
 
-function tokenFromRow(r: Row): TokenRecord {
+export function tokenFromRow(r: Row): TokenRecord {
   return {
     id: r.id as string,
     secretHash: r.secret_hash as string,

@@ -1,5 +1,4 @@
-import type { SqliteStore } from '../store/sqlite-store.js';
-import { ApplyStore, type ApplyRecord, type StepRecord } from '../orchestrator/apply-store.js';
+import type { ApplyRecord, StepRecord, Store } from '../store/store.js';
 import type { FleetSnapshot, PreflightDetails, PreflightSummary } from './fleet-api.js';
 import {
   buildFleetSnapshot,
@@ -7,14 +6,12 @@ import {
   lastApplyByHost,
   summarizePreflight,
 } from './fleet-view.js';
-import { PreflightResults } from './preflight-results.js';
-import { HealthResults } from './health-results.js';
 
 /** how many applies back the page looks for a host's last apply */
 const APPLIES_LOOKED_AT = 20;
 
 export interface FleetSourceDeps {
-  store: SqliteStore;
+  store: Store;
   isOnline(hostId: string): boolean;
   heartbeatIntervalMs: number;
   now?: () => number;
@@ -26,19 +23,20 @@ export interface FleetSourceDeps {
  * rebuild for 1,000 hosts does not re-read every check result.
  */
 export class FleetSource {
-  private readonly applies: ApplyStore;
-  private readonly preflight: PreflightResults;
-  private readonly health: HealthResults;
   /** steps of finished applies, by id, status and finish time: they change only when resumed */
   private readonly finishedSteps = new Map<string, { key: string; steps: StepRecord[] }>();
   private readonly preflightCache = new Map<string, PreflightSummary>();
   private readonly preflightStamps = new Map<string, number>();
   private preflightVersion: string | null = null;
 
-  constructor(private readonly deps: FleetSourceDeps) {
-    this.applies = new ApplyStore(deps.store.database);
-    this.preflight = new PreflightResults(deps.store.database);
-    this.health = new HealthResults(deps.store.database);
+  constructor(private readonly deps: FleetSourceDeps) {}
+
+  private get applies(): Store['applies'] {
+    return this.deps.store.applies;
+  }
+
+  private get preflight(): Store['preflight'] {
+    return this.deps.store.preflight;
   }
 
   private now(): number {
@@ -59,7 +57,7 @@ export class FleetSource {
       preflight: this.preflightCache,
       apply,
       lastApply: lastApplyByHost(applies),
-      health: this.health.all(),
+      health: this.deps.store.health.all(),
       kubernetesVersion: (record ? kubernetesVersionOfPlan(record.plan) : null) ?? this.preflightVersion,
       now: this.now(),
       heartbeatIntervalMs: this.deps.heartbeatIntervalMs,
@@ -80,25 +78,9 @@ export class FleetSource {
     return steps;
   }
 
-  /**
-   * Changes whenever something the page shows may have changed in the store: a heartbeat (last
-   * seen), enrolment, revocation, deletion, a preflight run, an apply step. One cheap query.
-   */
+  /** Changes whenever something the page shows may have changed in the store (Store.fleetFingerprint). */
   fingerprint(): string {
-    const row = this.deps.store.database
-      .prepare(
-        `SELECT
-           (SELECT COUNT(*) || ':' || IFNULL(MAX(last_seen_at), 0) || ':' || IFNULL(SUM(state = 'revoked'), 0)
-              || ':' || IFNULL(MAX(enrolled_at), 0) FROM hosts) || '|' ||
-           (SELECT COUNT(*) || ':' || IFNULL(MAX(at), 0) FROM host_preflight) || '|' ||
-           (SELECT COUNT(*) || ':' || IFNULL(MAX(at), 0) FROM host_health) || '|' ||
-           (SELECT COUNT(*) || ':' || IFNULL(MAX(started_at), 0) || ':' || IFNULL(MAX(finished_at), 0)
-              || ':' || IFNULL(SUM(status = 'running'), 0) FROM applies) || '|' ||
-           (SELECT COUNT(*) || ':' || IFNULL(MAX(started_at), 0) || ':' || IFNULL(MAX(finished_at), 0)
-              || ':' || IFNULL(SUM(status = 'failed'), 0) FROM apply_steps) AS f`,
-      )
-      .get() as { f: string };
-    return row.f;
+    return this.deps.store.fleetFingerprint();
   }
 
   preflightDetails(hostId: string): PreflightDetails | undefined {

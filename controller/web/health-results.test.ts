@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HostHealth } from '../../proto/health.js';
 import { SqliteStore } from '../store/sqlite-store.js';
-import { HealthResults, recordHealth, summarizeHealth } from './health-results.js';
+import { recordHealth, summarizeHealth } from './health-results.js';
 
 const result = (id: string, severity: 'ok' | 'warning' | 'critical') => ({
   id,
@@ -64,11 +64,11 @@ describe('health results for the fleet page', () => {
       ],
       2,
     );
-    const all = new HealthResults(db.database).all();
+    const all = db.health.all();
     expect(all.get('id-a')).toMatchObject({ worst: 'ok', warnings: 0, at: 2, findings: [] });
     expect(all.get('id-b')).toMatchObject({ worst: 'critical', error: 'host "b" is offline' });
     expect(all.size).toBe(2);
     db.deleteHost('id-b');
-    expect(new HealthResults(db.database).all().has('id-b')).toBe(false);
+    expect(db.health.all().has('id-b')).toBe(false);
   });
 });

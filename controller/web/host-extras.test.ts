@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ApplyStore } from '../orchestrator/apply-store.js';
 import { SqliteStore } from '../store/sqlite-store.js';
-import type { Store } from '../store/store.js';
+import type { HostRecord } from '../store/store.js';
 import { hostExtras } from './host-extras.js';
 import { recordHealth } from './health-results.js';
 
@@ -23,7 +22,7 @@ describe('kctl hosts extras', () => {
         enrolledAt: 0,
       });
     }
-    const applies = new ApplyStore(db.database);
+    const applies = db.applies;
     applies.createApply({
       id: 'ap',
       cluster: 'lab',
@@ -57,7 +56,10 @@ describe('kctl hosts extras', () => {
     });
   });
 
-  it('adds nothing for a store that keeps neither', () => {
-    expect(hostExtras({} as Store)({} as never)).toEqual({});
+  it('gives a host with no health run and no apply nulls', () => {
+    const db = new SqliteStore(':memory:');
+    store = db;
+    const h = { id: 'id-c', name: 'c' } as HostRecord;
+    expect(hostExtras(db)(h)).toEqual({ health: null, lastApply: null });
   });
 });

@@ -1,23 +1,19 @@
 import type { HostView } from '../../proto/admin-api.js';
-import { ApplyStore } from '../orchestrator/apply-store.js';
 import type { HostRecord, Store } from '../store/store.js';
-import { SqliteStore } from '../store/sqlite-store.js';
 import { lastApplyByHost } from './fleet-view.js';
-import { HealthResults } from './health-results.js';
 
 const APPLIES_LOOKED_AT = 20;
 
 /**
  * What `kctl hosts` shows beside the host rows, as the fleet page does: each host's last health
- * run and last apply. A store that is not the SQLite one keeps neither: nothing added.
+ * run and last apply.
  */
 export function hostExtras(store: Store): (h: HostRecord) => Pick<HostView, 'health' | 'lastApply'> {
-  if (!(store instanceof SqliteStore)) return () => ({});
-  const applies = new ApplyStore(store.database);
+  const applies = store.applies;
   const byName = lastApplyByHost(
     applies.listApplies(APPLIES_LOOKED_AT).map((record) => ({ record, steps: applies.steps(record.id) })),
   );
-  const health = new HealthResults(store.database).all();
+  const health = store.health.all();
   return (h) => {
     const run = health.get(h.id);
     const apply = byName.get(h.name);

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../store/sqlite-store.js';
 import type { HostPreflight } from '../../proto/admin-api.js';
-import { PreflightResults, recordPreflight } from './preflight-results.js';
+import { recordPreflight } from './preflight-results.js';
 
 describe('latest preflight per host', () => {
   let store: SqliteStore;
@@ -42,19 +42,19 @@ describe('latest preflight per host', () => {
   it('keeps only the newest run of a host', () => {
     recordPreflight(store, run({ results: [check], durationMs: 5 }), 10);
     recordPreflight(store, run({ error: { code: 'host_offline', message: 'offline', retryable: true } }), 20);
-    const p = new PreflightResults(store.database).latest('h1');
+    const p = store.preflight.latest('h1');
     expect(p).toMatchObject({ at: 20, results: null, error: { code: 'host_offline' }, durationMs: null });
-    expect(new PreflightResults(store.database).stamps()).toEqual(new Map([['h1', 20]]));
+    expect(store.preflight.stamps()).toEqual(new Map([['h1', 20]]));
   });
 
   it('ignores a host name nobody enrolled', () => {
     recordPreflight(store, run({ host: 'ghost', results: [] }), 10);
-    expect(new PreflightResults(store.database).stamps().size).toBe(0);
+    expect(store.preflight.stamps().size).toBe(0);
   });
 
   it('forgets the result when the host is deleted', () => {
     recordPreflight(store, run({ results: [check] }), 10);
     store.deleteHost('h1');
-    expect(new PreflightResults(store.database).latest('h1')).toBeUndefined();
+    expect(store.preflight.latest('h1')).toBeUndefined();
   });
 });

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
-import type { SqliteStore } from '../store/sqlite-store.js';
+import type { Store } from '../store/store.js';
 import type { RegistryEvent } from '../registry.js';
 import { identityOfPeer } from '../pki.js';
 import { splitHostPort } from '../data-dir.js';
@@ -26,7 +26,7 @@ import { WebTokens } from './web-tokens.js';
 import { requestTargetOrUndefined } from '../request-target.js';
 
 export interface WebServerDeps {
-  store: SqliteStore;
+  store: Store;
   /** the agent registry: who is online, and online/offline events */
   registry: { isOnline(hostId: string): boolean; on(listener: (e: RegistryEvent) => void): () => void };
   log: Logger;
@@ -73,7 +73,7 @@ export function defaultWebListen(adminListen: string, adminBoundPort: number): s
 export async function startWebServer(deps: WebServerDeps): Promise<RunningWebServer> {
   const { store, log: parentLog } = deps;
   const log = parentLog.child({ component: 'web' });
-  const tokens = new WebTokens(store.database);
+  const tokens = new WebTokens(store.webTokens);
   const sessions = deps.sessions ?? new SessionStore(deps.sessionLimits ?? DEFAULT_SESSION_LIMITS);
   const limits = deps.sessionLimits ?? DEFAULT_SESSION_LIMITS;
   const fleet = new FleetSource({

@@ -7,7 +7,7 @@ describe('web tokens', () => {
   let tokens: WebTokens;
   beforeEach(() => {
     store = new SqliteStore(':memory:');
-    tokens = new WebTokens(store.database);
+    tokens = new WebTokens(store.webTokens);
   });
   afterEach(() => store.close());
 
@@ -15,7 +15,7 @@ describe('web tokens', () => {
     const t = createWebToken(store, { readOnly: true, description: 'ops' });
     expect(t.token).toMatch(/^[a-z0-9]{8}\.[a-z0-9]{32}$/);
     const secret = t.token.split('.')[1]!;
-    const stored = JSON.stringify(store.database.prepare('SELECT * FROM web_tokens').all());
+    const stored = JSON.stringify(store.webTokens.get(t.id));
     expect(stored).not.toContain(secret);
     expect(tokens.list()).toMatchObject([{ id: t.id, readOnly: true, description: 'ops', lastUsedAt: null }]);
   });

@@ -1,19 +1,7 @@
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
-import type Database from 'better-sqlite3';
+import type { WebTokenRecord, WebTokenTable } from '../store/store.js';
 
-/**
- * Login tokens for the fleet page. kctl's admin credential is a client certificate, which most
- * browsers cannot easily present, so an operator mints a web token (`kctl web token create`) and
- * pastes it into the login form. Only a hash of the secret is stored.
- */
-export interface WebTokenRecord {
-  id: string;
-  readOnly: boolean;
-  description: string;
-  createdAt: number;
-  expiresAt: number | null;
-  lastUsedAt: number | null;
-}
+export type { WebTokenRecord } from '../store/store.js';
 
 export interface CreatedWebToken {
   id: string;
@@ -21,11 +9,6 @@ export interface CreatedWebToken {
   token: string;
   readOnly: boolean;
   expiresAt: number | null;
-}
-
-/** What gives access to the web token table; SqliteStore has it. */
-export interface HasDatabase {
-  readonly database: Database.Database;
 }
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -43,21 +26,13 @@ function hashSecret(secret: string): Buffer {
   return createHash('sha256').update(secret).digest();
 }
 
-type Row = Record<string, unknown>;
-
-function recordFromRow(r: Row): WebTokenRecord {
-  return {
-    id: r.id as string,
-    readOnly: r.read_only === 1,
-    description: r.description as string,
-    createdAt: r.created_at as number,
-    expiresAt: (r.expires_at as number | null) ?? null,
-    lastUsedAt: (r.last_used_at as number | null) ?? null,
-  };
-}
-
+/**
+ * Login tokens for the fleet page. kctl's admin credential is a client certificate, which most
+ * browsers cannot easily present, so an operator mints a web token (`kctl web token create`) and
+ * pastes it into the login form. Only a hash of the secret is stored (store.webTokens).
+ */
 export class WebTokens {
-  constructor(private readonly db: Database.Database) {}
+  constructor(private readonly table: WebTokenTable) {}
 
   create(options: {
     readOnly: boolean;
@@ -69,19 +44,15 @@ export class WebTokens {
     const id = randomString(8);
     const secret = randomString(32);
     const expiresAt = options.ttlMs === undefined ? null : now + options.ttlMs;
-    this.db
-      .prepare(
-        `INSERT INTO web_tokens (id, secret_hash, read_only, description, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        id,
-        hashSecret(secret).toString('hex'),
-        options.readOnly ? 1 : 0,
-        options.description ?? '',
-        now,
-        expiresAt,
-      );
+    this.table.insert({
+      id,
+      secretHash: hashSecret(secret).toString('hex'),
+      readOnly: options.readOnly,
+      description: options.description ?? '',
+      createdAt: now,
+      expiresAt,
+      lastUsedAt: null,
+    });
     return { id, token: `${id}.${secret}`, readOnly: options.readOnly, expiresAt };
   }
 
@@ -90,39 +61,43 @@ export class WebTokens {
     const m = WEB_TOKEN.exec(token.trim());
     if (!m) return undefined;
     const [, id = '', secret = ''] = m;
-    const row = this.db.prepare('SELECT * FROM web_tokens WHERE id = ?').get(id) as Row | undefined;
-    if (!row) return undefined;
-    const want = Buffer.from(row.secret_hash as string, 'hex');
+    const stored = this.table.get(id);
+    if (!stored) return undefined;
+    const want = Buffer.from(stored.secretHash, 'hex');
     const have = hashSecret(secret);
     if (want.length !== have.length || !timingSafeEqual(want, have)) return undefined;
-    const record = recordFromRow(row);
+    const record: WebTokenRecord = {
+      id: stored.id,
+      readOnly: stored.readOnly,
+      description: stored.description,
+      createdAt: stored.createdAt,
+      expiresAt: stored.expiresAt,
+      lastUsedAt: stored.lastUsedAt,
+    };
     if (record.expiresAt !== null && now >= record.expiresAt) return undefined;
-    this.db.prepare('UPDATE web_tokens SET last_used_at = ? WHERE id = ?').run(now, id);
+    this.table.touch(id, now);
     return { ...record, lastUsedAt: now };
   }
 
   /** Sessions re-check their token on every request, so deleting a token logs its sessions out. */
   isValid(id: string, now = Date.now()): boolean {
-    const row = this.db.prepare('SELECT expires_at FROM web_tokens WHERE id = ?').get(id) as
-      { expires_at: number | null } | undefined;
-    return row !== undefined && (row.expires_at === null || now < row.expires_at);
+    const stored = this.table.get(id);
+    return stored !== undefined && (stored.expiresAt === null || now < stored.expiresAt);
   }
 
   list(): WebTokenRecord[] {
-    return (this.db.prepare('SELECT * FROM web_tokens ORDER BY created_at, id').all() as Row[]).map(
-      recordFromRow,
-    );
+    return this.table.list();
   }
 
   revoke(id: string): boolean {
-    return this.db.prepare('DELETE FROM web_tokens WHERE id = ?').run(id).changes > 0;
+    return this.table.delete(id);
   }
 }
 
 /** Mints a fleet page login token; `readOnly` tokens can look but never act. */
 export function createWebToken(
-  store: HasDatabase,
+  store: { readonly webTokens: WebTokenTable },
   options: { readOnly: boolean; description?: string; ttlMs?: number },
 ): CreatedWebToken {
-  return new WebTokens(store.database).create(options);
+  return new WebTokens(store.webTokens).create(options);
 }

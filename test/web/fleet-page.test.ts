@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { runFleetPreflight } from '../../controller/preflight-service.js';
 import { LIVE_PROTOCOL, LIVE_TOKEN_PREFIX, type SessionInfo } from '../../controller/web/fleet-api.js';
-import { ApplyStore } from '../../controller/orchestrator/apply-store.js';
 import { recordHealth } from '../../controller/web/health-results.js';
 import {
   cleanup,
@@ -95,7 +94,7 @@ describe.skipIf(!hasChromium)('the fleet page in Chromium, with three live agent
       { timeoutMs: 20_000 },
     );
     // an apply that converged node-a and node-b, as the engine journals it
-    const applies = new ApplyStore(f.controller.store.database);
+    const applies = f.controller.store.applies;
     const plan = {
       phases: [
         {

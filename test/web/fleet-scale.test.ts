@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { ApplyStore } from '../../controller/orchestrator/apply-store.js';
 import { recordPreflight } from '../../controller/web/preflight-results.js';
 import { compareValues } from '../../controller/web/page/table-model.js';
 import {
@@ -91,7 +90,7 @@ describe.skipIf(!hasChromium)('the fleet page in Chromium with 1,000 simulated h
       });
     }
     // an apply in its second phase
-    const applies = new ApplyStore(store.database);
+    const applies = store.applies;
     const tasks = (phase: string): Array<{ id: string; phase: string; host: string; title: string }> =>
       names.slice(0, 40).map((host) => ({ id: `${phase}/${host}`, phase, host, title: `${phase} ${host}` }));
     const plan = {

@@ -114,7 +114,7 @@ describe('the fleet page server', () => {
     const token = webToken(f);
     const c = await login(f, token);
     expect((await httpsCall(f, '/api/fleet', { headers: { cookie: c } })).status).toBe(200);
-    new WebTokens(f.controller.store.database).revoke(token.split('.')[0] ?? '');
+    new WebTokens(f.controller.store.webTokens).revoke(token.split('.')[0] ?? '');
     expect((await httpsCall(f, '/api/fleet', { headers: { cookie: c } })).status).toBe(401);
   });
 
