@@ -278,6 +278,8 @@ const DPKG_UPDATES_DIR = '/var/lib/dpkg/updates';
  */
 export async function dpkgInterruption(host: Host): Promise<string[]> {
   const found: string[] = [];
+  // dpkg is Essential on Debian; only a stub host (tests) has apt-get without it
+  if (!(await host.which('dpkg'))) return found;
   const journal = (await host.listDir(DPKG_UPDATES_DIR)).filter((f) => /^\d+$/.test(f));
   if (journal.length > 0) found.push(`${journal.length} unmerged entries in ${DPKG_UPDATES_DIR}`);
   const audit = await host.run('dpkg', ['--audit'], { allowFailure: true, timeoutMs: 60_000 });
