@@ -1,6 +1,4 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +10,15 @@ import { parseClusterSpec } from '../../controller/spec/parse.js';
 import { registryInputFor } from '../../controller/render/cluster-spec-inputs.js';
 import { registryFiles, renderContainerdConfig } from '../../controller/render/containerd.js';
 import { registryTrustStore } from '../../controller/render/trust-store.js';
+import {
+  daemon,
+  freePort,
+  makeTestImage,
+  skopeoCopy,
+  stop,
+  waitFor,
+  type Daemon,
+} from './oci-test-images.js';
 
 /**
  * A private registry with its own CA, for real: Debian's docker-registry serving TLS from a test
@@ -32,35 +39,6 @@ const PROGRAMS: ReadonlyArray<[program: string, pkg: string]> = [
 ];
 
 const IMAGE = 'registry.k8s.io/pause:3.10';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((ok) => s.close(ok));
-  return port;
-}
-
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await probe()) return;
-    await new Promise((ok) => setTimeout(ok, 100));
-  }
-  throw new Error(`${what} did not come up within ${timeoutMs} ms`);
-}
-
-/** a daemon started by the test, its output kept for a failure's message */
-const daemon = (file: string, args: readonly string[]) => execa(file, args, { reject: false, all: true });
-type Daemon = ReturnType<typeof daemon>;
-
-async function stop(p: Daemon | undefined): Promise<void> {
-  if (p?.pid === undefined || p.exitCode !== null) return;
-  p.kill('SIGTERM');
-  const t = setTimeout(() => p.kill('SIGKILL'), 5000);
-  await p.catch(() => undefined);
-  clearTimeout(t);
-}
 
 /** A CA and a serving certificate for 127.0.0.1 signed by it, made with openssl. */
 async function makeCertificates(dir: string): Promise<void> {
@@ -210,30 +188,17 @@ describe('a private registry with its own CA, pulled through kctl’s mirror con
     });
 
     // a small OCI image made here, tagged with the real name, pushed over TLS trusting only the test CA
-    const oci = join(work, 'oci');
-    await execa('umoci', ['init', '--layout', oci]);
-    await execa('umoci', ['new', '--image', `${oci}:pause`]);
-    const bundle = join(work, 'bundle');
-    await execa('umoci', ['unpack', '--image', `${oci}:pause`, bundle]);
-    await writeFile(join(bundle, 'rootfs/pause'), 'kctl test image: stands in for pause\n');
-    await execa('umoci', ['repack', '--image', `${oci}:pause`, bundle]);
-    await execa('umoci', ['config', '--image', `${oci}:pause`, '--config.cmd', '/pause']);
+    const source = await makeTestImage(join(work, 'oci'), 'pause', {
+      name: 'pause',
+      content: 'kctl test image: stands in for pause\n',
+    });
     const certDir = join(work, 'skopeo-certs');
     await mkdir(certDir);
     await writeFile(join(certDir, 'ca.crt'), ca);
-    await writeFile(join(work, 'policy.json'), '{"default":[{"type":"insecureAcceptAnything"}]}\n');
-    await execa('skopeo', [
-      '--policy',
-      join(work, 'policy.json'),
-      'copy',
+    pushedDigest = await skopeoCopy(work, source, `docker://127.0.0.1:${port}/pause:3.10`, [
       '--dest-cert-dir',
       certDir,
-      '--digestfile',
-      join(work, 'digest'),
-      `oci:${oci}:pause`,
-      `docker://127.0.0.1:${port}/pause:3.10`,
     ]);
-    pushedDigest = (await readFile(join(work, 'digest'), 'utf8')).trim();
 
     // a real containerd of its own, on the config kctl renders, with kctl's certs.d as config_path
     sock = join(work, 'containerd.sock');
