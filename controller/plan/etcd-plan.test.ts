@@ -134,12 +134,13 @@ describe('etcd.mode managed through cluster resolution and the etcd phase', () =
     c = resolveCluster({ store, etcdPki: pki }, raw, undefined);
   });
 
-  const observation = (etcd: Record<string, StepPlan[]>): Observation => ({
+  const observation = (etcd: Record<string, StepPlan[]>, runningPeerUrls?: string[]): Observation => ({
     hosts: new Map(),
     nodes: undefined,
     adminHost: undefined,
-    etcd: new Map(Object.entries(etcd)),
+    etcd: { plans: new Map(Object.entries(etcd)), ...(runningPeerUrls ? { runningPeerUrls } : {}) },
   });
+  const PEERS = ['https://198.18.0.31:2380', 'https://198.18.0.32:2380', 'https://198.18.0.33:2380'];
   const pending: StepPlan[] = [
     {
       stepId: 'packages',
@@ -204,6 +205,32 @@ describe('etcd.mode managed through cluster resolution and the etcd phase', () =
     expect(
       etcdPhase.tasks({ cluster: c, observed: observation({ 'etcd-1': [], 'etcd-2': [], 'etcd-3': [] }) }),
     ).toEqual([]);
+  });
+
+  it('lets an original member that never started join the running cluster as new (a first apply cut short)', () => {
+    const tasks = etcdPhase.tasks({
+      cluster: c,
+      observed: observation({ 'etcd-1': [], 'etcd-2': [], 'etcd-3': pending }, PEERS),
+    });
+    expect(tasks.map((t) => t.host)).toEqual(['etcd-3']);
+  });
+
+  it('stops a plan that would add a member the running cluster does not know, naming it', () => {
+    expect(() =>
+      etcdPhase.tasks({
+        cluster: c,
+        observed: observation({ 'etcd-1': [], 'etcd-2': [], 'etcd-3': pending }, PEERS.slice(0, 2)),
+      }),
+    ).toThrow(/etcd member\(s\) "etcd-3" are not members of the running etcd cluster/);
+  });
+
+  it('stops a plan that would drop a running member, naming its peer URL', () => {
+    expect(() =>
+      etcdPhase.tasks({
+        cluster: c,
+        observed: observation({}, [...PEERS, 'https://198.18.0.34:2380']),
+      }),
+    ).toThrow(/member\(s\) at https:\/\/198.18.0.34:2380 that cluster.yaml no longer names/);
   });
 
   it('warns about an even number of members once selectors are resolved', () => {

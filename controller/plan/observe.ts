@@ -5,6 +5,7 @@ import type { StepPlan } from '../../proto/results.js';
 import { parseKubeVersion } from '../../proto/checks.js';
 import type { HostClient } from '../host-client.js';
 import { mapBounded } from '../map-bounded.js';
+import { observeEtcd, type EtcdObservation } from './etcd-observe.js';
 import type { PlannedHost, ResolvedCluster } from './resolved-cluster.js';
 
 export type KubeadmState = OpResult<'kubeadm.state'>;
@@ -28,8 +29,8 @@ export interface Observation {
   adminHost: string | undefined;
   /** why the node list could not be read although a control plane has admin.conf */
   nodesError?: string;
-  /** etcd.mode managed: what converging each etcd member to its spec would change (when prepare is asked for) */
-  etcd?: ReadonlyMap<string, StepPlan[]>;
+  /** etcd.mode managed: the etcd members' plans and the running cluster's members (when prepare is asked for) */
+  etcd?: EtcdObservation;
 }
 
 /**
@@ -91,14 +92,7 @@ export async function observeCluster(
     }),
   );
   const etcd =
-    options.prepare && cluster.etcdMembers.length > 0
-      ? new Map(
-          await mapBounded(cluster.etcdMembers, PLAN_FANOUT, async (m) => {
-            const plan = await client.call(m, 'host.plan', { spec: cluster.etcdHostSpecFor(m) });
-            return [m.name, plan.steps] as const;
-          }),
-        )
-      : undefined;
+    options.prepare && cluster.etcdMembers.length > 0 ? await observeEtcd(client, cluster) : undefined;
   const candidates = hosts.filter(
     (h) => h.name !== options.adminExcept && observed.get(h.name)?.state.initialized === true,
   );

@@ -1,10 +1,9 @@
 import { KctlError } from '../../../proto/errors.js';
-import type { EtcdConnection, EtcdStatus } from '../../../proto/etcd-ops.js';
+import type { EtcdStatus } from '../../../proto/etcd-ops.js';
 import type { HostSpec } from '../../../proto/host-spec.js';
-import type { StepPlan } from '../../../proto/results.js';
-import { ETCD_PKI_PATHS } from '../../etcd/pki.js';
-import { ETCD_CLIENT_PORT, ETCD_PEER_PORT, etcdClientUrl } from '../../render/etcd.js';
-import { phase, type TaskRun } from '../phase.js';
+import { ETCD_CLIENT_PORT, ETCD_PEER_PORT, etcdClientUrl, etcdPeerUrl } from '../../render/etcd.js';
+import { installsEtcd, memberConnection } from '../etcd-observe.js';
+import { phase, type PlanningContext, type TaskRun } from '../phase.js';
 import { preflightSpecFor } from '../resolved-cluster.js';
 
 /**
@@ -25,23 +24,6 @@ export interface EtcdTaskInput {
   endpoint: string;
   /** etcd-server is not installed yet: its ports must be free before it is */
   checkPorts: boolean;
-}
-
-/** etcd-server about to be installed (the package step shows it absent). */
-function installsEtcd(steps: readonly StepPlan[]): boolean {
-  return steps.some((s) =>
-    s.changes.some((c) => c.kind === 'package' && c.name === 'etcd-server' && c.from === null),
-  );
-}
-
-/** etcdctl on the member itself, with the member's healthcheck client pair. */
-export function memberConnection(endpoint: string): EtcdConnection {
-  return {
-    endpoints: [endpoint],
-    cacert: ETCD_PKI_PATHS.ca,
-    cert: ETCD_PKI_PATHS.healthcheckClientCert,
-    key: ETCD_PKI_PATHS.healthcheckClientKey,
-  };
 }
 
 async function checkPortsFree(host: string, input: EtcdTaskInput, t: TaskRun): Promise<void> {
@@ -116,6 +98,44 @@ async function waitHealthy(
   }
 }
 
+/**
+ * Every member is rendered to form the cluster together (state new). A member the running cluster
+ * does not know would start a cluster of its own: adding members needs `etcdctl member add` first
+ * and state existing; a member dropped from cluster.yaml would change every other member's config
+ * at once. This kctl does neither yet, so the plan stops and says so. An original member that never
+ * started (a first apply cut short) is known to the cluster and joins it as new.
+ */
+function refuseGrowth(c: PlanningContext): void {
+  const running = c.observed.etcd?.runningPeerUrls;
+  if (running === undefined) return;
+  const wanted = c.cluster.etcdMembers.map((m) => etcdPeerUrl(m.address));
+  const dropped = running.filter((url) => !wanted.includes(url));
+  if (dropped.length > 0)
+    throw new KctlError(
+      'invalid_spec',
+      `hosts: the running etcd cluster has member(s) at ${dropped.join(', ')} that cluster.yaml no longer names; removing members from a running managed etcd is not done by this kctl yet`,
+      {
+        details: {
+          peers: dropped,
+          remedy: 'remove the member by hand (etcdctl member remove) first, or keep its host in cluster.yaml',
+        },
+      },
+    );
+  const unknown = c.cluster.etcdMembers.filter((m) => !running.includes(etcdPeerUrl(m.address)));
+  if (unknown.length === 0) return;
+  throw new KctlError(
+    'invalid_spec',
+    `hosts: etcd member(s) ${unknown.map((m) => `"${m.name}"`).join(', ')} are not members of the running etcd cluster (peers ${running.join(', ')}); adding members to a running managed etcd is not done by this kctl yet`,
+    {
+      details: {
+        members: unknown.map((m) => m.name),
+        remedy:
+          'add the member by hand (etcdctl member add, then start it with ETCD_INITIAL_CLUSTER_STATE=existing) or leave it out of cluster.yaml',
+      },
+    },
+  );
+}
+
 export const etcdPhase = phase<EtcdTaskInput>({
   id: 'etcd',
   operation: 'apply',
@@ -124,9 +144,10 @@ export const etcdPhase = phase<EtcdTaskInput>({
     'etcd.mode managed: etcd-server, etcdctl, the etcd PKI and config on the etcd hosts, all members at once, until the cluster is healthy',
   mode: 'parallel',
   concurrency: () => ETCD_ALL_AT_ONCE,
-  tasks: (c) =>
-    c.cluster.etcdMembers.flatMap((m) => {
-      const steps = c.observed.etcd?.get(m.name) ?? [];
+  tasks: (c) => {
+    refuseGrowth(c);
+    return c.cluster.etcdMembers.flatMap((m) => {
+      const steps = c.observed.etcd?.plans.get(m.name) ?? [];
       const changes = steps.flatMap((s) => s.changes);
       if (changes.length === 0) return [];
       return [
@@ -142,7 +163,8 @@ export const etcdPhase = phase<EtcdTaskInput>({
           changes,
         },
       ];
-    }),
+    });
+  },
   async run(input, host, t) {
     // a retry may find the package's own etcd on those ports: the first attempt checked them
     if (input.checkPorts && t.attempt === 1) await checkPortsFree(host, input, t);

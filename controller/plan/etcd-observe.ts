@@ -1,0 +1,63 @@
+import type { EtcdConnection } from '../../proto/etcd-ops.js';
+import type { StepPlan } from '../../proto/results.js';
+import { ETCD_PKI_PATHS } from '../etcd/pki.js';
+import type { HostClient } from '../host-client.js';
+import { mapBounded } from '../map-bounded.js';
+import { etcdClientUrl } from '../render/etcd.js';
+import type { PlannedEtcdMember, ResolvedCluster } from './resolved-cluster.js';
+
+/** What the etcd hosts of a managed cluster report to a plan. */
+export interface EtcdObservation {
+  /** what converging each member to its spec would change */
+  plans: ReadonlyMap<string, StepPlan[]>;
+  /** the peer URLs of the running etcd cluster's members, when a member with etcd installed answered */
+  runningPeerUrls?: readonly string[];
+}
+
+/** etcdctl on the member itself, at its own client URL, with its healthcheck client pair. */
+export function memberConnection(endpoint: string): EtcdConnection {
+  return {
+    endpoints: [endpoint],
+    cacert: ETCD_PKI_PATHS.ca,
+    cert: ETCD_PKI_PATHS.healthcheckClientCert,
+    key: ETCD_PKI_PATHS.healthcheckClientKey,
+  };
+}
+
+/** etcd-server about to be installed: the package step shows it absent. */
+export function installsEtcd(steps: readonly StepPlan[]): boolean {
+  return steps.some((s) =>
+    s.changes.some((c) => c.kind === 'package' && c.name === 'etcd-server' && c.from === null),
+  );
+}
+
+/** Members asked for the member list before a plan gives up on it (each try may wait etcdctl's timeouts). */
+const STATUS_TRIES = 2;
+
+export async function observeEtcd(client: HostClient, cluster: ResolvedCluster): Promise<EtcdObservation> {
+  const plans = new Map(
+    await mapBounded(cluster.etcdMembers, 64, async (m) => {
+      const plan = await client.call(m, 'host.plan', { spec: cluster.etcdHostSpecFor(m) });
+      return [m.name, plan.steps] as const;
+    }),
+  );
+  // a running cluster, if any: asked of members that have etcd already (none on a first apply)
+  const installed = cluster.etcdMembers.filter((m) => !installsEtcd(plans.get(m.name) ?? []));
+  const runningPeerUrls = await memberList(client, installed.slice(0, STATUS_TRIES));
+  return { plans, ...(runningPeerUrls ? { runningPeerUrls } : {}) };
+}
+
+async function memberList(
+  client: HostClient,
+  members: readonly PlannedEtcdMember[],
+): Promise<string[] | undefined> {
+  for (const m of members) {
+    try {
+      const s = await client.call(m, 'etcd.status', memberConnection(etcdClientUrl(m.address)));
+      return s.members.flatMap((x) => x.peerUrls);
+    } catch {
+      // not running, not formed yet, or no healthcheck pair yet: ask the next one
+    }
+  }
+  return undefined;
+}
