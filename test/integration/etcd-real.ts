@@ -32,16 +32,29 @@ export async function requireProgram(path: string, pkg: string): Promise<void> {
   }
 }
 
-export async function startRealEtcd(dir: string, count = 3): Promise<RealEtcd> {
+/**
+ * `count` members, formed new; with `restoreFrom`, each member's data dir is first made by
+ * `etcdctl snapshot restore` of that snapshot exactly as docs/operations.md tells an operator
+ * (own --name and --initial-advertise-peer-urls, the same --initial-cluster, a new token).
+ */
+export async function startRealEtcd(
+  dir: string,
+  count = 3,
+  options: { restoreFrom?: string; pki?: EtcdPki } = {},
+): Promise<RealEtcd> {
   await requireProgram('/usr/bin/etcd', 'etcd-server');
   await requireProgram('/usr/bin/etcdctl', 'etcd-client');
   await mkdir(dir, { recursive: true });
   await chmod(dir, 0o700);
   const names = Array.from({ length: count }, (_, i) => `m${i + 1}`);
-  const { pki } = await ensureEtcdPki(
-    undefined,
-    names.map((name) => ({ name, address: '127.0.0.1' })),
-  );
+  const pki =
+    options.pki ??
+    (
+      await ensureEtcdPki(
+        undefined,
+        names.map((name) => ({ name, address: '127.0.0.1' })),
+      )
+    ).pki;
   const members: RealEtcd['members'] = [];
   for (const name of names) {
     members.push({
@@ -60,6 +73,32 @@ export async function startRealEtcd(dir: string, count = 3): Promise<RealEtcd> {
   await writeFile(join(clientDir, 'client.key'), pki.apiserverClient.keyPem, { mode: 0o600 });
   const endpoints = members.map((m) => m.clientUrl);
 
+  const initialCluster = members.map((x) => `${x.name}=${x.peerUrl}`).join(',');
+  if (options.restoreFrom !== undefined) {
+    for (const m of members) {
+      const restored = await execa(
+        '/usr/bin/etcdctl',
+        [
+          'snapshot',
+          'restore',
+          options.restoreFrom,
+          '--name',
+          m.name,
+          '--initial-cluster',
+          initialCluster,
+          '--initial-cluster-token',
+          `kctl-test-restore-${process.pid}`,
+          '--initial-advertise-peer-urls',
+          m.peerUrl,
+          '--data-dir',
+          m.dataDir,
+        ],
+        { reject: false, env: { ETCDCTL_API: '3' }, extendEnv: false },
+      );
+      if (restored.exitCode !== 0)
+        throw new Error(`etcdctl snapshot restore for ${m.name}: ${restored.stderr}`);
+    }
+  }
   for (const m of members) {
     const pkiDir = join(dir, m.name, 'pki');
     await mkdir(pkiDir, { recursive: true });
@@ -73,7 +112,7 @@ export async function startRealEtcd(dir: string, count = 3): Promise<RealEtcd> {
       ETCD_ADVERTISE_CLIENT_URLS: m.clientUrl,
       ETCD_LISTEN_PEER_URLS: m.peerUrl,
       ETCD_INITIAL_ADVERTISE_PEER_URLS: m.peerUrl,
-      ETCD_INITIAL_CLUSTER: members.map((x) => `${x.name}=${x.peerUrl}`).join(','),
+      ETCD_INITIAL_CLUSTER: initialCluster,
       ETCD_INITIAL_CLUSTER_STATE: 'new',
       ETCD_INITIAL_CLUSTER_TOKEN: `kctl-test-${process.pid}`,
       ETCD_LISTEN_METRICS_URLS: `http://127.0.0.1:${await freePort()}`,
