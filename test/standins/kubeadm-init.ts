@@ -62,7 +62,7 @@ import {
   swapCheck,
   type Check,
 } from './preflight.js';
-import { kubeletRestartedByKubeadm } from './kubelet-run.js';
+import { kubeletRestartedByKubeadm, restartKubeletUnit } from './kubelet-run.js';
 import { startStandinApiServer } from './apiserver.js';
 import { caCertHashOf, prefetchKeys, type KeyAlgorithm } from './standin-pki.js';
 import { STANDIN_MARK, type StandinEnv } from './standin-env.js';
@@ -472,7 +472,7 @@ export async function kubeadmInit(env: StandinEnv, args: string[]): Promise<stri
       );
   });
   // a restarted kubelet runs the new static pods: the stand-in API server answers from now on
-  if (kubeletRestarted) startStandinApiServer(env);
+  if (!restartKubeletUnit(env) && kubeletRestarted) startStandinApiServer(env);
   // the controller-manager's CSR signer, reachable from every node as the API server is: joining
   // kubelets on hosts that cannot read this host's files (the fleet lab) are signed with it
   if (shared['ca.key'] !== undefined) writeSignerKey(clusterDir, shared['ca.key']);

@@ -57,7 +57,7 @@ import {
 } from './preflight.js';
 import { caCertHashOf, issueCert, prefetchKeys } from './standin-pki.js';
 import { cniConfig } from './cni.js';
-import { kubeletRestartedByKubeadm } from './kubelet-run.js';
+import { kubeletRestartedByKubeadm, restartKubeletUnit } from './kubelet-run.js';
 import { startStandinApiServer } from './apiserver.js';
 import { STANDIN_MARK, type StandinEnv } from './standin-env.js';
 
@@ -535,7 +535,7 @@ export async function kubeadmJoin(env: StandinEnv, args: string[]): Promise<stri
     }
   });
   // a restarted kubelet runs the new static pods (control planes: the stand-in API server)
-  if (kubeletRestarted) startStandinApiServer(env);
+  if (!restartKubeletUnit(env) && kubeletRestarted) startStandinApiServer(env);
 
   if (controlPlane) {
     if (cluster.etcd.kind === 'local')

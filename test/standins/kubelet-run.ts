@@ -1,4 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { ClusterState } from './cluster-state.js';
+import type { StandinEnv } from './standin-env.js';
 
 /**
  * The kubelet processes of the STAND-IN cluster. A real Node reports the version of the kubelet
@@ -38,4 +41,25 @@ export function kubeletRestartedByKubeadm(
 /** kubeadm reset stops the kubelet. */
 export function forgetRunningKubelet(state: ClusterState, node: string): void {
   delete state.runningKubelets[node];
+}
+
+/**
+ * kubeadm's kubelet-start phase on a host booted with systemd (the fleet lab): `systemctl restart
+ * kubelet`, as the real kubeadm does, so the unit is active afterwards and its start
+ * (`kubelet --standin-start`) records the running version and starts the stand-in API server of a
+ * control plane. Call it outside any state update: the unit's start takes the state's lock too.
+ * False on hosts without systemd (fake host roots), where nothing runs as a service.
+ */
+export function restartKubeletUnit(env: StandinEnv): boolean {
+  if (!existsSync(env.hostPath('/run/systemd/system'))) return false;
+  try {
+    execFileSync('systemctl', ['restart', 'kubelet.service'], { stdio: 'ignore', timeout: 60_000 });
+    return true;
+  } catch (err) {
+    // the real kubeadm warns and goes on; the kubelet is then started by whoever notices
+    process.stderr.write(
+      `[kubelet-start] WARNING: unable to start the kubelet service: ${(err as Error).message}\n`,
+    );
+    return false;
+  }
 }
