@@ -56,7 +56,11 @@ const CLUSTER_YAML = [
 const PAUSE = `${REPO}/pause:3.10`;
 
 const isRoot = process.getuid?.() === 0;
-const missing = await missingPrograms([...IMAGE_PROGRAMS, ['docker-registry', 'docker-registry']]);
+const missing = await missingPrograms([
+  ...IMAGE_PROGRAMS,
+  ['docker-registry', 'docker-registry'],
+  ['curl', 'curl'],
+]);
 
 function capture(): CliContext & { stdout: string; stderr: string } {
   const ctx = {
