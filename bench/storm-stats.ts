@@ -6,8 +6,8 @@
 export interface AgentTrace {
   /** wall times (ms) at which the agent dialled the controller */
   dials: number[];
-  /** for each disconnect: when it was noticed and the delay the agent's backoff chose */
-  waits: Array<{ at: number; delayMs: number }>;
+  /** for each disconnect: when it was noticed, the delay the agent's backoff chose, and how many dials came before it */
+  waits: Array<{ at: number; delayMs: number; dialsBefore: number }>;
   /** first time the agent was back online after the kill */
   backAt?: number;
 }
@@ -24,13 +24,14 @@ export interface BackoffCheck {
 
 /**
  * Checks that every retry came no sooner than the delay the agent's backoff chose for it (its floor):
- * each dial after a disconnect is matched with the last wait noted before it.
+ * each disconnect is matched with the dial that followed it (by order: a refused dial and its
+ * disconnect can fall in the same millisecond).
  */
 export function checkBackoff(traces: readonly AgentTrace[], slackMs = 2): BackoffCheck {
   const out: BackoffCheck = { retries: 0, early: 0, minMarginMs: Infinity, samples: [] };
   traces.forEach((t, agent) => {
     for (const wait of t.waits) {
-      const next = t.dials.find((d) => d >= wait.at);
+      const next = t.dials[wait.dialsBefore];
       if (next === undefined) continue;
       out.retries++;
       const margin = next - wait.at - wait.delayMs;

@@ -8,8 +8,8 @@ describe('checkBackoff', () => {
       {
         dials: [1000, 1600, 2700],
         waits: [
-          { at: 1100, delayMs: 500 },
-          { at: 1700, delayMs: 1000 },
+          { at: 1100, delayMs: 500, dialsBefore: 1 },
+          { at: 1700, delayMs: 1000, dialsBefore: 2 },
         ],
       },
     ]);
@@ -19,7 +19,7 @@ describe('checkBackoff', () => {
   it('names a retry that came sooner than its backoff', () => {
     const r = checkBackoff([
       { dials: [0], waits: [] },
-      { dials: [1000, 1200], waits: [{ at: 1100, delayMs: 400 }] },
+      { dials: [1000, 1200], waits: [{ at: 1100, delayMs: 400, dialsBefore: 1 }] },
     ]);
     expect(r.early).toBe(1);
     expect(r.minMarginMs).toBe(-300);
@@ -27,7 +27,20 @@ describe('checkBackoff', () => {
   });
 
   it('does not count a wait with no dial after it', () => {
-    expect(checkBackoff([{ dials: [10], waits: [{ at: 20, delayMs: 5 }] }]).retries).toBe(0);
+    expect(checkBackoff([{ dials: [10], waits: [{ at: 20, delayMs: 5, dialsBefore: 1 }] }]).retries).toBe(0);
+  });
+
+  it('matches a dial refused in the same millisecond with its own disconnect, not the next', () => {
+    const r = checkBackoff([
+      {
+        dials: [500, 900],
+        waits: [
+          { at: 500, delayMs: 300, dialsBefore: 1 },
+          { at: 900, delayMs: 700, dialsBefore: 2 },
+        ],
+      },
+    ]);
+    expect(r).toMatchObject({ retries: 1, early: 0, minMarginMs: 100 });
   });
 });
 
