@@ -63,20 +63,32 @@ export function taintId(t: Pick<NodeTaint, 'key' | 'effect'>): string {
   return `${t.key}:${t.effect}`;
 }
 
-/** A cluster.yaml taint, `key[=value]:Effect`, parsed into its parts. */
+const TaintObject = z.strictObject({
+  key: K8sLabelKey,
+  value: K8sLabelValue.optional(),
+  effect: z.enum(TAINT_EFFECTS, { error: `must be one of ${TAINT_EFFECTS.join(', ')}` }),
+});
+
+const TAINT_FORM = `a taint key[=value]:Effect with a Kubernetes label key and value, and Effect ${TAINT_EFFECTS.join(', ')}`;
+
+/**
+ * A cluster.yaml taint: `key[=value]:Effect`, or `{key, value, effect}` (the parsed form, which a
+ * spec the CLI already parsed carries to the controller). Either becomes a NodeTaint.
+ */
 export const TaintText = z
-  .string()
-  .max(400)
-  .transform((s, ctx): NodeTaint => {
-    const t = parseTaint(s);
-    if (t === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `"${s.slice(0, 80)}" must be a taint key[=value]:Effect with a Kubernetes label key and value, and Effect ${TAINT_EFFECTS.join(', ')}`,
-      });
+  .union([z.string().max(400), z.record(z.string(), z.unknown())], { error: `must be ${TAINT_FORM}` })
+  .transform((v, ctx): NodeTaint => {
+    if (typeof v === 'string') {
+      const t = parseTaint(v);
+      if (t !== undefined) return t;
+      ctx.addIssue({ code: 'custom', message: `"${v.slice(0, 80)}" must be ${TAINT_FORM}` });
       return z.NEVER;
     }
-    return t;
+    const r = TaintObject.safeParse(v);
+    if (r.success)
+      return { key: r.data.key, ...(r.data.value ? { value: r.data.value } : {}), effect: r.data.effect };
+    ctx.addIssue({ code: 'custom', message: `must be ${TAINT_FORM} (${r.error.issues[0]?.message ?? ''})` });
+    return z.NEVER;
   });
 
 export const NodeLabelsSpec = K8sLabels;
@@ -85,11 +97,7 @@ const NodeName = z
   .string()
   .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a node name')
   .max(253);
-const Taint = z.strictObject({
-  key: K8sLabelKey,
-  value: K8sLabelValue.optional(),
-  effect: z.enum(TAINT_EFFECTS),
-});
+const Taint = TaintObject;
 
 export const NodeLabelOps = {
   /**

@@ -1,9 +1,10 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { KctlError } from '../../proto/errors.js';
 import type { BundleManifest } from '../../proto/bundle.js';
 import type { BundleImage } from '../../proto/bundle-images.js';
-import { buildOfflineAptRepo, type RepoPackage } from '../lab/offline-repo.js';
+import { DEFAULT_REPO_PACKAGES, buildOfflineAptRepo, type RepoPackage } from '../lab/offline-repo.js';
+import { bundlePackageTargets, verifyAptClosure } from './closure.js';
 import { MANIFEST_FILE, writeManifest } from './manifest.js';
 import { addBundleImages, removeBundleImages, type BundleImagesOptions } from './images.js';
 
@@ -45,12 +46,28 @@ export async function buildBundle(options: BuildBundleOptions): Promise<BuiltBun
   }
   await mkdir(dir, { recursive: true, mode: 0o755 });
   await rm(join(dir, MANIFEST_FILE), { force: true });
+  // the extra .debs' Depends (kubelet: iptables, conntrack, ...) are fetched too (closure.ts)
+  const packages = await bundlePackageTargets(options.packages ?? DEFAULT_REPO_PACKAGES, options.debs ?? []);
   const repo = await buildOfflineAptRepo({
     outDir: join(dir, 'apt'),
-    ...(options.packages !== undefined ? { packages: options.packages } : {}),
+    packages,
     ...(options.debs !== undefined ? { extraDebs: options.debs } : {}),
     ...(options.baseRootfs !== undefined ? { baseRootfs: options.baseRootfs } : {}),
     ...(options.installMissing !== undefined ? { installMissing: options.installMissing } : {}),
+  });
+  const extraFiles = new Set((options.debs ?? []).map((d) => basename(d)));
+  await verifyAptClosure({
+    repoDir: repo.dir,
+    keyring: repo.keyringPath,
+    // what was asked for and every extra .deb (kubeadm, kubelet, kubectl ...) installs from the bundle alone
+    names: [
+      ...new Set([
+        ...packages,
+        ...repo.packages.filter((p) => extraFiles.has(basename(p.file))).map((p) => p.name),
+      ]),
+    ],
+    baseStatus:
+      options.baseRootfs !== undefined ? join(options.baseRootfs, 'var/lib/dpkg/status') : undefined,
   });
   const images = options.images ? await addBundleImages(dir, options.images) : undefined;
   if (!images) await removeBundleImages(dir);

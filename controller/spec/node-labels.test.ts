@@ -95,3 +95,17 @@ describe('hosts[].nodeLabels, nodeTaints and schedulable', () => {
     expect(r.errors.map((e) => e.path)).toContain('hosts[1].nodeLabels');
   });
 });
+
+describe('a parsed spec', () => {
+  it('parses again to the same taints (the CLI sends the parsed spec to the controller)', async () => {
+    const { ClusterSpec } = await import('../../proto/cluster-spec.js');
+    const r = parseClusterSpec(
+      spec(
+        `  - {name: cp-1, role: control-plane}\n  - {name: w-1, role: worker, nodeTaints: ['a=b:NoSchedule', 'c:NoExecute']}\n`,
+      ),
+    );
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    const again = ClusterSpec.parse(JSON.parse(JSON.stringify(r.spec)));
+    expect(again.hosts[1]?.nodeTaints).toEqual(r.spec.hosts[1]?.nodeTaints);
+  });
+});

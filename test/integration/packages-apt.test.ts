@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { applySteps, planSteps } from '../../agent/steps/converge.js';
 import { packagesStep } from '../../agent/steps/packages.js';
 import type { HostSpec } from '../../proto/host-spec.js';
-import { buildStandinDebs, standinDebVersion } from '../standins/deb.js';
+import { BASE_TOOL_PACKAGES, buildStandinDebs, standinDebVersion } from '../standins/deb.js';
 import { aptHost, dpkgStatus, makeFlatAptRepo } from '../fixtures/apt-host.js';
 import type { TempHost } from '../fixtures/temp-host.js';
 import { cleanup, tempDir } from './harness.js';
@@ -48,7 +48,7 @@ const host = (): Promise<TempHost> =>
   aptHost({
     flatRepos: [join(dir, 'repo')],
     // the stand-ins depend on Debian's nodejs, which this test does not install into the root
-    preinstalled: [{ name: 'nodejs', version: '18.19.0+dfsg-6~deb12u2' }],
+    preinstalled: [{ name: 'nodejs', version: '18.19.0+dfsg-6~deb12u2' }, ...BASE_TOOL_PACKAGES],
   });
 
 describe('packages step with the real apt and dpkg (temp root)', () => {
@@ -101,7 +101,7 @@ describe('packages step with the real apt and dpkg (temp root)', () => {
       // dpkg unpacks, then fails to configure: apt has already dropped the holds by then
       t = await aptHost({
         flatRepos: [join(dir, 'repo')],
-        preinstalled: [{ name: 'nodejs', version: '18.19.0+dfsg-6~deb12u2' }],
+        preinstalled: [{ name: 'nodejs', version: '18.19.0+dfsg-6~deb12u2' }, ...BASE_TOOL_PACKAGES],
         programs: {
           dpkg: {
             script: `for a in "$@"; do [ "$a" = --configure ] && [ -e "$KCTL_HOST_ROOT/var/lib/kctl-test/fail-configure" ] && { echo 'dpkg: simulated configure failure' >&2; exit 1; }; done; exec /usr/bin/dpkg --root="$KCTL_HOST_ROOT" "$@"`,

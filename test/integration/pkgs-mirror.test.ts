@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubernetesAptKeyUrl, renderAptSource } from '../../controller/render/packages.js';
-import { buildStandinDebs } from '../standins/deb.js';
+import { BASE_TOOL_PACKAGES, buildStandinDebs } from '../standins/deb.js';
 import { buildPkgsMirror, startPkgsMirror, type PkgsMirror } from '../e2e/pkgs-mirror.js';
 import { cleanup, tempDir } from './harness.js';
 
@@ -58,7 +58,12 @@ async function privateApt(kubernetesVersion: string, name: string) {
   // Debian's nodejs is installed (the stand-ins run on it; the bundle brings it in the lab)
   await writeFile(
     join(root, 'status'),
-    'Package: nodejs\nStatus: install ok installed\nPriority: optional\nArchitecture: amd64\nVersion: 18.20.4+dfsg-1~deb12u1\nDescription: stand-in status entry\n\n',
+    [{ name: 'nodejs', version: '18.20.4+dfsg-1~deb12u1' }, ...BASE_TOOL_PACKAGES]
+      .map(
+        (p) =>
+          `Package: ${p.name}\nStatus: install ok installed\nPriority: optional\nArchitecture: amd64\nVersion: ${p.version}\nDescription: stand-in status entry\n\n`,
+      )
+      .join(''),
   );
   await writeFile(join(root, 'ca.pem'), mirror.pki.caCertPem);
   const input = { kubernetesVersion, source: { kind: 'mirror' as const, baseUrl: mirror.url } };

@@ -30,12 +30,14 @@ describe('kube stand-in .debs', () => {
       'kubeadm=1.31.2-1.1',
       'kubelet=1.31.2-1.1',
       'kubectl=1.31.2-1.1',
+      'cri-tools=1.31.0-1.1',
+      'kubernetes-cni=1.5.1-1.1',
     ]);
     for (const d of debs) {
       expect(field(d.path, 'Description')).toContain('STAND-IN');
       expect(field(d.path, 'Architecture')).toBe('all');
     }
-    for (const d of debs.slice(1)) {
+    for (const d of debs.slice(1, 4)) {
       expect(field(d.path, 'Depends')).toContain('nodejs (>= 18)');
       // >=, not =: a pinned install of an older version must not need an older common package
       expect(field(d.path, 'Depends')).toContain('kctl-standin-common (>= 1.0)');
@@ -44,6 +46,27 @@ describe('kube stand-in .debs', () => {
       expect(contents(d.path)).toContain(`./usr/lib/kctl-standins/${d.name}/package.json`);
     }
     expect(field(debs[1]!.path, 'Depends')).toContain('kubelet');
+  });
+
+  it("declares the real packages' Depends: the kubelet's tools, kubeadm's cri-tools and kubernetes-cni", () => {
+    const depends = (name: string) => field(debs.find((d) => d.name === name)!.path, 'Depends');
+    for (const p of [
+      'iptables (>= 1.4.21)',
+      'conntrack',
+      'ebtables',
+      'ethtool',
+      'socat',
+      'iproute2',
+      'util-linux',
+      'mount',
+      'kubernetes-cni',
+    ])
+      expect(depends('kubelet')).toContain(p);
+    for (const p of ['kubelet', 'kubectl', 'cri-tools', 'kubernetes-cni'])
+      expect(depends('kubeadm')).toContain(p);
+    for (const name of ['cri-tools', 'kubernetes-cni']) {
+      expect(field(debs.find((d) => d.name === name)!.path, 'Description')).toContain('STAND-IN');
+    }
   });
 
   it('the kubelet ships its unit; the common package names the shared cluster directory (a conffile)', () => {

@@ -33,7 +33,53 @@ export const STANDIN_COMMON_PACKAGE = 'kctl-standin-common';
  */
 export const STANDIN_COMMON_VERSION = '1.0';
 const LIB = '/usr/lib/kctl-standins';
+/** pkgs.k8s.io's kubernetes-cni of the 1.31 line; one version serves every stand-in minor */
+const KUBERNETES_CNI_VERSION = '1.5.1-1.1';
+
+/**
+ * The real packages' Depends (kubernetes/release's deb specs for pkgs.k8s.io, and the older
+ * Google-repo control files): kubelet needs the packet-filter and namespace tools kubeadm's
+ * preflight looks for (conntrack, iptables, ebtables, ethtool, socat, ip and tc from iproute2,
+ * mount, nsenter from util-linux), and kubeadm needs the kubelet, kubectl, cri-tools and
+ * kubernetes-cni. A bundle built from these carries what the real ones would pull in.
+ */
+export const REAL_DEPENDS: Record<StandinTool, readonly string[]> = {
+  kubelet: [
+    'iptables (>= 1.4.21)',
+    'iproute2',
+    'socat',
+    'util-linux',
+    'mount',
+    'ebtables',
+    'ethtool',
+    'conntrack',
+    'kubernetes-cni (>= 1.1.1)',
+  ],
+  // kubeadm asks the kubelet on PATH for its version, as the real one does
+  kubeadm: [
+    'kubelet (>= 1.19.0)',
+    'kubectl (>= 1.13.0)',
+    'cri-tools (>= 1.25.0)',
+    'kubernetes-cni (>= 1.1.1)',
+  ],
+  kubectl: [],
+};
 const MAINTAINER = 'kctl maintainers <maintainers@kctl.invalid>';
+
+/**
+ * Debian 12's packages that satisfy the kubelet stand-in's tool Depends (REAL_DEPENDS): tests that
+ * install the stand-ins into a temp root without a Debian mirror mark these as installed.
+ */
+export const BASE_TOOL_PACKAGES: ReadonlyArray<{ name: string; version: string }> = [
+  { name: 'iptables', version: '1.8.9-2' },
+  { name: 'iproute2', version: '6.1.0-3' },
+  { name: 'socat', version: '1.7.4.4-2' },
+  { name: 'util-linux', version: '2.38.1-5+deb12u3' },
+  { name: 'mount', version: '2.38.1-5+deb12u3' },
+  { name: 'ebtables', version: '2.0.11-5' },
+  { name: 'ethtool', version: '1:6.1-1' },
+  { name: 'conntrack', version: '1:1.4.7-1+b2' },
+];
 
 export interface StandinDeb {
   name: string;
@@ -122,7 +168,7 @@ async function dpkgDeb(
   return { name, version, path };
 }
 
-/** Builds kubeadm, kubelet, kubectl and kctl-standin-common .debs into outDir. */
+/** Builds kubeadm, kubelet, kubectl, kctl-standin-common, cri-tools and kubernetes-cni .debs into outDir. */
 export async function buildStandinDebs(
   outDir: string,
   options: BuildStandinDebsOptions = {},
@@ -168,15 +214,38 @@ export async function buildStandinDebs(
         await mkdir(join(stage, 'lib/systemd/system'), { recursive: true });
         await writeFile(join(stage, 'lib/systemd/system/kubelet.service'), KUBELET_UNIT);
       }
-      const depends = ['nodejs (>= 18)', `${STANDIN_COMMON_PACKAGE} (>= ${STANDIN_COMMON_VERSION})`];
-      // kubeadm asks the kubelet on PATH for its version, as the real one does
-      if (tool === 'kubeadm') depends.push('kubelet');
+      const depends = [
+        'nodejs (>= 18)',
+        `${STANDIN_COMMON_PACKAGE} (>= ${STANDIN_COMMON_VERSION})`,
+        ...REAL_DEPENDS[tool],
+      ];
       debs.push(
         await dpkgDeb(stage, outDir, {
           Package: tool,
           Version: debVersion,
           Depends: depends.join(', '),
           Description: `${DESCRIPTIONS[tool]}\n${LONG_DESCRIPTION}`,
+        }),
+      );
+    }
+    // the two other packages of a pkgs.k8s.io repository, which the real kubeadm and kubelet depend on
+    const minor = /^v?(\d+\.\d+)\./.exec(kubeVersion)?.[1] ?? '1.31';
+    for (const [name, version, description] of [
+      ['cri-tools', `${minor}.0-1.1`, 'STAND-IN for cri-tools (crictl; kctl test double, ships no crictl)'],
+      [
+        'kubernetes-cni',
+        KUBERNETES_CNI_VERSION,
+        'STAND-IN for kubernetes-cni (kctl test double, ships no CNI plugins)',
+      ],
+    ] as const) {
+      const stage = join(work, name);
+      await mkdir(join(stage, 'usr/share/doc', name), { recursive: true });
+      await writeFile(join(stage, 'usr/share/doc', name, 'README.stand-in'), `${description}\n`);
+      debs.push(
+        await dpkgDeb(stage, outDir, {
+          Package: name,
+          Version: version,
+          Description: `${description}\n${LONG_DESCRIPTION}`,
         }),
       );
     }
