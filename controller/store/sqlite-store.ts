@@ -16,6 +16,7 @@ import type {
   WebTokenTable,
 } from './store.js';
 import { MIGRATIONS } from './migrations.js';
+import { judgeToken } from './token-judgement.js';
 import { SqliteApplyJournal } from './sqlite-applies.js';
 import {
   SQLITE_FLEET_FINGERPRINT,
@@ -190,12 +191,7 @@ export class SqliteStore implements Store {
 
   checkToken(id: string, verifySecret: (hash: string) => boolean, now: number): TokenUse {
     const row = this.statement('SELECT * FROM tokens WHERE id = ?').get(id) as Row | undefined;
-    if (!row) return { ok: false, reason: 'unknown' };
-    const token = tokenFromRow(row);
-    if (!verifySecret(token.secretHash)) return { ok: false, reason: 'mismatch' };
-    if (now >= token.expiresAt) return { ok: false, reason: 'expired' };
-    if (token.usesLeft <= 0) return { ok: false, reason: 'exhausted' };
-    return { ok: true, token };
+    return judgeToken(row ? tokenFromRow(row) : undefined, verifySecret, now);
   }
 
   recordEnrollment(e: EnrollmentRecord): void {
