@@ -30,6 +30,9 @@ export interface EtcdRouteDeps {
   log?: Logger | undefined;
 }
 
+/** etcdctl snapshot save of a large DB takes minutes; the agent allows it 11 (agent/ops/etcd-snapshot-ops.ts). */
+const SNAPSHOT_TIMEOUT_MS = 12 * 60_000;
+
 /** Where etcd listens on a stacked control plane or a managed member: its loopback client URL. */
 export const LOCAL_ETCD = 'https://127.0.0.1:2379';
 
@@ -196,7 +199,7 @@ export function etcdRoutes(deps: EtcdRouteDeps): Route[] {
           c.conn.endpoints.map((endpoint) => ({ ...c, conn: { ...c.conn, endpoints: [endpoint] } })),
         );
         const { value: snap, candidate } = await firstThatAnswers(client, spec, perEndpoint, (c) =>
-          client.call(c.ref, 'etcd.snapshot', c.conn),
+          client.call(c.ref, 'etcd.snapshot', c.conn, { timeoutMs: SNAPSHOT_TIMEOUT_MS }),
         );
         const log = deps.log?.child({ cluster: spec.name, host: candidate.host, snapshot: snap.id });
         ctx.res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
