@@ -7,6 +7,7 @@ import { checkContainerdConfigFits } from '../render/containerd.js';
 import { hostPrepInputFor } from '../render/cluster-spec-inputs.js';
 import { registryTrustStore } from '../render/trust-store.js';
 import { kubernetesPackages, kubernetesRepoKey, type PackageFormat } from '../render/packages.js';
+import { preflightToolPackages } from '../render/preflight-tools.js';
 import {
   haproxyKeepalivedFiles,
   haproxyKeepalivedPackages,
@@ -42,6 +43,8 @@ export function prepPackages(
     packages: [
       { name: 'containerd', hold: false, restarts: ['containerd.service'] },
       { name: 'runc', hold: false },
+      // the programs kubeadm's preflight wants, whatever the kube packages' Depends say
+      ...preflightToolPackages(format).map((name) => ({ name, hold: false })),
       ...kubernetesPackages(spec.kubernetesVersion, format).map((p) =>
         p.name === 'kubelet' ? { ...p, restarts: ['kubelet.service'] } : p,
       ),
