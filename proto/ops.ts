@@ -9,6 +9,7 @@ import { HealthRunArgs, HealthRunResult } from './health.js';
 import { PackageIndexOps } from './package-index.js';
 import { CertsOps, KubeconfigOps } from './certs.js';
 import { EtcdOps } from './etcd-ops.js';
+import { EtcdMemberOps } from './etcd-member-ops.js';
 
 /** The units `service.restart` may restart: kctl's own, never an arbitrary name from the wire. */
 export const RestartableUnit = z.enum([
@@ -80,6 +81,7 @@ export const Ops = {
   ...CertsOps,
   ...KubeconfigOps,
   ...EtcdOps,
+  ...EtcdMemberOps,
 } as const;
 
 export type OpName = keyof typeof Ops;

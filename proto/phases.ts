@@ -9,6 +9,7 @@ export const PHASE_IDS = [
   'preflight',
   'prepare',
   'etcd',
+  'etcd-members',
   'upgrade-first',
   'upgrade-control-planes',
   'upgrade-workers',

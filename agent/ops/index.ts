@@ -76,6 +76,7 @@ export function opLoaders(options: Pick<HealthInput, 'clockOffset'> = {}): OpLoa
     'etcd.snapshotRemove': {
       load: async () => (await import('./etcd-snapshot-ops.js')).etcdSnapshotRemoveOp,
     },
+    'etcd.memberAdd': { load: async () => (await import('./etcd-member-ops.js')).etcdMemberAddOp },
     'packages.available': {
       load: async () => (await import('./package-index-ops.js')).packagesAvailableOp,
     },

@@ -39,22 +39,28 @@ describe('observing managed etcd members', () => {
   it('asks no member for the member list on a first apply (etcd not installed anywhere)', async () => {
     const { client, calls } = fakeClient({ 'etcd-1': fresh, 'etcd-2': fresh, 'etcd-3': fresh }, {});
     const o = await observeEtcd(client, cluster);
-    expect(o.runningPeerUrls).toBeUndefined();
+    expect(o.running).toBeUndefined();
     expect(calls.filter((c) => c.endsWith('etcd.status'))).toEqual([]);
     expect([...o.plans.keys()]).toEqual(['etcd-1', 'etcd-2', 'etcd-3']);
   });
 
-  it('reads the running members from the next installed member when the first does not answer', async () => {
+  it('reads the running members (listed, and started: an added member has no name until it starts) from the next installed member when the first does not answer', async () => {
     const { client, calls } = fakeClient(
       { 'etcd-3': fresh },
       {
         'etcd-2': {
-          members: [{ peerUrls: ['https://198.18.0.31:2380'] }, { peerUrls: ['https://198.18.0.32:2380'] }],
+          members: [
+            { name: 'etcd-1', peerUrls: ['https://198.18.0.31:2380'] },
+            { name: '', peerUrls: ['https://198.18.0.32:2380'] },
+          ],
         },
       },
     );
     const o = await observeEtcd(client, cluster);
-    expect(o.runningPeerUrls).toEqual(['https://198.18.0.31:2380', 'https://198.18.0.32:2380']);
+    expect(o.running).toEqual({
+      listed: ['https://198.18.0.31:2380', 'https://198.18.0.32:2380'],
+      started: ['https://198.18.0.31:2380'],
+    });
     expect(calls.filter((c) => c.endsWith('etcd.status'))).toEqual([
       'etcd-1 etcd.status',
       'etcd-2 etcd.status',

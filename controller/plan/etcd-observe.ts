@@ -10,8 +10,11 @@ import type { PlannedEtcdMember, ResolvedCluster } from './resolved-cluster.js';
 export interface EtcdObservation {
   /** what converging each member to its spec would change */
   plans: ReadonlyMap<string, StepPlan[]>;
-  /** the peer URLs of the running etcd cluster's members, when a member with etcd installed answered */
-  runningPeerUrls?: readonly string[];
+  /**
+   * The running etcd cluster, when a member with etcd installed answered: every member's peer URL
+   * (`listed`, added ones that never started too) and those of the members that started.
+   */
+  running?: { listed: readonly string[]; started: readonly string[] };
 }
 
 /** etcdctl on the member itself, at its own client URL, with its healthcheck client pair. */
@@ -43,18 +46,22 @@ export async function observeEtcd(client: HostClient, cluster: ResolvedCluster):
   );
   // a running cluster, if any: asked of members that have etcd already (none on a first apply)
   const installed = cluster.etcdMembers.filter((m) => !installsEtcd(plans.get(m.name) ?? []));
-  const runningPeerUrls = await memberList(client, installed.slice(0, STATUS_TRIES));
-  return { plans, ...(runningPeerUrls ? { runningPeerUrls } : {}) };
+  const running = await memberList(client, installed.slice(0, STATUS_TRIES));
+  return { plans, ...(running ? { running } : {}) };
 }
 
 async function memberList(
   client: HostClient,
   members: readonly PlannedEtcdMember[],
-): Promise<string[] | undefined> {
+): Promise<EtcdObservation['running']> {
   for (const m of members) {
     try {
       const s = await client.call(m, 'etcd.status', memberConnection(etcdClientUrl(m.address)));
-      return s.members.flatMap((x) => x.peerUrls);
+      return {
+        listed: s.members.flatMap((x) => x.peerUrls),
+        // a member added but not started yet has no name
+        started: s.members.filter((x) => x.name !== '').flatMap((x) => x.peerUrls),
+      };
     } catch {
       // not running, not formed yet, or no healthcheck pair yet: ask the next one
     }

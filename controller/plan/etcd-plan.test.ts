@@ -6,7 +6,7 @@ import { ensureEtcdPki, type EtcdPki } from '../etcd/pki.js';
 import type { Store } from '../store/store.js';
 import type { Observation } from './observe.js';
 import type { TaskRun } from './phase.js';
-import { etcdPhase } from './phases/etcd.js';
+import { etcdMembersPhase, etcdPhase, type EtcdMemberTaskInput } from './phases/etcd.js';
 import { PHASES } from './phases/index.js';
 import { resolveCluster, type ResolvedCluster } from './resolved-cluster.js';
 
@@ -134,11 +134,14 @@ describe('etcd.mode managed through cluster resolution and the etcd phase', () =
     c = resolveCluster({ store, etcdPki: pki }, raw, undefined);
   });
 
-  const observation = (etcd: Record<string, StepPlan[]>, runningPeerUrls?: string[]): Observation => ({
+  const observation = (
+    etcd: Record<string, StepPlan[]>,
+    running?: { listed: string[]; started: string[] },
+  ): Observation => ({
     hosts: new Map(),
     nodes: undefined,
     adminHost: undefined,
-    etcd: { plans: new Map(Object.entries(etcd)), ...(runningPeerUrls ? { runningPeerUrls } : {}) },
+    etcd: { plans: new Map(Object.entries(etcd)), ...(running ? { running } : {}) },
   });
   const PEERS = ['https://198.18.0.31:2380', 'https://198.18.0.32:2380', 'https://198.18.0.33:2380'];
   const pending: StepPlan[] = [
@@ -207,29 +210,75 @@ describe('etcd.mode managed through cluster resolution and the etcd phase', () =
     ).toEqual([]);
   });
 
-  it('lets an original member that never started join the running cluster as new (a first apply cut short)', () => {
-    const tasks = etcdPhase.tasks({
-      cluster: c,
-      observed: observation({ 'etcd-1': [], 'etcd-2': [], 'etcd-3': pending }, PEERS),
-    });
-    expect(tasks.map((t) => t.host)).toEqual(['etcd-3']);
+  const changed: StepPlan[] = [
+    {
+      stepId: 'files',
+      title: 'files',
+      changes: [
+        {
+          kind: 'file',
+          path: '/etc/default/etcd',
+          mode: 0o644,
+          diff: '-x\n+y\n',
+          previousSha256: 'a',
+          nextSha256: 'b',
+          sensitive: false,
+        },
+      ],
+    },
+  ];
+
+  it('forms nothing once etcd runs: the etcd-members phase starts an original member that never started, through a started one', () => {
+    const observed = observation(
+      { 'etcd-1': [], 'etcd-2': [], 'etcd-3': pending },
+      { listed: PEERS, started: PEERS.slice(0, 2) },
+    );
+    expect(etcdPhase.tasks({ cluster: c, observed })).toEqual([]);
+    const tasks = etcdMembersPhase.tasks({ cluster: c, observed });
+    expect(tasks.map((t) => [t.host, t.title])).toEqual([['etcd-3', 'add etcd member']]);
+    const input = tasks[0]?.input as unknown as EtcdMemberTaskInput;
+    expect(input.members).toBe(3);
+    expect(input.join?.via).toEqual({ host: 'etcd-1', endpoint: 'https://198.18.0.31:2379' });
+    expect(input.join?.peerUrl).toBe('https://198.18.0.33:2380');
+    const joinDefaults = input.join?.joinSpec.files.find((f) => f.path === '/etc/default/etcd')?.content;
+    expect(joinDefaults).toContain('ETCD_INITIAL_CLUSTER_STATE=existing\n');
   });
 
-  it('stops a plan that would add a member the running cluster does not know, naming it', () => {
-    expect(() =>
-      etcdPhase.tasks({
+  it('grows a running cluster: the new member added first (state existing, the members etcd lists then), then the changed members restarted one at a time', () => {
+    const observed = observation(
+      { 'etcd-1': changed, 'etcd-2': changed, 'etcd-3': pending },
+      { listed: PEERS.slice(0, 2), started: PEERS.slice(0, 2) },
+    );
+    expect(etcdMembersPhase.mode).toBe('serial');
+    const tasks = etcdMembersPhase.tasks({ cluster: c, observed });
+    expect(tasks.map((t) => [t.host, t.title])).toEqual([
+      ['etcd-3', 'add etcd member'],
+      ['etcd-1', 'restart etcd member'],
+      ['etcd-2', 'restart etcd member'],
+    ]);
+    const join = (tasks[0]?.input as unknown as EtcdMemberTaskInput).join;
+    const defaults = join?.joinSpec.files.find((f) => f.path === '/etc/default/etcd')?.content ?? '';
+    expect(defaults).toContain(
+      'ETCD_INITIAL_CLUSTER=etcd-1=https://198.18.0.31:2380,etcd-2=https://198.18.0.32:2380,etcd-3=https://198.18.0.33:2380\n',
+    );
+    // its steady spec is every other member's: the plan after the growth is empty
+    const steady = (tasks[0]?.input as unknown as EtcdMemberTaskInput).hostSpec;
+    expect(steady).toEqual(c.etcdHostSpecFor(c.etcdMembers[2]!));
+    expect(
+      etcdMembersPhase.tasks({
         cluster: c,
-        observed: observation({ 'etcd-1': [], 'etcd-2': [], 'etcd-3': pending }, PEERS.slice(0, 2)),
+        observed: observation(
+          { 'etcd-1': [], 'etcd-2': [], 'etcd-3': [] },
+          { listed: PEERS, started: PEERS },
+        ),
       }),
-    ).toThrow(/etcd member\(s\) "etcd-3" are not members of the running etcd cluster/);
+    ).toEqual([]);
   });
 
   it('stops a plan that would drop a running member, naming its peer URL', () => {
+    const listed = [...PEERS, 'https://198.18.0.34:2380'];
     expect(() =>
-      etcdPhase.tasks({
-        cluster: c,
-        observed: observation({}, [...PEERS, 'https://198.18.0.34:2380']),
-      }),
+      etcdMembersPhase.tasks({ cluster: c, observed: observation({}, { listed, started: listed }) }),
     ).toThrow(/member\(s\) at https:\/\/198.18.0.34:2380 that cluster.yaml no longer names/);
   });
 
@@ -316,6 +365,49 @@ describe('an etcd phase task', () => {
       key: '/etc/kubernetes/pki/etcd/healthcheck-client.key',
     });
   }, 15_000);
+
+  it('adds a member through a started one, starts it as existing, then moves it to its steady config', async () => {
+    const { t, calls } = taskRun({
+      'preflight.run': [{ results: [] }],
+      'etcd.memberAdd': [{ added: true, peerUrls: [] }],
+      'host.apply': [
+        { reports: [{ stepId: 'packages', status: 'applied' }], changed: true },
+        { reports: [{ stepId: 'files', status: 'applied' }], changed: true },
+      ],
+      'etcd.status': [status(true), status(true)],
+    });
+    const joinSpec = { hostName: 'etcd-1', files: [] } as unknown as HostSpec;
+    const r = await etcdMembersPhase.run(
+      {
+        ...input,
+        members: 3,
+        join: {
+          joinSpec,
+          name: 'etcd-1',
+          peerUrl: 'https://198.18.0.31:2380',
+          via: { host: 'etcd-2', endpoint: 'https://198.18.0.32:2379' },
+        },
+      } as never,
+      'etcd-1',
+      t,
+    );
+    expect(r).toEqual({ applied: ['packages', 'files'], members: 3, healthy: 3 });
+    expect(calls.map((c) => `${c[0]} ${c[1]}`)).toEqual([
+      'etcd-1 preflight.run',
+      'etcd-2 etcd.memberAdd',
+      'etcd-1 host.apply',
+      'etcd-1 etcd.status',
+      'etcd-1 host.apply',
+      'etcd-1 etcd.status',
+    ]);
+    expect(calls[1]?.[2]).toMatchObject({
+      endpoints: ['https://198.18.0.32:2379'],
+      name: 'etcd-1',
+      peerUrl: 'https://198.18.0.31:2380',
+    });
+    expect(calls[2]?.[2]).toEqual({ spec: joinSpec });
+    expect(calls[4]?.[2]).toEqual({ spec: hostSpec });
+  });
 
   it('stops before installing etcd when its peer port is taken, naming the host and the port', async () => {
     const { t, calls } = taskRun({

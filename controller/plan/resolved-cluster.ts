@@ -51,9 +51,10 @@ export interface ResolvedCluster {
   /**
    * What the etcd phase converges a member to: all members forming the cluster together (state
    * new: etcd reads initial-cluster only on a member's first start, so this stays the spec of a
-   * running member too). Needs the etcd PKI (resolveClusterWithEtcd).
+   * running member too). `joining`: a member added to a running cluster (after etcdctl member add),
+   * state existing with the members etcd then lists. Needs the etcd PKI (resolveClusterWithEtcd).
    */
-  etcdHostSpecFor(member: PlannedEtcdMember): HostSpec;
+  etcdHostSpecFor(member: PlannedEtcdMember, joining?: { members: readonly PlannedEtcdMember[] }): HostSpec;
 }
 
 /**
@@ -198,12 +199,12 @@ export function resolveCluster(
         : hostSpec;
     },
     etcdMembers,
-    etcdHostSpecFor(member) {
+    etcdHostSpecFor(member, joining) {
       if (deps.etcdPki === undefined)
         throw new KctlError('internal', 'etcd.mode managed: the etcd PKI is not loaded');
       return etcdHostSpec(spec, member, {
-        members: etcdMembers,
-        initialClusterState: 'new',
+        members: joining?.members ?? etcdMembers,
+        initialClusterState: joining ? 'existing' : 'new',
         pki: deps.etcdPki,
         packageFormat: member.packageFormat,
       });

@@ -2,9 +2,10 @@ import { KctlError } from '../../../proto/errors.js';
 import type { EtcdStatus } from '../../../proto/etcd-ops.js';
 import type { HostSpec } from '../../../proto/host-spec.js';
 import { ETCD_CLIENT_PORT, ETCD_PEER_PORT, etcdClientUrl, etcdPeerUrl } from '../../render/etcd.js';
+import type { Change, StepPlan } from '../../../proto/results.js';
 import { installsEtcd, memberConnection } from '../etcd-observe.js';
-import { phase, type PlanningContext, type TaskRun } from '../phase.js';
-import { preflightSpecFor } from '../resolved-cluster.js';
+import { phase, type DerivedTask, type PlanningContext, type TaskRun } from '../phase.js';
+import { preflightSpecFor, type PlannedEtcdMember } from '../resolved-cluster.js';
 
 /**
  * etcd.mode managed: the etcd hosts get etcd-server and etcdctl, the etcd PKI in kubeadm's layout,
@@ -98,57 +99,45 @@ async function waitHealthy(
   }
 }
 
-/**
- * Every member is rendered to form the cluster together (state new). A member the running cluster
- * does not know would start a cluster of its own: adding members needs `etcdctl member add` first
- * and state existing; a member dropped from cluster.yaml would change every other member's config
- * at once. This kctl does neither yet, so the plan stops and says so. An original member that never
- * started (a first apply cut short) is known to the cluster and joins it as new.
- */
-function refuseGrowth(c: PlanningContext): void {
-  const running = c.observed.etcd?.runningPeerUrls;
-  if (running === undefined) return;
+/** A running member whose host cluster.yaml no longer names stops the plan: removing members is not done yet. */
+function refuseDropped(c: PlanningContext, listed: readonly string[]): void {
   const wanted = c.cluster.etcdMembers.map((m) => etcdPeerUrl(m.address));
-  const dropped = running.filter((url) => !wanted.includes(url));
-  if (dropped.length > 0)
-    throw new KctlError(
-      'invalid_spec',
-      `hosts: the running etcd cluster has member(s) at ${dropped.join(', ')} that cluster.yaml no longer names; removing members from a running managed etcd is not done by this kctl yet`,
-      {
-        details: {
-          peers: dropped,
-          remedy: 'remove the member by hand (etcdctl member remove) first, or keep its host in cluster.yaml',
-        },
-      },
-    );
-  const unknown = c.cluster.etcdMembers.filter((m) => !running.includes(etcdPeerUrl(m.address)));
-  if (unknown.length === 0) return;
+  const dropped = listed.filter((url) => !wanted.includes(url));
+  if (dropped.length === 0) return;
   throw new KctlError(
     'invalid_spec',
-    `hosts: etcd member(s) ${unknown.map((m) => `"${m.name}"`).join(', ')} are not members of the running etcd cluster (peers ${running.join(', ')}); adding members to a running managed etcd is not done by this kctl yet`,
+    `hosts: the running etcd cluster has member(s) at ${dropped.join(', ')} that cluster.yaml no longer names; removing members from a running managed etcd is not done by this kctl yet`,
     {
       details: {
-        members: unknown.map((m) => m.name),
-        remedy:
-          'add the member by hand (etcdctl member add, then start it with ETCD_INITIAL_CLUSTER_STATE=existing) or leave it out of cluster.yaml',
+        peers: dropped,
+        remedy: 'remove the member by hand (etcdctl member remove) first, or keep its host in cluster.yaml',
       },
     },
   );
 }
 
+function planOf(c: PlanningContext, name: string): { steps: StepPlan[]; changes: Change[] } {
+  const steps = c.observed.etcd?.plans.get(name) ?? [];
+  return { steps, changes: steps.flatMap((s) => s.changes) };
+}
+
+/**
+ * Forming the cluster: every member with changes at once, each rendered with all members (state
+ * new), when no running etcd cluster answered. A member that never started after a first apply was
+ * cut short is listed by the cluster it was formed with; the etcd-members phase starts it.
+ */
 export const etcdPhase = phase<EtcdTaskInput>({
   id: 'etcd',
   operation: 'apply',
-  title: 'Managed etcd members',
+  title: 'Form the managed etcd cluster',
   summary:
-    'etcd.mode managed: etcd-server, etcdctl, the etcd PKI and config on the etcd hosts, all members at once, until the cluster is healthy',
+    'etcd.mode managed, no etcd running yet: etcd-server, etcdctl, the etcd PKI and config on every etcd host at once, until the cluster is healthy',
   mode: 'parallel',
   concurrency: () => ETCD_ALL_AT_ONCE,
   tasks: (c) => {
-    refuseGrowth(c);
+    if (c.observed.etcd?.running !== undefined) return [];
     return c.cluster.etcdMembers.flatMap((m) => {
-      const steps = c.observed.etcd?.plans.get(m.name) ?? [];
-      const changes = steps.flatMap((s) => s.changes);
+      const { steps, changes } = planOf(c, m.name);
       if (changes.length === 0) return [];
       return [
         {
@@ -172,6 +161,116 @@ export const etcdPhase = phase<EtcdTaskInput>({
     const status = await waitHealthy(host, input, t, t.cluster.etcdMembers.length);
     return {
       applied,
+      members: status.members.length,
+      healthy: status.members.filter((m) => m.healthy).length,
+    };
+  },
+});
+
+export interface EtcdMemberTaskInput extends EtcdTaskInput {
+  /** members the cluster lists once this task is done: the health wait wants them all */
+  members: number;
+  /**
+   * A member new to the running cluster: `etcdctl member add` on `via` (a started member; skipped
+   * when its peer URL is listed already), then started with `joinSpec` (state existing, the members
+   * etcd lists then), then moved to its steady spec (`hostSpec`) like every other member.
+   */
+  join?: { joinSpec: HostSpec; name: string; peerUrl: string; via: { host: string; endpoint: string } };
+}
+
+/**
+ * A running managed etcd, one member at a time so the quorum holds: members new to cluster.yaml
+ * are added (those etcd lists but that never started first), then members whose files changed are
+ * restarted with them, waiting for a healthy cluster after each.
+ */
+export const etcdMembersPhase = phase<EtcdMemberTaskInput>({
+  id: 'etcd-members',
+  operation: 'apply',
+  title: 'Change the running managed etcd, one member at a time',
+  summary:
+    'etcd.mode managed, etcd running: new members added (etcdctl member add, started as existing), changed members restarted one at a time, health after each',
+  mode: 'serial',
+  concurrency: () => 1,
+  tasks: (c) => {
+    const running = c.observed.etcd?.running;
+    if (running === undefined) return [];
+    refuseDropped(c, running.listed);
+    const members = c.cluster.etcdMembers;
+    const peer = (m: PlannedEtcdMember): string => etcdPeerUrl(m.address);
+    const via = members.find((m) => running.started.includes(peer(m)));
+    const joiners = [
+      ...members.filter((m) => !running.started.includes(peer(m)) && running.listed.includes(peer(m))),
+      ...members.filter((m) => !running.listed.includes(peer(m))),
+    ];
+    if (joiners.length > 0 && via === undefined)
+      throw new KctlError('invalid_spec', 'hosts: no started etcd member to add the new members through');
+    const listed = new Set(running.listed);
+    const tasks: Array<DerivedTask<EtcdMemberTaskInput>> = [];
+    for (const m of joiners) {
+      listed.add(peer(m));
+      const { steps, changes } = planOf(c, m.name);
+      const now = members.filter((x) => listed.has(peer(x)));
+      tasks.push({
+        host: m.name,
+        title: 'add etcd member',
+        input: {
+          hostSpec: c.cluster.etcdHostSpecFor(m),
+          endpoint: etcdClientUrl(m.address),
+          checkPorts: installsEtcd(steps),
+          members: now.length,
+          ...(via
+            ? {
+                join: {
+                  joinSpec: c.cluster.etcdHostSpecFor(m, { members: now }),
+                  name: m.name,
+                  peerUrl: peer(m),
+                  via: { host: via.name, endpoint: etcdClientUrl(via.address) },
+                },
+              }
+            : {}),
+        },
+        detail: `etcdctl member add ${m.name} on ${via?.name ?? '?'}, start as existing (${now.length} members), then its steady config`,
+        changes,
+      });
+    }
+    for (const m of members) {
+      if (joiners.includes(m)) continue;
+      const { changes } = planOf(c, m.name);
+      if (changes.length === 0) continue;
+      tasks.push({
+        host: m.name,
+        title: 'restart etcd member',
+        input: {
+          hostSpec: c.cluster.etcdHostSpecFor(m),
+          endpoint: etcdClientUrl(m.address),
+          checkPorts: false,
+          members: members.length,
+        },
+        detail: `${changes.length} change(s), restarted alone, then etcd health`,
+        changes,
+      });
+    }
+    return tasks;
+  },
+  async run(input, host, t) {
+    const applied: string[] = [];
+    if (input.join) {
+      const { via, name, peerUrl } = input.join;
+      // before the add: a member that cannot start would only cost the cluster fault tolerance
+      if (input.checkPorts && t.attempt === 1) await checkPortsFree(host, input, t);
+      t.progress(`etcd: member add ${name} through ${via.host}`);
+      await t.call(via.host, 'etcd.memberAdd', {
+        ...memberConnection(via.endpoint),
+        name,
+        peerUrl,
+      });
+      applied.push(...(await convergeMember(host, input.join.joinSpec, t)));
+      await waitHealthy(host, input, t, input.members);
+    }
+    applied.push(...(await convergeMember(host, input.hostSpec, t)));
+    const status = await waitHealthy(host, input, t, input.members);
+    return {
+      applied: [...new Set(applied)],
       members: status.members.length,
       healthy: status.members.filter((m) => m.healthy).length,
     };

@@ -13,7 +13,7 @@ import {
 import { upgradeControlPlanesPhase, upgradeFirstPhase, upgradeWorkersPhase } from './upgrade.js';
 import { removeNodePhase, resetPhase } from './lifecycle.js';
 import { renewCertsPhase } from './certs.js';
-import { etcdPhase } from './etcd.js';
+import { etcdMembersPhase, etcdPhase } from './etcd.js';
 import { nodeLabelsPhase } from './node-labels.js';
 
 /** Every phase record by id: a phase id without a record does not compile. */
@@ -21,6 +21,7 @@ const RECORDS: Record<PhaseId, AnyPhaseRecord> = {
   preflight: preflightPhase,
   prepare: preparePhase,
   etcd: etcdPhase,
+  'etcd-members': etcdMembersPhase,
   'upgrade-first': upgradeFirstPhase,
   'upgrade-control-planes': upgradeControlPlanesPhase,
   'upgrade-workers': upgradeWorkersPhase,
