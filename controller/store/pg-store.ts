@@ -192,6 +192,12 @@ export class PgStore implements AsyncStore {
     });
   }
 
+  /** whether this store's connections are encrypted (pg_stat_ssl) */
+  async sessionUsesTls(): Promise<boolean> {
+    const [row] = await this.query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
+    return row?.ssl === true;
+  }
+
   async schemaVersion(): Promise<number> {
     const [row] = await this.query('SELECT version FROM kctl_schema');
     return Number(row?.version ?? 0);
@@ -548,11 +554,13 @@ function storeError(err: unknown, target: string, password: string | undefined):
       details: { remedy: 'check the user and password in the store connection string' },
     });
   }
+  // the server answered with an error (a SQLSTATE) unless this is the connection's own failure:
+  // refused, timed out, TLS verification, server shutting down
   const connection =
+    !(err instanceof pg.DatabaseError) ||
     code === undefined ||
-    code.startsWith('08') || // connection exception
-    code.startsWith('57P') || // server shutting down
-    /^E[A-Z]+$/.test(code); // ECONNREFUSED, ETIMEDOUT...
+    code.startsWith('08') ||
+    code.startsWith('57P');
   if (connection) {
     return new KctlError('io_error', `Cannot use the PostgreSQL store ${target}: ${message}`, {
       retryable: true,

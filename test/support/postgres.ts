@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access, chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,8 @@ export interface ThrowawayPostgres {
   url(database?: string): string;
   /** a new database, empty or a copy of `template` (faster than migrating each time); its name */
   createDatabase(prefix?: string, template?: string): Promise<string>;
+  /** with `tls`: the CA that signed the server's certificate (names localhost and 127.0.0.1) */
+  caPem: string | undefined;
   /** everything the server wrote to stderr so far */
   output(): string;
   stop(): Promise<void>;
@@ -55,7 +57,7 @@ async function unprivilegedUser(): Promise<{ uid: number; gid: number }> {
  * stop() kills it and removes the directory. Durability is off (fsync, synchronous_commit): the
  * tests want behaviour, not crash safety, and the machine is shared.
  */
-export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
+export async function startThrowawayPostgres(options: { tls?: boolean } = {}): Promise<ThrowawayPostgres> {
   try {
     await access(join(PG_BIN, 'initdb'));
   } catch {
@@ -105,6 +107,21 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
       ],
       spawnOptions,
     );
+    const tlsArgs: string[] = [];
+    let caPem: string | undefined;
+    if (options.tls) {
+      caPem = await makeServerCertificate(dir);
+      if (asUser)
+        for (const f of ['server.crt', 'server.key']) await chown(join(dir, f), asUser.uid, asUser.gid);
+      tlsArgs.push(
+        '-c',
+        'ssl=on',
+        '-c',
+        `ssl_cert_file=${join(dir, 'server.crt')}`,
+        '-c',
+        `ssl_key_file=${join(dir, 'server.key')}`,
+      );
+    }
     let port = 0;
     for (let attempt = 0; ; attempt++) {
       port = await freePort();
@@ -130,6 +147,7 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
           'max_connections=50',
           '-c',
           'shared_buffers=16MB',
+          ...tlsArgs,
         ],
         { ...spawnOptions, stdio: ['ignore', 'ignore', 'pipe'] },
       );
@@ -160,6 +178,7 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
         }
         return name;
       },
+      caPem,
       output: () => stderr,
       stop: cleanup,
     };
@@ -167,6 +186,62 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
     await cleanup();
     throw err;
   }
+}
+
+/** A CA and a server certificate for localhost and 127.0.0.1, made with openssl; the CA's PEM. */
+export async function makeServerCertificate(dir: string): Promise<string> {
+  const f = (name: string): string => join(dir, name);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=kctl test database CA',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.crt'),
+  ]);
+  await run('openssl', [
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-subj',
+    '/CN=localhost',
+    '-keyout',
+    f('server.key'),
+    '-out',
+    f('server.csr'),
+  ]);
+  await writeFile(f('san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  await run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    f('server.csr'),
+    '-CA',
+    f('ca.crt'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-extfile',
+    f('san.ext'),
+    '-out',
+    f('server.crt'),
+  ]);
+  await chmod(f('server.key'), 0o600);
+  return readFile(f('ca.crt'), 'utf8');
 }
 
 async function ready(port: number, user: string, password: string, child: ChildProcess): Promise<boolean> {
