@@ -23,7 +23,7 @@ describe('PgStore over TLS', () => {
   it('connects over TLS, verifying the server against the given CA', async () => {
     const store = await PgStore.open({
       connectionString: server.url(database),
-      tls: { caPem: server.caPem },
+      tls: { caPem: server.caPem ?? '' },
     });
     try {
       expect(await store.sessionUsesTls()).toBe(true);
