@@ -68,6 +68,13 @@ export interface FleetLabOptions {
    * before any apply
    */
   trustedCAs?: Array<{ name: string; pem: string }>;
+  /** cluster.yaml's imageRepository (a private registry); default none */
+  imageRepository?: string;
+  /**
+   * Called once cluster.yaml is written, before `kctl bundle build`; returns extra arguments for it
+   * (e.g. `--images -f <cluster.yaml> --image-archive ...`, with the archives made here)
+   */
+  beforeBundle?: (ctx: { work: string; clusterFile: string }) => Promise<string[]>;
 }
 
 export interface FleetLab {
@@ -135,6 +142,8 @@ export interface ClusterYamlOptions {
   kubernetesVersion?: string;
   /** the `packages:` value as a YAML flow mapping; default `{source: bundle}` */
   packages?: string;
+  /** default none */
+  imageRepository?: string;
 }
 
 export function clusterYaml(hosts: FleetHost[], opts: ClusterYamlOptions = {}): string {
@@ -147,6 +156,7 @@ export function clusterYaml(hosts: FleetHost[], opts: ClusterYamlOptions = {}): 
     'ha: {mode: kube-vip, interface: eth0}',
     'cni: {plugin: calico, manifest: cni.yaml}',
     `packages: ${opts.packages ?? '{source: bundle}'}`,
+    ...(opts.imageRepository !== undefined ? [`imageRepository: ${opts.imageRepository}`] : []),
     'hosts:',
     ...hosts.map((h) => `  - {name: ${h.name}, role: ${h.role}}`),
     '',
@@ -286,6 +296,19 @@ export async function startFleetLab(
       return all;
     }),
   ]);
+  const clusterFile = join(work, 'cluster.yaml');
+  await writeFile(join(work, 'cni.yaml'), CALICO_NODE_MANIFEST);
+  await writeFile(
+    clusterFile,
+    clusterYaml(hosts, {
+      kubernetesVersion,
+      ...(opts.imageRepository !== undefined ? { imageRepository: opts.imageRepository } : {}),
+    }),
+  );
+  const beforeBundle = opts.beforeBundle;
+  const bundleArgs = beforeBundle
+    ? await timed('before the bundle', () => beforeBundle({ work, clusterFile }))
+    : [];
   await timed('bundle', () =>
     mustKctl([
       'bundle',
@@ -298,6 +321,7 @@ export async function startFleetLab(
       '--base-rootfs',
       base.path,
       ...(opts.installMissing === true ? ['--install-missing'] : []),
+      ...bundleArgs,
     ]),
   );
 
@@ -347,9 +371,6 @@ export async function startFleetLab(
       Promise.all(hosts.map((h) => trustCa(opts.labDir, h.name, ca.name, ca.pem))),
     );
   }
-  const clusterFile = join(work, 'cluster.yaml');
-  await writeFile(join(work, 'cni.yaml'), CALICO_NODE_MANIFEST);
-  await writeFile(clusterFile, clusterYaml(hosts, { kubernetesVersion }));
   return {
     work,
     labDir: opts.labDir,
