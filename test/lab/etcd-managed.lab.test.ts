@@ -9,11 +9,12 @@ import {
   ETCD_CREDENTIALS_DIR,
   ETCD_MANAGED_DATA_DIR,
   etcdClientUrl,
-  renderEtcdDefaults,
 } from '../../controller/render/etcd.js';
-import { ETCD_PKI_PATHS, etcdMemberFiles } from '../../controller/etcd/pki.js';
-import { etcdPkiFor, loadEtcdPki } from '../../controller/etcd/pki-store.js';
+import { ETCD_PKI_PATHS } from '../../controller/etcd/pki.js';
+import { loadEtcdPki } from '../../controller/etcd/pki-store.js';
 import { resolveClusterWithEtcd, type ResolvedCluster } from '../../controller/plan/resolved-cluster.js';
+import type { Observation } from '../../controller/plan/observe.js';
+import { etcdMembersPhase, etcdPhase, type EtcdMemberTaskInput } from '../../controller/plan/phases/etcd.js';
 import type { Store } from '../../controller/store/store.js';
 import { standinLab } from '../standins/standin-fixture.js';
 
@@ -156,6 +157,14 @@ describe('managed etcd: three real etcd members with the specs the etcd phase co
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     processes.set(m.name, child);
+  }
+
+  async function stopMember(m: Member): Promise<void> {
+    const child = processes.get(m.name);
+    if (child?.pid === undefined || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    process.kill(-child.pid, 'SIGTERM');
+    await exited;
   }
 
   /** endpoint health --cluster until every one of `expected` is healthy. */
@@ -333,49 +342,78 @@ describe('managed etcd: three real etcd members with the specs the etcd phase co
     }
   }, 60_000);
 
-  it('grows by one member: the controller signs it with the same CA, member add, then it starts as existing', async () => {
-    const members = ALL.map((m) => ({ name: m.name, address: m.address }));
+  it('grows by one member as the etcd-members phase plans it: same CA, member add, started as existing, then its steady config', async () => {
     const before = await loadEtcdPki(dataDir);
-    const pki = await etcdPkiFor(dataDir, members);
-    // the running members' certificates stay as they are: nothing to restart on them
-    for (const m of MEMBERS) expect(pki.members[m.name]).toEqual(before?.members[m.name]);
+    const grown = await resolveClusterWithEtcd(
+      { store: labStore(), dataDir },
+      { ...CLUSTER_YAML, hosts: [...CLUSTER_YAML.hosts, { name: JOINER.name, role: 'etcd' }] },
+      undefined,
+    );
+    const pki = await loadEtcdPki(dataDir);
+    // the running members' certificates stay as they are: nothing to restart on them for that
+    for (const m of MEMBERS) expect(pki?.members[m.name]).toEqual(before?.members[m.name]);
+    // what a plan observes: the real member list, the joiner with etcd-server still to install
+    const list = await etcdctl(['member', 'list', '-w', 'json']);
+    const listed = (JSON.parse(list.stdout) as { members: Array<{ name?: string; peerURLs: string[] }> })
+      .members;
+    const observed: Observation = {
+      hosts: new Map(),
+      nodes: undefined,
+      adminHost: undefined,
+      etcd: {
+        plans: new Map([
+          [
+            JOINER.name,
+            [
+              {
+                stepId: 'packages',
+                title: 'packages',
+                changes: [{ kind: 'package', name: 'etcd-server', from: null, to: '3.4' }],
+              },
+            ],
+          ],
+        ]),
+        running: {
+          listed: listed.flatMap((m) => m.peerURLs),
+          started: listed.filter((m) => (m.name ?? '') !== '').flatMap((m) => m.peerURLs),
+        },
+      },
+    };
+    expect(etcdPhase.tasks({ cluster: grown, observed })).toEqual([]);
+    const tasks = etcdMembersPhase.tasks({ cluster: grown, observed });
+    expect(tasks.map((t) => t.host)).toEqual([JOINER.name]);
+    const join = (tasks[0]?.input as unknown as EtcdMemberTaskInput).join!;
+    expect(join.via.host).toBe('etcd-1');
     // etcd refuses a member add ("unhealthy cluster") until every member has been connected for
-    // 5 s: the engine will have to retry it, as done here
+    // 5 s: etcd.memberAdd retries, as done here
     const addStarted = Date.now();
-    let add = await etcdctl(['member', 'add', JOINER.name, `--peer-urls=https://${JOINER.address}:2380`]);
+    const addArgs = ['member', 'add', join.name, `--peer-urls=${join.peerUrl}`];
+    let add = await etcdctl(addArgs);
     while (
       add.exitCode !== 0 &&
       add.stderr.includes('unhealthy cluster') &&
       Date.now() - addStarted < 15_000
     ) {
       await sleep(500);
-      add = await etcdctl(['member', 'add', JOINER.name, `--peer-urls=https://${JOINER.address}:2380`]);
+      add = await etcdctl(addArgs);
     }
     expect(add.exitCode, add.stderr).toBe(0);
-    // etcdctl prints the joiner's ETCD_INITIAL_CLUSTER: the same one kctl renders
-    const rendered = parseEnvFile(
-      renderEtcdDefaults({
-        clusterName: 'lab-etcd',
-        self: members[3]!,
-        members,
-        initialClusterState: 'existing',
-        extraArgs: {},
-      }),
-    );
+    // etcdctl prints the joiner's ETCD_INITIAL_CLUSTER: the same one the join spec carries
+    const defaultsOf = (spec: { files: MemberFile[] }): string =>
+      spec.files.find((f) => f.path === ETCD_DEFAULTS_PATH)?.content ?? '';
+    const rendered = parseEnvFile(defaultsOf(join.joinSpec));
+    expect(rendered.ETCD_INITIAL_CLUSTER_STATE).toBe('existing');
     const printed = /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(add.stdout)?.[1]?.split(',').sort();
     expect(printed).toEqual(rendered.ETCD_INITIAL_CLUSTER?.split(',').sort());
-    await startMember(
-      JOINER,
-      etcdMemberFiles(pki, JOINER.name),
-      renderEtcdDefaults({
-        clusterName: 'lab-etcd',
-        self: members[3]!,
-        members,
-        initialClusterState: 'existing',
-        extraArgs: {},
-      }),
-    );
+    await startMember(JOINER, join.joinSpec.files, defaultsOf(join.joinSpec));
     const took = await healthyMembers(ALL, 30_000);
     console.log(`fourth member healthy ${took} ms after it started`);
+    // then its steady config (all members, state new): etcd reads it only on a first start, so
+    // the restarted member stays in the cluster, and the next plan is empty
+    await stopMember(JOINER);
+    const steady = (tasks[0]?.input as unknown as EtcdMemberTaskInput).hostSpec;
+    expect(parseEnvFile(defaultsOf(steady)).ETCD_INITIAL_CLUSTER_STATE).toBe('new');
+    await startMember(JOINER, steady.files, defaultsOf(steady));
+    await healthyMembers(ALL, 30_000);
   });
 });
