@@ -182,6 +182,17 @@ function startControllerProcess(dataDir: string, port: number, logFile: string):
   return { proc, ready };
 }
 
+/** CPU seconds (user + system) a process has used, from /proc; NaN when it is gone. */
+function cpuSecondsOf(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 a second on Linux)
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 function killGroup(proc: ChildProcess): void {
   if (proc.pid) process.kill(-proc.pid, 'SIGKILL');
 }
@@ -273,6 +284,8 @@ async function main(): Promise<void> {
   killGroup(controller.proc);
   controller = startControllerProcess(cache.dataDir, port, logFile);
   const readyAt = await controller.ready;
+  const controllerCpuAtReady = cpuSecondsOf(controller.proc.pid);
+  const agentsCpuAtReady = process.cpuUsage();
   say(`killed at +0 ms, new controller ready at +${readyAt - killedAt} ms`);
 
   const backSeries: number[] = [];
@@ -288,6 +301,10 @@ async function main(): Promise<void> {
     if (now - killedAt > STORM_TIMEOUT_S * 1000) break;
     await sleep(100);
   }
+  // who was busy during the storm: the controller, or this process standing in for the agents
+  const controllerCpuS = cpuSecondsOf(controller.proc.pid) - controllerCpuAtReady;
+  const agentsCpu = process.cpuUsage(agentsCpuAtReady);
+  const agentsCpuS = (agentsCpu.user + agentsCpu.system) / 1e6;
   const backTimes = traces.flatMap((t) => (t.backAt === undefined ? [] : [t.backAt]));
   const allBackAt = backTimes.length === N ? Math.max(...backTimes) : NaN;
   const seconds = Math.ceil(((Number.isNaN(allBackAt) ? Date.now() : allBackAt) - killedAt) / 1000) + 1;
@@ -314,6 +331,7 @@ async function main(): Promise<void> {
     refusedBeforeTlsPerSecond: perSecond(resetBeforeSecure, killedAt, seconds),
     backPerSecond: perSecond(backTimes, killedAt, seconds),
     backoff,
+    cpuSecondsFromReady: { controller: controllerCpuS, agents: agentsCpuS },
     loadAverage: loadavg(),
     reconnect,
   };
@@ -323,6 +341,10 @@ async function main(): Promise<void> {
   say(`"agent online" lines from the new controller: ${onlineLines}`);
   say(`kill -> all back: ${result.killToAllBackS.toFixed(1)} s (goal 60 s)`);
   say(`controller ready -> all back: ${result.readyToAllBackS.toFixed(1)} s`);
+  say(
+    `CPU from ready until all back: controller ${controllerCpuS.toFixed(1)} s, ` +
+      `agents' stand-in process ${agentsCpuS.toFixed(1)} s; load average now ${loadavg()[0]?.toFixed(1)}`,
+  );
   say(`controller restart (kill -> listening): ${result.controllerRestartS.toFixed(1)} s`);
   say(`agents saw the connection drop: p50 +${noticed.p50} ms, max +${noticed.max} ms after the kill`);
   say(
