@@ -71,7 +71,8 @@ export interface FleetLabOptions {
   /** cluster.yaml's imageRepository (a private registry); default none */
   imageRepository?: string;
   /**
-   * Called once cluster.yaml is written, before `kctl bundle build`; returns extra arguments for it
+   * Called once cluster.yaml is written, beside the artifact and stand-in .deb builds and before
+   * `kctl bundle build`; returns extra arguments for it
    * (e.g. `--images -f <cluster.yaml> --image-archive ...`, with the archives made here)
    */
   beforeBundle?: (ctx: { work: string; clusterFile: string }) => Promise<string[]>;
@@ -278,7 +279,18 @@ export async function startFleetLab(
   const clientConfig = clientConfigPath(dataDir);
   const env = { KCTL_CONFIG: clientConfig };
 
-  const [base, , debs] = await Promise.all([
+  const clusterFile = join(work, 'cluster.yaml');
+  await writeFile(join(work, 'cni.yaml'), CALICO_NODE_MANIFEST);
+  await writeFile(
+    clusterFile,
+    clusterYaml(hosts, {
+      kubernetesVersion,
+      ...(opts.imageRepository !== undefined ? { imageRepository: opts.imageRepository } : {}),
+    }),
+  );
+  const beforeBundle = opts.beforeBundle;
+
+  const [base, , debs, bundleArgs] = await Promise.all([
     timed('base root filesystem', () =>
       ensureBaseRootfs({
         ...(opts.cacheDir !== undefined ? { cacheDir: opts.cacheDir } : {}),
@@ -295,20 +307,9 @@ export async function startFleetLab(
           all.push({ kubernetesVersion: v, name: d.name, path: d.path });
       return all;
     }),
+    // beside the builds above: what it makes (e.g. image archives) goes into the bundle
+    beforeBundle ? timed('before the bundle', () => beforeBundle({ work, clusterFile })) : [],
   ]);
-  const clusterFile = join(work, 'cluster.yaml');
-  await writeFile(join(work, 'cni.yaml'), CALICO_NODE_MANIFEST);
-  await writeFile(
-    clusterFile,
-    clusterYaml(hosts, {
-      kubernetesVersion,
-      ...(opts.imageRepository !== undefined ? { imageRepository: opts.imageRepository } : {}),
-    }),
-  );
-  const beforeBundle = opts.beforeBundle;
-  const bundleArgs = beforeBundle
-    ? await timed('before the bundle', () => beforeBundle({ work, clusterFile }))
-    : [];
   await timed('bundle', () =>
     mustKctl([
       'bundle',
