@@ -68,6 +68,8 @@ export interface FleetLabOptions {
    * before any apply
    */
   trustedCAs?: Array<{ name: string; pem: string }>;
+  /** the controller's scheduled health interval (controller.json healthIntervalMs); default 0, off */
+  healthIntervalMs?: number;
   /** cluster.yaml's imageRepository (a private registry); default none */
   imageRepository?: string;
   /**
@@ -205,6 +207,17 @@ export async function stopController(ref: ProcessRef | undefined): Promise<void>
   if (await isSameProcess(ref)) process.kill(ref.pid, 'SIGKILL');
 }
 
+/** An orderly restart of the lab's controller (it re-reads controller.json); resolves once every agent is back. */
+export async function restartController(lab: FleetLab, ref: ProcessRef | undefined): Promise<ProcessRef> {
+  await stopController(ref);
+  await sleep(200); // the listening socket closes with the child
+  const next = await startControllerDetached(lab.dataDir, lab.bundleDir, lab.controllerLog);
+  await waitFor('every agent back after the controller restart', 120_000, async () =>
+    (await onlineHosts(lab.api)).length === lab.hosts.length ? true : undefined,
+  );
+  return next;
+}
+
 /**
  * `kill -9` of the lab's controller, then the same controller (data dir, bundle, log) started again;
  * resolves once every host's agent is back online.
@@ -278,6 +291,7 @@ export async function startFleetLab(
   );
   const clientConfig = clientConfigPath(dataDir);
   const env = { KCTL_CONFIG: clientConfig };
+  await setHealthInterval(dataDir, opts.healthIntervalMs ?? 0);
 
   const clusterFile = join(work, 'cluster.yaml');
   await writeFile(join(work, 'cni.yaml'), CALICO_NODE_MANIFEST);
@@ -388,6 +402,18 @@ export async function startFleetLab(
     api,
     timings,
   };
+}
+
+/**
+ * Sets controller.json's healthIntervalMs, read at the controller's next start: scheduled health
+ * runs plans on every host, load the lab tests that do not look at it need not carry.
+ */
+export async function setHealthInterval(dataDir: string, ms: number): Promise<void> {
+  const file = join(dataDir, 'controller.json');
+  const settings = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+  await writeFile(file, JSON.stringify({ ...settings, healthIntervalMs: ms }, null, 2) + '\n', {
+    mode: 0o644,
+  });
 }
 
 /** As an operator adds a private CA on Debian: the file under /usr/local/share/ca-certificates, then update-ca-certificates. */

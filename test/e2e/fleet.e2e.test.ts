@@ -1,4 +1,4 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
@@ -8,7 +8,10 @@ import { labDown, labLeftovers } from '../../controller/lab/teardown.js';
 import type { ProcessRef } from '../../controller/lab/state.js';
 import { labSkipReason } from '../lab/lab-env.js';
 import { BOOTSTRAP_TOKEN, findSecrets } from '../fixtures/secret-scan.js';
-import { ApplyEventLine } from '../../proto/plan-api.js';
+import { ApplyEventLine, PlanView } from '../../proto/plan-api.js';
+import { HealthResponse } from '../../proto/health.js';
+import { LAB_BRIDGE_ADDRESS } from '../../controller/lab/network.js';
+import { artifactPath, launchChromium } from '../web/chromium.js';
 import {
   CONTROL_PLANE_VIP,
   KUBERNETES_VERSION,
@@ -17,6 +20,8 @@ import {
   kctl,
   killAndRestartController,
   onlineHosts,
+  restartController,
+  setHealthInterval,
   standinCalls,
   startFleetLab,
   stopController,
@@ -36,6 +41,8 @@ if (reason !== undefined) console.warn(`e2e skipped: ${reason}`);
 const WORK = '/var/tmp/kctl-e2e';
 const LAB_DIR = '/var/tmp/kctl-e2e-lab';
 const PORT = 17443;
+/** scheduled health while the health test runs (the default is 5 min) */
+const HEALTH_INTERVAL_MS = 10_000;
 
 describe.skipIf(reason !== undefined)(
   `a 5-host lab from kctl cloud-init to an applied cluster${reason ? ` (skipped: ${reason})` : ''}`,
@@ -207,6 +214,189 @@ describe.skipIf(reason !== undefined)(
       const again = await kctl(['plan', '-f', lab.clusterFile], env());
       expect(again.exitCode, again.stderr).toBe(0);
       expect(again.stdout).toContain('cluster lab: no changes.');
+    });
+
+    it('kctl kubeconfig: read by the real kubectl, which gets /readyz from a control plane through it', async () => {
+      const out = join(WORK, 'admin.kubeconfig');
+      const r = await kctl(['kubeconfig', '-f', lab.clusterFile, '--out', out], env());
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect((await stat(out)).mode & 0o777).toBe(0o600);
+      // /usr/bin/kubectl is the real 1.32 client this image ships, not a stand-in
+      const view = await execa('/usr/bin/kubectl', ['--kubeconfig', out, 'config', 'view', '-o', 'json'], {
+        reject: false,
+      });
+      expect(view.exitCode, view.stderr).toBe(0);
+      const cfg = JSON.parse(view.stdout) as { clusters: Array<{ cluster: { server: string } }> };
+      expect(cfg.clusters[0]?.cluster.server).toBe(`https://${CONTROL_PLANE_VIP}:6443`);
+      // the VIP is kube-vip's (a manifest here, nothing runs it): ask lab-1's stand-in API server
+      // directly, verified by the kubeconfig's CA (lab-1's address is in its serving certificate)
+      const cp1 = lab.hosts[0]!;
+      const readyz = await execa(
+        '/usr/bin/kubectl',
+        ['--kubeconfig', out, '--server', `https://${cp1.address}:6443`, 'get', '--raw', '/readyz'],
+        { reject: false, timeout: 30_000 },
+      );
+      expect(readyz.exitCode, readyz.stderr).toBe(0);
+      expect(readyz.stdout.trim()).toBe('ok');
+      // the client key is in the file only: the secret scan below reads the controller's log
+      const key = /client-key-data: (\S+)/.exec(await readFile(out, 'utf8'))?.[1];
+      expect(key).toBeDefined();
+      expect(await readFile(lab.controllerLog, 'utf8')).not.toContain(key!);
+    });
+
+    it('health of the converged lab, then four problems on one host named by kctl health and the page, and repaired by apply', async () => {
+      const health = async (): Promise<{ exitCode: number; report: HealthResponse }> => {
+        const r = await kctl(['health', '-f', lab.clusterFile, '-o', 'json'], env());
+        return { exitCode: r.exitCode ?? -1, report: HealthResponse.parse(JSON.parse(r.stdout)) };
+      };
+      const bad = (report: HealthResponse, host: string) =>
+        (report.hosts.find((h) => h.host === host)?.results ?? []).filter((x) => x.severity !== 'ok');
+      // scheduled health every 10 s from here on (off until now: it would ask control planes for
+      // their nodes while the first apply still runs); the setting is read at the controller's start
+      await setHealthInterval(lab.dataDir, HEALTH_INTERVAL_MS);
+      controller = await restartController(lab, controller);
+      const first = await health();
+      expect(
+        first.report.hosts.flatMap((h) =>
+          bad(first.report, h.host).map((x) => `${h.host} ${x.id}: ${x.observed}`),
+        ),
+      ).toEqual([]);
+      expect(first.exitCode).toBe(0);
+
+      // the page: every host healthy, with its kube version and the apply's result
+      const token = (await kctl(['web', 'token', 'create', '--read-only'], env())).stdout.trim();
+      const browser = await launchChromium(await readFile(join(lab.dataDir, 'server.crt'), 'utf8'));
+      const target = lab.hosts.at(-1)!.name;
+      const swapFile = join(WORK, 'swapfile');
+      try {
+        const page = await browser.context.newPage();
+        const origin = `https://${LAB_BRIDGE_ADDRESS}:${PORT + 1}`;
+        await page.goto(`${origin}/login`);
+        await page.fill('#token', token);
+        await page.click('form:not(.cert) button[type=submit]');
+        await page.waitForURL(`${origin}/`);
+        const cell = (host: string, col: string) =>
+          page.locator(`.body .row[data-host="${host}"] [data-col="${col}"]`);
+        for (const h of lab.hosts) {
+          await expect
+            .poll(() => cell(h.name, 'kube').textContent(), { timeout: 20_000 })
+            .toBe(KUBERNETES_VERSION);
+          expect(await cell(h.name, 'apply').textContent(), h.name).toMatch(/^done/);
+          expect(await cell(h.name, 'health').getAttribute('data-level'), h.name).toBe('ok');
+        }
+        await page.screenshot({ path: await artifactPath('lab-fleet-healthy.png') });
+
+        // four problems on the last worker, as a bad day makes them: swap on (swap is the kernel's,
+        // so every host sees it: made from outside, as nspawn forbids swapon inside), a sysctl kctl
+        // set changed, containerd stopped, a file kctl wrote edited by hand
+        await execa('fallocate', ['-l', '64M', swapFile]);
+        await chmod(swapFile, 0o600);
+        await execa('mkswap', [swapFile]);
+        await execa('swapon', [swapFile]);
+        for (const argv of [
+          ['sh', '-c', 'echo 0 > /proc/sys/net/ipv4/ip_forward'],
+          ['systemctl', 'stop', 'containerd'],
+          ['sh', '-c', 'echo "# edited by hand" >> /etc/containerd/config.toml'],
+        ]) {
+          const r = await inHost(target, argv);
+          expect(r.exitCode, `${argv.join(' ')}: ${r.stderr}`).toBe(0);
+        }
+        const broke = Date.now();
+        const problems = (ids: string[], observed: string[]) => ({
+          swap: ids.some((id) => id === 'Swap'),
+          sysctl: observed.some((o) => o.includes('sysctl net.ipv4.ip_forward is 0, want 1')),
+          containerd: ids.some((id) => id === 'Service-containerd.service'),
+          file: observed.some((o) => o.includes('file /etc/containerd/config.toml changed')),
+        });
+        const all = { swap: true, sysctl: true, containerd: true, file: true };
+
+        // the page names them from the scheduled health run (nobody ran kctl health), without a reload
+        await page.waitForFunction(
+          (host) => {
+            const text = document.querySelector(`.body .row[data-host="${host}"] [data-col="health"]`);
+            return text?.getAttribute('data-level') === 'critical' && /critical/.test(text.textContent ?? '');
+          },
+          target,
+          { timeout: HEALTH_INTERVAL_MS * 1.2 + 20_000, polling: 200 },
+        );
+        await page.click(`.body .row[data-host="${target}"] button.detail-button`);
+        const dialog = page.locator('dialog#detail');
+        await expect.poll(() => dialog.isVisible()).toBe(true);
+        const shown = (await dialog.locator('[data-fact="health"]').textContent()) ?? '';
+        expect(shown.split(/[:,]\s*/), shown).toEqual(
+          expect.arrayContaining(['Swap', 'Service-containerd.service']),
+        );
+        expect(shown, 'the drift findings: sysctl and the containerd config file').toMatch(/Drift-sysctl/);
+        expect(shown).toMatch(/Drift-file:\/etc\/containerd\/config\.toml/);
+        console.log(
+          `[e2e] the page named the four problems ${((Date.now() - broke) / 1000).toFixed(1)} s after they were made (scheduled health every ${HEALTH_INTERVAL_MS / 1000} s)`,
+        );
+        await page.screenshot({ path: await artifactPath('lab-fleet-four-problems.png') });
+        await dialog.locator('button.close').click();
+
+        // kctl health names all four on that host, critical (swap, containerd) so exit 2
+        const after = await health();
+        const found = bad(after.report, target);
+        expect(
+          problems(
+            found.map((x) => x.id),
+            found.map((x) => x.observed),
+          ),
+          JSON.stringify(found),
+        ).toEqual(all);
+        expect(after.exitCode).toBe(2);
+        for (const h of lab.hosts.slice(0, -1))
+          expect(
+            bad(after.report, h.name).map((x) => x.id),
+            `${h.name} has only the machine-wide swap (and the swap-off step's drift)`,
+          ).toEqual(expect.arrayContaining(['Swap']));
+        for (const h of lab.hosts.slice(0, -1))
+          for (const x of bad(after.report, h.name)) expect(x.id, h.name).toMatch(/^(Swap|Drift-swap-off)$/);
+
+        // kctl plan shows the repairs on that host
+        const plan = await kctl(['plan', '-f', lab.clusterFile, '-o', 'json'], env());
+        expect(plan.exitCode, plan.stderr).toBe(0);
+        const view = PlanView.parse(JSON.parse(plan.stdout));
+        const changes = view.phases.flatMap((p) =>
+          p.tasks.filter((t) => t.pending && t.host === target).flatMap((t) => t.changes),
+        );
+        const kinds = changes.map((c) => JSON.stringify(c).slice(0, 160));
+        expect(
+          changes.some((c) => c.kind === 'sysctl' && c.key === 'net.ipv4.ip_forward'),
+          kinds.join('\n'),
+        ).toBe(true);
+        expect(
+          changes.some((c) => c.kind === 'file' && c.path === '/etc/containerd/config.toml'),
+          kinds.join('\n'),
+        ).toBe(true);
+        expect(
+          changes.some((c) => c.kind === 'service' && c.unit.startsWith('containerd')),
+          kinds.join('\n'),
+        ).toBe(true);
+        expect(
+          changes.some((c) => c.kind === 'swapoff'),
+          kinds.join('\n'),
+        ).toBe(true);
+
+        // swap goes off where it was turned on (nspawn forbids swapoff inside); apply repairs the rest
+        await execa('swapoff', [swapFile]);
+        const apply = await kctl(['apply', '-f', lab.clusterFile], env());
+        expect(apply.exitCode, apply.stdout + apply.stderr).toBe(0);
+        const healed = await health();
+        expect(
+          healed.report.hosts.flatMap((h) => bad(healed.report, h.host).map((x) => `${h.host} ${x.id}`)),
+        ).toEqual([]);
+        expect(healed.exitCode).toBe(0);
+        const again = await kctl(['plan', '-f', lab.clusterFile], env());
+        expect(again.stdout).toContain('cluster lab: no changes.');
+      } finally {
+        await execa('swapoff', [swapFile], { reject: false });
+        await rm(swapFile, { force: true });
+        await browser.close();
+        // the later tests kill and restart the controller: they need no scheduled health
+        await setHealthInterval(lab.dataDir, 0);
+        controller = await restartController(lab, controller);
+      }
     });
 
     it('no secret in the controller log or in any host journal or cloud-init log (S19)', async () => {
