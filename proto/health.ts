@@ -17,6 +17,8 @@ export const HealthResult = z.strictObject({
   observed: text,
   /** what to do; '' when ok */
   remedy: text,
+  /** CertExpiry findings: the certificate's notAfter (ISO 8601), so expiry can be sorted, not parsed */
+  notAfter: z.iso.datetime().optional(),
 });
 export type HealthResult = z.infer<typeof HealthResult>;
 

@@ -51,7 +51,7 @@ export function judgeCertificate(cert: CertificateFile, nowMs: number): HealthRe
     cert.path === KUBELET_CLIENT_CERT
       ? 'the kubelet rotates this certificate itself when rotateCertificates is on: check that the kubelet runs and that its CSRs are approved'
       : 'kctl certs renew -f cluster.yaml (kubeadm certs renew all on each control plane, then its static pods restarted)';
-  return finding(id, title, severity, observed, remedy);
+  return { ...finding(id, title, severity, observed, remedy), notAfter: at };
 }
 
 export async function certificatePaths(host: Host, dir: string, depth = 0): Promise<string[]> {

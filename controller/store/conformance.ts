@@ -353,6 +353,8 @@ export function describeStoreConformance(
           findings: ['Swap'],
           at: 5,
           error: null,
+          drift: ['sysctl: sysctl net.ipv4.ip_forward is 0, want 1'],
+          certs: [{ path: '/etc/kubernetes/pki/apiserver.crt', notAfter: 1_800_000_000_000 }],
         };
         await store.health.record('h1', { ...summary, worst: 'critical', criticals: 1 });
         await store.health.record('h1', summary);
@@ -410,6 +412,8 @@ export function describeStoreConformance(
           findings: [],
           at: 70,
           error: null,
+          drift: [],
+          certs: [],
         });
         await changed('health');
         await store.applies.createApply({ id: 'ap1', cluster: 'lab', planHash: 'h', plan: {}, now: 80 });

@@ -109,4 +109,6 @@ export const MIGRATIONS: readonly string[] = [
      cni_manifest TEXT,
      applied_at INTEGER NOT NULL
    );`,
+  // 7: the fleet page's drift and certificate expiry columns: {drift, certs} of the last health run
+  `ALTER TABLE host_health ADD COLUMN details TEXT;`,
 ];

@@ -115,4 +115,6 @@ export const PG_MIGRATIONS: readonly string[] = [
      cni_manifest TEXT,
      applied_at BIGINT NOT NULL
    );`,
+  // 7: the fleet page's drift and certificate expiry columns
+  `ALTER TABLE host_health ADD COLUMN details TEXT;`,
 ];

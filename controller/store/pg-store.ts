@@ -21,7 +21,13 @@ import type {
 } from './store.js';
 import { PG_MIGRATIONS } from './pg-migrations.js';
 import { applyFromRow, stepFromRow } from './sqlite-applies.js';
-import { healthMap, preflightFromRow, preflightParams, webTokenFromRow } from './sqlite-fleet-tables.js';
+import {
+  healthMap,
+  healthParams,
+  preflightFromRow,
+  preflightParams,
+  webTokenFromRow,
+} from './sqlite-fleet-tables.js';
 import { hostFromRow, tokenFromRow } from './sqlite-store.js';
 import { judgeToken } from './token-judgement.js';
 import { redactConnectionString, scrubSecret } from './pg-connection.js';
@@ -99,12 +105,12 @@ export class PgStore implements AsyncStore {
     this.health = {
       record: async (hostId, s: HealthSummaryRecord) => {
         await q(
-          `INSERT INTO host_health (host_id, at, worst, warnings, criticals, findings, error)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
+          `INSERT INTO host_health (host_id, at, worst, warnings, criticals, findings, error, details)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
            ON CONFLICT (host_id) DO UPDATE SET at = excluded.at, worst = excluded.worst,
              warnings = excluded.warnings, criticals = excluded.criticals,
-             findings = excluded.findings, error = excluded.error`,
-          [hostId, s.at, s.worst, s.warnings, s.criticals, JSON.stringify(s.findings), s.error],
+             findings = excluded.findings, error = excluded.error, details = excluded.details`,
+          healthParams(hostId, s),
         );
       },
       all: async () => healthMap(await q('SELECT * FROM host_health')),

@@ -42,12 +42,12 @@ export class SqliteHealthTable implements HealthTable {
 
   record(hostId: string, s: HealthSummaryRecord): void {
     this.statement(
-      `INSERT INTO host_health (host_id, at, worst, warnings, criticals, findings, error)
-       VALUES (?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO host_health (host_id, at, worst, warnings, criticals, findings, error, details)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (host_id) DO UPDATE SET at = excluded.at, worst = excluded.worst,
          warnings = excluded.warnings, criticals = excluded.criticals,
-         findings = excluded.findings, error = excluded.error`,
-    ).run(hostId, s.at, s.worst, s.warnings, s.criticals, JSON.stringify(s.findings), s.error);
+         findings = excluded.findings, error = excluded.error, details = excluded.details`,
+    ).run(...healthParams(hostId, s));
   }
 
   all(): Map<string, HealthSummaryRecord> {
@@ -124,19 +124,33 @@ export function preflightFromRow(r: Row): StoredPreflight {
   };
 }
 
+/** host_health's columns in INSERT order, for both stores */
+export function healthParams(hostId: string, s: HealthSummaryRecord): unknown[] {
+  const details = JSON.stringify({ drift: s.drift, certs: s.certs });
+  return [hostId, s.at, s.worst, s.warnings, s.criticals, JSON.stringify(s.findings), s.error, details];
+}
+
 export function healthMap(rows: Row[]): Map<string, HealthSummaryRecord> {
   return new Map(
-    rows.map((r) => [
-      String(r.host_id),
-      {
-        worst: r.worst as HealthSummaryRecord['worst'],
-        warnings: Number(r.warnings),
-        criticals: Number(r.criticals),
-        findings: JSON.parse(String(r.findings)) as string[],
-        at: Number(r.at),
-        error: typeof r.error === 'string' ? r.error : null,
-      },
-    ]),
+    rows.map((r) => {
+      // rows written before migration 7 have no details
+      const details = (typeof r.details === 'string' ? JSON.parse(r.details) : {}) as Partial<
+        Pick<HealthSummaryRecord, 'drift' | 'certs'>
+      >;
+      return [
+        String(r.host_id),
+        {
+          worst: r.worst as HealthSummaryRecord['worst'],
+          warnings: Number(r.warnings),
+          criticals: Number(r.criticals),
+          findings: JSON.parse(String(r.findings)) as string[],
+          at: Number(r.at),
+          error: typeof r.error === 'string' ? r.error : null,
+          drift: details.drift ?? [],
+          certs: details.certs ?? [],
+        },
+      ];
+    }),
   );
 }
 

@@ -148,6 +148,9 @@ export interface HealthSummaryRecord {
   findings: string[];
   at: number;
   error: string | null;
+  /** drift lines and certificate expiry, soonest first (column details, JSON) */
+  drift: string[];
+  certs: Array<{ path: string; notAfter: number }>;
 }
 
 /** Each host's newest health summary (table host_health), deleted with the host. */

@@ -40,6 +40,10 @@ export interface HostHealthSummary {
   at: number;
   /** why the host could not be asked (offline, timed out) */
   error: string | null;
+  /** what differs from what kctl put in place, one line per change (Drift-* findings), up to 16 */
+  drift: string[];
+  /** every certificate the run read, soonest expiry first (notAfter: ms since the epoch) */
+  certs: Array<{ path: string; notAfter: number }>;
 }
 
 export interface FleetHostRow {

@@ -267,7 +267,16 @@ describe('fleet snapshot', () => {
         health: new Map([
           [
             'id-d',
-            { worst: 'warning', warnings: 1, criticals: 0, findings: ['Drift-sysctl'], at: 1, error: null },
+            {
+              worst: 'warning',
+              warnings: 1,
+              criticals: 0,
+              findings: ['Drift-sysctl'],
+              at: 1,
+              error: null,
+              drift: [],
+              certs: [],
+            },
           ],
         ]),
       }),

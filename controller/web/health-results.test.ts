@@ -32,7 +32,43 @@ describe('health results for the fleet page', () => {
       findings: ['Swap', 'Drift-sysctl'],
       at: 7,
       error: null,
+      drift: [],
+      certs: [],
     });
+  });
+
+  it('keeps one line per drifted change and every certificate, soonest expiry first', () => {
+    const cert = (path: string, notAfter: string, severity: 'ok' | 'warning') => ({
+      ...result(`CertExpiry-${path}`, severity),
+      observed: `expires ${notAfter}`,
+      notAfter,
+    });
+    const h: HostHealth = {
+      host: 'a',
+      worst: 'warning',
+      results: [
+        cert('/etc/kubernetes/pki/ca.crt', '2035-01-01T00:00:00.000Z', 'ok'),
+        cert('/etc/kubernetes/pki/apiserver.crt', '2027-01-05T00:00:00.000Z', 'warning'),
+        {
+          id: 'Drift-sysctl',
+          title: 'sysctl: as kctl converged it',
+          severity: 'warning',
+          observed:
+            'sysctl net.ipv4.ip_forward is 0, want 1; sysctl net.bridge.bridge-nf-call-iptables is 0, want 1',
+          remedy: 'kctl apply',
+        },
+        { ...result('Drift', 'ok'), observed: 'no difference' },
+      ],
+    };
+    const s = summarizeHealth(h, 7);
+    expect(s.drift).toEqual([
+      'sysctl: sysctl net.ipv4.ip_forward is 0, want 1',
+      'sysctl: sysctl net.bridge.bridge-nf-call-iptables is 0, want 1',
+    ]);
+    expect(s.certs).toEqual([
+      { path: '/etc/kubernetes/pki/apiserver.crt', notAfter: Date.parse('2027-01-05T00:00:00.000Z') },
+      { path: '/etc/kubernetes/pki/ca.crt', notAfter: Date.parse('2035-01-01T00:00:00.000Z') },
+    ]);
   });
 
   it('keeps the newest run per host, by host name, and forgets a deleted host', () => {

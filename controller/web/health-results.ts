@@ -3,6 +3,8 @@ import type { Store } from '../store/store.js';
 import type { HostHealthSummary } from './fleet-api.js';
 
 const MAX_FINDINGS = 8;
+const MAX_DRIFT = 16;
+const MAX_CERTS = 64;
 
 /** What the fleet page keeps of one host's health run: counts and the ids of what is not ok. */
 export function summarizeHealth(h: HostHealth, at: number): HostHealthSummary {
@@ -16,6 +18,25 @@ export function summarizeHealth(h: HostHealth, at: number): HostHealthSummary {
     findings: [...criticals, ...warnings].slice(0, MAX_FINDINGS).map((r) => r.id.slice(0, 200)),
     at,
     error: h.error ? h.error.message.slice(0, 512) : null,
+    // one line per change: a drift finding's observed text lists its step's changes, "; "-joined
+    drift: h.results
+      .filter((r) => r.id.startsWith('Drift-') && r.severity !== 'ok')
+      .flatMap((r) =>
+        r.observed
+          .split('; ')
+          .filter((line) => line !== '')
+          .map((line) => `${r.title.replace(/: as kctl converged it$/, '')}: ${line}`),
+      )
+      .slice(0, MAX_DRIFT)
+      .map((line) => line.slice(0, 300)),
+    certs: h.results
+      .flatMap((r) =>
+        r.id.startsWith('CertExpiry-') && r.notAfter !== undefined
+          ? [{ path: r.id.slice('CertExpiry-'.length).slice(0, 300), notAfter: Date.parse(r.notAfter) }]
+          : [],
+      )
+      .sort((a, b) => a.notAfter - b.notAfter)
+      .slice(0, MAX_CERTS),
   };
 }
 

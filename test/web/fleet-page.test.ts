@@ -131,6 +131,22 @@ describe.skipIf(!hasChromium)('the fleet page in Chromium, with three live agent
             remedy: 'kctl apply',
           },
           { id: 'Swap', title: 'swap off', severity: 'ok', observed: 'no swap', remedy: '' },
+          {
+            id: 'CertExpiry-/etc/kubernetes/pki/apiserver.crt',
+            title: 'certificate /etc/kubernetes/pki/apiserver.crt valid',
+            severity: 'ok',
+            observed: 'expires in 200 days',
+            remedy: '',
+            notAfter: new Date(Date.now() + 200.5 * 86_400_000).toISOString(),
+          },
+          {
+            id: 'CertExpiry-/var/lib/kubelet/pki/kubelet-client-current.pem',
+            title: 'certificate valid',
+            severity: 'ok',
+            observed: 'expires in 300 days',
+            remedy: '',
+            notAfter: new Date(Date.now() + 300.5 * 86_400_000).toISOString(),
+          },
         ],
       },
     ]);
@@ -194,6 +210,9 @@ describe.skipIf(!hasChromium)('the fleet page in Chromium, with three live agent
       expect(await cell('kube')).toBe(name === 'node-a' ? 'v1.32.4' : '-');
       expect(await cell('apply')).toBe(name === 'node-c' ? '-' : 'done · prepare · Prepare ' + name);
       expect(await cell('health')).toBe(name === 'node-b' ? '1 warning' : '-');
+      // issue 13: drift and the soonest certificate expiry of the last health run, per host
+      expect(await cell('drift')).toBe(name === 'node-b' ? '1 · sysctl: net.ipv4.ip_forward 0' : '-');
+      expect(await cell('certs')).toBe(name === 'node-b' ? 'in 200 d · apiserver.crt' : '-');
     }
     expect(await page.textContent('.card-online .value')).toBe('3');
     expect(await page.textContent('.card-warn .value')).toBe('1');

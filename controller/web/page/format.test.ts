@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   applyHeadline,
+  certsText,
+  driftText,
+  expiryText,
   formatAgo,
   formatElapsed,
   hostApplyText,
@@ -34,6 +37,32 @@ describe('page formatting', () => {
   ])('preflight %j reads %s at level %s', (p, text, level) => {
     expect(preflightText(p)).toBe(text);
     expect(preflightLevel(p)).toBe(level);
+  });
+
+  it('writes drift and the soonest certificate expiry of the last health run', () => {
+    const DAY = 86_400_000;
+    const health = (drift: string[], certs: Array<{ path: string; notAfter: number }>) => ({
+      health: {
+        worst: 'ok' as const,
+        warnings: 0,
+        criticals: 0,
+        findings: [],
+        at: 0,
+        error: null,
+        drift,
+        certs,
+      },
+    });
+    expect(driftText({ health: null })).toBe('-');
+    expect(driftText(health([], []))).toBe('none');
+    expect(driftText(health(['sysctl: a', 'file: b'], []))).toBe('2 · sysctl: a');
+    expect(driftText({ health: { ...health([], []).health, error: 'host offline' } })).toBe('-');
+    expect(certsText(health([], []), 0)).toBe('-');
+    expect(
+      certsText(health([], [{ path: '/etc/kubernetes/pki/apiserver.crt', notAfter: 364.5 * DAY }]), 0),
+    ).toBe('in 364 d · apiserver.crt');
+    expect(expiryText(5 * 3_600_000 + 1, 0)).toBe('in 5 h');
+    expect(expiryText(0, 2 * DAY + 1)).toBe('expired 2 d ago');
   });
 
   it('writes a host apply step and the apply headline', () => {

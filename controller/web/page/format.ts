@@ -75,6 +75,31 @@ export function healthText(row: Pick<FleetHostRow, 'services' | 'health'>): stri
   return row.services ? 'services active' : '-';
 }
 
+/** The drift column: how many changes from what kctl put in place, and the first; '-' before any health run. */
+export function driftText(row: Pick<FleetHostRow, 'health'>): string {
+  const h = row.health;
+  if (h === null || h.error !== null) return '-';
+  if (h.drift.length === 0) return 'none';
+  return `${h.drift.length} · ${h.drift[0]}`;
+}
+
+const DAY_MS = 86_400_000;
+
+/** A certificate's expiry relative to now: "in 364 d", "in 5 h", "expired 2 d ago". */
+export function expiryText(notAfter: number, now: number): string {
+  const ms = notAfter - now;
+  const span = (x: number) =>
+    x >= DAY_MS ? `${Math.floor(x / DAY_MS)} d` : `${Math.max(0, Math.floor(x / 3_600_000))} h`;
+  return ms < 0 ? `expired ${span(-ms)} ago` : `in ${span(ms)}`;
+}
+
+/** The certificates column: the soonest expiry of the host's certificates and which one. */
+export function certsText(row: Pick<FleetHostRow, 'health'>, now: number): string {
+  const soonest = row.health?.certs[0];
+  if (soonest === undefined) return '-';
+  return `${expiryText(soonest.notAfter, now)} · ${soonest.path.split('/').pop() ?? soonest.path}`;
+}
+
 /** worst first when descending: critical, warning, ok, nothing known */
 export function healthRank(row: Pick<FleetHostRow, 'services' | 'health'>): number {
   const level = healthLevel(row);

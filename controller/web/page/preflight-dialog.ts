@@ -1,5 +1,5 @@
 import type { FleetHostRow, PreflightDetails } from '../fleet-api.js';
-import { formatAgo, healthText, hostApplyText, inactiveUnits, preflightText } from './format.js';
+import { expiryText, formatAgo, healthText, hostApplyText, inactiveUnits, preflightText } from './format.js';
 import { el } from './host-table.js';
 
 const ORDER = { fail: 0, warn: 1, skip: 2, pass: 3 } as const;
@@ -58,6 +58,18 @@ export function showHostDetail(
         }`,
     'health',
   );
+  if (h !== null && h.drift.length > 0) add('Drift', h.drift.join('; '), 'drift');
+  if (h !== null && h.certs.length > 0)
+    add(
+      'Certificates',
+      h.certs
+        .map(
+          (c) =>
+            `${c.path} ${expiryText(c.notAfter, now)} (${new Date(c.notAfter).toISOString().slice(0, 10)})`,
+        )
+        .join('; '),
+      'certs',
+    );
   add(
     'Last apply',
     row.apply === null ? '-' : `${hostApplyText(row.apply)}, ${formatAgo(now - row.apply.at)}`,

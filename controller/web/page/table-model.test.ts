@@ -41,9 +41,29 @@ describe('host table model', () => {
     [
       'health',
       [
-        row('a', { health: { worst: 'ok', warnings: 0, criticals: 0, findings: [], at: 0, error: null } }),
+        row('a', {
+          health: {
+            worst: 'ok',
+            warnings: 0,
+            criticals: 0,
+            findings: [],
+            at: 0,
+            error: null,
+            drift: [],
+            certs: [],
+          },
+        }),
         row('b', {
-          health: { worst: 'critical', warnings: 1, criticals: 2, findings: ['Swap'], at: 0, error: null },
+          health: {
+            worst: 'critical',
+            warnings: 1,
+            criticals: 2,
+            findings: ['Swap'],
+            at: 0,
+            error: null,
+            drift: [],
+            certs: [],
+          },
         }),
         row('c'),
         row('d', { services: { 'containerd.service': 'failed' } }),
@@ -55,6 +75,8 @@ describe('host table model', () => {
             findings: ['Drift-sysctl'],
             at: 0,
             error: null,
+            drift: [],
+            certs: [],
           },
         }),
       ],

@@ -1,5 +1,5 @@
 import type { FleetHostRow, HostStatus } from '../fleet-api.js';
-import { healthRank, healthText, hostApplyText, lastSeenText } from './format.js';
+import { certsText, driftText, healthRank, healthText, hostApplyText, lastSeenText } from './format.js';
 
 export type ColumnKey =
   | 'name'
@@ -12,6 +12,8 @@ export type ColumnKey =
   | 'agent'
   | 'kube'
   | 'health'
+  | 'drift'
+  | 'certs'
   | 'apply'
   | 'detail';
 
@@ -93,6 +95,22 @@ export const COLUMNS: readonly Column[] = [
     text: (r) => healthText(r),
     // worst first when descending
     sortValue: (r) => healthRank(r),
+  },
+  {
+    key: 'drift',
+    title: 'Drift',
+    width: 'minmax(7rem, 1fr)',
+    text: (r) => driftText(r),
+    // most drift first when descending; never checked below none
+    sortValue: (r) => (r.health === null ? -1 : r.health.drift.length),
+  },
+  {
+    key: 'certs',
+    title: 'Certs expire',
+    width: 'minmax(7rem, 0.9fr)',
+    text: (r, now) => certsText(r, now),
+    // soonest first when ascending; hosts with no certificate read last
+    sortValue: (r) => r.health?.certs[0]?.notAfter ?? Number.MAX_SAFE_INTEGER,
   },
   {
     key: 'apply',
