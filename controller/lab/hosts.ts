@@ -158,20 +158,12 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
         ...seed,
         networkConfig: seed.networkConfig ?? labNetworkConfig(plan),
       });
-      const binds = [...(opts.binds ?? [])];
-      if (storage === 'overlay') {
-        // an overlayfs cannot be the upper layer of another overlay mount, so containerd's overlayfs
-        // snapshotter would not load on this root: as on a real host, its state is on a real filesystem
-        const containerdDir = join(paths.hostDir, 'containerd');
-        await mkdir(containerdDir, { recursive: true, mode: 0o711 });
-        binds.push({ source: containerdDir, target: '/var/lib/containerd' });
-      }
       const args = nspawnArgs({
         name,
         root: paths.root,
         netnsPath: link.netnsPath,
         capabilities: [...new Set([...DEFAULT_CAPABILITIES, ...(opts.capabilities ?? [])])],
-        binds,
+        ...(opts.binds ? { binds: opts.binds } : {}),
       });
       host.nspawn = await withinHostCgroup(name, () =>
         spawnDetached('systemd-nspawn', args, host.logFile, { ...NSPAWN_ENV }),

@@ -1,5 +1,6 @@
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readManifest } from '../../controller/bundle/manifest.js';
 import { runKctl } from '../../controller/cli/program.js';
@@ -37,6 +38,18 @@ const WORK = '/var/tmp/kctl-e2e-air-gapped';
 const LAB_DIR = '/var/tmp/kctl-e2e-air-gapped-lab';
 const PORT = 17444;
 const PRIVATE_REPO = 'registry.lab.internal:5000/k8s';
+
+/**
+ * A second layer on a test image, as real images have: containerd then applies a layer on top of a
+ * parent snapshot, not only into an empty one.
+ */
+async function addLayer(layout: string, tag: string): Promise<void> {
+  const bundle = `${layout}.layer-${tag}`;
+  await execa('umoci', ['unpack', '--image', `${layout}:${tag}`, bundle]);
+  await writeFile(join(bundle, 'rootfs', 'second-layer'), `${tag}\n`);
+  await execa('umoci', ['repack', '--image', `${layout}:${tag}`, bundle]);
+  await rm(bundle, { recursive: true, force: true });
+}
 
 interface ImageLine {
   ref: string;
@@ -115,6 +128,7 @@ describe.skipIf(reason !== undefined)(
                 name: 'stand-in',
                 content: `kctl test image: stands in for ${ref}\n`,
               });
+              await addLayer(join(dir, 'oci'), `img${n}`);
               const archive = join(dir, `image-${n}.tar`);
               made.set(ref, await skopeoCopy(dir, source, `oci-archive:${archive}:${ref}`));
               args.push('--image-archive', archive);
