@@ -45,6 +45,8 @@ const { values: opts } = parseArgs({
     /** NODE_OPTIONS for the agent alone (e.g. what the systemd unit sets), and MALLOC_ARENA_MAX */
     'node-options': { type: 'string', default: '' },
     'malloc-arena-max': { type: 'string', default: '' },
+    /** UV_THREADPOOL_SIZE for the agent alone */
+    'uv-threadpool-size': { type: 'string', default: '' },
   },
 });
 const modes = (opts.mode ?? 'dist').split(',') as Mode[];
@@ -56,7 +58,13 @@ const say = (line: string): void => void process.stdout.write(`${line}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** VmRSS, its anonymous (heap, stacks) and file-backed (the binary, libraries) parts and VmHWM (peak), in MiB */
-function memoryOf(pid: number): { rssMiB: number; anonMiB: number; fileMiB: number; peakMiB: number } {
+function memoryOf(pid: number): {
+  rssMiB: number;
+  anonMiB: number;
+  fileMiB: number;
+  peakMiB: number;
+  threads: number;
+} {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
   return {
@@ -64,6 +72,7 @@ function memoryOf(pid: number): { rssMiB: number; anonMiB: number; fileMiB: numb
     anonMiB: kib('RssAnon') / 1024,
     fileMiB: kib('RssFile') / 1024,
     peakMiB: kib('VmHWM') / 1024,
+    threads: Number(/^Threads:\s+(\d+)/m.exec(status)?.[1]),
   };
 }
 
@@ -157,6 +166,7 @@ async function measure(controller: ControllerHandle, mode: Mode, index: number):
     KCTL_BENCH_MEMORY_OUT: probeFile,
     ...(opts['node-options'] ? { NODE_OPTIONS: opts['node-options'] } : {}),
     ...(opts['malloc-arena-max'] ? { MALLOC_ARENA_MAX: opts['malloc-arena-max'] } : {}),
+    ...(opts['uv-threadpool-size'] ? { UV_THREADPOOL_SIZE: opts['uv-threadpool-size'] } : {}),
   });
   const bare = start([process.execPath, '-e', 'setInterval(()=>{},1e3)']);
   try {
@@ -173,7 +183,7 @@ async function measure(controller: ControllerHandle, mode: Mode, index: number):
     const [idleMiB, bareMiB] = await Promise.all([settledRss(agent.pid!), settledRss(bare.pid!)]);
     const [a, b] = [memoryOf(agent.pid!), memoryOf(bare.pid!)];
     say(
-      `${mode}: anonymous ${a.anonMiB.toFixed(1)} MiB + file-backed ${a.fileMiB.toFixed(1)} MiB (bare node ${b.anonMiB.toFixed(1)} + ${b.fileMiB.toFixed(1)})`,
+      `${mode}: anonymous ${a.anonMiB.toFixed(1)} MiB + file-backed ${a.fileMiB.toFixed(1)} MiB (bare node ${b.anonMiB.toFixed(1)} + ${b.fileMiB.toFixed(1)}); threads ${a.threads} (bare node ${b.threads})`,
     );
     for (const op of ['ping', 'facts.get'] as const) {
       await controller.api.post('/v1/admin/ops', { host: name, op, args: {} }, RunOpResponse, 30_000);
