@@ -191,6 +191,7 @@ async function measure(controller: ControllerHandle, mode: Mode, index: number):
     await sleep(2000);
     const afterOpsMiB = await settledRss(agent.pid!);
     // a command that loads real work: the preflight checks (execa, probes), as a plan or apply does
+    const preflightStart = performance.now();
     await controller.api.post(
       '/v1/admin/ops',
       {
@@ -209,6 +210,9 @@ async function measure(controller: ControllerHandle, mode: Mode, index: number):
       },
       RunOpResponse,
       120_000,
+    );
+    say(
+      `${mode}: preflight.run took ${Math.round(performance.now() - preflightStart)} ms (first run: loads its code)`,
     );
     await sleep(2000);
     const afterPreflightMiB = await settledRss(agent.pid!);
