@@ -134,6 +134,9 @@ describe('host table model', () => {
       'Kube',
       // issue 13: health instead of install preflight, which moved into the host's details
       'Health',
+      // issue 13: what drifted from what kctl put in place, and the soonest certificate expiry
+      'Drift',
+      'Certs expire',
       'Apply',
       'Details',
     ]);
