@@ -1,13 +1,11 @@
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalHost } from '../../agent/host/local-host.js';
 import { etcdMemberAddOp } from '../../agent/ops/etcd-member-ops.js';
 import type { OpContext } from '../../agent/ops/registry.js';
 import { Ops } from '../../proto/ops.js';
-import { freePort, makeHostRoot, tempDir } from './harness.js';
-import { startRealEtcd, type RealEtcd } from './etcd-real.js';
+import { freePort } from './harness.js';
+import { startEtcdWithHost, type EtcdWithHost, type RealEtcd } from './etcd-real.js';
 
 /**
  * etcd.memberAdd against a REAL three-member etcd (Debian's etcd 3.4) on loopback, run by a
@@ -16,8 +14,6 @@ import { startRealEtcd, type RealEtcd } from './etcd-real.js';
  * crashed after the add and resumed) finds the member and adds nothing.
  */
 describe('etcd.memberAdd against a real etcd cluster', () => {
-  let dir = '';
-  let root = '';
   let etcd: RealEtcd;
   let host: LocalHost;
   const ctx = (): OpContext => ({
@@ -28,18 +24,13 @@ describe('etcd.memberAdd against a real etcd cluster', () => {
     progress: () => undefined,
   });
 
+  let lab: EtcdWithHost | undefined;
+
   beforeAll(async () => {
-    dir = await tempDir('etcd-member-add');
-    etcd = await startRealEtcd(join(dir, 'etcd'), 3);
-    root = await makeHostRoot('etcd-1');
-    await etcd.installClientFiles(root);
-    host = new LocalHost({ root });
+    lab = await startEtcdWithHost('etcd-member-add');
+    ({ etcd, host } = lab);
   }, 60_000);
-  afterAll(async () => {
-    await etcd?.close();
-    await rm(dir, { recursive: true, force: true });
-    if (root) await rm(root, { recursive: true, force: true });
-  });
+  afterAll(() => lab?.close());
 
   it('adds a member once: a second run with the same peer URL adds nothing', async () => {
     const peerUrl = `https://127.0.0.1:${await freePort()}`;

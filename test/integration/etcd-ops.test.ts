@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { pino } from 'pino';
@@ -16,8 +16,7 @@ import type { OpContext } from '../../agent/ops/registry.js';
 import { KctlError } from '../../proto/errors.js';
 import { Ops } from '../../proto/ops.js';
 import type { EtcdConnection } from '../../proto/etcd-ops.js';
-import { makeHostRoot, tempDir } from './harness.js';
-import { startRealEtcd, type RealEtcd } from './etcd-real.js';
+import { startEtcdWithHost, type EtcdWithHost, type RealEtcd } from './etcd-real.js';
 
 /**
  * The etcd ops against a REAL three-member etcd cluster (Debian's etcd 3.4) on loopback, with TLS
@@ -43,18 +42,13 @@ describe('etcd.status and etcd.snapshot against a real etcd cluster', () => {
     key: '/etc/kubernetes/pki/etcd/server.key',
   });
 
+  let lab: EtcdWithHost | undefined;
+
   beforeAll(async () => {
-    dir = await tempDir('etcd-ops');
-    etcd = await startRealEtcd(join(dir, 'etcd'), 3);
-    root = await makeHostRoot('etcd-1');
-    await etcd.installClientFiles(root);
-    host = new LocalHost({ root });
+    lab = await startEtcdWithHost('etcd-ops');
+    ({ dir, root, etcd, host } = lab);
   }, 60_000);
-  afterAll(async () => {
-    await etcd?.close();
-    await rm(dir, { recursive: true, force: true });
-    if (root) await rm(root, { recursive: true, force: true });
-  });
+  afterAll(() => lab?.close());
 
   it('etcd.status lists three healthy members, one leader, DB size, raft term and index, version', async () => {
     const s = await etcdStatusOp.run(conn(), ctx());

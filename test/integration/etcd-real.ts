@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access, chmod, mkdir, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { execa } from 'execa';
 import { ensureEtcdPki, etcdMemberFiles, ETCD_PKI_PATHS, type EtcdPki } from '../../controller/etcd/pki.js';
-import { freePort } from './harness.js';
+import { LocalHost } from '../../agent/host/local-host.js';
+import { freePort, makeHostRoot, tempDir } from './harness.js';
 
 /**
  * A throwaway REAL etcd cluster (Debian's etcd-server, /usr/bin/etcd) on loopback: members on
@@ -193,5 +194,32 @@ export async function startRealEtcd(
     stop,
     close,
     output: () => out,
+  };
+}
+
+/** A real 3-member etcd and a LocalHost over a temp root holding a member's client files (kubeadm's layout). */
+export interface EtcdWithHost {
+  dir: string;
+  root: string;
+  etcd: RealEtcd;
+  host: LocalHost;
+  close(): Promise<void>;
+}
+
+export async function startEtcdWithHost(name: string): Promise<EtcdWithHost> {
+  const dir = await tempDir(name);
+  const etcd = await startRealEtcd(join(dir, 'etcd'), 3);
+  const root = await makeHostRoot('etcd-1');
+  await etcd.installClientFiles(root);
+  return {
+    dir,
+    root,
+    etcd,
+    host: new LocalHost({ root }),
+    async close() {
+      await etcd.close();
+      await rm(dir, { recursive: true, force: true });
+      await rm(root, { recursive: true, force: true });
+    },
   };
 }
