@@ -4,11 +4,17 @@ import type { PreflightSpec } from '../../proto/checks.js';
 import type { HostSpec } from '../../proto/host-spec.js';
 import type { Store } from '../store/store.js';
 import { crossFieldRules } from '../spec/parse.js';
-import { resolveHostRoles, type EtcdMemberAssignment, type HostAssignment } from '../spec/resolve.js';
+import {
+  resolveHostRoles,
+  type EtcdMemberAssignment,
+  type HostAssignment,
+  type LbHostAssignment,
+} from '../spec/resolve.js';
 import { packageFormatFor } from '../render/packages.js';
 import { cniManifestFor, type CniManifest } from '../render/cni/cni-inputs.js';
 import { prepareHostSpec } from './host-spec.js';
 import { controlPlaneEtcdFiles, etcdHostSpec } from './etcd-host-spec.js';
+import { lbHostSpec } from './lb-host-spec.js';
 import type { EtcdPki } from '../etcd/pki.js';
 import { etcdPkiFor } from '../etcd/pki-store.js';
 import { etcdClientUrl } from '../render/etcd.js';
@@ -24,6 +30,15 @@ export interface PlannedEtcdMember {
   name: string;
   hostId: string;
   /** its client and peer URLs' address (hosts[].address, else picked as a node's) */
+  address: string;
+  packageFormat: PackageFormat | undefined;
+}
+
+/** A host with role lb (ha.mode haproxy-keepalived): HAProxy and keepalived, no node. */
+export interface PlannedLbHost {
+  name: string;
+  hostId: string;
+  /** keepalived's unicast address (hosts[].address, else picked as a node's) */
   address: string;
   packageFormat: PackageFormat | undefined;
 }
@@ -55,6 +70,10 @@ export interface ResolvedCluster {
    * state existing with the members etcd then lists. Needs the etcd PKI (resolveClusterWithEtcd).
    */
   etcdHostSpecFor(member: PlannedEtcdMember, joining?: { members: readonly PlannedEtcdMember[] }): HostSpec;
+  /** the dedicated lb hosts in cluster.yaml's order (none: HAProxy and keepalived, if any, on the control planes) */
+  loadBalancers: readonly PlannedLbHost[];
+  /** What the load-balancers phase converges an lb host to (controller/plan/lb-host-spec.ts). */
+  lbHostSpecFor(lb: PlannedLbHost): HostSpec;
 }
 
 /**
@@ -82,10 +101,19 @@ export const FIXED_BY_PREPARE = [
   'Service-Kubelet',
 ];
 
+/**
+ * FIXED_BY_PREPARE for this cluster. With packages.source preinstalled prepare installs nothing, so
+ * the FileExisting checks (conntrack, iptables, socat ...) are what tells that a golden image lacks them.
+ */
+export function fixedByPrepare(spec: ClusterSpec): string[] {
+  if (spec.packages.source !== 'preinstalled') return FIXED_BY_PREPARE;
+  return FIXED_BY_PREPARE.filter((id) => !id.startsWith('FileExisting-'));
+}
+
 export function preflightSpecFor(
   spec: ClusterSpec,
   host: HostAssignment,
-  ignore: string[] = FIXED_BY_PREPARE,
+  ignore: string[] = fixedByPrepare(spec),
 ): PreflightSpec {
   return {
     role: host.role,
@@ -144,6 +172,7 @@ export function resolveCluster(
   });
   const hosts = new Map(planned.map((h) => [h.name, h]));
   const etcdMembers = plannedEtcdMembers(spec, resolved.etcdMembers, byName);
+  const loadBalancers = plannedLbHosts(resolved.loadBalancers, byName);
   const warnings = [...rules.warnings, ...resolved.warnings];
   // cluster.yaml's rule counts named entries only; selectors are counted once resolved
   if (
@@ -183,6 +212,7 @@ export function resolveCluster(
         containerdVersion: host.containerdVersion,
         files: renderersFor(version).prepareFiles(host),
         controlPlanes: planned.filter((h) => h.role === 'control-plane'),
+        loadBalancers,
       });
       // external etcd: kubeadm's etcd.external names these files, in place before init and join
       // (managed: from the etcd PKI; a caller that loaded none, such as health, checks no etcd files)
@@ -199,6 +229,14 @@ export function resolveCluster(
         : hostSpec;
     },
     etcdMembers,
+    loadBalancers,
+    lbHostSpecFor(lb) {
+      return lbHostSpec(spec, lb, {
+        balancers: loadBalancers,
+        controlPlanes: planned.filter((h) => h.role === 'control-plane'),
+        packageFormat: lb.packageFormat,
+      });
+    },
     etcdHostSpecFor(member, joining) {
       if (deps.etcdPki === undefined)
         throw new KctlError('internal', 'etcd.mode managed: the etcd PKI is not loaded');
@@ -232,6 +270,26 @@ function plannedEtcdMembers(
           path: 'hosts',
           message: `etcd member "${m.name}" reported no usable address: give hosts[].address`,
         },
+      ]);
+    return {
+      name: m.name,
+      hostId: record.id,
+      address: m.address,
+      packageFormat: packageFormatFor(record.facts?.os.id ?? ''),
+    };
+  });
+}
+
+function plannedLbHosts(
+  assigned: readonly LbHostAssignment[],
+  byName: ReadonlyMap<string, { id: string; facts?: { os: { id: string } } | null | undefined }>,
+): PlannedLbHost[] {
+  return assigned.map((m) => {
+    const record = byName.get(m.name);
+    if (!record) throw new KctlError('unknown_host', `Host "${m.name}" is not enrolled`);
+    if (m.address === undefined)
+      throw specError([
+        { path: 'hosts', message: `lb host "${m.name}" reported no usable address: give hosts[].address` },
       ]);
     return {
       name: m.name,
