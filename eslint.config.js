@@ -110,7 +110,28 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/agent/**'], message: 'controller/ never imports agent/.' }] },
+        {
+          patterns: [
+            { group: ['**/agent/**'], message: 'controller/ never imports agent/.' },
+            {
+              group: ['**/lab/**'],
+              message: 'controller/ never imports lab/ (a development tool, not shipped).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['lab/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/agent/**', '**/controller/**'], message: 'lab/ imports only proto/ of ours.' },
+          ],
+        },
       ],
     },
   },

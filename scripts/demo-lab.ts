@@ -12,10 +12,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LAB_BRIDGE_ADDRESS } from '../controller/lab/network.js';
-import { DEFAULT_CACHE_DIR } from '../controller/lab/rootfs.js';
-import { DEFAULT_LAB_DIR } from '../controller/lab/state.js';
-import type { ProcessRef } from '../controller/lab/state.js';
+import { LAB_BRIDGE_ADDRESS } from '../lab/network.js';
+import { DEFAULT_CACHE_DIR } from '../lab/rootfs.js';
+import { DEFAULT_LAB_DIR } from '../lab/state.js';
+import type { ProcessRef } from '../lab/state.js';
 import { REPO, startFleetLab, stopController } from '../test/e2e/fleet-lab.js';
 
 export const LAB_DEMO_DIR = '/var/lib/kctl/demo';

@@ -3,7 +3,7 @@ import { basename, join, resolve } from 'node:path';
 import { KctlError } from '../../proto/errors.js';
 import type { BundleManifest } from '../../proto/bundle.js';
 import type { BundleImage } from '../../proto/bundle-images.js';
-import { DEFAULT_REPO_PACKAGES, buildOfflineAptRepo, type RepoPackage } from '../lab/offline-repo.js';
+import { DEFAULT_REPO_PACKAGES, buildOfflineAptRepo, type RepoPackage } from './offline-repo.js';
 import { bundlePackageTargets, verifyAptClosure } from './closure.js';
 import { MANIFEST_FILE, writeManifest } from './manifest.js';
 import { addBundleImages, removeBundleImages, type BundleImagesOptions } from './images.js';

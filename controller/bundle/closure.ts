@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { KctlError } from '../../proto/errors.js';
-import { LAB_PATH } from '../lab/prereqs.js';
+import { BUILD_PATH } from './build-programs.js';
 
 /**
  * The dependency closure of an offline bundle. Extra .debs (the kube packages) are copied into the
@@ -15,7 +15,7 @@ import { LAB_PATH } from '../lab/prereqs.js';
  * dependency is refused here rather than on an air-gapped host.
  */
 
-const env = { PATH: LAB_PATH, LANG: 'C.UTF-8' };
+const env = { PATH: BUILD_PATH, LANG: 'C.UTF-8' };
 
 async function run(file: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const r = await execa(file, args, { env, extendEnv: false, reject: false });

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { AuditList } from '../../proto/admin-api.js';
 import { outputFormat, type CliContext } from './context.js';
-import { renderTable } from './table.js';
+import { renderTable } from '../../proto/text-table.js';
 
 const DETAILS_WIDTH = 100;
 

@@ -3,7 +3,7 @@ import { CERT_CRITICAL_DAYS, CERT_WARNING_DAYS, CertsResponse } from '../../prot
 import { hostSelection } from './cluster-file.js';
 import { outputFormat, type CliContext } from './context.js';
 import { runOperation } from './lifecycle-cmd.js';
-import { renderTable } from './table.js';
+import { renderTable } from '../../proto/text-table.js';
 
 const DAY_MS = 86_400_000;
 

@@ -12,7 +12,7 @@ import {
 } from '../../proto/etcd-ops.js';
 import { loadClusterFile } from './cluster-file.js';
 import { outputFormat, type CliContext } from './context.js';
-import { renderTable } from './table.js';
+import { renderTable } from '../../proto/text-table.js';
 
 /** 1.2 MB, 20 kB: etcd's own DB sizes read best in decimal units, as etcdctl prints them. */
 export function formatBytes(n: number | undefined): string {

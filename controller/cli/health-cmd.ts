@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { HealthResponse, type HealthSeverity } from '../../proto/health.js';
 import { hostSelection } from './cluster-file.js';
 import { outputFormat, type CliContext } from './context.js';
-import { renderTable } from './table.js';
+import { renderTable } from '../../proto/text-table.js';
 
 /** `kctl health` exits by the worst severity: 0 ok, 1 warning, 2 critical (an unreachable host is critical). */
 export const HEALTH_EXIT_CODES: Record<HealthSeverity, number> = { ok: 0, warning: 1, critical: 2 };

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { HostList, OkResponse, type HostView } from '../../proto/admin-api.js';
 import { outputFormat, type CliContext } from './context.js';
-import { formatAge, renderTable } from './table.js';
+import { formatAge, renderTable } from '../../proto/text-table.js';
 import { inactiveServices, kubeVersionOf } from '../fleet-facts.js';
 
 export function hostsCommand(ctx: CliContext): Command {

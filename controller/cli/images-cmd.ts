@@ -6,7 +6,7 @@ import type { ClusterImage } from '../../proto/images.js';
 import { clusterImages } from '../images/cluster-images.js';
 import { loadClusterFile } from './cluster-file.js';
 import { outputFormat, type CliContext } from './context.js';
-import { renderTable } from './table.js';
+import { renderTable } from '../../proto/text-table.js';
 
 interface ImagesListOptions {
   file?: string;

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { PreflightResponse } from '../../proto/admin-api.js';
 import { hostSelection } from './cluster-file.js';
 import { outputFormat, type CliContext } from './context.js';
-import { renderTable } from './table.js';
+import { renderTable } from '../../proto/text-table.js';
 
 /** Text report: failing and warning checks per host with remedies, then fleet findings. */
 export function renderPreflightReport(report: PreflightResponse): string {

@@ -17,9 +17,45 @@ import { cloudInitCommand } from './cloud-init-cmd.js';
 import { statusCommand } from './status-cmd.js';
 import { nodeCommand, resetCommand, upgradeCommand } from './lifecycle-cmd.js';
 import { webCommand } from './web-cmd.js';
-import { labCommand } from './lab.js';
 import { bundleCommand } from './commands/bundle-cmd.js';
 import { imagesCommand } from './images-cmd.js';
+
+/**
+ * `kctl lab` is a development tool that lives in lab/ (nspawn hosts on a bridge). It is loaded only
+ * when asked for, from a source checkout, so the controller's build ships no lab code.
+ */
+function labLauncher(ctx: CliContext): Command {
+  return new Command('lab')
+    .description('a fleet lab for development: N booted Debian hosts (systemd-nspawn); source checkout only')
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[args...]')
+    .action(async (args: string[]) => {
+      // A computed specifier: the compiler does not follow it into lab/, by design.
+      const labCli = new URL('../../lab/cli.js', import.meta.url).href;
+      let mod: { labCommand(io: { out(t: string): void; err(t: string): void }): Command };
+      try {
+        mod = (await import(labCli)) as typeof mod;
+      } catch (err) {
+        throw new KctlError(
+          'not_found',
+          'kctl lab runs from a source checkout: lab/ is not part of an installed kctl',
+          {
+            details: {
+              remedy: 'from the repository: npx tsx controller/cli/kctl.ts lab ...',
+              cause: String(err),
+            },
+          },
+        );
+      }
+      const lab = mod
+        .labCommand({ out: (t) => ctx.out(t), err: (t) => ctx.err(t) })
+        .name('kctl lab')
+        .exitOverride();
+      await lab.parseAsync(args, { from: 'user' });
+    });
+}
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('kctl')
@@ -46,7 +82,7 @@ export function buildProgram(ctx: CliContext): Command {
     resetCommand(ctx),
     upgradeCommand(ctx),
     webCommand(ctx),
-    labCommand(ctx),
+    labLauncher(ctx),
     bundleCommand(ctx),
     imagesCommand(ctx),
   ]) {

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { ApplyStatusView } from '../../proto/plan-api.js';
 import { outputFormat, type CliContext } from './context.js';
 import { progressBar } from './progress.js';
-import { formatAge } from './table.js';
+import { formatAge } from '../../proto/text-table.js';
 
 export function renderStatus(view: ApplyStatusView): string {
   if (view.applies.length === 0) return 'no applies yet\n';

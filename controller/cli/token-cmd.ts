@@ -3,7 +3,7 @@ import { OkResponse, TokenCreateResponse, TokenList } from '../../proto/admin-ap
 import { KctlError } from '../../proto/errors.js';
 import { parseTokenTtl } from '../tokens.js';
 import { outputFormat, type CliContext } from './context.js';
-import { formatAge, renderTable } from './table.js';
+import { formatAge, renderTable } from '../../proto/text-table.js';
 
 export function parseLabels(value: string | undefined, flag = '--labels'): Record<string, string> {
   const labels: Record<string, string> = {};

@@ -3,14 +3,14 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labExec } from '../../controller/lab/exec.js';
-import { labDown, labLeftovers } from '../../controller/lab/teardown.js';
-import type { ProcessRef } from '../../controller/lab/state.js';
+import { labExec } from '../../lab/exec.js';
+import { labDown, labLeftovers } from '../../lab/teardown.js';
+import type { ProcessRef } from '../../lab/state.js';
 import { labSkipReason } from '../lab/lab-env.js';
 import { BOOTSTRAP_TOKEN, findSecrets } from '../fixtures/secret-scan.js';
 import { ApplyEventLine, PlanView } from '../../proto/plan-api.js';
 import { HealthResponse } from '../../proto/health.js';
-import { LAB_BRIDGE_ADDRESS } from '../../controller/lab/network.js';
+import { LAB_BRIDGE_ADDRESS } from '../../lab/network.js';
 import { artifactPath, launchChromium } from '../web/chromium.js';
 import {
   CONTROL_PLANE_VIP,

@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { basename, join, normalize, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { LAB_BRIDGE_ADDRESS } from '../../controller/lab/network.js';
+import { LAB_BRIDGE_ADDRESS } from '../../lab/network.js';
 import { makeTestGpgKey } from '../fixtures/rpm/test-gpg.js';
 
 const run = promisify(execFile);

@@ -1,10 +1,10 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labExec } from '../../controller/lab/exec.js';
-import { LAB_BRIDGE_ADDRESS } from '../../controller/lab/network.js';
-import { labDown, labLeftovers } from '../../controller/lab/teardown.js';
-import type { ProcessRef } from '../../controller/lab/state.js';
+import { labExec } from '../../lab/exec.js';
+import { LAB_BRIDGE_ADDRESS } from '../../lab/network.js';
+import { labDown, labLeftovers } from '../../lab/teardown.js';
+import type { ProcessRef } from '../../lab/state.js';
 import { PlanView } from '../../proto/plan-api.js';
 import { labSkipReason } from '../lab/lab-env.js';
 import {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundle } from '../../controller/bundle/build.js';
 import { verifyAptClosure } from '../../controller/bundle/closure.js';
-import { buildOfflineAptRepo } from '../../controller/lab/offline-repo.js';
+import { buildOfflineAptRepo } from '../../controller/bundle/offline-repo.js';
 import { buildStandinDebs, type StandinDeb } from '../standins/deb.js';
 
 /**

@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { resolve } from 'node:path';
-import { BOOT_PROGRAMS, checkPrograms, findProgram } from '../../controller/lab/prereqs.js';
+import { BOOT_PROGRAMS, checkPrograms, findProgram } from '../../lab/prereqs.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 

@@ -1,9 +1,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostLeaderPid, labExec } from '../../controller/lab/exec.js';
-import { labUp, type LabUpResult } from '../../controller/lab/hosts.js';
-import { isolationProblems, readIsolationFacts, LAB_BRIDGE } from '../../controller/lab/network.js';
-import { labDown, labLeftovers } from '../../controller/lab/teardown.js';
+import { hostLeaderPid, labExec } from '../../lab/exec.js';
+import { labUp, type LabUpResult } from '../../lab/hosts.js';
+import { isolationProblems, readIsolationFacts, LAB_BRIDGE } from '../../lab/network.js';
+import { labDown, labLeftovers } from '../../lab/teardown.js';
 import { kctl, labSkipReason } from './lab-env.js';
 
 const reason = await labSkipReason();

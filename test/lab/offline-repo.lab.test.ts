@@ -7,18 +7,18 @@ import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labExec } from '../../controller/lab/exec.js';
-import { labUp } from '../../controller/lab/hosts.js';
-import { LAB_BRIDGE_ADDRESS } from '../../controller/lab/network.js';
+import { labExec } from '../../lab/exec.js';
+import { labUp } from '../../lab/hosts.js';
+import { LAB_BRIDGE_ADDRESS } from '../../lab/network.js';
 import {
   BUNDLE_KEYRING,
   buildOfflineAptRepo,
   bundleSourcesLine,
   type OfflineAptRepo,
-} from '../../controller/lab/offline-repo.js';
-import { ensureBaseRootfs } from '../../controller/lab/rootfs.js';
-import { defaultLabSeed } from '../../controller/lab/seed.js';
-import { labDown, labLeftovers } from '../../controller/lab/teardown.js';
+} from '../../controller/bundle/offline-repo.js';
+import { ensureBaseRootfs } from '../../lab/rootfs.js';
+import { defaultLabSeed } from '../../lab/seed.js';
+import { labDown, labLeftovers } from '../../lab/teardown.js';
 import { labSkipReason } from './lab-env.js';
 
 const reason = await labSkipReason();

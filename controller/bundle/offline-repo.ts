@@ -4,7 +4,7 @@ import { basename, join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { KctlError } from '../../proto/errors.js';
-import { LAB_PATH, REPO_PROGRAMS, requirePrograms } from './prereqs.js';
+import { BUILD_PATH, REPO_PROGRAMS, requireBuildPrograms } from './build-programs.js';
 
 /**
  * A flat apt repository for the offline bundle: real .debs of containerd, runc and whatever they
@@ -53,7 +53,7 @@ export function bundleSourcesLine(
   return `deb [signed-by=${keyringOnHost}] ${baseUrl.replace(/\/$/, '')} ./`;
 }
 
-const env = { PATH: LAB_PATH, LANG: 'C.UTF-8' };
+const env = { PATH: BUILD_PATH, LANG: 'C.UTF-8' };
 
 async function run(
   file: string,
@@ -117,7 +117,7 @@ async function debFields(path: string): Promise<RepoPackage> {
 }
 
 export async function buildOfflineAptRepo(opts: BuildOfflineAptRepoOptions): Promise<OfflineAptRepo> {
-  await requirePrograms(REPO_PROGRAMS, { installMissing: opts.installMissing ?? true });
+  await requireBuildPrograms(REPO_PROGRAMS, { installMissing: opts.installMissing ?? true });
   const dir = resolve(opts.outDir);
   const pool = join(dir, 'pool');
   await rm(dir, { recursive: true, force: true });

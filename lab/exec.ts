@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { execa } from 'execa';
-import { KctlError } from '../../proto/errors.js';
+import { KctlError } from '../proto/errors.js';
 import { LAB_PATH } from './prereqs.js';
 import { childrenOf, isSameProcess } from './processes.js';
 import { DEFAULT_LAB_DIR, readLabState, type LabHostState } from './state.js';

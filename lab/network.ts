@@ -1,6 +1,6 @@
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
-import { KctlError } from '../../proto/errors.js';
+import { KctlError } from '../proto/errors.js';
 import { LAB_PATH, findProgram } from './prereqs.js';
 
 /**

@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, rm, symlink, writeFile, readdir, lstat } from 
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { z } from 'zod';
-import { KctlError } from '../../proto/errors.js';
+import { KctlError } from '../proto/errors.js';
 import { readMachineDistroSources, renderOneLineSource, type AptSource } from './apt-sources.js';
 import { LAB_PATH, ROOTFS_PROGRAMS, requirePrograms } from './prereqs.js';
 

@@ -1,6 +1,6 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KctlError } from '../../proto/errors.js';
+import { KctlError } from '../proto/errors.js';
 
 /**
  * The machine's own apt sources, so the lab's base root filesystem comes from the same mirror and

@@ -1,18 +1,18 @@
 import { Command } from 'commander';
-import { KctlError } from '../../proto/errors.js';
-import { hostLeaderPid, execInLeader } from '../lab/exec.js';
-import { labUp } from '../lab/hosts.js';
+import { KctlError } from '../proto/errors.js';
+import { hostLeaderPid, execInLeader } from './exec.js';
+import { labUp } from './hosts.js';
 import {
   BOOT_PROGRAMS,
   ROOTFS_PROGRAMS,
   checkPrograms,
   describeMissing,
   type LabProgram,
-} from '../lab/prereqs.js';
-import { DEFAULT_CACHE_DIR } from '../lab/rootfs.js';
-import { DEFAULT_LAB_DIR, readLabState } from '../lab/state.js';
-import { labDown } from '../lab/teardown.js';
-import { renderTable } from './table.js';
+} from './prereqs.js';
+import { DEFAULT_CACHE_DIR } from './rootfs.js';
+import { DEFAULT_LAB_DIR, readLabState } from './state.js';
+import { labDown } from './teardown.js';
+import { renderTable } from '../proto/text-table.js';
 
 /** Output only; the lab commands need no controller client. */
 export interface LabCliOutput {

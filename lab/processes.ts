@@ -1,7 +1,7 @@
 import { open, readFile, readdir, readlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { KctlError } from '../../proto/errors.js';
+import { KctlError } from '../proto/errors.js';
 import { LAB_PATH } from './prereqs.js';
 import type { ProcessRef } from './state.js';
 

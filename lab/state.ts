@@ -1,7 +1,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { KctlError, describeZodError } from '../../proto/errors.js';
+import { KctlError, describeZodError } from '../proto/errors.js';
 
 /**
  * What a lab created, in <dir>/lab.json, written before each thing is made so that `lab down`

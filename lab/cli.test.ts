@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { labCommand } from './lab.js';
+import { labCommand } from './cli.js';
 
 async function run(args: string[]) {
   const out: string[] = [];

@@ -1,6 +1,6 @@
 import { readFile, readdir, rm, rmdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { KctlError } from '../../proto/errors.js';
+import { KctlError } from '../proto/errors.js';
 import {
   LAB_BRIDGE,
   listLabLinks,

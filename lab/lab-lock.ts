@@ -1,7 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KctlError } from '../../proto/errors.js';
+import { KctlError } from '../proto/errors.js';
 import { isSameProcess, processStartTime } from './processes.js';
 
 /**

@@ -1,7 +1,7 @@
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { KctlError } from '../../proto/errors.js';
+import { KctlError } from '../proto/errors.js';
 
 /** A program the lab runs, and the Debian package that ships it. */
 export interface LabProgram {
@@ -17,13 +17,6 @@ export const BOOT_PROGRAMS: LabProgram[] = [
   { program: 'umount', pkg: 'mount' },
 ];
 export const ROOTFS_PROGRAMS: LabProgram[] = [{ program: 'mmdebstrap', pkg: 'mmdebstrap' }];
-export const REPO_PROGRAMS: LabProgram[] = [
-  { program: 'apt-get', pkg: 'apt' },
-  { program: 'apt-ftparchive', pkg: 'apt-utils' },
-  { program: 'dpkg-deb', pkg: 'dpkg' },
-  { program: 'gpg', pkg: 'gnupg' },
-  { program: 'gpgconf', pkg: 'gnupg' },
-];
 
 /** PATH plus the sbin directories a non-login root shell may lack. */
 export const LAB_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
