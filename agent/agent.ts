@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
 import { KctlError, toWireError } from '../proto/errors.js';
-import { agentConfigPins, type AgentConfig } from './config.js';
+import { agentConfigPins, agentControllerUrls, type AgentConfig } from './config.js';
 import { StateDir } from './host/state-dir.js';
 import { LocalHost } from './host/local-host.js';
 import { MutatingRunLock } from './mutating-run-lock.js';
 import { gatherFacts } from './facts.js';
 import { FactsRefresher } from './facts-refresh.js';
-import { enroll, loadIdentity, type AgentIdentity } from './enroll.js';
+import { enrollWithFailover, loadIdentity, type AgentIdentity } from './enroll.js';
 import { CommandJournal } from './journal.js';
 import { CommandExecutor } from './executor.js';
 import { AgentConnection } from './connection.js';
@@ -18,7 +18,9 @@ import { controllerBundleSource } from './steps/bundle-fetch.js';
 const JOURNAL_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 /** how often a running agent looks whether its certificate is due for rotation */
 const ROTATION_CHECK_MS = 6 * 3600_000;
-const ENROLL_RETRY_MS = { initial: 1000, max: 60_000 };
+const ENROLL_RETRY_MS = { initialDelayMs: 1000, maxDelayMs: 60_000 };
+/** in the state dir: the URL of the replica the last session was welcomed by */
+const LAST_CONTROLLER_FILE = 'last-controller';
 
 /** Composition root of the agent: reads its config, enrolls once, then serves the controller. */
 export async function runAgent(
@@ -46,39 +48,39 @@ export async function runAgent(
   const pruned = await journal.prune(JOURNAL_MAX_AGE_MS, Date.now());
   if (pruned > 0) log.info({ pruned }, 'journal pruned');
 
-  let stopping = false;
+  const controllers = agentControllerUrls(config);
+  // the replica this agent was last connected to: a restart goes back there (a first start picks
+  // a random one, so a fleet spreads over the replicas)
+  const lastController = await readLastController(state, controllers);
   let identity: AgentIdentity | undefined = await loadIdentity(state);
-  for (let attempt = 0; !identity && !stopping; attempt++) {
+  if (!identity) {
     if (!config.token) {
       throw new KctlError(
         'invalid_config',
         'token: this agent has no identity yet and agent.yaml has no bootstrap token',
       );
     }
-    try {
-      identity = await enroll({
-        controller: config.controller,
-        pins: agentConfigPins(config),
-        skipCaVerification: config.unsafeSkipCaVerification,
-        token: config.token,
-        facts: await gatherFacts(host),
-        labels: config.labels,
-        state,
-        log,
-        net: host.net,
-      });
-    } catch (err) {
-      const wire = toWireError(err);
-      // a wrong pin or a dead token will not fix itself: stop and say so (systemd shows the reason)
-      if (!wire.retryable) throw err;
-      const delay = Math.min(ENROLL_RETRY_MS.max, ENROLL_RETRY_MS.initial * 2 ** attempt) * Math.random();
-      log.warn({ code: wire.code, reason: wire.message, retryInMs: Math.round(delay) }, 'enrollment failed');
-      await new Promise((r) => setTimeout(r, delay));
-    }
+    ({ identity } = await enrollWithFailover({
+      controllers,
+      pins: agentConfigPins(config),
+      skipCaVerification: config.unsafeSkipCaVerification,
+      token: config.token,
+      facts: () => gatherFacts(host),
+      labels: config.labels,
+      state,
+      log,
+      net: host.net,
+      retry: ENROLL_RETRY_MS,
+    }));
   }
-  if (!identity) return { stop: () => Promise.resolve() };
   try {
-    identity = await rotateIfDue({ controller: config.controller, identity, state, log, net: host.net });
+    identity = await rotateIfDue({
+      controller: lastController ?? controllers[0]!,
+      identity,
+      state,
+      log,
+      net: host.net,
+    });
   } catch (err) {
     // the current certificate still works; try again at the next start or check
     log.warn(
@@ -91,8 +93,17 @@ export async function runAgent(
 
   // commands are judged fresh on the controller's clock as measured over the channel, not on ours
   const controllerClock = new ControllerClock(clocks);
+  let rememberedController = lastController;
   const connection = new AgentConnection({
-    controller: config.controller,
+    controllers,
+    startAt: lastController,
+    onConnected: (url) => {
+      if (url === rememberedController) return;
+      rememberedController = url;
+      state
+        .write(LAST_CONTROLLER_FILE, `${url}\n`)
+        .catch((err: unknown) => hostLog.warn({ err: (err as Error).message }, 'cannot remember controller'));
+    },
     identity: id,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     reconnect: config.reconnect,
@@ -128,7 +139,7 @@ export async function runAgent(
     runLock: new MutatingRunLock({ state, log: hostLog }),
     // the bundle comes over the same pinned mTLS as everything else, with the current certificate
     bundle: controllerBundleSource({
-      controller: config.controller,
+      controller: () => connection.controllerUrl(),
       credentials: () => current,
       net: host.net,
     }),
@@ -136,7 +147,13 @@ export async function runAgent(
   connection.start(executor);
   refresher.start();
   const rotation = setInterval(() => {
-    rotateIfDue({ controller: config.controller, identity: current, state, log: hostLog, net: host.net })
+    rotateIfDue({
+      controller: connection.controllerUrl(),
+      identity: current,
+      state,
+      log: hostLog,
+      net: host.net,
+    })
       .then((next) => {
         if (next !== current) {
           current = next;
@@ -152,8 +169,16 @@ export async function runAgent(
     async stop() {
       clearInterval(rotation);
       refresher.stop();
-      stopping = true;
       await connection.stop();
     },
   };
+}
+
+/** The remembered replica, if it is still one of the configured URLs. */
+async function readLastController(
+  state: StateDir,
+  controllers: readonly string[],
+): Promise<string | undefined> {
+  const text = (await state.read(LAST_CONTROLLER_FILE))?.trim();
+  return text !== undefined && controllers.includes(text) ? text : undefined;
 }

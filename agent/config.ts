@@ -7,11 +7,23 @@ export const BootstrapToken = z
   .string()
   .regex(/^[a-z0-9]{6}\.[a-z0-9]{16}$/, 'must match [a-z0-9]{6}.[a-z0-9]{16}');
 
+const ControllerUrl = z.url({
+  protocol: /^https$/,
+  error: (issue) => `must be an https:// URL, not ${JSON.stringify(issue.input)}`,
+});
+/** replicas of one controller: more would only lengthen a failover round */
+export const MAX_CONTROLLER_URLS = 16;
+
 /** /etc/kctl/agent.yaml */
 export const AgentConfig = z
   .strictObject({
-    /** https URL of the controller, e.g. https://198.18.0.1:7443 */
-    controller: z.url({ protocol: /^https$/, error: 'must be an https:// URL' }),
+    /** https URL of the controller, e.g. https://198.18.0.1:7443 (one controller; installs before issue 16) */
+    controller: ControllerUrl.optional(),
+    /**
+     * https URLs of the controller's replicas (one fleet, one CA: every URL must present the pinned
+     * CA); the agent starts at a random one and fails over to the next on a failed dial or lost session
+     */
+    controllers: z.array(ControllerUrl).min(1).max(MAX_CONTROLLER_URLS).optional(),
     /** one or more pins of the controller CA (several allow CA rotation, S2) */
     caPins: z.array(CaPin).min(1).max(8).optional(),
     caPin: CaPin.optional(),
@@ -39,8 +51,46 @@ export const AgentConfig = z
   .refine((c) => c.caPin !== undefined || c.caPins !== undefined || c.unsafeSkipCaVerification, {
     message: 'caPin (or caPins) is required: the agent refuses to contact a controller it cannot pin',
     path: ['caPin'],
+  })
+  .refine((c) => c.controller !== undefined || c.controllers !== undefined, {
+    message: 'controllers (a list of https:// URLs) or controller (one URL) is required',
+    path: ['controllers'],
+  })
+  .superRefine((c, ctx) => {
+    const seen = new Map<string, number>();
+    (c.controllers ?? []).forEach((url, index) => {
+      const key = controllerKey(url);
+      const first = seen.get(key);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${url} is the same controller as controllers.${first}`,
+          path: ['controllers', index],
+        });
+      }
+      seen.set(key, index);
+    });
   });
 export type AgentConfig = z.infer<typeof AgentConfig>;
+
+/** The same controller whatever the trailing slash or letter case of the host. */
+function controllerKey(url: string): string {
+  // refinements also run over entries that failed the URL check: those keep their own error
+  return URL.canParse(url) ? new URL(url).href.replace(/\/+$/, '') : url;
+}
+
+/**
+ * The controller URLs to dial, in config order: `controller` (the single field older installs
+ * have) first, then `controllers`; a URL given in both is kept once. Trailing slashes are dropped.
+ */
+export function agentControllerUrls(config: Pick<AgentConfig, 'controller' | 'controllers'>): string[] {
+  const urls = new Map<string, string>();
+  for (const url of [...(config.controller ? [config.controller] : []), ...(config.controllers ?? [])]) {
+    const key = controllerKey(url);
+    if (!urls.has(key)) urls.set(key, url.replace(/\/+$/, ''));
+  }
+  return [...urls.values()];
+}
 
 export function agentConfigPins(config: AgentConfig): string[] {
   return [...(config.caPin ? [config.caPin] : []), ...(config.caPins ?? [])];

@@ -10,6 +10,9 @@ import {
   MAX_WS_FRAGMENTS,
 } from '../proto/version.js';
 import { WireError } from '../proto/errors.js';
+import { backoffDelay, ControllerRotation } from './controller-rotation.js';
+
+export { backoffDelay, ControllerRotation };
 import type { HostFacts } from '../proto/facts.js';
 import type { AgentIdentity } from './enroll.js';
 import type { CommandExecutor } from './executor.js';
@@ -20,8 +23,19 @@ import {
   type LocalClocks,
 } from './controller-clock.js';
 
-export interface ConnectionOptions {
-  controller: string;
+/**
+ * Where to dial: the controller's replicas (one fleet, one CA), or a single controller (the same as
+ * a list of one).
+ */
+export type ControllerTargets =
+  | {
+      controllers: readonly string[];
+      /** the replica to dial first (the last one this agent was connected to); otherwise a random one */
+      startAt?: string | undefined;
+    }
+  | { controller: string };
+
+interface ConnectionSettings {
   /** replaced by setIdentity after a rotation */
   identity: AgentIdentity;
   heartbeatIntervalMs: number;
@@ -34,28 +48,22 @@ export interface ConnectionOptions {
   /** learns the controller's clock from the welcome (round trip from the hello) and its heartbeats */
   controllerClock?: ControllerClock;
   clocks?: LocalClocks;
+  /** a session was welcomed by the controller at this URL (the agent remembers it for its next start) */
+  onConnected?: (controller: string) => void;
 }
+export type ConnectionOptions = ConnectionSettings & ControllerTargets;
 
 export type ConnectionState = 'connecting' | 'online' | 'waiting' | 'stopped';
 
-/** Full jitter (AWS architecture blog): uniform in [0, min(cap, base * 2^attempt)]. */
-export function backoffDelay(
-  attempt: number,
-  initialMs: number,
-  maxMs: number,
-  random: () => number,
-): number {
-  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
-  return Math.floor(random() * ceiling);
-}
-
 /**
  * The agent's one outbound WebSocket: mutual TLS with the pinned CA only, hello/welcome,
- * heartbeats both ways, and reconnect with capped exponential backoff and full jitter.
+ * heartbeats both ways, and reconnect with capped exponential backoff and full jitter, failing
+ * over between the controller's replicas (ControllerRotation).
  */
 export class AgentConnection {
   private ws: WebSocket | undefined;
-  private attempt = 0;
+  private readonly rotation: ControllerRotation;
+  private redialSameReplica = false;
   private timer: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private lastFrameAt = 0;
@@ -70,11 +78,22 @@ export class AgentConnection {
 
   constructor(options: ConnectionOptions) {
     this.options = { ...options };
+    this.rotation =
+      'controllers' in options
+        ? new ControllerRotation(options.controllers, options.random ?? Math.random, options.startAt)
+        : new ControllerRotation([options.controller], Math.random);
+  }
+
+  /** The replica HTTP calls (renewal, bundle) should use: the last that welcomed us, else the next dial. */
+  controllerUrl(): string {
+    return this.rotation.lastGood() ?? this.rotation.current();
   }
 
   /** A rotated certificate: the next connection uses it (the current one is closed and redialled). */
   setIdentity(identity: AgentIdentity): void {
     this.options.identity = identity;
+    // the replica did nothing wrong: redial the same one
+    if (this.ws) this.redialSameReplica = true;
     this.ws?.close(1000, 'certificate rotated');
   }
 
@@ -108,8 +127,10 @@ export class AgentConnection {
   private connect(): void {
     if (this.stopped) return;
     this.state = 'connecting';
-    const { identity, log } = this.options;
-    const url = `${this.options.controller.replace(/^https:/, 'wss:').replace(/\/$/, '')}/v1/agent`;
+    const { identity } = this.options;
+    const controller = this.rotation.current();
+    const log = this.options.log.child({ controller });
+    const url = `${controller.replace(/^https:/, 'wss:').replace(/\/$/, '')}/v1/agent`;
     const ws = new WebSocket(url, {
       ca: [identity.caPem],
       cert: identity.certPem,
@@ -190,8 +211,9 @@ export class AgentConnection {
             ws.close(4000, 'protocol mismatch');
             return;
           }
-          this.attempt = 0;
+          this.rotation.connected();
           this.state = 'online';
+          this.options.onConnected?.(controller);
           this.measureClock(frame.controllerTime);
           this.startHeartbeat(ws, frame.heartbeatIntervalMs || this.options.heartbeatIntervalMs);
           log.info({ hostId: frame.hostId, controllerVersion: frame.controllerVersion }, 'connected');
@@ -216,13 +238,20 @@ export class AgentConnection {
       if (this.ws === ws) this.ws = undefined;
       if (this.stopped) return;
       this.state = 'waiting';
+      // a failed dial or a lost session: the next dial goes to the next replica, after a backoff
+      // drawn per attempt (full jitter, as with one controller) whose ceiling grows per full round
+      const exponent = this.redialSameReplica ? 0 : this.rotation.failed();
+      this.redialSameReplica = false;
       const delay = backoffDelay(
-        this.attempt++,
+        exponent,
         this.options.reconnect.initialDelayMs,
         this.options.reconnect.maxDelayMs,
         this.options.random ?? Math.random,
       );
-      log.info({ code, reason: reason.toString(), retryInMs: delay }, 'disconnected');
+      log.info(
+        { code, reason: reason.toString(), retryInMs: delay, next: this.rotation.current() },
+        'disconnected',
+      );
       this.timer = setTimeout(() => this.connect(), delay);
     });
 

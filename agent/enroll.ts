@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import type { Logger } from 'pino';
-import { KctlError } from '../proto/errors.js';
+import { KctlError, toWireError } from '../proto/errors.js';
 import { caPinOf, pinMatches } from '../proto/ca-pin.js';
 import { PROTOCOL_VERSION } from '../proto/version.js';
 import type { HostFacts } from '../proto/facts.js';
 import type { Net } from './host/net.js';
 import type { StateDir } from './host/state-dir.js';
 import { createAgentKeyAndCsr } from './identity.js';
+import { backoffDelay, ControllerRotation } from './controller-rotation.js';
 
 export interface AgentIdentity {
   hostId: string;
@@ -110,6 +111,47 @@ export async function enroll(options: {
   await options.state.remove(PENDING);
   log.info({ hostId: identity.hostId, host: identity.hostName }, 'enrolled');
   return identity;
+}
+
+/**
+ * Enrollment against the controller's replicas: each attempt goes to the next URL (starting at a
+ * random one), with the connection's backoff (full jitter per attempt, growing per full round).
+ * A wrong pin or a dead token will not fix itself on another replica of the same fleet: those
+ * errors end the loop (systemd shows the reason); unreachable or busy replicas are retried.
+ */
+export async function enrollWithFailover(
+  options: Omit<Parameters<typeof enroll>[0], 'controller' | 'facts'> & {
+    controllers: readonly string[];
+    facts: () => Promise<HostFacts>;
+    retry: { initialDelayMs: number; maxDelayMs: number };
+    random?: () => number;
+    sleep?: (ms: number) => Promise<void>;
+  },
+): Promise<{ identity: AgentIdentity; controller: string }> {
+  const random = options.random ?? Math.random;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const rotation = new ControllerRotation(options.controllers, random);
+  for (;;) {
+    const controller = rotation.current();
+    try {
+      const identity = await enroll({ ...options, controller, facts: await options.facts() });
+      return { identity, controller };
+    } catch (err) {
+      const wire = toWireError(err);
+      if (!wire.retryable) throw err;
+      const delay = backoffDelay(
+        rotation.failed(),
+        options.retry.initialDelayMs,
+        options.retry.maxDelayMs,
+        random,
+      );
+      options.log.warn(
+        { controller, code: wire.code, reason: wire.message, next: rotation.current(), retryInMs: delay },
+        'enrollment failed',
+      );
+      await sleep(delay);
+    }
+  }
 }
 
 const PENDING = 'enroll-pending.json';

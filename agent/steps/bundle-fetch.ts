@@ -25,11 +25,13 @@ const IDLE_TIMEOUT_MS = 60_000;
  * only the pinned CA (S3). `credentials` is read per request, so a rotated certificate is used.
  */
 export function controllerBundleSource(options: {
-  controller: string;
+  /** read per request: the replica the agent is connected to (a fixed URL in tests) */
+  controller: string | (() => string);
   credentials: () => AgentCredentials;
   net: Net;
 }): BundleSource {
-  const base = options.controller.replace(/\/+$/, '');
+  const base = (): string =>
+    (typeof options.controller === 'string' ? options.controller : options.controller()).replace(/\/+$/, '');
   const tls = (): { ca: string; cert: string; key: string } => {
     const c = options.credentials();
     return { ca: c.caPem, cert: c.certPem, key: c.keyPem };
@@ -37,19 +39,19 @@ export function controllerBundleSource(options: {
   return {
     caPem: () => options.credentials().caPem,
     async manifest() {
+      const url = `${base()}/v1/bundle/manifest`;
       const body = await options.net.requestJson({
         method: 'GET',
-        url: `${base}/v1/bundle/manifest`,
+        url,
         tls: tls(),
         timeoutMs: IDLE_TIMEOUT_MS,
       });
       const parsed = SignedBundleManifest.safeParse(body);
-      if (!parsed.success)
-        throw new KctlError('invalid_frame', `${base}/v1/bundle/manifest answered with an unexpected body`);
+      if (!parsed.success) throw new KctlError('invalid_frame', `${url} answered with an unexpected body`);
       return parsed.data;
     },
     file(path) {
-      return options.net.openStream(`${base}${bundleFileUrlPath(path)}`, {
+      return options.net.openStream(`${base()}${bundleFileUrlPath(path)}`, {
         tls: tls(),
         label: `bundle file "${path}"`,
         idleTimeoutMs: IDLE_TIMEOUT_MS,
