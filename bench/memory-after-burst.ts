@@ -11,7 +11,9 @@
  * then `--rounds` bursts, each measured right after it and again after a full GC.
  *
  *   npx tsx bench/memory-after-burst.ts [--rounds 3] [--cases 200] [--huge 20] [--fuzzers 4]
- *     [--malloc-arena-max N] [--malloc-mmap-threshold BYTES] [--snapshots DIR] [--cold]
+ *     [--malloc-arena-max N] [--malloc-mmap-threshold BYTES] [--snapshots DIR] [--cold] [--json FILE]
+ *
+ * `--json FILE` writes the samples for test/faults/long/memory-after-burst.test.ts to judge.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -50,6 +52,7 @@ const { values: opts } = parseArgs({
     snapshots: { type: 'string', default: '' },
     /** baseline before any hostile frame (no warm-up round): what a first burst costs, code included */
     cold: { type: 'boolean', default: false },
+    json: { type: 'string', default: '' },
   },
 });
 const rounds = Number(opts.rounds);
@@ -288,7 +291,8 @@ async function main(): Promise<void> {
     say('|---|---|---|---|---|');
     for (const r of rows) say(r);
     if (opts.snapshots) say(`heap snapshots: ${[baseline, settled].map((m) => m.snapshot).join(' ')}`);
-    await writeFile(join(dataDir, 'result.json'), JSON.stringify({ baseline, results, settled }));
+    const result = JSON.stringify({ baseline, results, settled });
+    await writeFile(opts.json !== '' ? opts.json : join(dataDir, 'result.json'), result);
   } finally {
     await agent?.proc.stop();
     controller.kill('SIGTERM');
