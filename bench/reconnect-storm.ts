@@ -8,33 +8,39 @@
  * the controller accepted and refused per second, dials per agent, and checks that no agent dialled
  * sooner than the delay its own backoff chose.
  *
- *   npx tsx bench/reconnect-storm.ts [--agents 10000] [--sources 64] [--cache DIR] [--json FILE]
+ *   npx tsx bench/reconnect-storm.ts [--agents 10000] [--workers 4] [--sources 64] [--cache DIR]
+ *     [--json FILE] [--controller-prof DIR]
  *
- * This process is the N agents (one Node process standing in for N machines, each with its own
- * 127.0.0.x source address); the controller is the other. Loopback only; every wait is bounded.
+ * The agents run in --workers child processes (bench/storm-agents.ts), each with a slice of them
+ * (one Node process cannot do the TLS of 10,000 machines in a storm); each agent has its own
+ * 127.0.0.x source address. This process runs the controller, kills it, and merges what the
+ * slices report. With --controller-prof the restarted controller runs with --cpu-prof and is
+ * stopped with SIGTERM at the end, so its profile covers the storm. Loopback only; every wait is
+ * bounded.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import tls, { type ConnectionOptions as TlsOptions, type TLSSocket } from 'node:tls';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { Logger } from 'pino';
-import { AgentConnection } from '../agent/connection.js';
 import { AgentConfig } from '../agent/config.js';
-import type { CommandExecutor } from '../agent/executor.js';
 import { LocalHost } from '../agent/host/local-host.js';
 import { gatherFacts } from '../agent/facts.js';
 import { ConnectionAdmission } from '../controller/admission.js';
-import { ensureIdentities, factsFor, readIdentities } from './scale-identities.js';
-import { loopbackSource, summarize } from './scale-stats.js';
-import { checkBackoff, perSecond, type AgentTrace } from './storm-stats.js';
+import { ensureIdentities } from './scale-identities.js';
+import { request, spawnChild } from './scale-ipc.js';
+import { summarize } from './scale-stats.js';
+import type { SliceReply, SliceRequest } from './storm-agents.js';
+import { checkBackoff, perSecond } from './storm-stats.js';
 
 const { values: opts } = parseArgs({
   options: {
     agents: { type: 'string', default: '10000' },
     sources: { type: 'string', default: '64' },
+    workers: { type: 'string', default: '4' },
+    /** directory for a V8 CPU profile of the restarted controller (the storm) */
+    'controller-prof': { type: 'string' },
     cache: { type: 'string', default: '/tmp/kctl-bench-storm' },
     json: { type: 'string' },
     'connect-timeout': { type: 'string', default: '300' },
@@ -48,7 +54,10 @@ const SOURCES = Number(opts.sources);
 const CACHE = opts.cache ?? '/tmp/kctl-bench-storm';
 const CONNECT_TIMEOUT_S = Number(opts['connect-timeout']);
 const STORM_TIMEOUT_S = Number(opts['storm-timeout']);
+const WORKERS = Number(opts.workers);
+const CONTROLLER_PROF = opts['controller-prof'];
 if (!Number.isInteger(N) || N < 1 || N > 50_000) throw new Error(`--agents: ${opts.agents}`);
+if (!Number.isInteger(WORKERS) || WORKERS < 1 || WORKERS > 64) throw new Error(`--workers: ${opts.workers}`);
 const REPO = join(import.meta.dirname, '..');
 const NOFILE = 65_536;
 
@@ -70,74 +79,6 @@ async function freePort(): Promise<number> {
   return typeof a === 'object' && a ? a.port : 0;
 }
 
-// --- what the agents do, seen from outside the agent code --------------------------------------
-
-const traces: AgentTrace[] = [];
-const agentByCert = new Map<string, number>();
-/** client-side view of each TLS connection: when it was secured, or reset before */
-const secured: number[] = [];
-const resetBeforeSecure: number[] = [];
-
-/**
- * Every dial of agent/connection.ts goes through ws to tls.connect: noted per agent here, and given
- * the agent's own loopback source address (a machine has its own address; one address for 10,000
- * would be 10,000 connections from one peer, which the per-address bound rightly refuses).
- */
-const contexts = new Map<number, tls.SecureContext>();
-const realConnect = tls.connect.bind(tls) as (options: TlsOptions) => TLSSocket;
-(tls as { connect: unknown }).connect = (options: TlsOptions): TLSSocket => {
-  const agent = typeof options.cert === 'string' ? agentByCert.get(options.cert) : undefined;
-  if (agent === undefined) return realConnect(options);
-  traces[agent]?.dials.push(Date.now());
-  // one process stands in for N machines: each machine parses its own key and CA once, on its own
-  // CPU; here that is done once per agent, not on every dial (the handshake itself is still real)
-  let secureContext = contexts.get(agent);
-  if (!secureContext) {
-    secureContext = tls.createSecureContext({
-      ca: options.ca,
-      cert: options.cert,
-      key: options.key,
-      minVersion: options.minVersion,
-    });
-    contexts.set(agent, secureContext);
-  }
-  const socket = realConnect({
-    ...options,
-    secureContext,
-    localAddress: loopbackSource(agent, SOURCES),
-  } as TlsOptions);
-  let secure = false;
-  socket.once('secureConnect', () => {
-    secure = true;
-    secured.push(Date.now());
-  });
-  socket.once('close', () => {
-    if (!secure) resetBeforeSecure.push(Date.now());
-  });
-  return socket;
-};
-
-/** The agent's logger: only the backoff decision is kept (what agent/connection.ts logs on close). */
-function agentLog(agent: number): Logger {
-  const trace = traces[agent];
-  const log = {
-    info(fields: unknown, msg?: string) {
-      if (msg === 'disconnected' && trace) {
-        const delayMs = (fields as { retryInMs?: unknown }).retryInMs;
-        if (typeof delayMs === 'number')
-          trace.waits.push({ at: Date.now(), delayMs, dialsBefore: trace.dials.length });
-      }
-    },
-    warn: () => undefined,
-    error: () => undefined,
-    debug: () => undefined,
-    trace: () => undefined,
-    fatal: () => undefined,
-    child: () => log,
-  };
-  return log as unknown as Logger;
-}
-
 // --- the controller process ---------------------------------------------------------------------
 
 interface ControllerProc {
@@ -146,11 +87,17 @@ interface ControllerProc {
 }
 
 /** `kctl controller run` in its own process group; `ready` resolves at its "controller listening". */
-function startControllerProcess(dataDir: string, port: number, logFile: string): ControllerProc {
+function startControllerProcess(
+  dataDir: string,
+  port: number,
+  logFile: string,
+  profileDir?: string,
+): ControllerProc {
   const out = createWriteStream(logFile, { flags: 'a' });
   const proc = spawn(
     process.execPath,
     [
+      ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []),
       '--import',
       'tsx',
       'controller/cli/kctl.ts',
@@ -197,6 +144,20 @@ function killGroup(proc: ChildProcess): void {
   if (proc.pid) process.kill(-proc.pid, 'SIGKILL');
 }
 
+/** Ends the controller: SIGTERM first when it must write its CPU profile on the way out. */
+async function stopController(c: ControllerProc, gently: boolean): Promise<void> {
+  if (gently && c.proc.exitCode === null && c.proc.pid) {
+    const exited = new Promise<void>((r) => c.proc.once('exit', () => r()));
+    process.kill(c.proc.pid, 'SIGTERM');
+    await Promise.race([exited, sleep(30_000)]);
+  }
+  try {
+    killGroup(c.proc);
+  } catch {
+    // already gone
+  }
+}
+
 // --- the run ------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -211,7 +172,6 @@ async function main(): Promise<void> {
 
   const template = await gatherFacts(new LocalHost({ root: '/' }), { kubeletTimeoutMs: 2000 });
   const cache = await ensureIdentities(N, template, { dir: CACHE, log: say });
-  const identities = readIdentities(cache.identitiesFile, N);
   const caPem = readFileSync(join(cache.dataDir, 'ca.crt'), 'utf8');
   // the bounds under test go into controller.json, where an operator would set them
   const settingsFile = join(cache.dataDir, 'controller.json');
@@ -241,70 +201,85 @@ async function main(): Promise<void> {
   await controller.ready;
   say(`controller ready on 127.0.0.1:${port} (log ${logFile})`);
 
-  // the agent's own reconnect settings: the defaults of its config file
-  const reconnect = AgentConfig.shape.reconnect.parse(undefined);
-  const executor = { handle: () => Promise.resolve(), cancel: () => undefined } as unknown as CommandExecutor;
-  const agents = identities.map((id, i) => {
-    traces.push({ dials: [], waits: [] });
-    agentByCert.set(id.certPem, i);
-    const facts = factsFor(i, template);
-    return new AgentConnection({
-      controller: `https://127.0.0.1:${port}`,
-      identity: { hostId: id.hostId, hostName: id.name, caPem, certPem: id.certPem, keyPem: id.keyPem },
-      heartbeatIntervalMs: 10_000,
-      reconnect,
-      facts: () => Promise.resolve(facts),
-      log: agentLog(i),
+  // the agents: --workers processes, each with a contiguous slice, started together
+  const slices = Array.from({ length: WORKERS }, (_, w) => ({
+    from: Math.floor((w * N) / WORKERS),
+    to: Math.floor(((w + 1) * N) / WORKERS),
+  })).filter((s) => s.to > s.from);
+  const workers = await Promise.all(
+    slices.map(async () => {
+      const child = spawnChild(join(REPO, 'bench/storm-agents.ts'), []);
+      await request<SliceReply, 'ready'>(child, {}, 'ready', 120_000);
+      return child;
+    }),
+  );
+  const stopWorkers = (): void => {
+    for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
+  };
+  process.once('exit', stopWorkers);
+  const all = <T extends SliceReply['type']>(message: SliceRequest, want: T, timeoutMs = 60_000) =>
+    Promise.all(workers.map((w) => request<SliceReply, T>(w, message, want, timeoutMs)));
+  const counts = async (): Promise<{ online: number; back: number }> => {
+    const replies = await all({ type: 'count' }, 'count');
+    return replies.reduce((sum, r) => ({ online: sum.online + r.online, back: sum.back + r.back }), {
+      online: 0,
+      back: 0,
     });
-  });
-  const online = (): number => agents.reduce((n, a) => n + (a.state === 'online' ? 1 : 0), 0);
+  };
+  say(`agents: ${workers.length} processes of ${slices.map((s) => s.to - s.from).join(', ')} agents`);
 
   const t0 = Date.now();
-  // the first connect is not what is measured: started 100 at a time so this process keeps up
-  for (let i = 0; i < agents.length; i += 100) {
-    for (const a of agents.slice(i, i + 100)) a.start(executor);
-    await sleep(50);
-  }
-  while (online() < N) {
+  await Promise.all(
+    workers.map((w, k) =>
+      request<SliceReply, 'started'>(
+        w,
+        {
+          type: 'start',
+          port,
+          caPem,
+          identitiesFile: cache.identitiesFile,
+          sources: SOURCES,
+          template,
+          ...slices[k],
+        },
+        'started',
+        CONNECT_TIMEOUT_S * 1000,
+      ),
+    ),
+  );
+  while ((await counts()).online < N) {
     if (Date.now() - t0 > CONNECT_TIMEOUT_S * 1000)
-      throw new Error(`only ${online()}/${N} agents online after ${CONNECT_TIMEOUT_S} s`);
-    await sleep(200);
+      throw new Error(`only ${(await counts()).online}/${N} agents online after ${CONNECT_TIMEOUT_S} s`);
+    await sleep(500);
   }
   say(`all ${N} online after ${((Date.now() - t0) / 1000).toFixed(1)} s (first connect); settling 5 s`);
   await sleep(5000);
 
   // the storm: kill -9 the controller's process group, start it again at once
-  for (const t of traces) {
-    t.dials.length = 0;
-    t.waits.length = 0;
-  }
-  secured.length = 0;
-  resetBeforeSecure.length = 0;
+  await all({ type: 'mark' }, 'marked');
+  await all({ type: 'watch' }, 'watching');
+  const loadAtKill = loadavg();
   const killedAt = Date.now();
   killGroup(controller.proc);
-  controller = startControllerProcess(cache.dataDir, port, logFile);
+  controller = startControllerProcess(cache.dataDir, port, logFile, CONTROLLER_PROF);
   const readyAt = await controller.ready;
   const controllerCpuAtReady = cpuSecondsOf(controller.proc.pid);
-  const agentsCpuAtReady = process.cpuUsage();
   say(`killed at +0 ms, new controller ready at +${readyAt - killedAt} ms`);
+  const agentsCpuAtReady = (await all({ type: 'cpu' }, 'cpu')).reduce((s, r) => s + r.cpuSeconds, 0);
 
-  const backSeries: number[] = [];
   while (true) {
-    const now = Date.now();
-    for (let i = 0; i < N; i++) {
-      const t = traces[i];
-      if (t && t.backAt === undefined && agents[i]?.state === 'online' && t.dials.length > 0) t.backAt = now;
-    }
-    const back = traces.filter((t) => t.backAt !== undefined).length;
-    backSeries.push(back);
+    const { back } = await counts();
     if (back === N) break;
-    if (now - killedAt > STORM_TIMEOUT_S * 1000) break;
-    await sleep(100);
+    if (Date.now() - killedAt > STORM_TIMEOUT_S * 1000) break;
+    await sleep(200);
   }
-  // who was busy during the storm: the controller, or this process standing in for the agents
+  // who was busy during the storm: the controller, or the processes standing in for the agents
   const controllerCpuS = cpuSecondsOf(controller.proc.pid) - controllerCpuAtReady;
-  const agentsCpu = process.cpuUsage(agentsCpuAtReady);
-  const agentsCpuS = (agentsCpu.user + agentsCpu.system) / 1e6;
+  const reports = await all({ type: 'report' }, 'report', 120_000);
+  const agentsCpuS = reports.reduce((s, r) => s + r.cpuSeconds, 0) - agentsCpuAtReady;
+  const traces = reports.flatMap((r) => r.traces);
+  const secured = reports.flatMap((r) => r.secured);
+  const resetBeforeSecure = reports.flatMap((r) => r.resetBeforeSecure);
   const backTimes = traces.flatMap((t) => (t.backAt === undefined ? [] : [t.backAt]));
   const allBackAt = backTimes.length === N ? Math.max(...backTimes) : NaN;
   const seconds = Math.ceil(((Number.isNaN(allBackAt) ? Date.now() : allBackAt) - killedAt) / 1000) + 1;
@@ -316,6 +291,7 @@ async function main(): Promise<void> {
   const onlineLines = readFileSync(logFile, 'utf8')
     .split('\n')
     .filter((l) => l.includes(newPid) && l.includes('"msg":"agent online"')).length;
+  const reconnect = AgentConfig.shape.reconnect.parse(undefined);
   const result = {
     agents: N,
     admission,
@@ -332,6 +308,8 @@ async function main(): Promise<void> {
     backPerSecond: perSecond(backTimes, killedAt, seconds),
     backoff,
     cpuSecondsFromReady: { controller: controllerCpuS, agents: agentsCpuS },
+    agentProcesses: workers.length,
+    loadAverageAtKill: loadAtKill,
     loadAverage: loadavg(),
     reconnect,
   };
@@ -343,7 +321,8 @@ async function main(): Promise<void> {
   say(`controller ready -> all back: ${result.readyToAllBackS.toFixed(1)} s`);
   say(
     `CPU from ready until all back: controller ${controllerCpuS.toFixed(1)} s, ` +
-      `agents' stand-in process ${agentsCpuS.toFixed(1)} s; load average now ${loadavg()[0]?.toFixed(1)}`,
+      `agents' ${workers.length} processes ${agentsCpuS.toFixed(1)} s; load average at the kill ` +
+      `${loadAtKill[0]?.toFixed(1)}, now ${loadavg()[0]?.toFixed(1)}`,
   );
   say(`controller restart (kill -> listening): ${result.controllerRestartS.toFixed(1)} s`);
   say(`agents saw the connection drop: p50 +${noticed.p50} ms, max +${noticed.max} ms after the kill`);
@@ -359,8 +338,8 @@ async function main(): Promise<void> {
   );
   if (opts.json) writeFileSync(opts.json, JSON.stringify(result, null, 2));
 
-  await Promise.all(agents.map((a) => a.stop()));
-  killGroup(controller.proc);
+  await all({ type: 'stop' }, 'stopped');
+  await stopController(controller, CONTROLLER_PROF !== undefined);
   if (backoff.early > 0) throw new Error(`${backoff.early} agents retried sooner than their backoff floor`);
   if (result.back < N) throw new Error(`only ${result.back}/${N} agents back within ${STORM_TIMEOUT_S} s`);
 }

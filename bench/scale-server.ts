@@ -6,7 +6,8 @@
  *
  *   node --expose-gc --import tsx bench/scale-server.ts kctl|raw DATA_DIR LOG_FILE
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { createServer } from 'node:https';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -175,6 +176,27 @@ function rawText(data: RawData): string {
   return Buffer.from(data).toString('utf8');
 }
 
+let profiles = 0;
+/**
+ * With KCTL_BENCH_CPU_PROF=DIR, each fan-out round is profiled on its own (V8's sampling profiler
+ * through the inspector) and written to DIR/fanout-MODE-K.cpuprofile, so connect and idle time do
+ * not drown it.
+ */
+async function profiled(run: () => Promise<FanoutResult>): Promise<FanoutResult> {
+  const dir = process.env.KCTL_BENCH_CPU_PROF;
+  if (!dir) return run();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  const result = await run();
+  const { profile } = await session.post('Profiler.stop');
+  writeFileSync(join(dir, `fanout-${mode}-${++profiles}.cpuprofile`), JSON.stringify(profile));
+  session.disconnect();
+  return result;
+}
+
 const gc = (globalThis as { gc?: () => void }).gc;
 const target = mode === 'kctl' ? await kctlTarget() : await rawTarget();
 
@@ -190,7 +212,7 @@ process.on('message', (m: ServerRequest) => {
       });
       return;
     case 'fanout':
-      void target.fanout(m.timeoutMs).then(reply);
+      void profiled(() => target.fanout(m.timeoutMs)).then(reply);
       return;
     case 'stop':
       void target.stop().finally(() => {
