@@ -77,6 +77,14 @@ export const ApplyEventLine = z.discriminatedUnion('type', [
   }),
   /** the plan was empty: nothing ran, no apply was recorded */
   z.strictObject({ type: z.literal('no-changes'), cluster: z.string() }),
+  /** the unfinished apply `applyId` was asked for something else: closed, not resumed; `changed` names each input */
+  z.strictObject({
+    type: z.literal('apply-superseded'),
+    applyId: z.string(),
+    cluster: z.string(),
+    changed: z.array(z.string()),
+    message: z.string(),
+  }),
   z.strictObject({
     type: z.literal('phase-start'),
     phase: z.string(),

@@ -13,6 +13,8 @@ export function renderEventLine(e: ApplyEventLine): string | undefined {
   switch (e.type) {
     case 'no-changes':
       return `cluster ${e.cluster}: no changes.`;
+    case 'apply-superseded':
+      return e.message;
     case 'apply-start':
       return `apply ${e.applyId}${e.resumed ? ' (resuming)' : ''}: ${e.phases.map((p) => `${p.id}(${p.tasks})`).join(' -> ')}`;
     case 'phase-start':

@@ -76,6 +76,9 @@ export class ApplyProgress {
       case 'no-changes':
         this.write(`cluster ${e.cluster}: no changes.\n`);
         return;
+      case 'apply-superseded':
+        this.write(`${e.message}\n`);
+        return;
       case 'phase-start':
       case 'phase-done':
         break;

@@ -25,6 +25,15 @@ export type ApplyEvent =
       phases: Array<{ id: string; title: string; tasks: number }>;
     }
   | { type: 'no-changes'; cluster: string }
+  | {
+      /** the newest unfinished apply was asked for something else: it is closed, not resumed */
+      type: 'apply-superseded';
+      applyId: string;
+      cluster: string;
+      /** one line per input that differs, e.g. `host w-3 address: 198.18.1.23 -> 198.18.1.99` */
+      changed: string[];
+      message: string;
+    }
   | { type: 'phase-start'; phase: string; title: string; pending: number; skipped: number }
   | { type: 'task-start'; phase: string; taskId: string; host: string; title: string; attempt: number }
   | { type: 'task-progress'; phase: string; taskId: string; host: string; message: string }
@@ -61,6 +70,61 @@ export interface OrchestratorOptions {
   retryDelayMs?: number;
 }
 
+/** An intent input that differs between a journaled apply and a new request. */
+export interface IntentChange {
+  input: string;
+  was: string | null | undefined;
+  now: string | null | undefined;
+}
+
+export type IntentComparison = { same: true; unknown: string[] } | { same: false; changed: IntentChange[] };
+
+/**
+ * Whether a new request asks for what a journaled apply was asked for. Equal hashes are the same
+ * intent. Otherwise the named inputs decide: an input that is null on one side (an observation
+ * there was none of, such as an address picked from facts not yet written or lost with a kill -9)
+ * is unknown, not a change, so a resume never depends on a write that can be lost; an input that
+ * differs, appears or disappears is a change. Without inputs on both sides only the hash can say.
+ */
+export function compareIntent(
+  journaled: { hash: string; inputs: Readonly<Record<string, string | null>> | undefined },
+  now: { hash: string; inputs: Readonly<Record<string, string | null>> | undefined },
+): IntentComparison {
+  if (journaled.hash === now.hash) return { same: true, unknown: [] };
+  if (!journaled.inputs || !now.inputs) return { same: false, changed: [] };
+  const changed: IntentChange[] = [];
+  const unknown: string[] = [];
+  for (const input of new Set([...Object.keys(journaled.inputs), ...Object.keys(now.inputs)])) {
+    const was = journaled.inputs[input];
+    const is = now.inputs[input];
+    if (was === is) continue;
+    if (was === null || is === null) unknown.push(input);
+    else changed.push({ input, was, now: is });
+  }
+  return changed.length === 0 ? { same: true, unknown } : { same: false, changed };
+}
+
+/** `host w-3 address: 198.18.1.23 -> 198.18.1.99`; digests are only said to differ. */
+export function describeIntentChange(c: IntentChange): string {
+  if (c.was === undefined) return `${c.input}: added (${c.now ?? 'unknown'})`;
+  if (c.now === undefined) return `${c.input}: removed (was ${c.was ?? 'unknown'})`;
+  if (c.was?.startsWith('sha256:') && c.now?.startsWith('sha256:')) return `${c.input}: changed`;
+  return `${c.input}: ${c.was ?? 'unknown'} -> ${c.now ?? 'unknown'}`;
+}
+
+/** The journal keeps the intent's inputs beside the plan, in the apply's plan column. */
+interface JournaledPlan extends ClusterPlan {
+  intentInputs?: Record<string, string | null>;
+}
+
+function splitJournaled(raw: unknown): {
+  plan: ClusterPlan;
+  inputs: Record<string, string | null> | undefined;
+} {
+  const { intentInputs, ...plan } = raw as JournaledPlan;
+  return { plan, inputs: intentInputs };
+}
+
 /**
  * Runs a cluster plan phase by phase. Every task transition is recorded before and after it runs,
  * so after a crash or a failure the next apply of the same plan resumes: tasks recorded as done
@@ -76,26 +140,58 @@ export class Orchestrator {
 
   /**
    * Runs a plan, or resumes one. `intentHash` names what the caller asked for (the spec, the hosts,
-   * the operation): when the newest unfinished apply of the cluster was asked for the same thing,
-   * its journaled plan is resumed, skipping what is done; otherwise `makePlan` builds a new plan from
-   * the hosts' state now, and an empty one ends here with `noChanges`, touching no host.
+   * the operation): when the newest unfinished apply of the cluster was asked for the same thing
+   * (`compareIntent` over `intentInputs`, journaled with it), its journaled plan is resumed, skipping
+   * what is done; otherwise it is closed as superseded, naming each input that changed (an
+   * `apply-superseded` event), and `makePlan` builds a new plan from the hosts' state now; an empty
+   * one ends here with `noChanges`, touching no host. An apply closed as superseded is never resumed.
    */
   async apply(
-    request: { cluster: string; intentHash: string; makePlan: () => Promise<ClusterPlan> },
+    request: {
+      cluster: string;
+      intentHash: string;
+      intentInputs?: Record<string, string | null>;
+      makePlan: () => Promise<ClusterPlan>;
+    },
     onEvent: (e: ApplyEvent) => void = () => undefined,
   ): Promise<ApplyOutcome> {
     const { store, log } = this.options;
-    const previous = store.latestUnfinished(request.cluster);
-    const resumed = previous !== undefined && previous.planHash === request.intentHash;
-    const plan = resumed ? (previous.plan as ClusterPlan) : await request.makePlan();
+    const latest = store.latestUnfinished(request.cluster);
+    // closed by a newer request already (and left newest by an apply that had nothing to do)
+    const previous = latest?.error?.details?.['superseded'] === true ? undefined : latest;
+    const journaled = previous ? splitJournaled(previous.plan) : undefined;
+    const comparison =
+      previous && journaled
+        ? compareIntent(
+            { hash: previous.planHash, inputs: journaled.inputs },
+            { hash: request.intentHash, inputs: request.intentInputs },
+          )
+        : undefined;
+    const resumed = previous !== undefined && comparison?.same === true;
+    const plan = resumed && journaled ? journaled.plan : await request.makePlan();
     const applyId = resumed ? previous.id : randomUUID();
-    if (previous && !resumed)
+    const empty = plan.phases.every((p) => p.tasks.length === 0);
+    if (previous && comparison && !comparison.same) {
+      const changed = comparison.changed.map(describeIntentChange);
+      const message =
+        changed.length > 0
+          ? `apply ${previous.id} was superseded, not resumed: ${changed.join('; ')}`
+          : `apply ${previous.id} was superseded, not resumed: it was asked for another spec, hosts or operation`;
       store.finishApply(previous.id, 'failed', this.now(), {
         code: 'plan_stale',
-        message: 'superseded by a newer apply of another spec',
+        message,
         retryable: false,
+        details: { superseded: true, ...(empty ? {} : { supersededBy: applyId }), changed },
       });
-    if (!resumed && plan.phases.every((p) => p.tasks.length === 0)) {
+      log.warn({ cluster: request.cluster, superseded: previous.id, changed }, 'unfinished apply superseded');
+      onEvent({ type: 'apply-superseded', applyId: previous.id, cluster: request.cluster, changed, message });
+    }
+    if (resumed && comparison?.same && comparison.unknown.length > 0)
+      log.info(
+        { cluster: request.cluster, applyId, unknown: comparison.unknown },
+        'resuming: inputs unknown when the apply started or now are not counted as changes',
+      );
+    if (!resumed && empty) {
       onEvent({ type: 'no-changes', cluster: request.cluster });
       log.info({ cluster: request.cluster }, 'apply found no changes');
       return { applyId: '', status: 'succeeded', resumed: false, noChanges: true, ran: [], skipped: [] };
@@ -106,7 +202,7 @@ export class Orchestrator {
         id: applyId,
         cluster: request.cluster,
         planHash: request.intentHash,
-        plan,
+        plan: request.intentInputs ? { ...plan, intentInputs: request.intentInputs } : plan,
         now: this.now(),
       });
     const alog = log.child({ applyId, cluster: plan.cluster });

@@ -10,7 +10,7 @@ import type { ControllerMetrics } from '../metrics.js';
 import { HostClient, stableCommandId, type HostRef } from '../host-client.js';
 import type { ApplyStore } from '../orchestrator/apply-store.js';
 import { Orchestrator, type ApplyEvent, type ApplyOutcome, type TaskRunner } from '../orchestrator/engine.js';
-import { sha256Of, type ClusterPlan, type Phase, type Task } from '../orchestrator/plan.js';
+import { canonicalJson, sha256Of, type ClusterPlan, type Phase, type Task } from '../orchestrator/plan.js';
 import { observeCluster, type Observation } from './observe.js';
 import { phaseRecord, phasesOf } from './phases/index.js';
 import type { PlanningContext, TaskRun } from './phase.js';
@@ -194,7 +194,10 @@ function hostSpecsOf(phases: readonly Phase[]): Array<{ host: string; spec: Host
   return specs;
 }
 
-/** What an apply is asked to do: a later request for the same thing resumes an unfinished apply of it. */
+/**
+ * What an apply is asked to do: a later request for the same thing resumes an unfinished apply of it.
+ * The engine compares `intentInputs` when this hash differs, to say which input changed.
+ */
 export function intentHash(cluster: ResolvedCluster, op: ClusterOperation): string {
   return sha256Of({
     op,
@@ -205,6 +208,29 @@ export function intentHash(cluster: ResolvedCluster, op: ClusterOperation): stri
       ? { etcd: cluster.etcdMembers.map((m) => [m.name, m.hostId, m.address]) }
       : {}),
   });
+}
+
+/**
+ * The intent's inputs by name, journaled with an apply so that a later request can name what differs.
+ * A host's address that cluster.yaml does not give is picked from the IPs its agent reports (facts,
+ * written in batches a kill -9 can lose, and empty while a host's /proc is unreadable): null when
+ * there was none to pick, which the engine treats as unknown, not as a change.
+ */
+export function intentInputs(cluster: ResolvedCluster, op: ClusterOperation): Record<string, string | null> {
+  const inputs: Record<string, string | null> = {
+    operation: canonicalJson(op),
+    spec: sha256Of(cluster.spec),
+    'cni manifest': cluster.cniManifest === undefined ? 'none' : sha256Of(cluster.cniManifest),
+  };
+  for (const h of cluster.hosts.values()) {
+    inputs[`host ${h.name}`] = `hostId ${h.hostId}, ${h.first ? 'first ' : ''}${h.role}`;
+    inputs[`host ${h.name} address`] = h.address ?? null;
+  }
+  for (const m of cluster.etcdMembers) {
+    inputs[`etcd member ${m.name}`] = `hostId ${m.hostId}`;
+    inputs[`etcd member ${m.name} address`] = m.address;
+  }
+  return inputs;
 }
 
 /**
@@ -327,6 +353,7 @@ export async function runClusterOperation(
       {
         cluster: cluster.spec.name,
         intentHash: intentHash(cluster, op),
+        intentInputs: intentInputs(cluster, op),
         makePlan: async () => (planned ?? (await planCluster(deps, cluster, op))).plan,
       },
       onEvent,
