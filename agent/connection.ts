@@ -130,6 +130,7 @@ export class AgentConnection {
     const { identity } = this.options;
     const controller = this.rotation.current();
     const log = this.options.log.child({ controller });
+    log.debug('dialing');
     const url = `${controller.replace(/^https:/, 'wss:').replace(/\/$/, '')}/v1/agent`;
     const ws = new WebSocket(url, {
       ca: [identity.caPem],
