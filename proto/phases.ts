@@ -21,6 +21,7 @@ export const PHASE_IDS = [
   'node-labels',
   'verify',
   'remove-node',
+  'etcd-remove-member',
   'reset',
   'renew-certs',
 ] as const;

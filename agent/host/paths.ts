@@ -31,6 +31,8 @@ export const WRITE_ALLOWLIST: readonly AllowedPath[] = [
   { path: '/var/lib/kctl-agent', kind: 'dir' },
   // the offline bundle's synced copy (agent/steps/bundle-sync.ts); apt reads it as a file: source
   { path: '/var/lib/kctl/bundle', kind: 'dir' },
+  // a removed managed etcd member's data (etcd.memberStop empties it; etcd itself writes it)
+  { path: '/var/lib/etcd/kctl', kind: 'dir' },
   { path: '/etc/default/kubelet', kind: 'file' },
   { path: '/etc/crictl.yaml', kind: 'file' },
   { path: '/etc/fstab', kind: 'file' },

@@ -77,6 +77,8 @@ export function opLoaders(options: Pick<HealthInput, 'clockOffset'> = {}): OpLoa
       load: async () => (await import('./etcd-snapshot-ops.js')).etcdSnapshotRemoveOp,
     },
     'etcd.memberAdd': { load: async () => (await import('./etcd-member-ops.js')).etcdMemberAddOp },
+    'etcd.memberRemove': { load: async () => (await import('./etcd-member-ops.js')).etcdMemberRemoveOp },
+    'etcd.memberStop': { load: async () => (await import('./etcd-member-ops.js')).etcdMemberStopOp },
     'packages.available': {
       load: async () => (await import('./package-index-ops.js')).packagesAvailableOp,
     },

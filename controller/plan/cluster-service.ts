@@ -90,7 +90,7 @@ export async function planCluster(
   const observed: Observation = await observeCluster(client, cluster, {
     prepare: op.kind === 'apply',
     extraHosts: extra,
-    ...(op.kind === 'remove-node' ? { adminExcept: op.node } : {}),
+    ...(op.kind === 'remove-node' ? { adminExcept: op.node, etcdMembershipExcept: op.node } : {}),
     certificates: op.kind === 'renew-certs',
   });
   const ctx: PlanningContext = {

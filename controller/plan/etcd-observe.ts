@@ -1,4 +1,4 @@
-import type { EtcdConnection } from '../../proto/etcd-ops.js';
+import type { EtcdConnection, EtcdStatus } from '../../proto/etcd-ops.js';
 import type { StepPlan } from '../../proto/results.js';
 import { ETCD_PKI_PATHS } from '../etcd/pki.js';
 import type { HostClient } from '../host-client.js';
@@ -64,6 +64,34 @@ async function memberList(
       };
     } catch {
       // not running, not formed yet, or no healthcheck pair yet: ask the next one
+    }
+  }
+  return undefined;
+}
+
+/** The running managed etcd as a surviving member reports it: for plans that remove a member. */
+export interface EtcdMembership {
+  status: EtcdStatus;
+  /** the member etcdctl ran on, and its client URL */
+  via: { host: string; endpoint: string };
+}
+
+/**
+ * The member list and health, asked of the cluster.yaml members other than `except` (the member
+ * about to go), in order, until one answers; undefined when none does.
+ */
+export async function observeEtcdMembership(
+  client: HostClient,
+  cluster: ResolvedCluster,
+  except: string | undefined,
+): Promise<EtcdMembership | undefined> {
+  for (const m of cluster.etcdMembers.filter((x) => x.name !== except).slice(0, STATUS_TRIES + 1)) {
+    const endpoint = etcdClientUrl(m.address);
+    try {
+      const status = await client.call(m, 'etcd.status', memberConnection(endpoint));
+      return { status, via: { host: m.name, endpoint } };
+    } catch {
+      // not running or not reachable: ask the next one
     }
   }
   return undefined;

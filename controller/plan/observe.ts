@@ -5,7 +5,12 @@ import type { StepPlan } from '../../proto/results.js';
 import { parseKubeVersion } from '../../proto/checks.js';
 import type { HostClient } from '../host-client.js';
 import { mapBounded } from '../map-bounded.js';
-import { observeEtcd, type EtcdObservation } from './etcd-observe.js';
+import {
+  observeEtcd,
+  observeEtcdMembership,
+  type EtcdMembership,
+  type EtcdObservation,
+} from './etcd-observe.js';
 import type { PlannedHost, ResolvedCluster } from './resolved-cluster.js';
 
 export type KubeadmState = OpResult<'kubeadm.state'>;
@@ -31,6 +36,8 @@ export interface Observation {
   nodesError?: string;
   /** etcd.mode managed: the etcd members' plans and the running cluster's members (when prepare is asked for) */
   etcd?: EtcdObservation;
+  /** etcd.mode managed, a plan that removes a member: the running cluster as a surviving member sees it */
+  etcdMembership?: EtcdMembership;
 }
 
 /**
@@ -70,6 +77,8 @@ export async function observeCluster(
     adminExcept?: string;
     /** read the certificates of the control planes that are members */
     certificates?: boolean;
+    /** etcd.mode managed: read the running member list through a member other than this one */
+    etcdMembershipExcept?: string;
   } = {
     prepare: true,
   },
@@ -93,6 +102,10 @@ export async function observeCluster(
   );
   const etcd =
     options.prepare && cluster.etcdMembers.length > 0 ? await observeEtcd(client, cluster) : undefined;
+  const etcdMembership =
+    options.etcdMembershipExcept !== undefined && cluster.etcdMembers.length > 0
+      ? await observeEtcdMembership(client, cluster, options.etcdMembershipExcept)
+      : undefined;
   const candidates = hosts.filter(
     (h) => h.name !== options.adminExcept && observed.get(h.name)?.state.initialized === true,
   );
@@ -117,5 +130,6 @@ export async function observeCluster(
     adminHost: admin?.name,
     ...(nodesError ? { nodesError } : {}),
     ...(etcd ? { etcd } : {}),
+    ...(etcdMembership ? { etcdMembership } : {}),
   };
 }

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { KctlError } from '../../proto/errors.js';
+import { ETCD_MANAGED_DATA_DIR } from '../../proto/etcd-member-ops.js';
 
 /**
  * An etcd member kctl manages (etcd.mode managed), for Debian's and Ubuntu's etcd-server package:
@@ -13,11 +14,8 @@ export const ETCD_UNIT = 'etcd.service';
 export const ETCD_CLIENT_PORT = 2379;
 export const ETCD_PEER_PORT = 2380;
 export const ETCD_METRICS_PORT = 2381;
-/**
- * Not the package's /var/lib/etcd/default: installing etcd-server starts a lone default member that
- * writes a single-member cluster there, and a member with a data dir ignores initial-cluster.
- */
-export const ETCD_MANAGED_DATA_DIR = '/var/lib/etcd/kctl';
+/** in proto: the agent's etcd.memberStop clears it (proto/etcd-member-ops.ts says why this one) */
+export { ETCD_MANAGED_DATA_DIR };
 /**
  * Where systemd's LoadCredential= hands the etcd user copies of the root-only files in kubeadm's
  * layout (/etc/kubernetes/pki/etcd/…), so the keys stay 0600 root there.

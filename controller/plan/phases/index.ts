@@ -14,6 +14,7 @@ import { upgradeControlPlanesPhase, upgradeFirstPhase, upgradeWorkersPhase } fro
 import { removeNodePhase, resetPhase } from './lifecycle.js';
 import { renewCertsPhase } from './certs.js';
 import { etcdMembersPhase, etcdPhase } from './etcd.js';
+import { etcdRemoveMemberPhase } from './etcd-remove.js';
 import { nodeLabelsPhase } from './node-labels.js';
 
 /** Every phase record by id: a phase id without a record does not compile. */
@@ -33,6 +34,7 @@ const RECORDS: Record<PhaseId, AnyPhaseRecord> = {
   'node-labels': nodeLabelsPhase,
   verify: verifyPhase,
   'remove-node': removeNodePhase,
+  'etcd-remove-member': etcdRemoveMemberPhase,
   reset: resetPhase,
   'renew-certs': renewCertsPhase,
 };
