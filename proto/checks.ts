@@ -11,13 +11,32 @@ export type NodeRole = z.infer<typeof NodeRole>;
 
 /**
  * A role in cluster.yaml: a Kubernetes node's (NodeRole), or `etcd`, a member of the etcd cluster
- * kctl manages (etcd.mode managed) that gets no kubelet, no kubeadm and joins no cluster.
+ * kctl manages (etcd.mode managed) that gets no kubelet, no kubeadm and joins no cluster, or `lb`,
+ * a dedicated HAProxy + keepalived host (ha.mode haproxy-keepalived), no node either.
  */
-export const HostRole = z.enum([...NodeRole.options, 'etcd']);
+export const HostRole = z.enum([...NodeRole.options, 'etcd', 'lb']);
 export type HostRole = z.infer<typeof HostRole>;
 
 const kubeVersion = z.string().regex(/^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]*)?$/, 'a version like v1.33.2');
 const shortText = OneLineText(256).min(1);
+
+/** What a host that runs HAProxy + keepalived checks before it gets them. */
+export const LoadBalancerCheckSpec = z.strictObject({
+  vip: z.string().min(2).max(64),
+  /** ha.interface: keepalived's VRRP interface, where the VIP goes */
+  interface: z.string().min(1).max(15),
+  /** this host's address, keepalived's unicast_src_ip */
+  address: z.string().min(2).max(64),
+  /** the other keepalived hosts' addresses: VRRP adverts go to each */
+  peers: z.array(z.string().min(2).max(64)).max(64),
+  /** the HAProxy frontend port (controlPlaneEndpoint.port): the VIP probe dials it */
+  port: z.number().int().min(1).max(65535),
+  /** no keepalived of this cluster holds the VIP yet: nothing may answer on it */
+  vipMustBeFree: z.boolean(),
+  /** HAProxy binds the VIP itself (dedicated lb hosts): the host needs ip_nonlocal_bind */
+  bindsVip: z.boolean(),
+});
+export type LoadBalancerCheckSpec = z.infer<typeof LoadBalancerCheckSpec>;
 
 export const PreflightSpec = z.strictObject({
   role: NodeRole,
@@ -40,6 +59,10 @@ export const PreflightSpec = z.strictObject({
   criSocket: shortText.optional(),
   /** kubeadm --ignore-preflight-errors: check ids, case-insensitive; "all" ignores every check */
   ignore: z.array(PreflightErrorName).max(256).optional(),
+  /** ha.mode haproxy-keepalived on this host: the VIP and VRRP checks (agent/checks/load-balancer.ts) */
+  loadBalancer: LoadBalancerCheckSpec.optional(),
+  /** `load-balancer`: only those checks (a dedicated lb host runs no kubeadm) */
+  only: z.literal('load-balancer').optional(),
 });
 export type PreflightSpec = z.infer<typeof PreflightSpec>;
 

@@ -150,8 +150,9 @@ export const ClusterSpec = z.strictObject({
       }),
       /**
        * HAProxy and keepalived on the control planes themselves (kubeadm's HA guide, "keepalived and
-       * haproxy as services"): keepalived holds `vip` (VRRP, unicast peers), HAProxy on the VIP at
-       * controlPlaneEndpoint.port forwards to every API server on 6443. That port must differ from 6443.
+       * haproxy as services"), or on the hosts with role lb when there are any: keepalived holds `vip`
+       * (VRRP, unicast peers), HAProxy on the VIP at controlPlaneEndpoint.port forwards to every API
+       * server on 6443. On the control planes that port must differ from 6443.
        */
       z.strictObject({
         mode: z.literal('haproxy-keepalived'),

@@ -7,6 +7,8 @@ import { z } from 'zod';
  */
 export const PHASE_IDS = [
   'preflight',
+  'load-balancer-checks',
+  'load-balancers',
   'prepare',
   'etcd',
   'etcd-members',

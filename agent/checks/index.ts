@@ -15,6 +15,7 @@ import { httpProxyChecks } from './http-proxy.js';
 import { identityChecks } from './identity.js';
 import { kernelModuleChecks } from './kernel-modules.js';
 import { kubeletVersionChecks } from './kubelet-version.js';
+import { loadBalancerChecks } from './load-balancer.js';
 import { portChecks } from './ports.js';
 import { resolvConfChecks } from './resolv-conf.js';
 import { rootChecks } from './root.js';
@@ -44,10 +45,13 @@ const CHECK_FAMILIES: readonly ((spec: PreflightSpec) => Check[])[] = [
   resolvConfChecks,
   diskChecks,
   selinuxFirewalldChecks,
+  loadBalancerChecks,
 ];
 
 /** The checks that apply to this spec (its phase and Kubernetes version), in report order. */
 export function preflightChecks(spec: PreflightSpec): Check[] {
+  // a dedicated lb host runs no kubeadm: only the VIP and VRRP checks
+  if (spec.only === 'load-balancer') return loadBalancerChecks(spec);
   return CHECK_FAMILIES.flatMap((family) => family(spec)).filter((check) => checkApplies(check, spec));
 }
 

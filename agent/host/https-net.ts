@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { request, type RequestOptions } from 'node:https';
 import { KctlError, WireError } from '../../proto/errors.js';
 import { MAX_FRAME_BYTES } from '../../proto/version.js';
+import { tcpAnswers } from './address-probe.js';
 import type { FetchOptions, JsonRequest, Net, StreamOptions, TlsTrust } from './net.js';
 
 const JSON_TIMEOUT_MS = 15_000;
@@ -15,6 +16,7 @@ export const httpsNet: Net = {
   fetchBytes,
   openStream,
   resolves,
+  answers: tcpAnswers,
 };
 
 /** node:https options for one request to `url`: TLS 1.2+, no shared agent, never the system CA list. */

@@ -58,4 +58,6 @@ export interface Net {
   openStream(url: string, options: StreamOptions): Promise<AsyncIterable<Uint8Array>>;
   /** true when the resolver answers for `name` within `timeoutMs` (getaddrinfo, as kubeadm's check) */
   resolves(name: string, timeoutMs: number): Promise<boolean>;
+  /** true when a host answers a TCP connection to `address:port` (accepts or refuses) within `timeoutMs` */
+  answers(address: string, port: number, timeoutMs: number): Promise<boolean>;
 }

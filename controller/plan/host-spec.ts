@@ -69,6 +69,8 @@ export function prepareHostSpec(
     containerdVersion?: string | undefined;
     /** every control plane in cluster.yaml's order: HAProxy's backends and keepalived's peers */
     controlPlanes?: readonly LbControlPlane[];
+    /** the dedicated lb hosts: when there are any, HAProxy and keepalived go there, not here */
+    loadBalancers?: readonly LbControlPlane[];
   } = {},
 ): HostSpec {
   checkContainerdConfigFits(spec.runtime.containerd.version, options.containerdVersion, host.name);
@@ -91,6 +93,7 @@ export function prepareHostSpec(
       prepPackages(spec, options.packageFormat),
       options.files ?? [],
       options.controlPlanes,
+      (options.loadBalancers ?? []).length > 0,
     ),
     ...prepRepoKey(spec, options.packageFormat),
     ...registryTrustStore(spec.runtime.containerd.registryCAs),
@@ -100,7 +103,8 @@ export function prepareHostSpec(
 /**
  * ha.mode haproxy-keepalived: a control plane also gets HAProxy and keepalived (packages unless
  * preinstalled, their files, their services), converged with the rest of the prepare phase, so the
- * VIP answers before `kubeadm init` dials it.
+ * VIP answers before `kubeadm init` dials it. Not when cluster.yaml has lb hosts: they get them
+ * (controller/plan/lb-host-spec.ts).
  */
 function withLoadBalancer(
   spec: ClusterSpec,
@@ -108,8 +112,9 @@ function withLoadBalancer(
   prep: Pick<HostSpec, 'packages' | 'services' | 'packagesFrom'>,
   files: HostSpec['files'],
   controlPlanes: readonly LbControlPlane[] | undefined,
+  dedicated: boolean,
 ): Pick<HostSpec, 'packages' | 'services' | 'packagesFrom' | 'files'> {
-  const lb = haproxyKeepalivedPackages(spec, host.role);
+  const lb = haproxyKeepalivedPackages(spec, host.role, dedicated);
   if (lb.services.length === 0) return { ...prep, files };
   const installs = prep.packages.length > 0;
   return {

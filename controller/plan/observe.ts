@@ -11,6 +11,7 @@ import {
   type EtcdMembership,
   type EtcdObservation,
 } from './etcd-observe.js';
+import { observeLoadBalancers, type LoadBalancerObservation } from './lb-observe.js';
 import type { PlannedHost, ResolvedCluster } from './resolved-cluster.js';
 
 export type KubeadmState = OpResult<'kubeadm.state'>;
@@ -36,6 +37,8 @@ export interface Observation {
   nodesError?: string;
   /** etcd.mode managed: the etcd members' plans and the running cluster's members (when prepare is asked for) */
   etcd?: EtcdObservation;
+  /** ha.mode haproxy-keepalived with lb hosts: their plans (when prepare is asked for) */
+  loadBalancers?: LoadBalancerObservation;
   /** etcd.mode managed, a plan that removes a member: the running cluster as a surviving member sees it */
   etcdMembership?: EtcdMembership;
 }
@@ -106,6 +109,10 @@ export async function observeCluster(
     options.etcdMembershipExcept !== undefined && cluster.etcdMembers.length > 0
       ? await observeEtcdMembership(client, cluster, options.etcdMembershipExcept)
       : undefined;
+  const loadBalancers =
+    options.prepare && cluster.loadBalancers.length > 0
+      ? await observeLoadBalancers(client, cluster)
+      : undefined;
   const candidates = hosts.filter(
     (h) => h.name !== options.adminExcept && observed.get(h.name)?.state.initialized === true,
   );
@@ -130,6 +137,7 @@ export async function observeCluster(
     adminHost: admin?.name,
     ...(nodesError ? { nodesError } : {}),
     ...(etcd ? { etcd } : {}),
+    ...(loadBalancers ? { loadBalancers } : {}),
     ...(etcdMembership ? { etcdMembership } : {}),
   };
 }

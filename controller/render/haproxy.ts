@@ -21,6 +21,13 @@ export interface HaproxyInput {
   backends: readonly HaproxyBackend[];
   /** the port each API server listens on (6443) */
   backendPort?: number;
+  /**
+   * `control-planes` (default): HAProxy shares each host with an API server and binds every
+   * address. `dedicated` (lb hosts): it binds the VIP itself (the hosts need ip_nonlocal_bind to
+   * start while another holds it) and 127.0.0.1 for keepalived's track script; nothing else of the
+   * host is exposed, and the endpoint port may be 6443.
+   */
+  placement?: 'control-planes' | 'dedicated';
 }
 
 function checkPort(port: number, what: string): void {
@@ -31,15 +38,17 @@ function checkPort(port: number, what: string): void {
 /**
  * haproxy.cfg for the API servers, after kubeadm's HA guide (ha-considerations.md): a TCP frontend
  * and a round-robin backend whose servers are checked over TLS on /readyz (any certificate: the
- * check asks readiness, clients verify the API server themselves). The frontend binds every
- * address rather than the VIP, so the backups need no net.ipv4.ip_nonlocal_bind, and the API
- * server (on 6443, all addresses) and HAProxy (on the endpoint port) share each host.
+ * check asks readiness, clients verify the API server themselves). On the control planes the
+ * frontend binds every address rather than the VIP, so the backups need no ip_nonlocal_bind, and
+ * the API server (on 6443, all addresses) and HAProxy (on the endpoint port) share each host.
+ * On dedicated lb hosts it binds the VIP (see `placement`).
  */
 export function renderHaproxyConfig(input: HaproxyInput): string {
   const backendPort = input.backendPort ?? API_SERVER_BACKEND_PORT;
   checkPort(input.frontendPort, 'frontend');
   checkPort(backendPort, 'backend');
-  if (input.frontendPort === backendPort)
+  const dedicated = input.placement === 'dedicated';
+  if (!dedicated && input.frontendPort === backendPort)
     throw new KctlError(
       'invalid_spec',
       `HAProxy cannot listen on ${input.frontendPort}: the API servers on the same hosts listen there; use another controlPlaneEndpoint.port such as 8443`,
@@ -58,7 +67,11 @@ export function renderHaproxyConfig(input: HaproxyInput): string {
       );
     return `    server ${b.name} ${b.address}:${backendPort}`;
   });
-  const bind = family === 4 ? `*:${input.frontendPort}` : `:::${input.frontendPort} v4v6`;
+  const bind = dedicated
+    ? `${input.vip}:${input.frontendPort}\n    bind 127.0.0.1:${input.frontendPort}`
+    : family === 4
+      ? `*:${input.frontendPort}`
+      : `:::${input.frontendPort} v4v6`;
   return `# Written by kctl (ha.mode: haproxy-keepalived); changes are overwritten.
 global
     log /dev/log local0

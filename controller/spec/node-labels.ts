@@ -7,12 +7,12 @@ export function checkNodeLabels(
   out: { errors: SpecIssue[]; warnings: SpecIssue[] },
 ): void {
   spec.hosts.forEach((h, i) => {
-    if (h.role === 'etcd') {
+    if (h.role === 'etcd' || h.role === 'lb') {
       for (const field of ['nodeLabels', 'nodeTaints', 'schedulable'] as const) {
         if (h[field] !== undefined)
           out.errors.push({
             path: `hosts[${i}].${field}`,
-            message: 'role etcd is no Kubernetes node: it has no labels, taints or scheduling',
+            message: `role ${h.role} is no Kubernetes node: it has no labels, taints or scheduling`,
           });
       }
       return;

@@ -32,11 +32,20 @@ export interface EtcdMemberAssignment {
   address: string | undefined;
 }
 
+/** A dedicated HAProxy + keepalived host (role lb): no Kubernetes node. */
+export interface LbHostAssignment {
+  name: string;
+  /** keepalived's unicast_src_ip and its peers' address for it, chosen as a node's would be */
+  address: string | undefined;
+}
+
 export interface RoleResolution {
   /** the Kubernetes nodes */
   assignments: HostAssignment[];
   /** the hosts with role etcd, in cluster.yaml's order */
   etcdMembers: EtcdMemberAssignment[];
+  /** the hosts with role lb, in cluster.yaml's order */
+  loadBalancers: LbHostAssignment[];
   errors: SpecIssue[];
   warnings: SpecIssue[];
 }
@@ -78,6 +87,7 @@ export function resolveHostRoles(spec: ClusterSpec, hosts: readonly EnrolledHost
   const taken = new Map<string, number>();
   const assignments: HostAssignment[] = [];
   const etcdMembers: EtcdMemberAssignment[] = [];
+  const loadBalancers: LbHostAssignment[] = [];
   const vip = haVipAddress(spec);
   const pod = parseCidr(spec.networking.podSubnet);
   const svc = parseCidr(spec.networking.serviceSubnet);
@@ -132,7 +142,8 @@ export function resolveHostRoles(spec: ClusterSpec, hosts: readonly EnrolledHost
           message: `host "${h.name}" reported no usable address; kubeadm will pick the default route's`,
         });
       }
-      if (vip !== undefined && h.ips.includes(vip) && entry.role !== 'control-plane') {
+      // keepalived puts the VIP on a control plane or, with lb hosts, on one of those
+      if (vip !== undefined && h.ips.includes(vip) && entry.role !== 'control-plane' && entry.role !== 'lb') {
         errors.push({
           path:
             spec.ha.mode === 'kube-vip' && spec.ha.vip !== undefined ? 'ha.vip' : 'controlPlaneEndpoint.host',
@@ -140,6 +151,7 @@ export function resolveHostRoles(spec: ClusterSpec, hosts: readonly EnrolledHost
         });
       }
       if (entry.role === 'etcd') etcdMembers.push({ name: h.name, address });
+      else if (entry.role === 'lb') loadBalancers.push({ name: h.name, address });
       else
         assignments.push({
           name: h.name,
@@ -170,12 +182,12 @@ export function resolveHostRoles(spec: ClusterSpec, hosts: readonly EnrolledHost
     });
   }
   const seen = new Map<string, string>();
-  for (const a of [...assignments, ...etcdMembers]) {
+  for (const a of [...assignments, ...etcdMembers, ...loadBalancers]) {
     if (a.address === undefined) continue;
     const other = seen.get(a.address);
     if (other !== undefined)
       errors.push({ path: 'hosts', message: `hosts "${other}" and "${a.name}" both advertise ${a.address}` });
     else seen.set(a.address, a.name);
   }
-  return { assignments, etcdMembers, errors, warnings };
+  return { assignments, etcdMembers, loadBalancers, errors, warnings };
 }

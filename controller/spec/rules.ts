@@ -126,11 +126,28 @@ function checkNetworks(spec: ClusterSpec, out: Findings): void {
   }
 }
 
-/** HAProxy shares each control plane with an API server on 6443; the VIP is no host's own address. */
+/**
+ * HAProxy shares each control plane with an API server on 6443 (not on dedicated lb hosts); the VIP
+ * is no host's own address; role lb only where HAProxy and keepalived are what kctl sets up.
+ */
 function checkHaproxyKeepalived(spec: ClusterSpec, out: Findings): void {
-  if (spec.ha.mode !== 'haproxy-keepalived') return;
+  const lbs = spec.hosts.flatMap((h, i) => (h.role === 'lb' ? [{ h, i }] : []));
+  if (spec.ha.mode !== 'haproxy-keepalived') {
+    for (const { i } of lbs)
+      out.errors.push({
+        path: `hosts[${i}].role`,
+        message: `role lb needs ha.mode haproxy-keepalived (it is ${spec.ha.mode}): kctl puts HAProxy and keepalived on lb hosts only in that mode`,
+      });
+    return;
+  }
   const { vip } = spec.ha;
-  if (spec.controlPlaneEndpoint.port === 6443)
+  const named = lbs.filter(({ h }) => h.name !== undefined).length;
+  if (lbs.length > 0 && named === lbs.length && named === 1)
+    out.warnings.push({
+      path: 'hosts',
+      message: 'one lb host: the VIP has no other host to move to when it fails',
+    });
+  if (lbs.length === 0 && spec.controlPlaneEndpoint.port === 6443)
     out.errors.push({
       path: 'controlPlaneEndpoint.port',
       message:

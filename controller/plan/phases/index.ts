@@ -16,10 +16,13 @@ import { renewCertsPhase } from './certs.js';
 import { etcdMembersPhase, etcdPhase } from './etcd.js';
 import { etcdRemoveMemberPhase } from './etcd-remove.js';
 import { nodeLabelsPhase } from './node-labels.js';
+import { loadBalancerChecksPhase, loadBalancersPhase } from './load-balancers.js';
 
 /** Every phase record by id: a phase id without a record does not compile. */
 const RECORDS: Record<PhaseId, AnyPhaseRecord> = {
   preflight: preflightPhase,
+  'load-balancer-checks': loadBalancerChecksPhase,
+  'load-balancers': loadBalancersPhase,
   prepare: preparePhase,
   etcd: etcdPhase,
   'etcd-members': etcdMembersPhase,
