@@ -67,7 +67,7 @@ function targetHost(deps: ClusterDeps, cluster: ResolvedCluster, node: string): 
 /** Every host a plan of this operation may address, by name. */
 function hostRefs(deps: ClusterDeps, cluster: ResolvedCluster, op: ClusterOperation): Map<string, HostRef> {
   const refs = new Map<string, HostRef>(
-    [...cluster.hosts.values(), ...cluster.etcdMembers].map((h) => [h.name, h]),
+    [...cluster.hosts.values(), ...cluster.etcdMembers, ...cluster.loadBalancers].map((h) => [h.name, h]),
   );
   if (op.kind === 'remove-node') refs.set(op.node, targetHost(deps, cluster, op.node));
   return refs;
@@ -207,6 +207,9 @@ export function intentHash(cluster: ResolvedCluster, op: ClusterOperation): stri
     ...(cluster.etcdMembers.length > 0
       ? { etcd: cluster.etcdMembers.map((m) => [m.name, m.hostId, m.address]) }
       : {}),
+    ...(cluster.loadBalancers.length > 0
+      ? { lb: cluster.loadBalancers.map((m) => [m.name, m.hostId, m.address]) }
+      : {}),
   });
 }
 
@@ -229,6 +232,10 @@ export function intentInputs(cluster: ResolvedCluster, op: ClusterOperation): Re
   for (const m of cluster.etcdMembers) {
     inputs[`etcd member ${m.name}`] = `hostId ${m.hostId}`;
     inputs[`etcd member ${m.name} address`] = m.address;
+  }
+  for (const m of cluster.loadBalancers) {
+    inputs[`lb host ${m.name}`] = `hostId ${m.hostId}`;
+    inputs[`lb host ${m.name} address`] = m.address;
   }
   return inputs;
 }
