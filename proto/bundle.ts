@@ -13,6 +13,8 @@ export const BUNDLE_API_VERSION = 'kctl.dev/v1alpha1';
 export const BUNDLE_HOST_DIR = '/var/lib/kctl/bundle';
 /** The bundle's apt repository, as a local source on the host (apt never talks to the network). */
 export const BUNDLE_APT_HOST_DIR = `${BUNDLE_HOST_DIR}/apt`;
+/** The bundle's yum/dnf repository (kctl bundle build --format rpm): a `file://` baseurl for dnf. */
+export const BUNDLE_RPM_HOST_DIR = `${BUNDLE_HOST_DIR}/rpm`;
 /** Where apt finds the bundle repository's key (`signed-by=` in the bundle's sources line). */
 export const BUNDLE_APT_KEYRING = '/etc/apt/keyrings/kctl-bundle.gpg';
 /** The repository's binary keyring inside the bundle (made by buildOfflineAptRepo). */

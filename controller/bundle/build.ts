@@ -3,13 +3,27 @@ import { basename, join, resolve } from 'node:path';
 import { KctlError } from '../../proto/errors.js';
 import type { BundleManifest } from '../../proto/bundle.js';
 import type { BundleImage } from '../../proto/bundle-images.js';
-import { DEFAULT_REPO_PACKAGES, buildOfflineAptRepo, type RepoPackage } from './offline-repo.js';
+import {
+  DEFAULT_REPO_PACKAGES,
+  buildOfflineAptRepo,
+  type OfflineAptRepo,
+  type RepoPackage,
+} from './offline-repo.js';
 import { bundlePackageTargets, verifyAptClosure } from './closure.js';
 import { MANIFEST_FILE, writeManifest } from './manifest.js';
 import { addBundleImages, removeBundleImages, type BundleImagesOptions } from './images.js';
+import { BUNDLE_RPM_DIR, buildBundleRpmRepo } from './rpm-repo.js';
+
+/** deb: DIR/apt for Debian/Ubuntu hosts; rpm: DIR/rpm for dnf hosts (EL, Fedora). */
+export type BundleFormat = 'deb' | 'rpm';
+export const BUNDLE_FORMATS: readonly BundleFormat[] = ['deb', 'rpm'];
 
 export interface BuildBundleOptions {
   outDir: string;
+  /** which repositories the bundle holds; default deb only */
+  formats?: readonly BundleFormat[];
+  /** rpm: the .rpm files of DIR/rpm (kubeadm, kubelet, kubectl, cri-tools, kubernetes-cni, containerd, runc) */
+  rpms?: string[];
   /** fetched with their dependencies by this machine's apt; buildOfflineAptRepo's default when absent */
   packages?: string[];
   /** more .deb files (e.g. kubeadm, kubelet, kubectl) */
@@ -25,14 +39,18 @@ export interface BuildBundleOptions {
 export interface BuiltBundle {
   dir: string;
   manifest: BundleManifest;
+  /** the apt repository's packages (none without deb) */
   packages: RepoPackage[];
-  fingerprint: string;
+  /** the rpm repository's packages (none without rpm) */
+  rpmPackages: RepoPackage[];
+  /** the apt repository's key; undefined without deb */
+  fingerprint: string | undefined;
   images: BundleImage[];
 }
 
 /**
- * `kctl bundle build`: DIR/apt is the signed flat apt repository (buildOfflineAptRepo), and
- * DIR/manifest.json lists every file under DIR with its SHA-256 and size. Other files an operator
+ * `kctl bundle build`: DIR/apt is the signed flat apt repository (buildOfflineAptRepo), DIR/rpm
+ * (--format rpm) a createrepo_c repository for dnf hosts (rpm-repo.ts), and DIR/manifest.json lists every file under DIR with its SHA-256 and size. Other files an operator
  * put in DIR (binaries) are listed too. A non-empty DIR that is not a bundle is refused, so a
  * mistyped --out cannot sweep unrelated files into a bundle.
  */
@@ -46,6 +64,33 @@ export async function buildBundle(options: BuildBundleOptions): Promise<BuiltBun
   }
   await mkdir(dir, { recursive: true, mode: 0o755 });
   await rm(join(dir, MANIFEST_FILE), { force: true });
+  const formats = new Set(options.formats ?? ['deb']);
+  if (formats.size === 0) throw new KctlError('invalid_args', '--format names no package format');
+  const apt = formats.has('deb') ? await buildAptPart(dir, options) : undefined;
+  if (!apt) await rm(join(dir, 'apt'), { recursive: true, force: true });
+  const rpmPackages = formats.has('rpm')
+    ? await buildBundleRpmRepo({
+        outDir: join(dir, BUNDLE_RPM_DIR),
+        rpms: options.rpms ?? [],
+        ...(options.installMissing !== undefined ? { installMissing: options.installMissing } : {}),
+      })
+    : [];
+  if (!formats.has('rpm')) await rm(join(dir, BUNDLE_RPM_DIR), { recursive: true, force: true });
+  const images = options.images ? await addBundleImages(dir, options.images) : undefined;
+  if (!images) await removeBundleImages(dir);
+  const manifest = await writeManifest(dir, options.now, images);
+  return {
+    dir,
+    manifest,
+    packages: apt?.packages ?? [],
+    rpmPackages,
+    fingerprint: apt?.fingerprint,
+    images: images ?? [],
+  };
+}
+
+/** DIR/apt with the dependency closure of what was asked for, refused when it cannot install on its own. */
+async function buildAptPart(dir: string, options: BuildBundleOptions): Promise<OfflineAptRepo> {
   // the extra .debs' Depends (kubelet: iptables, conntrack, ...) are fetched too (closure.ts)
   const packages = await bundlePackageTargets(options.packages ?? DEFAULT_REPO_PACKAGES, options.debs ?? []);
   const repo = await buildOfflineAptRepo({
@@ -69,8 +114,5 @@ export async function buildBundle(options: BuildBundleOptions): Promise<BuiltBun
     baseStatus:
       options.baseRootfs !== undefined ? join(options.baseRootfs, 'var/lib/dpkg/status') : undefined,
   });
-  const images = options.images ? await addBundleImages(dir, options.images) : undefined;
-  if (!images) await removeBundleImages(dir);
-  const manifest = await writeManifest(dir, options.now, images);
-  return { dir, manifest, packages: repo.packages, fingerprint: repo.fingerprint, images: images ?? [] };
+  return repo;
 }

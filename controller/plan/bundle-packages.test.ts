@@ -34,6 +34,18 @@ describe('the offline bundle carries what a plan installs', () => {
     );
   });
 
+  it.each([
+    ['1.31.2', true],
+    ['1.31.2-150500.1.1', true],
+    ['1.31.3', false],
+    ['1.31', false],
+  ])('judges an rpm pin %s against the bundle rpm repository (carried: %s)', (version, carried) => {
+    const rpm = ['kubeadm', 'kubelet', 'kubectl'].map((n) => `rpm/${n}-1.31.2-150500.1.1.noarch.rpm`);
+    const check = () => checkBundleCarries([spec(version)], [...rpm, 'rpm/repodata/repomd.xml']);
+    if (carried) expect(check).not.toThrow();
+    else expect(check).toThrow(`kubeadm ${version} (the bundle has 1.31.2-150500.1.1)`);
+  });
+
   it('does not judge specs whose packages come from elsewhere', () => {
     expect(() => checkBundleCarries([spec('1.99.0-1.1', 'elsewhere')], BUNDLE)).not.toThrow();
   });

@@ -1,6 +1,7 @@
 import { KctlError } from '../../proto/errors.js';
 import type { SpecIssue } from '../../proto/cluster-spec.js';
 import type { HostSpec } from '../../proto/host-spec.js';
+import { rpmVersionsIn } from '../bundle/rpm-repo.js';
 
 /** `apt/kubeadm_1.31.3-1.1_all.deb` -> kubeadm 1.31.3-1.1: the .deb files an offline bundle carries. */
 export function debVersionsIn(paths: readonly string[]): Map<string, Set<string>> {
@@ -22,12 +23,18 @@ export function debVersionsIn(paths: readonly string[]): Map<string, Set<string>
  */
 export function checkBundleCarries(specs: readonly HostSpec[], bundlePaths: readonly string[]): void {
   const have = debVersionsIn(bundlePaths);
+  const rpms = rpmVersionsIn(bundlePaths);
+  for (const [name, versions] of rpms) have.set(name, new Set([...(have.get(name) ?? []), ...versions]));
+  // rpm pins leave the release out: 1.31.2 is met by 1.31.2-150500.1.1, as dnf resolves it
+  const carries = (name: string, version: string): boolean =>
+    have.get(name)?.has(version) === true ||
+    [...(rpms.get(name) ?? [])].some((v) => v.startsWith(`${version}-`));
   const missing = new Map<string, string[]>();
   for (const spec of specs) {
     if (spec.packagesFrom !== 'bundle') continue;
     for (const p of spec.packages) {
       if (!p.name.startsWith('kube') || p.version === undefined) continue;
-      if (have.get(p.name)?.has(p.version)) continue;
+      if (carries(p.name, p.version)) continue;
       missing.set(`${p.name} ${p.version}`, [...(have.get(p.name) ?? [])].sort());
     }
   }

@@ -170,11 +170,14 @@ describe('cluster.yaml -> host files and settings', () => {
     expect(prepareFilesInputFor(full, { packageFormat: 'deb' }).packageRepo?.format).toBe('deb');
   });
 
-  it('refuses the bundle for rpm hosts: it holds an apt repository only', () => {
+  it('gives rpm hosts the bundle too (its rpm repository, kctl bundle build --format rpm)', () => {
     const spec = specOf(
       'kubernetesVersion: v1.31.2\ncontrolPlaneEndpoint: {host: 198.18.0.11}\npackages: {source: bundle}',
     );
-    expect(() => packageRepoInputFor(spec, 'rpm')).toThrow(/apt repository only/);
+    expect(packageRepoInputFor(spec, 'rpm')).toEqual({
+      kubernetesVersion: 'v1.31.2',
+      source: { kind: 'bundle' },
+    });
   });
 
   it('passes the version, kube-proxy mode, pod network and kernel to host preparation', () => {

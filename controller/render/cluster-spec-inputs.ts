@@ -10,7 +10,6 @@ import { CRI_SOCKET } from './kubeadm.js';
 import { etcdClientUrl } from './etcd.js';
 import { KUBE_VIP_MANIFEST_PATH, renderKubeVipManifest } from './kube-vip.js';
 import { kctlImage } from '../images/cluster-images.js';
-import { bundleFormatError } from './packages.js';
 import type { PrepareFilesInput } from './prepare-files.js';
 import { kubeadmTaints, kubeletNodeLabels, type NodeRegistrationSpec } from './node-registration.js';
 import type {
@@ -157,7 +156,7 @@ export function containerdFiles(spec: ClusterSpec): HostFile[] {
 }
 
 /** The package repo for this format, or undefined when kctl installs nothing (`preinstalled`). */
-export function packageRepoInputFor(spec: ClusterSpec, format: PackageFormat): PackageRepoInput | undefined {
+export function packageRepoInputFor(spec: ClusterSpec, _format: PackageFormat): PackageRepoInput | undefined {
   const { kubernetesVersion, packages } = spec;
   switch (packages.source) {
     case 'upstream':
@@ -165,8 +164,8 @@ export function packageRepoInputFor(spec: ClusterSpec, format: PackageFormat): P
     case 'mirror':
       return { kubernetesVersion, source: { kind: 'mirror', baseUrl: packages.url } };
     case 'bundle':
-      // synced to the host by the agent (over its own mTLS connection), so no controller URL is needed
-      if (format === 'rpm') throw bundleFormatError();
+      // synced to the host by the agent (over its own mTLS connection), so no controller URL is needed;
+      // deb hosts read its apt/, rpm hosts its rpm/ (kctl bundle build --format)
       return { kubernetesVersion, source: { kind: 'bundle' } };
     case 'preinstalled':
       return undefined;

@@ -103,10 +103,14 @@ describe('Kubernetes package sources', () => {
     expect(() => renderYumRepo(input)).toThrow(/URL/);
   });
 
-  it('refuses the bundle for rpm hosts: it holds an apt repository only', () => {
-    expect(() => renderYumRepo({ kubernetesVersion: 'v1.31.2', source: { kind: 'bundle' } })).toThrow(
-      /apt repository only/,
-    );
+  it('points rpm hosts at the synced bundle directory, trusting the signed bundle manifest rather than a key', () => {
+    const repo = renderYumRepo({ kubernetesVersion: 'v1.31.2', source: { kind: 'bundle' } });
+    expect(repo).toContain('[kubernetes]\n');
+    expect(repo).toContain('baseurl=file:///var/lib/kctl/bundle/rpm\n');
+    expect(repo).toContain('gpgcheck=0\n');
+    expect(repo).toContain('metadata_expire=0\n');
+    expect(repo).toContain('exclude=kubelet kubeadm kubectl cri-tools kubernetes-cni\n');
+    expect(repo).not.toMatch(/https?:/);
   });
 
   it.each([

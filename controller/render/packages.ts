@@ -1,7 +1,7 @@
 import type { HostFile, HostRepoKey } from '../../proto/host-spec.js';
 import { KEY_FINGERPRINT_FIELD } from '../../proto/cluster-spec.js';
 import { KctlError } from '../../proto/errors.js';
-import { BUNDLE_APT_HOST_DIR, BUNDLE_APT_KEYRING } from '../../proto/bundle.js';
+import { BUNDLE_APT_HOST_DIR, BUNDLE_APT_KEYRING, BUNDLE_RPM_HOST_DIR } from '../../proto/bundle.js';
 import { kubeVersion } from '../../proto/kube-version.js';
 import type { PackageFormat, PackageRepoInput } from './types.js';
 
@@ -45,14 +45,6 @@ export function packageFormatFor(osId: string): PackageFormat | undefined {
   if (DEB_FAMILY.has(osId)) return 'deb';
   if (RPM_FAMILY.has(osId)) return 'rpm';
   return undefined;
-}
-
-/** The bundle holds an apt repository only (kctl bundle build): an rpm host cannot use it. */
-export function bundleFormatError(): KctlError {
-  return new KctlError(
-    'invalid_spec',
-    'packages.source: bundle holds an apt repository only; hosts that use rpm need source upstream or mirror',
-  );
 }
 
 /** A URL that goes into a repo file line as is: one token, http(s). */
@@ -117,7 +109,7 @@ export function renderAptSource(input: PackageRepoInput): string {
 /** /etc/yum.repos.d/kubernetes.repo with the Kubernetes packages excluded from ordinary updates. */
 export function renderYumRepo(input: PackageRepoInput): string {
   const { minor } = kubeVersion(input.kubernetesVersion);
-  if (input.source.kind === 'bundle') throw bundleFormatError();
+  if (input.source.kind === 'bundle') return renderBundleYumRepo(minor);
   const baseurl = `${kubernetesRepoBase(input)}/rpm/`;
   return [
     `[${KUBERNETES_YUM_REPO_ID}]`,
@@ -127,6 +119,28 @@ export function renderYumRepo(input: PackageRepoInput): string {
     'gpgcheck=1',
     // the key the agent fetched and checked against the pin, not one dnf would fetch unchecked
     `gpgkey=file://${KUBERNETES_RPM_KEY}`,
+    `exclude=${YUM_EXCLUDES}`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * The offline bundle's rpm repository, synced by the agent to BUNDLE_RPM_HOST_DIR. No gpgcheck:
+ * the bundle's packages and metadata are trusted because the manifest listing their SHA-256 is
+ * signed by the controller CA the agent pinned, and bundle-sync checks every file against it
+ * before dnf reads any (the apt part gets its keyring from the same bundle, so it trusts nothing
+ * more). Operators' own signed rpms keep their signatures; dnf just does not need a key for them.
+ * metadata_expire=0: a re-synced bundle is read at once, and a local read costs nothing.
+ */
+function renderBundleYumRepo(minor: number): string {
+  return [
+    `[${KUBERNETES_YUM_REPO_ID}]`,
+    `name=Kubernetes v1.${minor} (kctl offline bundle)`,
+    `baseurl=file://${BUNDLE_RPM_HOST_DIR}`,
+    'enabled=1',
+    'gpgcheck=0',
+    'repo_gpgcheck=0',
+    'metadata_expire=0',
     `exclude=${YUM_EXCLUDES}`,
     '',
   ].join('\n');
