@@ -103,6 +103,19 @@ describe('wire frames', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
+  it.each([
+    [
+      'in an array element',
+      '{"type":"result","id":"c","replayed":false,"outcome":{"ok":true,"value":[1,{"__proto__":{"polluted":1}}]}}',
+    ],
+    ['at the top level', '{"__proto__":{"polluted":1},"type":"heartbeat","seq":1,"sentAt":1}'],
+  ])('rejects a prototype key %s (the depth walk checks keys, no reviver)', (_where, raw) => {
+    const r = parseJson(raw, AgentFrame);
+    expect(r).toMatchObject({ ok: false, error: { code: 'invalid_frame' } });
+    if (!r.ok) expect(r.error.message).toContain('__proto__');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
   it('rejects nesting deeper than the limit', () => {
     let value = '1';
     for (let i = 0; i < 100; i++) value = `[${value}]`;

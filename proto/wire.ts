@@ -158,16 +158,16 @@ export function parseJson<T>(raw: string | Buffer, schema: z.ZodType<T>, what = 
     return fail('frame_too_large', `${what} of ${size} bytes exceeds the limit of ${MAX_FRAME_BYTES} bytes`);
   }
   let data: unknown;
+  let depth: number;
   try {
-    data = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'), (key, value: unknown) => {
-      if (FORBIDDEN_KEYS.has(key)) throw new ForbiddenKey(key);
-      return value;
-    });
+    data = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+    // keys are checked in the depth walk, not by a reviver: a reviver makes every parse 2-3x slower
+    // (JSON.parse keeps "__proto__" as an own key, so the walk sees it; nothing was merged yet)
+    depth = nestingDepth(data, 0);
   } catch (err) {
     if (err instanceof ForbiddenKey) return fail('invalid_frame', `${what}: key "${err.key}" is not allowed`);
     return fail('invalid_frame', `${what} is not valid JSON: ${(err as Error).message}`);
   }
-  const depth = nestingDepth(data, 0);
   if (depth > MAX_DEPTH) return fail('invalid_frame', `${what} nests deeper than ${MAX_DEPTH} levels`);
   const parsed = schema.safeParse(data);
   if (!parsed.success) return fail('invalid_frame', `${what}: ${describeZodError(parsed.error)}`);
@@ -180,12 +180,14 @@ class ForbiddenKey extends Error {
   }
 }
 
+/** Nesting depth of a parsed value; throws ForbiddenKey at the first prototype key (S9). */
 function nestingDepth(value: unknown, depth: number): number {
   if (depth > MAX_DEPTH) return depth;
   if (value === null || typeof value !== 'object') return depth;
   let max = depth + 1;
-  for (const child of Object.values(value as Record<string, unknown>)) {
-    max = Math.max(max, nestingDepth(child, depth + 1));
+  for (const key of Object.keys(value)) {
+    if (FORBIDDEN_KEYS.has(key)) throw new ForbiddenKey(key);
+    max = Math.max(max, nestingDepth((value as Record<string, unknown>)[key], depth + 1));
     if (max > MAX_DEPTH) break;
   }
   return max;
