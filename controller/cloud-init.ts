@@ -1,6 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import { stringify } from 'yaml';
+import { HostRole } from '../proto/checks.js';
 import { KctlError, describeZodError } from '../proto/errors.js';
 
 /**
@@ -129,13 +130,12 @@ CapabilityBoundingSet=~CAP_SYS_TIME CAP_WAKE_ALARM CAP_SYS_PACCT CAP_LEASE CAP_B
 WantedBy=multi-user.target
 `;
 
-const HostRole = z.enum(['worker', 'control-plane']);
 const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');
 /**
  * An https URL made of characters that need no escaping in a systemd ExecStart= line (no "%", "$",
  * quotes, spaces or backslashes): a controller address and an artifact path.
  */
-const PlainHttpsUrl = z
+export const PlainHttpsUrl = z
   .string()
   .max(2048)
   .regex(
@@ -143,17 +143,25 @@ const PlainHttpsUrl = z
     'must be an https:// URL of letters, digits and . _ ~ / - only',
   );
 
-export const CloudInitInput = z.strictObject({
-  controllerUrl: PlainHttpsUrl,
-  caPin: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 lowercase hex>'),
-  /** the controller CA certificate (PEM) whose public key `caPin` pins */
-  caCertPem: z.string().max(16_384).includes('-----BEGIN CERTIFICATE-----'),
-  /** a fresh bootstrap token (short TTL, one use); it is written only into agent.yaml */
-  token: z.string().regex(/^[a-z0-9]{6}\.[a-z0-9]{16}$/, 'must match [a-z0-9]{6}.[a-z0-9]{16}'),
-  role: HostRole,
-  labels: z.record(z.string().regex(/^[a-z0-9][a-z0-9._/-]{0,62}$/), z.string().max(63)).default({}),
-  agentArtifact: z.strictObject({ url: PlainHttpsUrl, sha256: Sha256Hex }),
-});
+export const CloudInitInput = z
+  .strictObject({
+    /** one controller (before issue 16); `controllerUrls` lists the replicas */
+    controllerUrl: PlainHttpsUrl.optional(),
+    /** the URLs of the controller's replicas (one fleet, one CA); the agent fails over between them */
+    controllerUrls: z.array(PlainHttpsUrl).min(1).max(16).optional(),
+    caPin: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 lowercase hex>'),
+    /** the controller CA certificate (PEM) whose public key `caPin` pins */
+    caCertPem: z.string().max(16_384).includes('-----BEGIN CERTIFICATE-----'),
+    /** a fresh bootstrap token (short TTL, one use); it is written only into agent.yaml */
+    token: z.string().regex(/^[a-z0-9]{6}\.[a-z0-9]{16}$/, 'must match [a-z0-9]{6}.[a-z0-9]{16}'),
+    role: HostRole,
+    labels: z.record(z.string().regex(/^[a-z0-9][a-z0-9._/-]{0,62}$/), z.string().max(63)).default({}),
+    agentArtifact: z.strictObject({ url: PlainHttpsUrl, sha256: Sha256Hex }),
+  })
+  .refine((v) => v.controllerUrl !== undefined || v.controllerUrls !== undefined, {
+    message: 'controllerUrls (or controllerUrl) is required',
+    path: ['controllerUrls'],
+  });
 export type CloudInitInput = z.input<typeof CloudInitInput>;
 
 /** The oneshot unit that downloads, verifies, installs and starts the agent (see the file comment). */
@@ -219,9 +227,15 @@ export function renderCloudInit(input: CloudInitInput): string {
   if (v.labels.role !== undefined && v.labels.role !== v.role) {
     throw new KctlError('invalid_args', `Label role=${v.labels.role} contradicts --role ${v.role}`);
   }
+  // one entry per replica, as the agent's config demands (host compared without case)
+  const controllers = new Map<string, string>();
+  for (const url of [...(v.controllerUrl ? [v.controllerUrl] : []), ...(v.controllerUrls ?? [])]) {
+    const key = new URL(url).href.replace(/\/+$/, '');
+    if (!controllers.has(key)) controllers.set(key, url.replace(/\/+$/, ''));
+  }
   const agentConfig = stringify(
     {
-      controller: v.controllerUrl,
+      controllers: [...controllers.values()],
       caPin: v.caPin,
       token: v.token,
       labels: { ...v.labels, role: v.role },

@@ -3,18 +3,21 @@
 # installs the systemd unit, then enables and starts it. Idempotent: a second run with the same
 # flags changes nothing. Refuses to run without a CA pin. See docs/install.md.
 #
-#   sh install.sh --controller https://198.18.0.1:7443 --ca-pin sha256:<64 hex> \
+#   sh install.sh --controller https://198.18.0.1:7443 [--controller https://198.18.0.2:7443 ...] --ca-pin sha256:<64 hex> \
 #     --token abcdef.0123456789abcdef --sha256 <64 hex of the agent binary> \
 #     (--binary ./kctl-agent-linux-x64 | --binary-url https://198.18.0.1:7443/artifacts/kctl-agent-linux-x64) \
 #     [--ca-cert controller-ca.pem] [--labels role=worker,zone=a] [--token-file FILE] [--root DIR]
 #
 # --root DIR installs every file under DIR (for tests and image builds); systemctl is still the
 # one found on PATH.
+#
+# --controller may be repeated, or given a comma-separated list: the URLs of the controller's
+# replicas (one fleet, one CA pin); the agent fails over between them (docs/install.md).
 set -eu
 
 usage() {
 	cat <<'USAGE'
-usage: install.sh --controller URL --ca-pin sha256:HEX (--token T | --token-file FILE)
+usage: install.sh --controller URL[,URL...] [--controller URL ...] --ca-pin sha256:HEX (--token T | --token-file FILE)
                   --sha256 HEX (--binary PATH | --binary-url URL)
                   [--ca-cert FILE] [--labels k=v,...] [--root DIR]
 USAGE
@@ -47,7 +50,7 @@ while [ $# -gt 0 ]; do
 	--controller | --ca-pin | --token | --token-file | --labels | --binary | --binary-url | --sha256 | --ca-cert | --root)
 		[ $# -ge 2 ] || die "$1 needs a value"
 		case $1 in
-		--controller) controller=$2 ;;
+		--controller) controller="$controller${controller:+,}$2" ;;
 		--ca-pin) ca_pin=$2 ;;
 		--token) token=$2 ;;
 		--token-file) token_file=$2 ;;
@@ -71,8 +74,31 @@ done
 
 [ -n "$ca_pin" ] || die "refusing to install without --ca-pin: the agent must pin the controller CA (sha256:<64 hex> of its public key, as printed by 'kctl controller init')"
 matches 'sha256:[0-9a-f]{64}' "$ca_pin" || die "--ca-pin must be sha256:<64 lowercase hex>, got \"$ca_pin\""
-matches 'https://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?/?' "$controller" ||
-	die "--controller must be an https:// URL with a host and optional port, got \"$controller\""
+[ -n "$controller" ] || die "--controller must be an https:// URL with a host and optional port, got none"
+# --controller URLs -> "  - "URL"" lines in the order given; each one checked, a repeated one refused
+# (compared without case, as the agent does: it would refuse the config at start)
+controller_lines=''
+controller_keys=''
+n=0
+old_ifs=$IFS
+IFS=,
+set -f # no pathname expansion: "[::1]" in an IPv6 URL is a glob
+# shellcheck disable=SC2086 # splitting on commas is the point
+set -- $controller
+set +f
+IFS=$old_ifs
+[ $# -gt 0 ] || die "--controller must be an https:// URL with a host and optional port, got \"$controller\""
+for url in "$@"; do
+	n=$((n + 1))
+	matches 'https://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?/?' "$url" ||
+		die "--controller must be an https:// URL with a host and optional port, got \"$url\" (controller $n)"
+	url=${url%/}
+	key=$(printf '%s' "$url" | tr '[:upper:]' '[:lower:]')
+	case "$nl$controller_keys" in *"$nl$key$nl"*) die "--controller \"$url\" is given twice" ;; esac
+	controller_keys="$controller_keys$key$nl"
+	controller_lines="$controller_lines  - \"$url\"$nl"
+done
+[ "$n" -le 16 ] || die "--controller: at most 16 controller URLs, got $n"
 if [ -n "$token_file" ]; then
 	[ -z "$token" ] || die "give --token or --token-file, not both"
 	IFS= read -r token <"$token_file" || [ -n "$token" ] || die "cannot read a token from \"$token_file\""
@@ -204,7 +230,7 @@ fi
 
 config=$(
 	printf '# Written by kctl install.sh; the agent reads it at start (fields: agent/config.ts).\n'
-	printf 'controller: "%s"\n' "$controller"
+	printf 'controllers:\n%s' "$controller_lines"
 	printf 'caPin: "%s"\n' "$ca_pin"
 	printf 'token: "%s"\n' "$token"
 	if [ -n "$label_lines" ]; then printf 'labels:\n%s\n' "$label_lines"; else printf 'labels: {}\n'; fi

@@ -6,7 +6,7 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { parseAgentConfig } from '../../agent/config.js';
+import { agentControllerUrls, parseAgentConfig } from '../../agent/config.js';
 import { AGENT_UNIT, renderCloudInit, type CloudInitInput } from '../../controller/cloud-init.js';
 import { ensurePrograms, tempDir } from './system-tools.js';
 import { makeTestPki, type TestPki } from './test-pki.js';
@@ -45,7 +45,7 @@ afterAll(async () => {
 });
 
 const input = (over: Partial<CloudInitInput> = {}): CloudInitInput => ({
-  controllerUrl: base,
+  controllerUrls: [base],
   caPin: pki.caPin,
   caCertPem: pki.caCertPem,
   token: TOKEN,
@@ -76,11 +76,49 @@ describe('kctl cloud-init user-data', () => {
       (f) => f.path === '/etc/kctl/agent.yaml',
     )!;
     expect(parseAgentConfig(config.content, 'agent.yaml')).toMatchObject({
-      controller: base,
+      controllers: [base],
       caPin: pki.caPin,
       token: TOKEN,
       labels: { role: 'control-plane' },
     });
+  });
+
+  it("writes every replica's URL into agent.yaml, once each, in order (issue 16)", () => {
+    const userData = renderCloudInit(
+      input({
+        controllerUrls: [
+          base,
+          'https://c2.example:7443/',
+          'https://[fd00::3]:7443',
+          'https://C2.example:7443',
+        ],
+      }),
+    );
+    const config = writeFiles(userData).find((f) => f.path === '/etc/kctl/agent.yaml')!;
+    expect(agentControllerUrls(parseAgentConfig(config.content, 'agent.yaml'))).toEqual([
+      base,
+      'https://c2.example:7443',
+      'https://[fd00::3]:7443',
+    ]);
+  });
+
+  it('still takes the single controllerUrl of callers before issue 16', () => {
+    const { controllerUrls: _list, ...single } = input();
+    const config = writeFiles(renderCloudInit({ ...single, controllerUrl: base })).find(
+      (f) => f.path === '/etc/kctl/agent.yaml',
+    )!;
+    expect(agentControllerUrls(parseAgentConfig(config.content, 'agent.yaml'))).toEqual([base]);
+  });
+
+  it.each([
+    [{ controllerUrls: [] }, 'controllerUrls: Too small'],
+    [{ controllerUrls: ['https://c1:7443', 'http://c2:7443'] }, 'controllerUrls.1: must be an https:// URL'],
+    [
+      { controllerUrls: ['https://c1:7443', 'https://c2:7443/$x'] },
+      'controllerUrls.1: must be an https:// URL',
+    ],
+  ])('refuses controller URLs %j naming the field and index', (over, message) => {
+    expect(() => renderCloudInit(input(over))).toThrow(message);
   });
 
   it('writes the same agent unit as packaging/systemd/kctl-agent.service', async () => {

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:https';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { parseAgentConfig } from '../../agent/config.js';
+import { agentControllerUrls, parseAgentConfig } from '../../agent/config.js';
 import { ensurePrograms, tempDir } from './system-tools.js';
 import { makeTestPki, type TestPki } from './test-pki.js';
 
@@ -167,7 +167,7 @@ describe('install.sh', () => {
       'agent.yaml',
     );
     expect(config).toMatchObject({
-      controller: 'https://198.18.0.1:7443',
+      controllers: ['https://198.18.0.1:7443'],
       caPin: PIN,
       token: TOKEN,
       labels: { role: 'worker', zone: 'b' },
@@ -207,6 +207,50 @@ describe('install.sh', () => {
       'is-active --quiet kctl-agent.service',
       'restart kctl-agent.service',
     ]);
+  });
+
+  it.each([
+    [
+      'repeated --controller flags',
+      ['--controller', 'https://c2.example:7443', '--controller', 'https://[fd00::3]:7443/'],
+    ],
+    ['a comma-separated list', ['--controller', 'https://c2.example:7443,https://[fd00::3]:7443/']],
+  ])('writes every controller URL, in order, from %s (issue 16)', async (_name, more) => {
+    const target = await freshRoot();
+    const r = await install(target, [...baseArgs(), ...more]);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const text = await readFile(join(target.root, 'etc/kctl/agent.yaml'), 'utf8');
+    const config = parseAgentConfig(text, 'agent.yaml');
+    expect(agentControllerUrls(config)).toEqual([
+      'https://198.18.0.1:7443',
+      'https://c2.example:7443',
+      'https://[fd00::3]:7443',
+    ]);
+    // a second run with the same list changes nothing
+    const before = await snapshot(target.root);
+    expect((await install(target, [...baseArgs(), ...more])).exitCode).toBe(0);
+    expect(await snapshot(target.root)).toEqual(before);
+  });
+
+  it.each([
+    [
+      'an http URL in a list',
+      'https://c2.example:7443,http://c3.example:7443',
+      'got "http://c3.example:7443" (controller 3)',
+    ],
+    ['an empty entry in a list', 'https://c2.example:7443,,https://c3.example:7443', 'got "" (controller 3)'],
+    [
+      'the same controller twice',
+      'https://C1.example:7443,https://c1.example:7443/',
+      '--controller "https://c1.example:7443" is given twice',
+    ],
+  ])('rejects %s before touching anything', async (_name, list, message) => {
+    const target = await freshRoot();
+    const r = await install(target, [...baseArgs(), '--controller', list]);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toContain(message);
+    expect(await readdir(target.root)).toEqual([]);
   });
 
   it('refuses a binary whose sha256 does not match and installs nothing', async () => {
