@@ -7,6 +7,7 @@ import { HostList } from '../../../proto/admin-api.js';
 import { cleanup, kctl, startProcess, waitFor } from '../../integration/harness.js';
 import { labHosts, startLab, type Lab } from '../../integration/ha-lab.js';
 import { faultSeed, findTempFiles, mulberry32 } from '../fault-kit.js';
+import { syncTree } from '../sync-tree.js';
 
 /**
  * The controller is killed with SIGKILL at a random point of a 20-host apply (3 control planes,
@@ -36,6 +37,8 @@ interface Event {
   taskId?: string;
   status?: string;
   phases?: { id: string; tasks: number }[];
+  /** apply-superseded: which inputs of the request changed */
+  message?: string;
 }
 
 interface StepRow {
@@ -86,13 +89,13 @@ describe(`controller kill -9 at random points of a 20-host apply (${TRIALS} tria
       .filter((l) => l !== '')
       .map((l) => JSON.parse(l) as StandinCall);
 
-  /** Fresh hosts and a fresh stand-in cluster, with the same agents (they are idle between trials). */
+  /**
+   * Fresh hosts and a fresh stand-in cluster, with the same agents. The agents are idle but their
+   * facts refresh still reads the roots: files that did not change stay in place (a root deleted and
+   * copied back made a host report no IPs to the next apply, which then hashed another intent).
+   */
   const resetHosts = async (): Promise<void> => {
-    for (const a of lab.agents) {
-      for (const e of await readdir(a.hostRoot))
-        await rm(join(a.hostRoot, e), { recursive: true, force: true });
-      await cp(pristine.get(a.name)!, a.hostRoot, { recursive: true });
-    }
+    for (const a of lab.agents) await syncTree(pristine.get(a.name)!, a.hostRoot);
     for (const e of await readdir(lab.clusterDir))
       await rm(join(lab.clusterDir, e), { recursive: true, force: true });
   };
@@ -191,7 +194,11 @@ describe(`controller kill -9 at random points of a 20-host apply (${TRIALS} tria
         const ranAgain = new Set(events.filter((e) => e.type === 'task-start').map((e) => e.taskId));
         const skipped = new Set(events.filter((e) => e.type === 'task-skipped').map((e) => e.taskId));
         if (killedApply.status !== 'succeeded') {
-          // the same apply resumes
+          // the same apply resumes; if not, the superseded event says which input changed
+          expect(
+            events.filter((e) => e.type === 'apply-superseded').map((e) => e.message),
+            where,
+          ).toEqual([]);
           expect(start, where).toMatchObject({ type: 'apply-start', resumed: true, applyId: killedApply.id });
           for (const s of doneAtKill) {
             expect(skipped.has(s.task_id), `${where}: ${s.task_id} was done at the kill`).toBe(true);
