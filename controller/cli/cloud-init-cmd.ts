@@ -3,13 +3,21 @@ import { z } from 'zod';
 import { TokenCreateResponse } from '../../proto/admin-api.js';
 import { KctlError } from '../../proto/errors.js';
 import { caPinOf } from '../../proto/ca-pin.js';
-import { renderCloudInit } from '../cloud-init.js';
+import { PlainHttpsUrl, renderCloudInit } from '../cloud-init.js';
 import { loadClientConfig } from './client-config.js';
 import type { CliContext } from './context.js';
 import { parseLabels } from './token-cmd.js';
 import { parseTokenTtl } from '../tokens.js';
 
 export const AGENT_ARTIFACT = 'kctl-agent-linux-x64';
+
+interface CloudInitFlags {
+  role: string;
+  labels?: string;
+  ttl?: string;
+  /** --controller, each comma list split */
+  controller: string[];
+}
 
 /** `#cloud-config` that installs the agent from the controller and enrolls it with a fresh one-use token. */
 export function cloudInitCommand(ctx: CliContext): Command {
@@ -18,12 +26,27 @@ export function cloudInitCommand(ctx: CliContext): Command {
     .requiredOption('--role <role>', 'control-plane or worker')
     .option('--labels <k=v,...>', 'more labels for the host')
     .option('--ttl <duration>', 'token lifetime, e.g. 30m, 1h, 24h (default 1h, max 24h)')
-    .action(async (opts: { role: string; labels?: string; ttl?: string }, self: Command) => {
+    .option(
+      '--controller <url[,url...]>',
+      "the controller replicas' URLs for agent.yaml, repeatable (default: the controller of the kctl config)",
+      (value: string, previous: string[]) => [...previous, ...value.split(',')],
+      [] as string[],
+    )
+    .action(async (opts: CloudInitFlags, self: Command) => {
       if (opts.role !== 'worker' && opts.role !== 'control-plane') {
         throw new KctlError('invalid_args', `--role: "${opts.role}" must be control-plane or worker`);
       }
       // flags are checked before anything touches the network
       const ttlMs = parseTokenTtl(opts.ttl, '--ttl');
+      opts.controller.forEach((url, index) => {
+        const parsed = PlainHttpsUrl.safeParse(url);
+        if (!parsed.success) {
+          throw new KctlError(
+            'invalid_args',
+            `--controller "${url}" (controller ${index + 1}): ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+          );
+        }
+      });
       const labels = { ...parseLabels(opts.labels), role: opts.role };
       const { config } = self.optsWithGlobals<{ config?: string }>();
       const clientConfig = await loadClientConfig(config);
@@ -61,7 +84,8 @@ export function cloudInitCommand(ctx: CliContext): Command {
       );
       ctx.out(
         renderCloudInit({
-          controllerUrl: clientConfig.controller.replace(/\/$/, ''),
+          controllerUrls:
+            opts.controller.length > 0 ? opts.controller : [clientConfig.controller.replace(/\/$/, '')],
           caPin: caPinOf(clientConfig.caPem),
           caCertPem: clientConfig.caPem,
           token: token.token,
