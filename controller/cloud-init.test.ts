@@ -44,7 +44,7 @@ describe('renderCloudInit', () => {
     expect(renderCloudInit(input()).split('\n')[0]).toBe('#cloud-config');
   });
 
-  it.each(['worker', 'control-plane'] as const)(
+  it.each(['worker', 'control-plane', 'etcd', 'lb'] as const)(
     'writes agent.yaml 0600 with the role %s as a label',
     (role) => {
       const config = fileAt(userData(renderCloudInit(input({ role }))), '/etc/kctl/agent.yaml');
@@ -114,7 +114,7 @@ describe('renderCloudInit', () => {
     ['a pin of another CA', { caPin: `sha256:${'0'.repeat(64)}` }, 'ca_pin_mismatch'],
     ['a certificate that is not one', { caCertPem: '-----BEGIN CERTIFICATE-----\nAAAA\n' }, 'invalid_args'],
     ['a role label that contradicts the role', { labels: { role: 'control-plane' } }, 'invalid_args'],
-    ['an unknown role', { role: 'etcd' as 'worker' }, 'invalid_args'],
+    ['an unknown role', { role: 'database' as 'worker' }, 'invalid_args'],
   ])('refuses %s', (_name, over, code) => {
     expect(() => renderCloudInit(input(over))).toThrow(KctlError);
     try {

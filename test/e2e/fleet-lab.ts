@@ -40,7 +40,7 @@ export const BUNDLE_PACKAGES = ['containerd', 'runc', 'nodejs', 'etcd-server', '
 
 export interface FleetHost {
   name: string;
-  role: 'control-plane' | 'worker';
+  role: 'control-plane' | 'worker' | 'etcd';
   address: string;
 }
 
@@ -50,6 +50,8 @@ export interface FleetLabOptions {
   labDir: string;
   controlPlanes: number;
   workers: number;
+  /** hosts with role etcd (for etcd.mode managed), after the workers; default 0 */
+  etcdHosts?: number;
   /** the controller's port on the lab bridge */
   port: number;
   cacheDir?: string;
@@ -132,10 +134,12 @@ async function mustKctl(args: string[], env: Record<string, string> = {}): Promi
   return r.stdout;
 }
 
-export function fleetHosts(controlPlanes: number, workers: number): FleetHost[] {
-  return Array.from({ length: controlPlanes + workers }, (_, i) => ({
+export function fleetHosts(controlPlanes: number, workers: number, etcdHosts = 0): FleetHost[] {
+  const roleOf = (i: number): FleetHost['role'] =>
+    i < controlPlanes ? 'control-plane' : i < controlPlanes + workers ? 'worker' : 'etcd';
+  return Array.from({ length: controlPlanes + workers + etcdHosts }, (_, i) => ({
     name: `lab-${i + 1}`,
-    role: i < controlPlanes ? ('control-plane' as const) : ('worker' as const),
+    role: roleOf(i),
     address: `198.18.0.${11 + i}`,
   }));
 }
@@ -147,6 +151,8 @@ export interface ClusterYamlOptions {
   packages?: string;
   /** default none */
   imageRepository?: string;
+  /** the `etcd:` value as a YAML flow mapping, e.g. `{mode: managed}`; default none (stacked) */
+  etcd?: string;
 }
 
 export function clusterYaml(hosts: FleetHost[], opts: ClusterYamlOptions = {}): string {
@@ -160,6 +166,7 @@ export function clusterYaml(hosts: FleetHost[], opts: ClusterYamlOptions = {}): 
     'cni: {plugin: calico, manifest: cni.yaml}',
     `packages: ${opts.packages ?? '{source: bundle}'}`,
     ...(opts.imageRepository !== undefined ? [`imageRepository: ${opts.imageRepository}`] : []),
+    ...(opts.etcd !== undefined ? [`etcd: ${opts.etcd}`] : []),
     'hosts:',
     ...hosts.map((h) => `  - {name: ${h.name}, role: ${h.role}}`),
     '',
@@ -281,7 +288,7 @@ export async function startFleetLab(
   const bundleDir = join(work, 'bundle');
   const clusterDir = join(work, 'standin-cluster');
   await mkdir(clusterDir, { recursive: true });
-  const hosts = fleetHosts(opts.controlPlanes, opts.workers);
+  const hosts = fleetHosts(opts.controlPlanes, opts.workers, opts.etcdHosts ?? 0);
   const kubernetesVersion = opts.kubernetesVersion ?? KUBERNETES_VERSION;
   const standinVersions = opts.standinVersions ?? [kubernetesVersion];
 
