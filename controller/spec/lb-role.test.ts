@@ -18,6 +18,11 @@ hosts:
 const HK = '{mode: haproxy-keepalived, interface: eth0, vip: 198.18.0.100}';
 
 describe('cluster.yaml role lb', () => {
+  it('is shown unchanged in docs/cluster-yaml.md', () => {
+    const docs = readFileSync(join(import.meta.dirname, '../../docs/cluster-yaml.md'), 'utf8');
+    expect(docs).toContain('```yaml\n' + lbHosts + '```\n');
+  });
+
   it('reads the lb-host topology with port 6443 and no error', () => {
     const r = parseClusterSpec(lbHosts);
     expect(r.ok, JSON.stringify(r)).toBe(true);
