@@ -4,7 +4,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { AuditList, TokenList } from '../../proto/admin-api.js';
+import { agentControllerUrls, parseAgentConfig } from '../../agent/config.js';
 import { cleanup, kctl, startControllerProcess, tempDir, type ControllerHandle } from './harness.js';
 
 describe('kctl cloud-init', () => {
@@ -88,5 +90,40 @@ describe('kctl cloud-init', () => {
     const r = await kctl(['cloud-init', '--role', 'boss'], { env: { KCTL_CONFIG: controller.clientConfig } });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('--role');
+  });
+
+  it('writes the replica URLs given with --controller (repeated or comma-separated) into agent.yaml', async () => {
+    const r = await kctl(
+      [
+        'cloud-init',
+        '--role',
+        'worker',
+        '--controller',
+        controller.url,
+        '--controller',
+        'https://c2.example:7443,https://[fd00::3]:7443',
+      ],
+      { env: { KCTL_CONFIG: controller.clientConfig } },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const files = (parseYaml(r.stdout) as { write_files: Array<{ path: string; content: string }> })
+      .write_files;
+    const agentYaml = files.find((f) => f.path === '/etc/kctl/agent.yaml')!.content;
+    expect(agentControllerUrls(parseAgentConfig(agentYaml, 'agent.yaml'))).toEqual([
+      controller.url,
+      'https://c2.example:7443',
+      'https://[fd00::3]:7443',
+    ]);
+  });
+
+  it('refuses a --controller that is not an https URL, naming it, before minting a token', async () => {
+    const before = (await controller.api.get('/v1/admin/tokens', TokenList)).tokens.length;
+    const r = await kctl(
+      ['cloud-init', '--role', 'worker', '--controller', `${controller.url},http://c2.example:7443`],
+      { env: { KCTL_CONFIG: controller.clientConfig } },
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('--controller "http://c2.example:7443" (controller 2)');
+    expect((await controller.api.get('/v1/admin/tokens', TokenList)).tokens.length).toBe(before);
   });
 });
