@@ -17,16 +17,22 @@ export interface CallRecord {
   durationMs: number;
   /** kubeadm init/join with etcd.external: the endpoints it was given */
   etcdExternal?: { endpoints: string[] };
+  /** kubeadm reset on a stacked control plane: the etcd member its remove-etcd-member phase removed */
+  etcdMemberRemoved?: { name: string };
 }
 
 /** What a run adds to its own line (one stand-in run is one process). */
-const notes: Pick<CallRecord, 'etcdExternal'> = {};
+const notes: Pick<CallRecord, 'etcdExternal' | 'etcdMemberRemoved'> = {};
 
 export function noteEtcdExternal(endpoints: readonly string[]): void {
   notes.etcdExternal = { endpoints: [...endpoints] };
 }
 
-export function callNotes(): Pick<CallRecord, 'etcdExternal'> {
+export function noteEtcdMemberRemoved(name: string): void {
+  notes.etcdMemberRemoved = { name };
+}
+
+export function callNotes(): Pick<CallRecord, 'etcdExternal' | 'etcdMemberRemoved'> {
   return { ...notes };
 }
 

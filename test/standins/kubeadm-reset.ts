@@ -1,4 +1,5 @@
 import { readSync } from 'node:fs';
+import { noteEtcdMemberRemoved } from './call-log.js';
 import { emptyState, updateState } from './cluster-state.js';
 import { GLOBAL_FLAGS, parseFlags, type FlagSpec } from './flags.js';
 import { cleanHostDir, hostExists, removeHostPath } from './host-files.js';
@@ -100,6 +101,8 @@ export async function kubeadmReset(env: StandinEnv, args: string[]): Promise<str
       if (hasEtcd && state.etcdMembers.some((m) => m.name === nodeName)) {
         say(`[reset] Removing info for node "${nodeName}" from the etcd cluster`);
         state.etcdMembers = state.etcdMembers.filter((m) => m.name !== nodeName);
+        // real kubeadm's remove-etcd-member phase does this; the call log shows it to tests
+        noteEtcdMemberRemoved(nodeName);
         if (record?.localEtcd && state.etcdMembers.length === 0) {
           // the last etcd member held the cluster's data: the cluster is gone
           Object.assign(state, { ...emptyState(), nodes: [] });

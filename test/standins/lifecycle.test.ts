@@ -250,6 +250,9 @@ describe('reset and upgrade', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain('The reset process does not clean CNI configuration');
     expect((await state()).etcdMembers.map((m) => m.name)).toEqual(['cp-1']);
+    // as real kubeadm's remove-etcd-member phase: the call log names the member this reset removed
+    const resets = (await lab.calls()).filter((c) => c.tool === 'kubeadm' && c.argv[0] === 'reset');
+    expect(resets.map((c) => c.etcdMemberRemoved)).toEqual([undefined, { name: 'cp-2' }]);
     for (const f of [
       'etc/kubernetes/admin.conf',
       'etc/kubernetes/kubelet.conf',

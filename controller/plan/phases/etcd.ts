@@ -99,18 +99,22 @@ async function waitHealthy(
   }
 }
 
-/** A running member whose host cluster.yaml no longer names stops the plan: removing members is not done yet. */
+/**
+ * A running member whose host cluster.yaml no longer names stops the plan: a member leaves only by
+ * `kctl node remove` (the etcd-remove-member phase), shown and confirmed like any removal.
+ */
 function refuseDropped(c: PlanningContext, listed: readonly string[]): void {
   const wanted = c.cluster.etcdMembers.map((m) => etcdPeerUrl(m.address));
   const dropped = listed.filter((url) => !wanted.includes(url));
   if (dropped.length === 0) return;
   throw new KctlError(
     'invalid_spec',
-    `hosts: the running etcd cluster has member(s) at ${dropped.join(', ')} that cluster.yaml no longer names; removing members from a running managed etcd is not done by this kctl yet`,
+    `hosts: the running etcd cluster has member(s) at ${dropped.join(', ')} that cluster.yaml no longer names; apply does not remove etcd members`,
     {
       details: {
         peers: dropped,
-        remedy: 'remove the member by hand (etcdctl member remove) first, or keep its host in cluster.yaml',
+        remedy:
+          'kctl node remove <host> for each (it removes the member through a surviving one, then stops etcd on it), or keep its host in cluster.yaml',
       },
     },
   );

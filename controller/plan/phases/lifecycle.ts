@@ -30,6 +30,10 @@ export const removeNodePhase = phase<RemoveNodeInput>({
     const member = isMember(state);
     if (!member && !registered) return [];
     const admin = c.observed.adminHost;
+    // kubeadm reset's remove-etcd-member phase: a stacked control plane's etcd member leaves with it
+    const stackedEtcd =
+      c.cluster.spec.etcd.mode === 'stacked' &&
+      (c.cluster.hosts.get(node)?.role === 'control-plane' || (state?.controlPlaneVersion ?? null) !== null);
     if (!admin && registered) {
       throw new KctlError(
         'not_found',
@@ -41,7 +45,8 @@ export const removeNodePhase = phase<RemoveNodeInput>({
     }
     const steps = [
       ...(registered ? [`drain (kubectl on ${admin ?? '?'})`] : []),
-      ...(member ? ['kubeadm reset -f', 'clean /etc/cni/net.d, iptables, ipvs'] : []),
+      ...(member ? [`kubeadm reset -f${stackedEtcd ? ' (removes its stacked etcd member)' : ''}`] : []),
+      ...(member ? ['clean /etc/cni/net.d, iptables, ipvs'] : []),
       ...(registered ? ['delete the Node'] : []),
     ];
     return [
