@@ -6,6 +6,9 @@
  * then a `preflight.run` (which loads the checks, probes and execa), and the RSS once more.
  *
  *   npx tsx bench/agent-rss.ts [--mode dist,tsx,sea] [--dist DIR] [--sea FILE] [--idle 30] [--samples 10] [--probe]
+ *     [--node-options "..."] [--env NAME=VALUE ...]
+ *
+ * A mode may repeat (`--mode sea,sea,sea`): one controller, the agent measured that many times.
  *
  * dist: `node DIR/agent/main.js` (build it first: `npx tsc -p tsconfig.build.json --outDir DIR`,
  * DIR defaults to dist). sea: the single-file agent (`npx tsx packaging/sea/build.ts OUTDIR`).
@@ -47,8 +50,18 @@ const { values: opts } = parseArgs({
     'malloc-arena-max': { type: 'string', default: '' },
     /** UV_THREADPOOL_SIZE for the agent alone */
     'uv-threadpool-size': { type: 'string', default: '' },
+    /** also print the idle agent's and the bare node's RSS by mapping (/proc/PID/smaps) */
+    smaps: { type: 'boolean', default: false },
+    /** more of the agent's environment, NAME=VALUE, repeatable (e.g. MALLOC_TRIM_THRESHOLD_=0) */
+    env: { type: 'string', multiple: true, default: [] },
   },
 });
+const extraEnv: Record<string, string> = {};
+for (const pair of opts.env ?? []) {
+  const eq = pair.indexOf('=');
+  if (eq <= 0) throw new Error(`--env: expected NAME=VALUE, got "${pair}"`);
+  extraEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
+}
 const modes = (opts.mode ?? 'dist').split(',') as Mode[];
 for (const m of modes) if (!['dist', 'tsx', 'sea'].includes(m)) throw new Error(`--mode: unknown "${m}"`);
 const idleMs = Number(opts.idle) * 1000;
@@ -76,6 +89,44 @@ function memoryOf(pid: number): {
   };
 }
 
+/** RSS (KiB) by mapping name from /proc/PID/smaps: the binary, [heap] (malloc), anonymous (V8 heap, stacks) */
+function rssByMapping(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  let name = '';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const header = /^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (header) {
+      const perms = header[1] ?? '';
+      name = `${header[2] || '[anon]'} ${perms.includes('x') ? 'x' : perms.includes('w') ? 'w' : 'r'}`;
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) byName.set(name, (byName.get(name) ?? 0) + Number(rss[1]));
+  }
+  return byName;
+}
+
+function sayMappings(label: string, agentPid: number, barePid: number): void {
+  const [a, b] = [rssByMapping(agentPid), rssByMapping(barePid)];
+  // the SEA's own file and node's binary are different paths for the same code: compare by role
+  const role = (n: string): string =>
+    n.replace(/^\/\S*\/(node|kctl-agent-linux-x64)( |$)/, '<node binary>$2');
+  const sum = (m: Map<string, number>): Map<string, number> => {
+    const out = new Map<string, number>();
+    for (const [k, v] of m) out.set(role(k), (out.get(role(k)) ?? 0) + v);
+    return out;
+  };
+  const [sa, sb] = [sum(a), sum(b)];
+  const names = [...new Set([...sa.keys(), ...sb.keys()])]
+    .map((n) => ({ n, agent: sa.get(n) ?? 0, bare: sb.get(n) ?? 0 }))
+    .filter((r) => r.agent + r.bare >= 256)
+    .sort((x, y) => y.agent - y.bare - (x.agent - x.bare));
+  say(`${label} RSS by mapping (MiB, agent / bare node / difference; r, w, x: the mapping's access):`);
+  for (const r of names)
+    say(`  ${r.n.padEnd(48)} ${mib1(r.agent)} / ${mib1(r.bare)} / ${mib1(r.agent - r.bare)}`);
+}
+const mib1 = (kib: number): string => (kib / 1024).toFixed(1).padStart(5);
+
 /** the median of a few samples one second apart: a single read can land on a GC or a heartbeat */
 async function settledRss(pid: number, samples = Number(opts.samples)): Promise<number> {
   const values: number[] = [];
@@ -86,6 +137,10 @@ async function settledRss(pid: number, samples = Number(opts.samples)): Promise<
   values.sort((a, b) => a - b);
   return values[Math.floor(values.length / 2)] ?? NaN;
 }
+
+/** `--sea A,B`: the i-th sea entry of --mode runs file i modulo their count (A and B interleaved, one controller) */
+const seaFiles = (opts.sea ?? '').split(',').filter(Boolean);
+let seaRuns = 0;
 
 function agentCommand(mode: Mode, configFile: string): string[] {
   switch (mode) {
@@ -106,9 +161,10 @@ function agentCommand(mode: Mode, configFile: string): string[] {
         configFile,
       ];
     case 'sea': {
-      if (!opts.sea || !existsSync(opts.sea))
-        throw new Error(`--sea FILE: the single-file agent (got ${opts.sea})`);
-      return [resolve(opts.sea), '--config', configFile];
+      const sea = seaFiles[seaRuns++ % Math.max(1, seaFiles.length)];
+      if (!sea || !existsSync(sea)) throw new Error(`--sea FILE: the single-file agent (got ${opts.sea})`);
+      say(`sea: ${sea}`);
+      return [resolve(sea), '--config', configFile];
     }
   }
 }
@@ -167,6 +223,7 @@ async function measure(controller: ControllerHandle, mode: Mode, index: number):
     ...(opts['node-options'] ? { NODE_OPTIONS: opts['node-options'] } : {}),
     ...(opts['malloc-arena-max'] ? { MALLOC_ARENA_MAX: opts['malloc-arena-max'] } : {}),
     ...(opts['uv-threadpool-size'] ? { UV_THREADPOOL_SIZE: opts['uv-threadpool-size'] } : {}),
+    ...extraEnv,
   });
   const bare = start([process.execPath, '-e', 'setInterval(()=>{},1e3)']);
   try {
@@ -185,6 +242,7 @@ async function measure(controller: ControllerHandle, mode: Mode, index: number):
     say(
       `${mode}: anonymous ${a.anonMiB.toFixed(1)} MiB + file-backed ${a.fileMiB.toFixed(1)} MiB (bare node ${b.anonMiB.toFixed(1)} + ${b.fileMiB.toFixed(1)}); threads ${a.threads} (bare node ${b.threads})`,
     );
+    if (opts.smaps) sayMappings(mode, agent.pid!, bare.pid!);
     for (const op of ['ping', 'facts.get'] as const) {
       await controller.api.post('/v1/admin/ops', { host: name, op, args: {} }, RunOpResponse, 30_000);
     }

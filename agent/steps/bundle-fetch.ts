@@ -1,5 +1,6 @@
 import { KctlError } from '../../proto/errors.js';
-import { SignedBundleManifest, bundleFileUrlPath } from '../../proto/bundle.js';
+// loaded with the first bundle request: an idle agent does not hold the bundle schemas (issue 13 part 7)
+import type { SignedBundleManifest } from '../../proto/bundle.js';
 import type { Net } from '../host/net.js';
 
 /** Where the bundle-sync step gets the signed manifest and the files; tests give their own. */
@@ -46,11 +47,13 @@ export function controllerBundleSource(options: {
         tls: tls(),
         timeoutMs: IDLE_TIMEOUT_MS,
       });
+      const { SignedBundleManifest } = await import('../../proto/bundle.js');
       const parsed = SignedBundleManifest.safeParse(body);
       if (!parsed.success) throw new KctlError('invalid_frame', `${url} answered with an unexpected body`);
       return parsed.data;
     },
-    file(path) {
+    async file(path) {
+      const { bundleFileUrlPath } = await import('../../proto/bundle.js');
       return options.net.openStream(`${base()}${bundleFileUrlPath(path)}`, {
         tls: tls(),
         label: `bundle file "${path}"`,

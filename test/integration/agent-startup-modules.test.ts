@@ -26,6 +26,9 @@ const LATER = [
   '/agent/steps/file.',
   '/proto/ops.',
   '/proto/admin-api.',
+  // the bundle manifest's schemas (and the image and check schemas they pull in): first bundle request
+  '/proto/bundle.',
+  '/proto/bundle-images.',
 ];
 
 function hookImport(out: string): string {
