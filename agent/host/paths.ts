@@ -33,6 +33,10 @@ export const WRITE_ALLOWLIST: readonly AllowedPath[] = [
   { path: '/var/lib/kctl/bundle', kind: 'dir' },
   // a removed managed etcd member's data (etcd.memberStop empties it; etcd itself writes it)
   { path: '/var/lib/etcd/kctl', kind: 'dir' },
+  // ha.mode haproxy-keepalived: the three files kctl renders for HAProxy and keepalived, no more
+  { path: '/etc/haproxy/haproxy.cfg', kind: 'file' },
+  { path: '/etc/keepalived/keepalived.conf', kind: 'file' },
+  { path: '/etc/keepalived/check-haproxy.sh', kind: 'file' },
   { path: '/etc/default/kubelet', kind: 'file' },
   { path: '/etc/crictl.yaml', kind: 'file' },
   { path: '/etc/fstab', kind: 'file' },
