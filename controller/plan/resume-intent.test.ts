@@ -14,6 +14,8 @@ import {
   type TaskRunner,
 } from '../orchestrator/engine.js';
 import type { ClusterPlan, Task } from '../orchestrator/plan.js';
+import { ApplyEventLine } from '../../proto/plan-api.js';
+import { renderEventLine } from '../cli/apply-cmd.js';
 
 /**
  * Whether a rerun after a controller crash resumes the killed apply (controller-random-kill, trial 9
@@ -169,6 +171,9 @@ describe('resume after a controller crash', () => {
     expect(superseded).toMatchObject({ type: 'apply-superseded', applyId: killed, cluster: 'demo', changed });
     if (superseded?.type !== 'apply-superseded') return;
     expect(superseded.message).toContain(`apply ${killed} was superseded, not resumed: ${changed[0]}`);
+    // what kctl shows: the wire schema takes the event, the plain output prints its message
+    const line = ApplyEventLine.parse(JSON.parse(JSON.stringify(superseded)));
+    expect(renderEventLine(line)).toBe(superseded.message);
     expect(events[1]).toMatchObject({ type: 'apply-start', resumed: false });
     const record = sqlite.applies.getApply(killed);
     expect(record).toMatchObject({
