@@ -14,6 +14,10 @@ import { etcdRemoveMemberPhase } from '../../controller/plan/phases/etcd-remove.
 import type { ResolvedCluster } from '../../controller/plan/resolved-cluster.js';
 import { tempHost, type TempHost } from '../fixtures/temp-host.js';
 import { startEtcdWithHost, type EtcdWithHost, type RealEtcd } from './etcd-real.js';
+import { Orchestrator, type ApplyEvent, type TaskRunner } from '../../controller/orchestrator/engine.js';
+import type { ClusterPlan, Task } from '../../controller/orchestrator/plan.js';
+import { SqliteStore } from '../../controller/store/sqlite-store.js';
+import { sqliteAsAsyncStore } from '../../controller/store/sqlite-async-store.js';
 
 /**
  * Removing a managed etcd member against a REAL three-member etcd (Debian's etcd 3.4) on loopback:
@@ -162,4 +166,148 @@ describe('etcd member removal against a real etcd cluster', () => {
     expect(list.stdout).toContain('m1');
     expect(list.stdout).toContain('m2');
   }, 60_000);
+});
+
+/**
+ * A controller killed in the middle of a removal: the first engine journals the task as running and
+ * dies after `etcd.memberRemove` answered, before `etcd.memberStop`; a second engine over the same
+ * journal resumes the journaled plan (no new plan), runs the task again, finds the member gone
+ * (removed: false) and stops the host. The real etcd keeps its other two members.
+ */
+describe('etcd member removal resumed after a controller kill', () => {
+  let lab: EtcdWithHost | undefined;
+  let removedHost: TempHost;
+  let sqlite: SqliteStore;
+  const log = pino({ level: 'silent' });
+  const ctx = (h: LocalHost): OpContext => ({
+    host: h,
+    hostId: 'h-etcd',
+    log,
+    signal: new AbortController().signal,
+    progress: () => undefined,
+  });
+
+  beforeAll(async () => {
+    lab = await startEtcdWithHost('etcd-member-remove-kill');
+    removedHost = await tempHost({
+      files: { '/var/lib/etcd/kctl/member/snap/db': 'data of the cluster' },
+      programs: { systemctl: { stdout: 'loaded\n' } },
+    });
+    sqlite = new SqliteStore(':memory:');
+  }, 60_000);
+  afterAll(async () => {
+    sqlite.close();
+    await lab?.close();
+    await removedHost.cleanup();
+  });
+
+  /** Runs the phase's task with calls to the real agent ops; `dieBefore` never answers, as a killed controller. */
+  class Runner implements TaskRunner {
+    calls: Array<{ op: string; result: unknown }> = [];
+    constructor(private readonly dieBefore?: OpName) {}
+    run(task: Task): Promise<unknown> {
+      const { host } = lab as EtcdWithHost;
+      const t = {
+        attempt: 1,
+        log,
+        progress: () => undefined,
+        call: async (_target: string, op: OpName, args: unknown): Promise<unknown> => {
+          if (op === this.dieBefore) return new Promise(() => undefined);
+          const checked = Ops[op].args.parse(args) as never;
+          const result =
+            op === 'etcd.memberRemove'
+              ? await etcdMemberRemoveOp.run(checked, ctx(host))
+              : await etcdMemberStopOp.run(checked, ctx(removedHost.host));
+          this.calls.push({ op, result });
+          return result;
+        },
+      } as unknown as TaskRun;
+      return etcdRemoveMemberPhase.run(task.input as never, task.host, t);
+    }
+  }
+
+  it('resumes the journaled removal: m3 removed once, stopped, m1 and m2 stay', async () => {
+    const { etcd, host } = lab as EtcdWithHost;
+    const status = await etcdStatusOp.run(memberConnection(etcd.endpoints[0] ?? ''), ctx(host));
+    const via = { host: 'm1', endpoint: etcd.endpoints[0] ?? '' };
+    const c: PlanningContext = {
+      cluster: {
+        spec: ClusterSpec.parse({
+          apiVersion: 'kctl.dev/v1alpha1',
+          kind: 'Cluster',
+          name: 'ext',
+          kubernetesVersion: 'v1.31.2',
+          controlPlaneEndpoint: { host: '198.18.0.11' },
+          etcd: { mode: 'managed' },
+          hosts: [{ name: 'cp-1', role: 'control-plane' }],
+        }),
+        etcdMembers: [],
+      } as unknown as ResolvedCluster,
+      target: { node: 'm3' },
+      observed: { hosts: new Map(), nodes: undefined, adminHost: undefined, etcdMembership: { status, via } },
+    };
+    const derived = etcdRemoveMemberPhase.tasks(c);
+    const plan: ClusterPlan = {
+      cluster: 'ext',
+      operation: 'remove-node',
+      phases: [
+        {
+          id: 'etcd-remove-member',
+          title: etcdRemoveMemberPhase.title,
+          mode: 'serial',
+          concurrency: 1,
+          tasks: derived.map((d) => ({
+            id: `etcd-remove-member/${d.host}`,
+            phase: 'etcd-remove-member',
+            host: d.host,
+            title: d.title,
+            input: d.input,
+          })),
+        },
+      ],
+    };
+    const planned = { n: 0 };
+    const apply = (runner: Runner, events: ApplyEvent[]) =>
+      new Orchestrator({ store: sqliteAsAsyncStore(sqlite).applies, runner, log, retryDelayMs: 1 }).apply(
+        {
+          cluster: 'ext',
+          intentHash: 'remove-node m3',
+          makePlan: () => {
+            planned.n++;
+            return Promise.resolve(plan);
+          },
+        },
+        (e) => events.push(e),
+      );
+
+    // the first controller: killed once member remove answered, before the host was stopped
+    const killed = new Runner('etcd.memberStop');
+    const firstEvents: ApplyEvent[] = [];
+    void apply(killed, firstEvents);
+    const deadline = Date.now() + 45_000;
+    while (killed.calls.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(killed.calls).toEqual([
+      { op: 'etcd.memberRemove', result: expect.objectContaining({ removed: true }) },
+    ]);
+    const start = firstEvents.find((e) => e.type === 'apply-start');
+    if (start?.type !== 'apply-start') throw new Error('the first apply did not start');
+    expect(sqlite.applies.steps(start.applyId).map((s) => [s.taskId, s.status])).toEqual([
+      ['etcd-remove-member/m3', 'running'],
+    ]);
+
+    // the restarted controller: resumes the same apply from the journal, no new plan
+    const resumed = new Runner();
+    const outcome = await apply(resumed, []);
+    expect(outcome).toMatchObject({ applyId: start.applyId, resumed: true, status: 'succeeded' });
+    expect(planned.n).toBe(1);
+    expect(resumed.calls).toEqual([
+      { op: 'etcd.memberRemove', result: { removed: false, members: 2 } },
+      { op: 'etcd.memberStop', result: expect.objectContaining({ unitInstalled: true }) },
+    ]);
+    expect(await removedHost.host.listDir('/var/lib/etcd/kctl')).toEqual([]);
+    const list = await etcd.etcdctl(['member', 'list']);
+    expect(list.stdout).toMatch(/\bm1\b/);
+    expect(list.stdout).toMatch(/\bm2\b/);
+    expect(list.stdout).not.toMatch(/\bm3\b/);
+  }, 90_000);
 });
