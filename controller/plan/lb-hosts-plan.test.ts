@@ -6,7 +6,9 @@ import type { StepPlan } from '../../proto/results.js';
 import type { PreflightSpec } from '../../proto/checks.js';
 import type { Store } from '../store/store.js';
 import { resolveCluster, type ResolvedCluster } from './resolved-cluster.js';
-import type { HostObservation, Observation } from './observe.js';
+import { observeCluster, type HostObservation, type Observation } from './observe.js';
+import type { HostClient } from '../host-client.js';
+import type { HostSpec } from '../../proto/host-spec.js';
 import type { PlanningContext, TaskRun } from './phase.js';
 import { loadBalancerChecksPhase, loadBalancersPhase } from './phases/load-balancers.js';
 import { phasesOf } from './phases/index.js';
@@ -276,6 +278,33 @@ describe('the load balancer phases', () => {
       details: { failed: ['VIP-Free'], remedy: 'VIP-Free: choose a free address for ha.vip' },
     });
     expect(sent[0]).toMatchObject({ only: 'load-balancer', loadBalancer: { vip: VIP } });
+  });
+});
+
+describe('observing a cluster with lb hosts', () => {
+  it('asks each lb host for the plan of its lb spec, and no lb host for kubeadm state', async () => {
+    const c = cluster();
+    const asked: Array<[string, string, string | undefined]> = [];
+    const client = {
+      call: (host: { name: string }, op: string, args: { spec?: HostSpec }) => {
+        asked.push([host.name, op, args.spec?.role]);
+        if (op === 'kubeadm.state')
+          return Promise.resolve({ initialized: false, joined: false, kubeletVersion: null });
+        if (op === 'host.plan')
+          return Promise.resolve({ steps: args.spec?.role === 'lb' ? [keepalivedStep(true)] : [] });
+        return Promise.reject(new Error(`unexpected ${op}`));
+      },
+    } as unknown as HostClient;
+    const o = await observeCluster(client, c, { prepare: true });
+    expect([...(o.loadBalancers?.plans.keys() ?? [])]).toEqual(['lb-1', 'lb-2']);
+    expect(asked.filter(([h]) => h.startsWith('lb-'))).toEqual([
+      ['lb-1', 'host.plan', 'lb'],
+      ['lb-2', 'host.plan', 'lb'],
+    ]);
+    expect(loadBalancersPhase.tasks({ cluster: c, observed: o }).map((t) => t.host)).toEqual([
+      'lb-1',
+      'lb-2',
+    ]);
   });
 });
 
