@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { SqliteStore } from '../controller/store/sqlite-store.js';
+import { sqliteAsAsyncStore } from '../controller/store/sqlite-async-store.js';
 import { Orchestrator } from '../controller/orchestrator/engine.js';
 import type { ClusterPlan, Phase, Task } from '../controller/orchestrator/plan.js';
 
@@ -65,7 +66,7 @@ const fiveAtATime = plan.phases.reduce(
 const dbDir = mkdtempSync(join(tmpdir(), 'kctl-bench-'));
 const sqlite = new SqliteStore(join(dbDir, 'state.db'));
 const orchestrator = new Orchestrator({
-  store: sqlite.applies,
+  store: sqliteAsAsyncStore(sqlite).applies,
   runner: { run: (task) => new Promise((r) => setTimeout(() => r({ ok: true }), ms(task))) },
   log: pino({ level: 'silent' }),
 });

@@ -26,9 +26,11 @@ import { loadClusterFile } from '../controller/cli/cluster-file.js';
 import { renderPlan } from '../controller/cli/plan-cmd.js';
 import { ControllerMetrics } from '../controller/metrics.js';
 import { planCluster, type ClusterDeps } from '../controller/plan/cluster-service.js';
-import { resolveCluster } from '../controller/plan/resolved-cluster.js';
+import { resolveClusterFromStore } from '../controller/plan/resolved-cluster.js';
 import { AgentRegistry } from '../controller/registry.js';
 import { SqliteStore } from '../controller/store/sqlite-store.js';
+import { sqliteAsAsyncStore } from '../controller/store/sqlite-async-store.js';
+import { HostStateCache } from '../controller/store/host-state-cache.js';
 import type { HostFacts } from '../proto/facts.js';
 import type { HostSpec } from '../proto/host-spec.js';
 import type { OpResult } from '../proto/ops.js';
@@ -185,11 +187,11 @@ const log = pino({ level: 'silent' });
 try {
   const file = join(dir, 'cluster.yaml');
   writeFileSync(file, clusterYaml());
-  const store = new SqliteStore(join(dir, 'state.db'));
-  store.transaction(() => {
+  const sqlite = new SqliteStore(join(dir, 'state.db'));
+  sqlite.transaction(() => {
     for (let i = 0; i < HOSTS; i++) {
       const id = `host-${i}`;
-      store.createHost({
+      sqlite.createHost({
         id,
         name: name(i),
         labels: i < CONTROL_PLANES ? {} : { role: 'worker' },
@@ -200,8 +202,11 @@ try {
       });
     }
   });
+  // the controller's view of the database (controller/main.ts)
+  const store = sqliteAsAsyncStore(sqlite);
+  const hostStates = await HostStateCache.load(store);
   const metrics = new ControllerMetrics();
-  const registry = new AgentRegistry({ store, log, metrics, heartbeatIntervalMs: 60_000 });
+  const registry = new AgentRegistry({ store, hostStates, log, metrics, heartbeatIntervalMs: 60_000 });
   const lastSeen = new LastSeenWriter({ store, log, flushEveryMs: 1000 });
   const endpoint = new AgentEndpoint({
     store,
@@ -220,7 +225,7 @@ try {
   };
 
   // the agents' answers, from the real agent steps on a fresh host: one per role
-  const warm = resolveCluster(deps, (await loadClusterFile(file)).spec, undefined);
+  const warm = await resolveClusterFromStore(deps, (await loadClusterFile(file)).spec, undefined);
   const sample = (role: string) => [...warm.hosts.values()].find((h) => h.role === role)!;
   const cpPlan = await realAgentPlan(warm.hostSpecFor(sample('control-plane')));
   const workerPlan = await realAgentPlan(warm.hostSpecFor(sample('worker')));
@@ -235,7 +240,7 @@ try {
   const cpJson = JSON.stringify(cpPlan.reply);
   const workerJson = JSON.stringify(workerPlan.reply);
   const stateJson = JSON.stringify({ initialized: false, joined: false, kubeletVersion: null });
-  const hosts = store.listHosts();
+  const hosts = sqlite.listHosts();
   for (const host of hosts) {
     const i = Number(host.id.slice('host-'.length));
     const planJson = i < CONTROL_PLANES ? cpJson : workerJson;
@@ -275,7 +280,11 @@ try {
     const loaded = await loadClusterFile(file); // kctl: read, YAML, schema, cross-field rules
     const body = JSON.stringify({ spec: loaded.spec });
     const t1 = performance.now();
-    const cluster = resolveCluster(deps, (JSON.parse(body) as { spec: unknown }).spec, undefined);
+    const cluster = await resolveClusterFromStore(
+      deps,
+      (JSON.parse(body) as { spec: unknown }).spec,
+      undefined,
+    );
     const t2 = performance.now();
     const { view } = await planCluster(deps, cluster, { kind: 'apply' });
     const t3 = performance.now();
@@ -327,8 +336,8 @@ try {
     ),
   );
   registry.closeAll(1001, 'benchmark done');
-  lastSeen.flush();
-  store.close();
+  await lastSeen.flush();
+  await store.close();
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -43,10 +43,7 @@ async function kctlTarget(): Promise<Target> {
     // the path `ping` and every plan/apply command take: registry.sendCommand per host, the reply
     // validated against the op's result schema by the registry
     async fanout(timeoutMs) {
-      const ids = c.store
-        .listHosts()
-        .filter((h) => c.registry.isOnline(h.id))
-        .map((h) => h.id);
+      const ids = (await c.store.listHosts()).filter((h) => c.registry.isOnline(h.id)).map((h) => h.id);
       const sinceStart: number[] = [];
       const roundTrip: number[] = [];
       const failureSamples: string[] = [];

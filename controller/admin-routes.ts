@@ -11,7 +11,7 @@ import {
   type TokenView,
 } from '../proto/admin-api.js';
 import type { Route, Caller } from './http-router.js';
-import type { Store, HostRecord } from './store/store.js';
+import type { AsyncStore, HostRecord } from './store/store.js';
 import type { AgentRegistry } from './registry.js';
 import type { Enrollment } from './enrollment.js';
 import { CloseCode } from './agent-endpoint.js';
@@ -25,7 +25,7 @@ import { hostExtras } from './web/host-extras.js';
 export interface RouteDeps {
   ca: CaKeyPair;
   certValidityDays: number;
-  store: Store;
+  store: AsyncStore;
   registry: AgentRegistry;
   enrollment: Enrollment;
   caPem: string;
@@ -58,8 +58,8 @@ export function hostView(h: HostRecord, online: boolean): HostView {
   };
 }
 
-export function hostByName(store: Store, name: string): HostRecord {
-  const host = store.getHostByName(name);
+export async function hostByName(store: AsyncStore, name: string): Promise<HostRecord> {
+  const host = await store.getHostByName(name);
   if (!host) throw new KctlError('unknown_host', `No enrolled host named "${name}"`);
   return host;
 }
@@ -88,8 +88,8 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
           hostId,
           validityDays: deps.certValidityDays,
         });
-        store.setHostCertificate(hostId, signed.serial, signed.notAfter);
-        store.audit({
+        await store.setHostCertificate(hostId, signed.serial, signed.notAfter);
+        await store.audit({
           actor: `host:${hostId}`,
           action: 'host.cert.rotate',
           target: hostId,
@@ -105,21 +105,24 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
       method: 'GET',
       path: '/v1/admin/hosts',
       auth: 'admin',
-      handle: () => {
-        const extras = hostExtras(store);
-        return Promise.resolve({
-          hosts: store.listHosts().map((h) => ({ ...hostView(h, registry.isOnline(h.id)), ...extras(h) })),
-        });
+      handle: async () => {
+        const extras = await hostExtras(store);
+        return {
+          hosts: (await store.listHosts()).map((h) => ({
+            ...hostView(h, registry.isOnline(h.id)),
+            ...extras(h),
+          })),
+        };
       },
     },
     {
       method: 'POST',
       path: '/v1/admin/hosts/:name/revoke',
       auth: 'admin',
-      handle: (ctx) => {
-        const host = hostByName(store, ctx.params.name ?? '');
-        store.revokeHost(host.id, Date.now());
-        store.audit({
+      handle: async (ctx) => {
+        const host = await hostByName(store, ctx.params.name ?? '');
+        await store.revokeHost(host.id, Date.now());
+        await store.audit({
           actor: actorOf(ctx.caller),
           action: 'host.revoke',
           target: host.name,
@@ -128,25 +131,25 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
         registry.disconnect(host.id, CloseCode.revoked, 'host revoked');
         registry.failPending(host.id, new KctlError('host_revoked', `Host "${host.name}" was revoked`));
         log.warn({ hostId: host.id, host: host.name }, 'host revoked');
-        return Promise.resolve({ ok: true });
+        return { ok: true };
       },
     },
     {
       method: 'DELETE',
       path: '/v1/admin/hosts/:name',
       auth: 'admin',
-      handle: (ctx) => {
-        const host = hostByName(store, ctx.params.name ?? '');
-        store.revokeHost(host.id, Date.now());
+      handle: async (ctx) => {
+        const host = await hostByName(store, ctx.params.name ?? '');
+        await store.revokeHost(host.id, Date.now());
         registry.disconnect(host.id, CloseCode.revoked, 'host deleted');
-        store.deleteHost(host.id);
-        store.audit({
+        await store.deleteHost(host.id);
+        await store.audit({
           actor: actorOf(ctx.caller),
           action: 'host.delete',
           target: host.name,
           details: { hostId: host.id },
         });
-        return Promise.resolve({ ok: true });
+        return { ok: true };
       },
     },
     {
@@ -163,7 +166,7 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
         }
         const t = generateToken();
         const now = Date.now();
-        store.createToken({
+        await store.createToken({
           id: t.id,
           secretHash: hashTokenSecret(t.secret),
           createdAt: now,
@@ -173,7 +176,7 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
           labels: body.labels,
           description: body.description,
         });
-        store.audit({
+        await store.audit({
           actor: actorOf(ctx.caller),
           action: 'token.create',
           target: t.id,
@@ -186,9 +189,9 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
       method: 'GET',
       path: '/v1/admin/tokens',
       auth: 'admin',
-      handle: () =>
+      handle: async () =>
         Promise.resolve({
-          tokens: store.listTokens().map((t): TokenView => ({
+          tokens: (await store.listTokens()).map((t): TokenView => ({
             id: t.id,
             createdAt: t.createdAt,
             expiresAt: t.expiresAt,
@@ -203,11 +206,11 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
       method: 'DELETE',
       path: '/v1/admin/tokens/:id',
       auth: 'admin',
-      handle: (ctx) => {
+      handle: async (ctx) => {
         const id = ctx.params.id ?? '';
-        if (!store.deleteToken(id)) throw new KctlError('not_found', `No token with id "${id}"`);
-        store.audit({ actor: actorOf(ctx.caller), action: 'token.delete', target: id, details: null });
-        return Promise.resolve({ ok: true });
+        if (!(await store.deleteToken(id))) throw new KctlError('not_found', `No token with id "${id}"`);
+        await store.audit({ actor: actorOf(ctx.caller), action: 'token.delete', target: id, details: null });
+        return { ok: true };
       },
     },
     {
@@ -216,9 +219,9 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
       auth: 'admin',
       handle: async (ctx): Promise<RunOpResponse> => {
         const body = await ctx.body(RunOpRequest);
-        const host = hostByName(store, body.host);
+        const host = await hostByName(store, body.host);
         const result = await registry.sendCommand(host.id, body.op, body.args, { timeoutMs: body.timeoutMs });
-        store.audit({
+        await store.audit({
           actor: actorOf(ctx.caller),
           action: `op.${body.op}`,
           target: host.name,
@@ -233,9 +236,9 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
       auth: 'admin',
       handle: async (ctx) => {
         const body = await ctx.body(PreflightRequest);
-        const specs = body.cluster ? preflightSpecsFromCluster(store, body.cluster) : body.specs;
+        const specs = body.cluster ? await preflightSpecsFromCluster(store, body.cluster) : body.specs;
         const result = await runFleetPreflight({ store, registry }, { ...body, ...(specs ? { specs } : {}) });
-        store.audit({
+        await store.audit({
           actor: actorOf(ctx.caller),
           action: 'preflight',
           target: null,
@@ -248,22 +251,24 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
       method: 'GET',
       path: '/metrics',
       auth: 'admin',
-      handle: (ctx) => {
+      handle: async (ctx) => {
         const hostsByState: Record<string, number> = { active: 0, revoked: 0 };
-        for (const h of store.listHosts()) hostsByState[h.state] = (hostsByState[h.state] ?? 0) + 1;
+        for (const h of await store.listHosts()) hostsByState[h.state] = (hostsByState[h.state] ?? 0) + 1;
         const text = renderPrometheus(deps.metrics, { hostsByState, agentsOnline: registry.onlineCount() });
         ctx.res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
         ctx.res.end(text);
-        return Promise.resolve(undefined);
+        return undefined;
       },
     },
     {
       method: 'GET',
       path: '/v1/admin/audit',
       auth: 'admin',
-      handle: (ctx) =>
+      handle: async (ctx) =>
         Promise.resolve({
-          entries: store.listAudit(queryInteger(ctx.url, 'limit', { min: 1, max: 10_000, fallback: 100 })),
+          entries: await store.listAudit(
+            queryInteger(ctx.url, 'limit', { min: 1, max: 10_000, fallback: 100 }),
+          ),
         }),
     },
   ];

@@ -8,6 +8,7 @@ import { AgentEndpoint } from './agent-endpoint.js';
 import { ControllerMetrics } from './metrics.js';
 import type { AgentRegistry } from './registry.js';
 import { SqliteStore } from './store/sqlite-store.js';
+import { sqliteAsAsyncStore } from './store/sqlite-async-store.js';
 import { FactsWriter } from './store/facts-writer.js';
 
 const FACTS: HostFacts = {
@@ -31,7 +32,7 @@ describe('facts frames', () => {
   let port: number;
   const store = new SqliteStore(':memory:');
   const log = createLogger({ name: 'test', destination: new PassThrough() });
-  const writer = new FactsWriter({ store, log, flushEveryMs: 60_000 });
+  const writer = new FactsWriter({ store: sqliteAsAsyncStore(store), log, flushEveryMs: 60_000 });
 
   beforeAll(async () => {
     store.createHost({
@@ -49,7 +50,7 @@ describe('facts frames', () => {
       recheck: () => 'current',
     } as unknown as AgentRegistry;
     const endpoint = new AgentEndpoint({
-      store,
+      store: sqliteAsAsyncStore(store),
       registry,
       metrics: new ControllerMetrics(),
       log,
@@ -103,7 +104,7 @@ describe('facts frames', () => {
     // the hello's facts wait in the same batch (issue 12, finding 12): one pending row for the host
     expect(store.getHost('h-1')?.facts).toBeNull();
     expect(writer.pendingCount()).toBe(1);
-    writer.flush();
+    await writer.flush();
     const facts = store.getHost('h-1')?.facts;
     expect(facts).toEqual({
       ...FACTS,
@@ -121,7 +122,7 @@ describe('facts frames', () => {
     ['carries a bad value', { type: 'facts', changed: { cpus: -1 }, removed: [] }],
   ])('refuses a frame that %s (1008), and writes nothing', async (_what, frame) => {
     const ws = await connect();
-    writer.flush();
+    await writer.flush();
     const closed = new Promise<number>((r) => ws.once('close', (c) => r(c)));
     ws.send(JSON.stringify(frame));
     expect(await closed).toBe(1008);

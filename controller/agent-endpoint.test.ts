@@ -6,7 +6,7 @@ import { MAX_FRAME_BYTES } from '../proto/version.js';
 import { AgentEndpoint, wsRejectReason } from './agent-endpoint.js';
 import { ControllerMetrics } from './metrics.js';
 import type { AgentRegistry } from './registry.js';
-import type { HostRecord, Store } from './store/store.js';
+import type { AsyncStore, HostRecord } from './store/store.js';
 
 /**
  * Regression (found by test/fuzz/live-controller.test.ts): violations that ws itself catches
@@ -20,7 +20,7 @@ describe('frames that ws refuses before the endpoint parses them', () => {
   beforeAll(async () => {
     const endpoint = new AgentEndpoint({
       // no hello is ever accepted here, so store and registry are never reached
-      store: {} as Store,
+      store: {} as AsyncStore,
       registry: {} as AgentRegistry,
       metrics,
       log: createLogger({ name: 'test', destination: new PassThrough() }),

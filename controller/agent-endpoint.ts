@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { AgentFrame, parseJson, type ControllerFrame } from '../proto/wire.js';
 import { PROTOCOL_VERSION, KCTL_VERSION } from '../proto/version.js';
 import type { WireError } from '../proto/errors.js';
-import type { Store, HostRecord } from './store/store.js';
+import type { AsyncStore, HostRecord } from './store/store.js';
 import type { AgentRegistry, AgentSession } from './registry.js';
 import type { ControllerMetrics } from './metrics.js';
 import { directSeenRecorder, type SeenRecorder } from './last-seen.js';
@@ -29,7 +29,7 @@ const HELLO_TIMEOUT_MS = 10_000;
 export class AgentEndpoint {
   constructor(
     private readonly deps: {
-      store: Store;
+      store: AsyncStore;
       registry: AgentRegistry;
       metrics: ControllerMetrics;
       log: Logger;
@@ -200,12 +200,14 @@ export class AgentEndpoint {
         }
         if (attached === 'duplicate') {
           this.deps.metrics.refuseConnection('duplicate');
-          this.deps.store.audit({
-            actor: `host:${host.id}`,
-            action: 'connection.duplicate',
-            target: host.name,
-            details: { ip },
-          });
+          this.deps.store
+            .audit({
+              actor: `host:${host.id}`,
+              action: 'connection.duplicate',
+              target: host.name,
+              details: { ip },
+            })
+            .catch((err: unknown) => log.error({ err }, 'audit write failed'));
           log.error({ ip }, 'second live connection for host refused');
           this.sendError(ws, {
             code: 'duplicate_connection',

@@ -5,6 +5,7 @@ import { stringify as toYaml } from 'yaml';
 import { KctlError, describeZodError } from '../proto/errors.js';
 import { caPinOf } from '../proto/ca-pin.js';
 import { ConnectionAdmission } from './admission.js';
+import { StoreLocation } from './store/store-location.js';
 import { createCa, issueServerCert, issueAdminCert, type CaKeyPair } from './pki.js';
 
 /** controller.json: what `controller init` decided, read by `controller run`. */
@@ -19,6 +20,8 @@ export const ControllerSettings = z.strictObject({
   healthIntervalMs: z.number().int().min(0).default(300_000),
   /** bounds on handshakes in flight during a reconnect storm (controller/admission.ts) */
   admission: ConnectionAdmission.prefault({}),
+  /** where the state lives: SQLite in the data dir unless a postgres:// store is named (issue 16) */
+  store: StoreLocation.optional(),
 });
 export type ControllerSettings = z.infer<typeof ControllerSettings>;
 

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { KctlError } from '../proto/errors.js';
 import type { EnrollRequest, EnrollResponse } from '../proto/admin-api.js';
 import { PROTOCOL_VERSION } from '../proto/version.js';
-import type { EnrollmentRecord, HostRecord, Store, TokenUse } from './store/store.js';
+import type { AsyncStore, EnrollmentRecord, HostRecord, TokenUse } from './store/store.js';
 import type { ControllerMetrics } from './metrics.js';
 import { parseTokenString, verifyTokenSecret } from './tokens.js';
 import { csrKeySha256, signAgentCsr, type CaKeyPair } from './pki.js';
@@ -25,7 +25,7 @@ export class Enrollment {
 
   constructor(
     private readonly deps: {
-      store: Store;
+      store: AsyncStore;
       ca: CaKeyPair;
       log: Logger;
       metrics: ControllerMetrics;
@@ -69,7 +69,7 @@ export class Enrollment {
     const { store } = this.deps;
     const verify = (hash: string): boolean => verifyTokenSecret(token.secret, hash);
     // read-only: nothing is taken before the one transaction that also writes the host
-    const checked = store.checkToken(token.id, verify, now);
+    const checked = await store.checkToken(token.id, verify, now);
     if (!checked.ok && (checked.reason === 'unknown' || checked.reason === 'mismatch')) {
       throw this.tokenRefusal(checked.reason, token.id, ip);
     }
@@ -77,13 +77,13 @@ export class Enrollment {
     if (!HOST_NAME.test(name) || name.length > 253) {
       throw this.refuse('invalid_args', `Host name "${name}" is not a valid RFC 1123 name`, ip);
     }
-    const existing = store.getHostByName(name);
+    const existing = await store.getHostByName(name);
     if (existing) {
       // the reply to this very enrollment may have been lost (controller or agent killed in between)
       const again = await this.sameEnrollment(existing, token.id, request.csrPem);
       if (again) {
         this.deps.metrics.countEnrollment('ok');
-        store.audit({
+        await store.audit({
           actor: `token:${token.id}`,
           action: 'host.enroll.repeated',
           target: name,
@@ -111,11 +111,11 @@ export class Enrollment {
     const labels = { ...request.labels, ...checked.token.labels };
     // one transaction: a controller killed before it commits leaves the token unused and no host;
     // after it, the agent's retry with the same key is answered above with the same certificate
-    const outcome = store.transaction((): 'ok' | 'name_taken' | TokenUseFailure => {
-      const use = store.useToken(token.id, verify, now);
+    const outcome = await store.transaction(async (tx): Promise<'ok' | 'name_taken' | TokenUseFailure> => {
+      const use = await tx.useToken(token.id, verify, now);
       if (!use.ok) return use.reason;
-      if (store.getHostByName(name)) return 'name_taken';
-      store.createHost({
+      if (await tx.getHostByName(name)) return 'name_taken';
+      await tx.createHost({
         id: hostId,
         name,
         labels,
@@ -124,8 +124,8 @@ export class Enrollment {
         certNotAfter: signed.notAfter,
         enrolledAt: now,
       });
-      store.recordHostSeen(hostId, { at: now, ip, facts: request.facts });
-      store.recordEnrollment({
+      await tx.recordHostSeen(hostId, { at: now, ip, facts: request.facts });
+      await tx.recordEnrollment({
         hostId,
         tokenId: token.id,
         keySha256,
@@ -133,7 +133,7 @@ export class Enrollment {
         certPem: signed.certPem,
         at: now,
       });
-      store.audit({
+      await tx.audit({
         actor: `token:${token.id}`,
         action: 'host.enroll',
         target: name,
@@ -158,7 +158,7 @@ export class Enrollment {
     tokenId: string,
     csrPem: string,
   ): Promise<EnrollmentRecord | undefined> {
-    const recorded = this.deps.store.getEnrollment(host.id);
+    const recorded = await this.deps.store.getEnrollment(host.id);
     if (!recorded || recorded.tokenId !== tokenId) return undefined;
     if (host.state !== 'active' || host.certSerial !== recorded.certSerial) return undefined;
     const keySha256 = await csrKeySha256(csrPem).catch(() => undefined);
@@ -207,12 +207,15 @@ export class Enrollment {
   private refuse(code: KctlError['code'], message: string, ip: string | null, retryable = false): KctlError {
     this.deps.metrics.countEnrollment(code);
     this.deps.log.warn({ code, ip }, 'enrollment refused');
-    this.deps.store.audit({
-      actor: `ip:${ip ?? 'unknown'}`,
-      action: 'host.enroll.refused',
-      target: null,
-      details: { code },
-    });
+    // the refusal is thrown now; its audit row is written behind it (a failed write is logged)
+    this.deps.store
+      .audit({
+        actor: `ip:${ip ?? 'unknown'}`,
+        action: 'host.enroll.refused',
+        target: null,
+        details: { code },
+      })
+      .catch((err: unknown) => this.deps.log.error({ err, ip }, 'audit write failed'));
     return new KctlError(code, message, { retryable });
   }
 }

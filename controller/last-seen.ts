@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Store } from './store/store.js';
+import type { AsyncStore } from './store/store.js';
 import { HostSeenBatch } from './store/host-seen-batch.js';
 
 /** Where the agent endpoint reports that a host was seen. */
@@ -9,8 +9,11 @@ export interface SeenRecorder {
 }
 
 /** One UPDATE per call: for tests and tools that build an endpoint without the batching writer. */
-export function directSeenRecorder(store: Store): SeenRecorder {
-  return { note: (hostId, at, ip) => store.recordHostSeen(hostId, { at, ip }), forget: () => undefined };
+export function directSeenRecorder(store: AsyncStore): SeenRecorder {
+  return {
+    note: (hostId, at, ip) => void store.recordHostSeen(hostId, { at, ip }).catch(() => undefined),
+    forget: () => undefined,
+  };
 }
 
 /**
@@ -22,7 +25,7 @@ export function directSeenRecorder(store: Store): SeenRecorder {
 export class LastSeenWriter implements SeenRecorder {
   private readonly batch: HostSeenBatch;
 
-  constructor(deps: { store: Store; log: Logger; flushEveryMs: number }) {
+  constructor(deps: { store: AsyncStore; log: Logger; flushEveryMs: number }) {
     this.batch = new HostSeenBatch({ ...deps, what: 'last-seen' });
   }
 
@@ -44,7 +47,7 @@ export class LastSeenWriter implements SeenRecorder {
    * Writes everything noted, in one transaction. Called by the timer and on shutdown. The next
    * heartbeat notes a host again: a lost last-seen time is not worth a crash.
    */
-  flush(): void {
-    this.batch.flush();
+  flush(): Promise<void> {
+    return this.batch.flush();
   }
 }

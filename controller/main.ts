@@ -1,7 +1,10 @@
 import type { Server } from 'node:https';
 import type { Logger } from 'pino';
 import { createLogger } from '../proto/logging.js';
-import { SqliteStore } from './store/sqlite-store.js';
+import type { AsyncStore } from './store/store.js';
+import { openControllerStore } from './store/open-store.js';
+import type { StoreLocation } from './store/store-location.js';
+import { HostStateCache } from './store/host-state-cache.js';
 import { ControllerMetrics } from './metrics.js';
 import { AgentRegistry } from './registry.js';
 import { AgentEndpoint, CloseCode } from './agent-endpoint.js';
@@ -19,7 +22,7 @@ import { HealthSchedule } from './health/health-schedule.js';
 export interface RunningController {
   url: string;
   port: number;
-  store: SqliteStore;
+  store: AsyncStore;
   registry: AgentRegistry;
   metrics: ControllerMetrics;
   server: Server;
@@ -36,18 +39,29 @@ export async function startController(options: {
   webListen?: string | false;
   /** the offline bundle to serve; <data-dir>/bundle when absent and that directory exists */
   bundleDir?: string;
+  /** where the state lives; controller.json's `store`, else SQLite in the data dir */
+  store?: StoreLocation;
   log?: Logger;
 }): Promise<RunningController> {
   const files = await loadDataDir(options.dataDir);
   const bundleDir = await resolveBundleDir(options.bundleDir, files.dir);
   const log = options.log ?? createLogger({ name: 'kctl-controller' });
-  const sqlite = new SqliteStore(files.dbFile, { log: log.child({ component: 'store' }) });
+  // SQLite is presented as an AsyncStore too: one code path for both databases
+  const opened = await openControllerStore({
+    location: options.store ?? files.settings.store,
+    dbFile: files.dbFile,
+    baseDir: files.dir,
+    log: log.child({ component: 'store' }),
+  });
+  // hosts' standing for the per-connection and per-command checks, without a database round trip
+  const hostStates = await HostStateCache.load(opened.store);
+  const written = hostStates.track(opened.store);
   // hellos and facts frames are written in batches; readers of host rows see them (flush first)
-  const facts = new FactsWriter({ store: sqlite, log, flushEveryMs: 1000 });
-  const store = readsAfterFlush(sqlite, () => facts.flush());
+  const facts = new FactsWriter({ store: written, log, flushEveryMs: 1000 });
+  const store = readsAfterFlush(written, () => facts.flush());
   const metrics = new ControllerMetrics();
   const heartbeatIntervalMs = files.settings.heartbeatIntervalMs;
-  const registry = new AgentRegistry({ store, log, metrics, heartbeatIntervalMs });
+  const registry = new AgentRegistry({ store, hostStates, log, metrics, heartbeatIntervalMs });
   const lastSeen = new LastSeenWriter({ store, log, flushEveryMs: Math.min(1000, heartbeatIntervalMs) });
   const endpoint = new AgentEndpoint({ store, registry, metrics, log, heartbeatIntervalMs, lastSeen, facts });
   const enrollment = new Enrollment({
@@ -65,6 +79,7 @@ export async function startController(options: {
     log,
     metrics,
     applyStore: store.applies,
+    hostStates,
     artifactsDir: process.env.KCTL_ARTIFACTS_DIR ?? files.artifactsDir,
     dataDir: files.dir,
     bundleDir,
@@ -75,7 +90,7 @@ export async function startController(options: {
   const { server, wss } = createControllerServer({
     tls: { certPem: files.server.certPem, keyPem: files.server.keyPem, caPem: files.ca.certPem },
     routes,
-    store,
+    hostStates,
     endpoint,
     metrics,
     log,
@@ -88,7 +103,10 @@ export async function startController(options: {
   });
   const address = server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
-  log.info({ listen: `${host}:${boundPort}`, dataDir: files.dir, bundleDir }, 'controller listening');
+  log.info(
+    { listen: `${host}:${boundPort}`, dataDir: files.dir, bundleDir, store: opened.describe },
+    'controller listening',
+  );
   const health = new HealthSchedule({
     store,
     registry,
@@ -129,9 +147,9 @@ export async function startController(options: {
       wss.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      lastSeen.flush();
-      facts.flush();
-      store.close();
+      await lastSeen.flush();
+      await facts.flush();
+      await store.close();
     },
   };
 }

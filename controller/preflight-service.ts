@@ -2,7 +2,7 @@ import type { PreflightRequest, PreflightResponse, HostPreflight } from '../prot
 import type { CheckResult, PreflightSpec } from '../proto/checks.js';
 import type { OpResult } from '../proto/ops.js';
 import { KctlError, toWireError } from '../proto/errors.js';
-import type { Store, HostRecord } from './store/store.js';
+import type { AsyncStore, HostRecord } from './store/store.js';
 import type { AgentRegistry } from './registry.js';
 import { HostClient } from './host-client.js';
 import { mapBounded } from './map-bounded.js';
@@ -76,8 +76,11 @@ export function clusterMemberResult(state: KubeadmState, spec: PreflightSpec): C
     remedy: 'install checks do not apply to a running node: kctl health checks it',
   };
 }
-export function selectHosts(store: Store, names: readonly string[] | undefined): HostRecord[] {
-  const active = store.listHosts().filter((h) => h.state === 'active');
+export async function selectHosts(
+  store: AsyncStore,
+  names: readonly string[] | undefined,
+): Promise<HostRecord[]> {
+  const active = (await store.listHosts()).filter((h) => h.state === 'active');
   if (!names) return active;
   return names.map((name) => {
     const host = active.find((h) => h.name === name);
@@ -88,10 +91,10 @@ export function selectHosts(store: Store, names: readonly string[] | undefined):
 
 /** Runs the checks on every selected host through its agent, then the fleet checks over all facts. */
 export async function runFleetPreflight(
-  deps: { store: Store; registry: AgentRegistry },
+  deps: { store: AsyncStore; registry: AgentRegistry },
   request: PreflightRequest,
 ): Promise<PreflightResponse> {
-  const hosts = selectHosts(
+  const hosts = await selectHosts(
     deps.store,
     request.hosts ?? (request.specs ? Object.keys(request.specs) : undefined),
   );
@@ -118,11 +121,12 @@ export async function runFleetPreflight(
     }
   });
   // the fleet page shows each host's latest result
-  deps.store.transaction(() => perHost.forEach((r) => recordPreflight(deps.store, r)));
+  await deps.store.transaction(async (tx) => {
+    for (const r of perHost) await recordPreflight(tx, r);
+  });
   const version = Object.values(request.specs ?? {})[0]?.kubernetesVersion;
   const fleet = runFleetChecks(
-    deps.store
-      .listHosts()
+    (await deps.store.listHosts())
       .filter((h) => h.state === 'active' && h.facts !== null)
       .map((h) => ({ name: h.name, facts: h.facts! })),
     version ? { kubernetesVersion: version } : {},
@@ -131,7 +135,10 @@ export async function runFleetPreflight(
 }
 
 /** Check specs from a cluster.yaml: each chosen host judged by its role, the version and the proxy mode. */
-export function preflightSpecsFromCluster(store: Store, raw: unknown): Record<string, PreflightSpec> {
+export async function preflightSpecsFromCluster(
+  store: AsyncStore,
+  raw: unknown,
+): Promise<Record<string, PreflightSpec>> {
   const parsed = ClusterSpec.safeParse(raw);
   if (!parsed.success) {
     throw new KctlError(
@@ -142,7 +149,7 @@ export function preflightSpecsFromCluster(store: Store, raw: unknown): Record<st
   const rules = crossFieldRules(parsed.data);
   if (rules.errors.length > 0)
     throw new KctlError('invalid_spec', rules.errors.map((e) => `${e.path}: ${e.message}`).join('; '));
-  const enrolled = store.listHosts().filter((h) => h.state === 'active');
+  const enrolled = (await store.listHosts()).filter((h) => h.state === 'active');
   const resolved = resolveHostRoles(
     parsed.data,
     enrolled.map((h) => ({ name: h.name, labels: h.labels, ips: h.facts?.ips ?? [] })),

@@ -5,7 +5,8 @@ import type { CommandFrame, ControllerFrame, Outcome, ProgressFrame, ResultFrame
 import { KctlError } from '../proto/errors.js';
 import { Ops, isOpName } from '../proto/ops.js';
 import { describeZodError } from '../proto/errors.js';
-import type { Store } from './store/store.js';
+import type { AsyncStore } from './store/store.js';
+import type { HostStateReader } from './store/host-state-cache.js';
 import type { ControllerMetrics } from './metrics.js';
 import { CloseCode } from './close-codes.js';
 import { sameSerial, sessionStanding, type SessionStanding } from './session-standing.js';
@@ -64,7 +65,9 @@ export class AgentRegistry {
 
   constructor(
     private readonly deps: {
-      store: Store;
+      store: AsyncStore;
+      /** hosts' standing, read before every command without a database round trip (store/host-state-cache.ts) */
+      hostStates: HostStateReader;
       log: Logger;
       metrics: ControllerMetrics;
       heartbeatIntervalMs: number;
@@ -78,7 +81,7 @@ export class AgentRegistry {
    * certificate is refused as a duplicate, unless the first one went silent.
    */
   attach(session: AgentSession): 'attached' | 'duplicate' | Exclude<SessionStanding, 'current'> {
-    const standing = sessionStanding(this.deps.store, session.hostId, session.certSerial);
+    const standing = sessionStanding(this.deps.hostStates, session.hostId, session.certSerial);
     if (standing !== 'current') return standing;
     const existing = this.sessions.get(session.hostId);
     if (existing && !sameSerial(existing.certSerial, session.certSerial)) {
@@ -135,7 +138,7 @@ export class AgentRegistry {
   recheck(hostId: string): SessionStanding {
     const s = this.sessions.get(hostId);
     if (!s) return 'current';
-    const standing = sessionStanding(this.deps.store, hostId, s.certSerial);
+    const standing = sessionStanding(this.deps.hostStates, hostId, s.certSerial);
     if (standing !== 'current') {
       this.endSession(s, standing);
       this.sessions.delete(hostId);
@@ -147,12 +150,15 @@ export class AgentRegistry {
   /** Closes one session whose certificate lost its standing, with a typed code; counted and audited. */
   private endSession(s: AgentSession, why: Exclude<SessionStanding, 'current'>): void {
     this.deps.metrics.endSession(why);
-    this.deps.store.audit({
-      actor: 'controller',
-      action: `connection.${why}`,
-      target: s.hostName,
-      details: { hostId: s.hostId, ip: s.ip },
-    });
+    // the session ends now; its audit row is written behind it (a failed write is logged)
+    this.deps.store
+      .audit({
+        actor: 'controller',
+        action: `connection.${why}`,
+        target: s.hostName,
+        details: { hostId: s.hostId, ip: s.ip },
+      })
+      .catch((err: unknown) => this.deps.log.error({ err, hostId: s.hostId }, 'audit write failed'));
     this.deps.log.warn({ hostId: s.hostId, host: s.hostName, ip: s.ip, why }, 'agent session ended');
     s.ws.close(
       why === 'revoked' ? CloseCode.revoked : CloseCode.superseded,
@@ -191,7 +197,7 @@ export class AgentRegistry {
     args: Record<string, unknown>,
     options: CommandOptions = {},
   ): Promise<CommandResult> {
-    const host = this.deps.store.getHostState(hostId);
+    const host = this.deps.hostStates.getHostState(hostId);
     if (!host) return Promise.reject(new KctlError('unknown_host', `No host with id "${hostId}"`));
     if (host.state !== 'active') {
       // revoked behind the registry's back (another path, another replica): end what is still live

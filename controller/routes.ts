@@ -9,6 +9,7 @@ import { certsRoutes } from './health/certs-service.js';
 import { kubeconfigRoutes } from './health/kubeconfig-route.js';
 import { etcdRoutes } from './etcd/status-route.js';
 import type { ApplyStore } from './orchestrator/apply-store.js';
+import type { HostStateReader } from './store/host-state-cache.js';
 import { z } from 'zod';
 import { createWebToken } from './web/web-tokens.js';
 import { parseDuration } from './tokens.js';
@@ -17,6 +18,8 @@ import { parseDuration } from './tokens.js';
 export function allRoutes(
   deps: RouteDeps & {
     applyStore: ApplyStore;
+    /** hosts' standing from memory, for checks that must not wait on the database */
+    hostStates: HostStateReader;
     artifactsDir: string;
     /** the offline bundle directory (kctl bundle build), when this controller serves one */
     bundleDir?: string | undefined;
@@ -45,7 +48,7 @@ export function allRoutes(
     ...bundleRoutes({
       bundleDir: deps.bundleDir,
       ca: deps.ca,
-      store: deps.store,
+      store: deps.hostStates,
       metrics: deps.metrics,
       log: deps.log,
     }),
@@ -61,12 +64,12 @@ export function allRoutes(
             description: z.string().max(256).default(''),
           }),
         );
-        const t = createWebToken(deps.store, {
+        const t = await createWebToken(deps.store, {
           readOnly: body.readOnly,
           description: body.description,
           ...(body.ttl !== undefined ? { ttlMs: parseDuration(body.ttl, 'ttl') } : {}),
         });
-        deps.store.audit({
+        await deps.store.audit({
           actor: ctx.caller.kind === 'admin' ? `admin:${ctx.caller.name}` : 'unknown',
           action: 'web-token.create',
           target: t.id,

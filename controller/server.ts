@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { MAX_FRAME_BYTES, MAX_WS_BUFFERED_CHUNKS, MAX_WS_FRAGMENTS } from '../proto/version.js';
 import { Router, type Caller, type Route } from './http-router.js';
 import { requestTargetOrUndefined } from './request-target.js';
-import type { Store } from './store/store.js';
+import type { HostStateReader } from './store/host-state-cache.js';
 import type { AgentEndpoint } from './agent-endpoint.js';
 import type { ControllerMetrics } from './metrics.js';
 import { identityOfPeer } from './pki.js';
@@ -21,7 +21,8 @@ export { sameSerial };
 export interface ServerOptions {
   tls: { certPem: string; keyPem: string; caPem: string };
   routes: Route[];
-  store: Store;
+  /** hosts' standing, read per request and per upgrade from memory (store/host-state-cache.ts) */
+  hostStates: HostStateReader;
   endpoint: AgentEndpoint;
   metrics: ControllerMetrics;
   log: Logger;
@@ -45,7 +46,7 @@ export function createControllerServer(options: ServerOptions): {
   router: Router;
   wss: WebSocketServer;
 } {
-  const { store, log, metrics } = options;
+  const { hostStates, log, metrics } = options;
   const admission = { ...DEFAULT_ADMISSION, ...options.admission };
   const router = new Router(options.routes);
   // enrollment and /healthz come without a client certificate; every other route is refused
@@ -81,8 +82,8 @@ export function createControllerServer(options: ServerOptions): {
     const id = identityOfPeer(cert.raw);
     if (!id) return { kind: 'anonymous', ip };
     if (id.kind === 'admin') return { kind: 'admin', name: id.name, ip };
-    // the host's standing only: no facts, so no flush of pending hello writes (store/reads-after-flush.ts)
-    const host = store.getHostState(id.hostId);
+    // the host's standing from memory: no database round trip per request (store/host-state-cache.ts)
+    const host = hostStates.getHostState(id.hostId);
     // a certificate for an unknown or revoked host authenticates nobody
     if (!host || host.state !== 'active') return { kind: 'anonymous', ip };
     // after a rotation only the newest certificate counts: an old one (stolen or leaked) is dead
@@ -142,7 +143,7 @@ export function createControllerServer(options: ServerOptions): {
     const id = cert.raw ? identityOfPeer(cert.raw) : undefined;
     if (id?.kind !== 'host')
       return refuse(403, 'forbidden', 'Only host certificates may open the agent channel');
-    const state = store.getHostState(id.hostId);
+    const state = hostStates.getHostState(id.hostId);
     const host = state && { id: id.hostId, ...state };
     if (!host) return refuse(403, 'unknown_host', 'This certificate belongs to no enrolled host');
     if (host.state !== 'active') return refuse(403, 'host_revoked', `Host "${host.name}" is revoked`);

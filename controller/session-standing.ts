@@ -9,7 +9,7 @@ export function sameSerial(a: string | undefined, b: string): boolean {
 /**
  * Whether a live session's certificate still speaks for its host (S6): `revoked` when the host is
  * gone or revoked, `superseded` when the host's current certificate is another (rotated, or
- * replaced elsewhere). The store is the authority; this reads name, state and serial only.
+ * replaced elsewhere). Reads name, state and serial only, from the controller's HostStateCache.
  */
 export type SessionStanding = 'current' | 'revoked' | 'superseded';
 

@@ -12,7 +12,7 @@ import type { Route } from '../http-router.js';
 import type { ControllerMetrics } from '../metrics.js';
 import { identityOfPeer } from '../pki.js';
 import { sameSerial } from '../server.js';
-import type { Store } from '../store/store.js';
+import type { HostStateReader } from '../store/host-state-cache.js';
 import { readManifest } from './manifest.js';
 import { signManifest } from './sign.js';
 
@@ -20,7 +20,8 @@ export interface BundleRouteDeps {
   /** the bundle directory; undefined when this controller serves none */
   bundleDir: string | undefined;
   ca: { certPem: string; keyPem: string };
-  store: Pick<Store, 'getHost'>;
+  /** hosts' standing, to explain a refusal (store/host-state-cache.ts) */
+  store: HostStateReader;
   metrics: Pick<ControllerMetrics, 'refuseConnection'>;
   log: Logger;
 }
@@ -64,7 +65,7 @@ export function explainRefusal(
         'The bundle is served to enrolled hosts only, not to admin credentials',
       );
     } else if (id?.kind === 'host') {
-      const host = deps.store.getHost(id.hostId);
+      const host = deps.store.getHostState(id.hostId);
       if (!host) result = new KctlError('unknown_host', 'This certificate belongs to no enrolled host');
       else if (host.state !== 'active')
         result = new KctlError('host_revoked', `Host "${host.name}" is revoked`);

@@ -1,10 +1,28 @@
 import { Command } from 'commander';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { initDataDir } from '../data-dir.js';
 import { startController } from '../main.js';
 import type { CliContext } from './context.js';
 import { backupController } from '../backup/backup.js';
 import { restoreController } from '../backup/restore.js';
+import { KctlError, describeZodError } from '../../proto/errors.js';
+import { StoreLocation } from '../store/store-location.js';
+
+/** --store and --store-ca as a StoreLocation (checked like controller.json's `store`); nothing when not given */
+function storeOption(opts: { store?: string; storeCa?: string }): { store?: StoreLocation } {
+  if (opts.store === undefined) {
+    if (opts.storeCa !== undefined)
+      throw new KctlError('invalid_args', '--store-ca needs --store postgres://…');
+    return {};
+  }
+  // a path on the command line is the caller's, not the data dir's
+  const raw = opts.storeCa === undefined ? opts.store : { url: opts.store, caFile: resolve(opts.storeCa) };
+  const parsed = StoreLocation.safeParse(raw);
+  if (!parsed.success) throw new KctlError('invalid_args', `--store: ${describeZodError(parsed.error)}`);
+  if (opts.storeCa !== undefined && parsed.data === 'sqlite')
+    throw new KctlError('invalid_args', '--store-ca applies to a postgres:// store only');
+  return { store: parsed.data };
+}
 
 export function controllerCommand(ctx: CliContext): Command {
   const cmd = new Command('controller').description('set up and run the kctl controller');
@@ -34,20 +52,34 @@ export function controllerCommand(ctx: CliContext): Command {
       '--bundle <dir>',
       'offline bundle to serve to enrolled agents (default: <data-dir>/bundle if present)',
     )
-    .action(async (opts: { dataDir: string; listen?: string; bundle?: string }) => {
-      const running = await startController({
-        dataDir: opts.dataDir,
-        ...(opts.listen ? { listen: opts.listen } : {}),
-        ...(opts.bundle !== undefined ? { bundleDir: opts.bundle } : {}),
-      });
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          void running.close().finally(resolve);
-        };
-        process.once('SIGTERM', stop);
-        process.once('SIGINT', stop);
-      });
-    });
+    .option(
+      '--store <url>',
+      'state database: "sqlite" (<data-dir>/state.db, the default) or postgres://user:pass@host:port/db (sslmode= as libpq)',
+    )
+    .option('--store-ca <file>', 'CA (PEM) that signed the PostgreSQL server certificate; turns TLS on')
+    .action(
+      async (opts: {
+        dataDir: string;
+        listen?: string;
+        bundle?: string;
+        store?: string;
+        storeCa?: string;
+      }) => {
+        const running = await startController({
+          dataDir: opts.dataDir,
+          ...(opts.listen ? { listen: opts.listen } : {}),
+          ...(opts.bundle !== undefined ? { bundleDir: opts.bundle } : {}),
+          ...storeOption(opts),
+        });
+        await new Promise<void>((resolve) => {
+          const stop = (): void => {
+            void running.close().finally(resolve);
+          };
+          process.once('SIGTERM', stop);
+          process.once('SIGINT', stop);
+        });
+      },
+    );
 
   cmd
     .command('backup')

@@ -14,7 +14,7 @@ import type { Route } from '../http-router.js';
 import { HostClient, type HostRef } from '../host-client.js';
 import type { AgentRegistry } from '../registry.js';
 import { resolveHostRoles } from '../spec/resolve.js';
-import type { Store } from '../store/store.js';
+import type { AsyncStore } from '../store/store.js';
 
 /**
  * `kctl etcd status` and `kctl etcd snapshot` (issue 15 part 2): the controller picks a host that
@@ -25,7 +25,7 @@ import type { Store } from '../store/store.js';
  */
 
 export interface EtcdRouteDeps {
-  store: Store;
+  store: AsyncStore;
   registry: AgentRegistry;
   log?: Logger | undefined;
 }
@@ -90,10 +90,10 @@ export function etcdCandidates(
 }
 
 /** cluster.yaml's hosts that etcd commands may ask, with their registry ids. */
-function candidatesFor(
-  store: Store,
+async function candidatesFor(
+  store: AsyncStore,
   raw: unknown,
-): { spec: ClusterSpec; candidates: Array<EtcdCandidate & { ref: HostRef }> } {
+): Promise<{ spec: ClusterSpec; candidates: Array<EtcdCandidate & { ref: HostRef }> }> {
   const parsed = ClusterSpec.safeParse(raw);
   if (!parsed.success)
     throw new KctlError(
@@ -101,7 +101,7 @@ function candidatesFor(
       `cluster: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
     );
   const spec = parsed.data;
-  const enrolled = store.listHosts().filter((h) => h.state === 'active');
+  const enrolled = (await store.listHosts()).filter((h) => h.state === 'active');
   const roles = resolveHostRoles(
     spec,
     enrolled.map((h) => ({ name: h.name, labels: h.labels, ips: h.facts?.ips ?? [] })),
@@ -178,7 +178,7 @@ export function etcdRoutes(deps: EtcdRouteDeps): Route[] {
       auth: 'admin',
       handle: async (ctx): Promise<EtcdStatusResponse> => {
         const body = await ctx.body(EtcdClusterRequest);
-        const { spec, candidates } = candidatesFor(deps.store, body.cluster);
+        const { spec, candidates } = await candidatesFor(deps.store, body.cluster);
         const client = new HostClient(deps.registry);
         const { value, candidate } = await firstThatAnswers(client, spec, candidates, (c) =>
           client.call(c.ref, 'etcd.status', c.conn),
@@ -192,7 +192,7 @@ export function etcdRoutes(deps: EtcdRouteDeps): Route[] {
       auth: 'admin',
       handle: async (ctx) => {
         const body = await ctx.body(EtcdClusterRequest);
-        const { spec, candidates } = candidatesFor(deps.store, body.cluster);
+        const { spec, candidates } = await candidatesFor(deps.store, body.cluster);
         const client = new HostClient(deps.registry);
         // one endpoint per snapshot (etcdctl's rule); external etcd: each endpoint in turn
         const perEndpoint = candidates.flatMap((c) =>
@@ -239,7 +239,7 @@ export function etcdRoutes(deps: EtcdRouteDeps): Route[] {
               `The snapshot from "${candidate.host}" arrived as ${offset} bytes with SHA-256 ${sha256}, not the ${snap.size} bytes with ${snap.sha256} etcdctl saved`,
             );
           await writeLine(ctx.res, { type: 'done', size: offset, sha256 });
-          deps.store.audit({
+          await deps.store.audit({
             actor: actor(ctx.caller),
             action: 'etcd.snapshot',
             target: spec.name,

@@ -4,7 +4,7 @@ import type { Route } from '../http-router.js';
 import { CertsRequest as CertsRequestSchema } from '../../proto/certs.js';
 import { HostClient } from '../host-client.js';
 import { mapBounded } from '../map-bounded.js';
-import { resolveCluster } from '../plan/resolved-cluster.js';
+import { resolveClusterFromStore } from '../plan/resolved-cluster.js';
 import { selectHosts } from '../preflight-service.js';
 import type { HealthDeps } from './health-service.js';
 
@@ -14,9 +14,13 @@ export async function runFleetCerts(deps: HealthDeps, request: CertsRequest): Pr
   const cluster =
     request.cluster === undefined
       ? undefined
-      : resolveCluster({ store: deps.store, controllerUrl: deps.controllerUrl }, request.cluster, undefined);
+      : await resolveClusterFromStore(
+          { store: deps.store, controllerUrl: deps.controllerUrl },
+          request.cluster,
+          undefined,
+        );
   const names = request.hosts ?? (cluster ? [...cluster.hosts.keys()] : undefined);
-  const hosts = selectHosts(deps.store, names);
+  const hosts = await selectHosts(deps.store, names);
   const perHost = await mapBounded(hosts, 64, async (h): Promise<HostCertificates> => {
     try {
       const { certificates } = await client.call({ hostId: h.id, name: h.name }, 'certs.check', {});

@@ -58,27 +58,26 @@ export class HealthSchedule {
     const { store, log } = this.deps;
     const started = Date.now();
     const checked = new Set<string>();
-    const record = (hosts: readonly HostHealth[]): void => {
+    const record = async (hosts: readonly HostHealth[]): Promise<void> => {
       if (this.stopped) return;
-      recordHealth(store, hosts);
+      await recordHealth(store, hosts);
       for (const h of hosts) checked.add(h.host);
     };
-    for (const c of store.listClusterSpecs()) {
+    for (const c of await store.listClusterSpecs()) {
       try {
-        record((await runFleetHealth(this.deps, { cluster: c.spec })).hosts);
+        await record((await runFleetHealth(this.deps, { cluster: c.spec })).hosts);
       } catch (err) {
         // a host of the spec revoked since, a spec this version no longer reads: the rest still counts
         log.warn({ cluster: c.name, err: toWireError(err) }, 'scheduled health: cluster skipped');
       }
     }
     if (this.stopped) return;
-    const rest = store
-      .listHosts()
+    const rest = (await store.listHosts())
       .filter((h) => h.state === 'active' && !checked.has(h.name) && this.deps.registry.isOnline(h.id))
       .map((h) => h.name);
     if (rest.length > 0) {
       try {
-        record((await runFleetHealth(this.deps, { hosts: rest })).hosts);
+        await record((await runFleetHealth(this.deps, { hosts: rest })).hosts);
       } catch (err) {
         log.warn({ err: toWireError(err) }, 'scheduled health: hosts outside clusters skipped');
       }

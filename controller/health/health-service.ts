@@ -3,16 +3,16 @@ import { severityRank, worstSeverity } from '../../proto/health.js';
 import type { HostSpec } from '../../proto/host-spec.js';
 import type { NodeStatus } from '../../proto/kubeadm-ops.js';
 import { toWireError } from '../../proto/errors.js';
-import type { Store, HostRecord } from '../store/store.js';
+import type { AsyncStore, HostRecord } from '../store/store.js';
 import type { AgentRegistry } from '../registry.js';
 import { HostClient, type HostRef } from '../host-client.js';
-import { resolveCluster } from '../plan/resolved-cluster.js';
+import { resolveClusterFromStore } from '../plan/resolved-cluster.js';
 import { selectHosts } from '../preflight-service.js';
 import { mapBounded } from '../map-bounded.js';
 import { judgeNodeReady } from './node-ready.js';
 
 export interface HealthDeps {
-  store: Store;
+  store: AsyncStore;
   registry: AgentRegistry;
   controllerUrl?: string | undefined;
   now?: () => Date;
@@ -49,9 +49,13 @@ export async function runFleetHealth(deps: HealthDeps, request: HealthRequest): 
   const cluster =
     request.cluster === undefined
       ? undefined
-      : resolveCluster({ store: deps.store, controllerUrl: deps.controllerUrl }, request.cluster, undefined);
+      : await resolveClusterFromStore(
+          { store: deps.store, controllerUrl: deps.controllerUrl },
+          request.cluster,
+          undefined,
+        );
   const names = request.hosts ?? (cluster ? [...cluster.hosts.keys()] : undefined);
-  const hosts = selectHosts(deps.store, names);
+  const hosts = await selectHosts(deps.store, names);
   const specs = new Map<string, HostSpec>();
   if (cluster) {
     for (const h of hosts) {
@@ -59,7 +63,7 @@ export async function runFleetHealth(deps: HealthDeps, request: HealthRequest): 
       if (planned) specs.set(h.name, cluster.hostSpecFor(planned));
     }
   }
-  const active = deps.store.listHosts().filter((h) => h.state === 'active');
+  const active = (await deps.store.listHosts()).filter((h) => h.state === 'active');
   const labelled = active.filter((h) => h.labels.role === 'control-plane');
   // without a spec or role labels, any host with an admin kubeconfig can answer; none is no finding
   const knownControlPlanes = cluster !== undefined || labelled.length > 0;

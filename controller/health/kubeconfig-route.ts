@@ -6,7 +6,7 @@ import { clusterConfiguration } from '../render/kubeadm.js';
 import { kubeadmInputFor } from '../render/cluster-spec-inputs.js';
 import { renderYamlDocuments } from '../render/yaml-documents.js';
 import { isMember } from '../plan/observe.js';
-import { resolveCluster } from '../plan/resolved-cluster.js';
+import { resolveClusterFromStore } from '../plan/resolved-cluster.js';
 import type { HealthDeps } from './health-service.js';
 
 const DEFAULT_VALIDITY_HOURS = 24;
@@ -36,7 +36,7 @@ export function kubeconfigRoutes(deps: HealthDeps): Route[] {
       auth: 'admin',
       handle: async (ctx): Promise<KubeconfigResponse> => {
         const body = await ctx.body(KubeconfigRequest);
-        const cluster = resolveCluster(
+        const cluster = await resolveClusterFromStore(
           { store: deps.store, controllerUrl: deps.controllerUrl },
           body.cluster,
           undefined,
@@ -68,7 +68,7 @@ export function kubeconfigRoutes(deps: HealthDeps): Route[] {
             validityHours,
           });
           const expiresAt = new Date(Date.now() + validityHours * 3_600_000).toISOString();
-          deps.store.audit({
+          await deps.store.audit({
             actor: `admin:${admin}`,
             action: 'kubeconfig.issue',
             target: cluster.spec.name,

@@ -13,7 +13,7 @@ export function healthRoutes(deps: HealthDeps): Route[] {
       handle: async (ctx) => {
         const response = await runFleetHealth(deps, await ctx.body(HealthRequest));
         // the fleet page shows each host's last run
-        recordHealth(deps.store, response.hosts);
+        await recordHealth(deps.store, response.hosts);
         return response;
       },
     },

@@ -1,8 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { SqliteStore } from '../store/sqlite-store.js';
+import { sqliteAsAsyncStore } from '../store/sqlite-async-store.js';
+import type { ApplyJournal } from '../store/store.js';
 import { KctlError } from '../../proto/errors.js';
-import type { ApplyStore } from './apply-store.js';
 import { Orchestrator, type ApplyEvent, type TaskRunner } from './engine.js';
 import { clusterPlanHash, type ClusterPlan, type Phase, type Task } from './plan.js';
 
@@ -71,7 +72,8 @@ class RecordingRunner implements TaskRunner {
 
 describe('orchestrator', () => {
   let sqlite: SqliteStore;
-  let store: ApplyStore;
+  /** the journal read synchronously by the test; the orchestrator gets it as an AsyncStore */
+  let store: ApplyJournal;
   let runner: RecordingRunner;
   let orchestrator: Orchestrator;
 
@@ -79,7 +81,12 @@ describe('orchestrator', () => {
     sqlite = new SqliteStore(':memory:');
     store = sqlite.applies;
     runner = new RecordingRunner();
-    orchestrator = new Orchestrator({ store, runner, log: pino({ level: 'silent' }), retryDelayMs: 1 });
+    orchestrator = new Orchestrator({
+      store: sqliteAsAsyncStore(sqlite).applies,
+      runner,
+      log: pino({ level: 'silent' }),
+      retryDelayMs: 1,
+    });
   });
   afterEach(() => sqlite.close());
 

@@ -156,7 +156,7 @@ export class Orchestrator {
     onEvent: (e: ApplyEvent) => void = () => undefined,
   ): Promise<ApplyOutcome> {
     const { store, log } = this.options;
-    const latest = store.latestUnfinished(request.cluster);
+    const latest = await store.latestUnfinished(request.cluster);
     // closed by a newer request already (and left newest by an apply that had nothing to do)
     const previous = latest?.error?.details?.['superseded'] === true ? undefined : latest;
     const journaled = previous ? splitJournaled(previous.plan) : undefined;
@@ -177,7 +177,7 @@ export class Orchestrator {
         changed.length > 0
           ? `apply ${previous.id} was superseded, not resumed: ${changed.join('; ')}`
           : `apply ${previous.id} was superseded, not resumed: it was asked for another spec, hosts or operation`;
-      store.finishApply(previous.id, 'failed', this.now(), {
+      await store.finishApply(previous.id, 'failed', this.now(), {
         code: 'plan_stale',
         message,
         retryable: false,
@@ -196,9 +196,9 @@ export class Orchestrator {
       log.info({ cluster: request.cluster }, 'apply found no changes');
       return { applyId: '', status: 'succeeded', resumed: false, noChanges: true, ran: [], skipped: [] };
     }
-    if (resumed) store.reopenApply(applyId);
+    if (resumed) await store.reopenApply(applyId);
     else
-      store.createApply({
+      await store.createApply({
         id: applyId,
         cluster: request.cluster,
         planHash: request.intentHash,
@@ -207,10 +207,7 @@ export class Orchestrator {
       });
     const alog = log.child({ applyId, cluster: plan.cluster });
     const done = new Set(
-      store
-        .steps(applyId)
-        .filter((s) => s.status === 'done')
-        .map((s) => s.taskId),
+      (await store.steps(applyId)).filter((s) => s.status === 'done').map((s) => s.taskId),
     );
     const started = this.now();
     const ran: string[] = [];
@@ -238,7 +235,7 @@ export class Orchestrator {
       });
       const failure = await this.runPhase(applyId, phase, pending, onEvent, ran);
       if (failure) {
-        store.finishApply(applyId, 'failed', this.now(), failure);
+        await store.finishApply(applyId, 'failed', this.now(), failure);
         alog.error({ phase: phase.id, code: failure.code }, 'apply failed');
         onEvent({
           type: 'apply-done',
@@ -251,7 +248,7 @@ export class Orchestrator {
       }
       onEvent({ type: 'phase-done', phase: phase.id });
     }
-    store.finishApply(applyId, 'succeeded', this.now());
+    await store.finishApply(applyId, 'succeeded', this.now());
     alog.info({ ran: ran.length, skipped: skipped.length }, 'apply succeeded');
     onEvent({ type: 'apply-done', applyId, status: 'succeeded', durationMs: this.now() - started });
     return { applyId, status: 'succeeded', resumed, noChanges: false, ran, skipped };
@@ -284,7 +281,7 @@ export class Orchestrator {
     const { store, runner } = this.options;
     const maxAttempts = this.options.maxAttempts ?? 3;
     for (;;) {
-      const attempt = store.stepStarted({
+      const attempt = await store.stepStarted({
         applyId,
         taskId: task.id,
         phase: task.phase,
@@ -307,7 +304,7 @@ export class Orchestrator {
           progress: (message) =>
             onEvent({ type: 'task-progress', phase: task.phase, taskId: task.id, host: task.host, message }),
         });
-        store.stepFinished({ applyId, taskId: task.id, status: 'done', now: this.now(), output });
+        await store.stepFinished({ applyId, taskId: task.id, status: 'done', now: this.now(), output });
         onEvent({
           type: 'task-done',
           phase: task.phase,
@@ -319,7 +316,7 @@ export class Orchestrator {
       } catch (err) {
         const error = toWireError(err);
         const willRetry = error.retryable && attempt < maxAttempts;
-        store.stepFinished({ applyId, taskId: task.id, status: 'failed', now: this.now(), error });
+        await store.stepFinished({ applyId, taskId: task.id, status: 'failed', now: this.now(), error });
         onEvent({
           type: 'task-failed',
           phase: task.phase,

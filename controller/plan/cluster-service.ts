@@ -4,7 +4,7 @@ import type { OpArgs, OpName, OpResult } from '../../proto/ops.js';
 import type { PhaseId } from '../../proto/phases.js';
 import type { PlanView, PlannedTask } from '../../proto/plan-api.js';
 import { planHash as hashOf } from '../../proto/results.js';
-import type { Store } from '../store/store.js';
+import type { AsyncStore } from '../store/store.js';
 import type { AgentRegistry } from '../registry.js';
 import type { ControllerMetrics } from '../metrics.js';
 import { HostClient, stableCommandId, type HostRef } from '../host-client.js';
@@ -23,7 +23,7 @@ import { checkRepoCarries, repoNeeds, type ReadIndex } from './repo-versions.js'
 import { STATIC_POD_RESTART_WAIT_MS } from './phases/certs.js';
 
 export interface ClusterDeps {
-  store: Store;
+  store: AsyncStore;
   applyStore: ApplyStore;
   registry: AgentRegistry;
   log: Logger;
@@ -44,10 +44,10 @@ export type ClusterOperation =
   | { kind: 'renew-certs'; restartWaitMs?: number };
 
 /** The node `kctl node remove` names, addressed even when cluster.yaml no longer selects it. */
-function targetHost(deps: ClusterDeps, cluster: ResolvedCluster, node: string): PlannedHost {
+async function targetHost(deps: ClusterDeps, cluster: ResolvedCluster, node: string): Promise<PlannedHost> {
   const inSpec = cluster.hosts.get(node);
   if (inSpec) return inSpec;
-  const record = deps.store.getHostByName(node);
+  const record = await deps.store.getHostByName(node);
   if (!record || record.state !== 'active')
     throw new KctlError('unknown_host', `No enrolled, active host named "${node}"`);
   const osId = record.facts?.os.id ?? '';
@@ -65,11 +65,15 @@ function targetHost(deps: ClusterDeps, cluster: ResolvedCluster, node: string): 
 }
 
 /** Every host a plan of this operation may address, by name. */
-function hostRefs(deps: ClusterDeps, cluster: ResolvedCluster, op: ClusterOperation): Map<string, HostRef> {
+async function hostRefs(
+  deps: ClusterDeps,
+  cluster: ResolvedCluster,
+  op: ClusterOperation,
+): Promise<Map<string, HostRef>> {
   const refs = new Map<string, HostRef>(
     [...cluster.hosts.values(), ...cluster.etcdMembers, ...cluster.loadBalancers].map((h) => [h.name, h]),
   );
-  if (op.kind === 'remove-node') refs.set(op.node, targetHost(deps, cluster, op.node));
+  if (op.kind === 'remove-node') refs.set(op.node, await targetHost(deps, cluster, op.node));
   return refs;
 }
 
@@ -86,7 +90,9 @@ export async function planCluster(
 ): Promise<ClusterPlanResult> {
   const client = new HostClient(deps.registry);
   const extra =
-    op.kind === 'remove-node' && !cluster.hosts.has(op.node) ? [targetHost(deps, cluster, op.node)] : [];
+    op.kind === 'remove-node' && !cluster.hosts.has(op.node)
+      ? [await targetHost(deps, cluster, op.node)]
+      : [];
   const observed: Observation = await observeCluster(client, cluster, {
     prepare: op.kind === 'apply',
     extraHosts: extra,
@@ -151,7 +157,7 @@ export async function planCluster(
       if (op.kind === 'apply') checkBundleCarriesImages(cluster.spec, paths);
     }
   } else {
-    const refs = hostRefs(deps, cluster, op);
+    const refs = await hostRefs(deps, cluster, op);
     const read: ReadIndex = async (host, args) => {
       const ref = refs.get(host);
       if (!ref)
@@ -244,16 +250,16 @@ export function intentInputs(cluster: ResolvedCluster, op: ClusterOperation): Re
  * The spec a cluster converged to is what scheduled health judges drift against: kept after an
  * apply that succeeded (or had nothing to do), forgotten after a reset.
  */
-function rememberSpec(
-  store: Store,
+async function rememberSpec(
+  store: AsyncStore,
   cluster: ResolvedCluster,
   op: ClusterOperation,
   outcome: ApplyOutcome,
-): void {
+): Promise<void> {
   if (outcome.status !== 'succeeded') return;
-  if (op.kind === 'reset') store.deleteClusterSpec(cluster.spec.name);
+  if (op.kind === 'reset') await store.deleteClusterSpec(cluster.spec.name);
   else if (op.kind === 'apply' && op.phases === undefined)
-    store.saveClusterSpec({
+    await store.saveClusterSpec({
       name: cluster.spec.name,
       spec: cluster.spec,
       // the operator's own manifest; kctl's template is rendered from the spec again
@@ -333,7 +339,7 @@ export async function runClusterOperation(
   options: { expectPlanHash?: string; maxAttempts?: number } = {},
 ): Promise<ApplyOutcome> {
   const client = new HostClient(deps.registry);
-  const refs = hostRefs(deps, cluster, op);
+  const refs = await hostRefs(deps, cluster, op);
   const first = cluster.first;
   const material = new JoinMaterialCache(async (secrets) => {
     if (!first) throw new KctlError('invalid_spec', 'The cluster has no first control plane');
@@ -365,7 +371,7 @@ export async function runClusterOperation(
       },
       onEvent,
     );
-    rememberSpec(deps.store, cluster, op, outcome);
+    await rememberSpec(deps.store, cluster, op, outcome);
     return outcome;
   } finally {
     material.forget();

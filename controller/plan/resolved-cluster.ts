@@ -2,7 +2,7 @@ import { KctlError } from '../../proto/errors.js';
 import { ClusterSpec, type SpecIssue } from '../../proto/cluster-spec.js';
 import type { PreflightSpec } from '../../proto/checks.js';
 import type { HostSpec } from '../../proto/host-spec.js';
-import type { Store } from '../store/store.js';
+import type { HostRecord, Store } from '../store/store.js';
 import { crossFieldRules } from '../spec/parse.js';
 import {
   resolveHostRoles,
@@ -136,9 +136,17 @@ function specError(issues: SpecIssue[]): KctlError {
   });
 }
 
-/** cluster.yaml (already parsed as YAML) + enrolled hosts -> the resolved cluster; every problem named by its path. */
+/**
+ * cluster.yaml (already parsed as YAML) + enrolled hosts -> the resolved cluster; every problem
+ * named by its path. `store` is any synchronous source of the host rows (the controller reads them
+ * from its AsyncStore first: resolveClusterFromStore).
+ */
 export function resolveCluster(
-  deps: { store: Store; controllerUrl?: string | undefined; etcdPki?: EtcdPki | undefined },
+  deps: {
+    store: Pick<Store, 'listHosts'>;
+    controllerUrl?: string | undefined;
+    etcdPki?: EtcdPki | undefined;
+  },
   raw: unknown,
   cniManifest: string | undefined,
 ): ResolvedCluster {
@@ -319,17 +327,40 @@ function managedAsExternal(
   };
 }
 
+/** Where the enrolled hosts come from: the controller's AsyncStore, or a synchronous Store in tools and tests. */
+type HostRows = { listHosts(): HostRecord[] | Promise<HostRecord[]> };
+
+/** resolveCluster over the hosts the store holds now (read once). */
+export async function resolveClusterFromStore(
+  deps: {
+    store: HostRows;
+    controllerUrl?: string | undefined;
+    etcdPki?: EtcdPki | undefined;
+  },
+  raw: unknown,
+  cniManifest: string | undefined,
+): Promise<ResolvedCluster> {
+  const hosts = await deps.store.listHosts();
+  return resolveCluster({ ...deps, store: { listHosts: () => hosts } }, raw, cniManifest);
+}
+
 /**
  * resolveCluster for plans and applies: with etcd.mode managed, the etcd PKI for the resolved
  * members is loaded from the controller's data dir (created or extended there first), so every
  * plan renders the same keys.
  */
 export async function resolveClusterWithEtcd(
-  deps: { store: Store; controllerUrl?: string | undefined; dataDir?: string | undefined },
+  deps: {
+    store: HostRows;
+    controllerUrl?: string | undefined;
+    dataDir?: string | undefined;
+  },
   raw: unknown,
   cniManifest: string | undefined,
 ): Promise<ResolvedCluster> {
-  const cluster = resolveCluster(deps, raw, cniManifest);
+  const hosts = await deps.store.listHosts();
+  const snapshot = { ...deps, store: { listHosts: () => hosts } };
+  const cluster = resolveCluster(snapshot, raw, cniManifest);
   if (cluster.spec.etcd.mode !== 'managed') return cluster;
   if (deps.dataDir === undefined)
     throw new KctlError('internal', 'etcd.mode managed: this controller has no data dir for the etcd PKI');
@@ -337,5 +368,5 @@ export async function resolveClusterWithEtcd(
     deps.dataDir,
     cluster.etcdMembers.map((m) => ({ name: m.name, address: m.address })),
   );
-  return resolveCluster({ ...deps, etcdPki }, raw, cniManifest);
+  return resolveCluster({ ...snapshot, etcdPki }, raw, cniManifest);
 }

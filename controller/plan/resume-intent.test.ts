@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { SqliteStore } from '../store/sqlite-store.js';
+import { sqliteAsAsyncStore } from '../store/sqlite-async-store.js';
 import type { Store } from '../store/store.js';
 import { parseClusterSpec } from '../spec/parse.js';
 import { resolveCluster, type ResolvedCluster } from './resolved-cluster.js';
@@ -96,7 +97,7 @@ describe('resume after a controller crash', () => {
 
   /** One controller's apply of `cluster`; `planned` counts plans made (a resume makes none). */
   const applyOn = (runner: Runner, cluster: ResolvedCluster, events: ApplyEvent[], planned = { n: 0 }) =>
-    new Orchestrator({ store: sqlite.applies, runner, log, retryDelayMs: 1 }).apply(
+    new Orchestrator({ store: sqliteAsAsyncStore(sqlite).applies, runner, log, retryDelayMs: 1 }).apply(
       {
         cluster: 'demo',
         intentHash: intentHash(cluster, APPLY),
@@ -193,7 +194,7 @@ describe('resume after a controller crash', () => {
     // another intent supersedes it and finds nothing to do: the killed apply stays the newest row
     const events: ApplyEvent[] = [];
     const other = resolve({ ips: { 'w-2': ['198.18.0.99'] } });
-    await new Orchestrator({ store: sqlite.applies, runner: new Runner(), log }).apply(
+    await new Orchestrator({ store: sqliteAsAsyncStore(sqlite).applies, runner: new Runner(), log }).apply(
       {
         cluster: 'demo',
         intentHash: intentHash(other, APPLY),

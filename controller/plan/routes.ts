@@ -42,10 +42,12 @@ export function clusterRoutes(deps: ClusterDeps): Route[] {
       method: 'GET',
       path: '/v1/admin/applies',
       auth: 'admin',
-      handle: (ctx): Promise<ApplyStatusView> => {
+      handle: async (ctx): Promise<ApplyStatusView> => {
         const limit = queryInteger(ctx.url, 'limit', { min: 1, max: 50, fallback: 5 });
-        const applies = deps.applyStore.listApplies(limit).map((a) => {
-          const steps = deps.applyStore.steps(a.id);
+        const records = await deps.applyStore.listApplies(limit);
+        const stepsOf = await Promise.all(records.map((a) => deps.applyStore.steps(a.id)));
+        const applies = records.map((a, i) => {
+          const steps = stepsOf[i] ?? [];
           const plan = a.plan as ClusterPlan;
           return {
             id: a.id,
@@ -70,7 +72,7 @@ export function clusterRoutes(deps: ClusterDeps): Route[] {
             }),
           };
         });
-        return Promise.resolve({ applies });
+        return { applies };
       },
     },
     {
@@ -101,7 +103,12 @@ export function clusterRoutes(deps: ClusterDeps): Route[] {
         }
         const actor = ctx.caller.kind === 'admin' ? `admin:${ctx.caller.name}` : 'unknown';
         return locks.with(name, op.kind, async () => {
-          deps.store.audit({ actor, action: `${op.kind}.start`, target: name, details: { operation: op } });
+          await deps.store.audit({
+            actor,
+            action: `${op.kind}.start`,
+            target: name,
+            details: { operation: op },
+          });
           ctx.res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
           // the apply goes on if kctl goes away: it is resumable, and half-done is worse than done
           const write = (line: ApplyEventLine): void => {
@@ -116,7 +123,7 @@ export function clusterRoutes(deps: ClusterDeps): Route[] {
               body.planHash !== undefined ? { expectPlanHash: body.planHash } : {},
             );
             if (!outcome.noChanges) deps.metrics?.countApply(outcome.status);
-            deps.store.audit({
+            await deps.store.audit({
               actor,
               action: `${op.kind}.done`,
               target: name,

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { HostFacts } from '../../proto/facts.js';
-import type { Store } from './store.js';
+import type { AsyncStore } from './store.js';
 import { HostSeenBatch } from './host-seen-batch.js';
 
 /** What an accepted hello writes to the host's row. */
@@ -32,7 +32,7 @@ export interface FactsRecorder {
 export class FactsWriter implements FactsRecorder {
   private readonly batch: HostSeenBatch;
 
-  constructor(deps: { store: Store; log: Logger; flushEveryMs: number }) {
+  constructor(deps: { store: AsyncStore; log: Logger; flushEveryMs: number }) {
     this.batch = new HostSeenBatch({ ...deps, what: 'facts' });
   }
 
@@ -61,8 +61,8 @@ export class FactsWriter implements FactsRecorder {
   }
 
   /** Writes everything noted, in one transaction. Called by the timer and on shutdown. */
-  flush(): void {
-    this.batch.flush();
+  flush(): Promise<void> {
+    return this.batch.flush();
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Store } from './store.js';
+import type { AsyncStore, Store } from './store.js';
 
 export type HostSeen = Parameters<Store['recordHostSeen']>[1];
 
@@ -8,16 +8,21 @@ export type HostSeen = Parameters<Store['recordHostSeen']>[1];
  * synchronous (fsync'd) UPDATE each: what heartbeat times (controller/last-seen.ts) and refreshed
  * facts (facts-writer.ts) share. A host noted twice before a flush is written once, with what
  * `merge` made of the two. A failed flush is logged, not thrown: both writers' data comes again.
+ * Flushes run one after another: a flush settles only after every earlier one committed, so a
+ * reader that awaits `flush()` sees everything noted before it (store/reads-after-flush.ts).
  */
 export class HostSeenBatch {
   private readonly pending = new Map<string, HostSeen>();
   private timer: NodeJS.Timeout | undefined;
+  private inFlight: Promise<void> = Promise.resolve();
 
-  constructor(private readonly deps: { store: Store; log: Logger; flushEveryMs: number; what: string }) {}
+  constructor(
+    private readonly deps: { store: AsyncStore; log: Logger; flushEveryMs: number; what: string },
+  ) {}
 
   put(hostId: string, merge: (before: HostSeen | undefined) => HostSeen): void {
     this.pending.set(hostId, merge(this.pending.get(hostId)));
-    this.timer ??= setTimeout(() => this.flush(), this.deps.flushEveryMs).unref();
+    this.timer ??= setTimeout(() => void this.flush(), this.deps.flushEveryMs).unref();
   }
 
   forget(hostId: string): void {
@@ -28,18 +33,23 @@ export class HostSeenBatch {
     return this.pending.size;
   }
 
-  flush(): void {
+  flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.pending.size === 0) return;
+    if (this.pending.size === 0) return this.inFlight;
     const batch = [...this.pending];
     this.pending.clear();
-    try {
-      this.deps.store.transaction(() => {
-        for (const [hostId, seen] of batch) this.deps.store.recordHostSeen(hostId, seen);
-      });
-    } catch (err) {
-      this.deps.log.error({ err, hosts: batch.length }, `${this.deps.what} flush failed`);
-    }
+    const previous = this.inFlight;
+    this.inFlight = (async () => {
+      await previous;
+      try {
+        await this.deps.store.transaction(async (tx) => {
+          for (const [hostId, seen] of batch) await tx.recordHostSeen(hostId, seen);
+        });
+      } catch (err) {
+        this.deps.log.error({ err, hosts: batch.length }, `${this.deps.what} flush failed`);
+      }
+    })();
+    return this.inFlight;
   }
 }

@@ -61,8 +61,9 @@ function wrap(sqlite: SqliteStore, runner: Runner, transaction: AsyncStore['tran
         if (key === 'constructor' || key === 'transaction' || key in out) continue;
         const descriptor = Object.getOwnPropertyDescriptor(proto, key);
         if (typeof descriptor?.value !== 'function') continue;
-        const method = descriptor.value as (...args: unknown[]) => unknown;
-        out[key] = (...args: unknown[]) => runner(() => method.apply(target, args));
+        // looked up at each call, so a test's spy on the SqliteStore is seen
+        const call = target as Record<string, (...args: unknown[]) => unknown>;
+        out[key] = (...args: unknown[]) => runner(() => call[key]!(...args));
       }
       proto = Object.getPrototypeOf(proto) as object | null;
     }

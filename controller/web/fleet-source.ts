@@ -1,4 +1,4 @@
-import type { ApplyRecord, StepRecord, Store } from '../store/store.js';
+import type { ApplyRecord, AsyncStore, StepRecord } from '../store/store.js';
 import type { FleetSnapshot, PreflightDetails, PreflightSummary } from './fleet-api.js';
 import {
   buildFleetSnapshot,
@@ -11,7 +11,7 @@ import {
 const APPLIES_LOOKED_AT = 20;
 
 export interface FleetSourceDeps {
-  store: Store;
+  store: AsyncStore;
   isOnline(hostId: string): boolean;
   heartbeatIntervalMs: number;
   now?: () => number;
@@ -31,11 +31,11 @@ export class FleetSource {
 
   constructor(private readonly deps: FleetSourceDeps) {}
 
-  private get applies(): Store['applies'] {
+  private get applies(): AsyncStore['applies'] {
     return this.deps.store.applies;
   }
 
-  private get preflight(): Store['preflight'] {
+  private get preflight(): AsyncStore['preflight'] {
     return this.deps.store.preflight;
   }
 
@@ -43,12 +43,14 @@ export class FleetSource {
     return this.deps.now?.() ?? Date.now();
   }
 
-  snapshot(): FleetSnapshot {
-    const hosts = this.deps.store.listHosts();
-    this.refreshPreflight();
-    const applies = this.applies
-      .listApplies(APPLIES_LOOKED_AT)
-      .map((r) => ({ record: r, steps: this.stepsOf(r) }));
+  async snapshot(): Promise<FleetSnapshot> {
+    const hosts = await this.deps.store.listHosts();
+    await this.refreshPreflight();
+    const records = await this.applies.listApplies(APPLIES_LOOKED_AT);
+    const applies = await Promise.all(
+      records.map(async (r) => ({ record: r, steps: await this.stepsOf(r) })),
+    );
+    const health = await this.deps.store.health.all();
     const record = applies[0]?.record;
     const apply = applies[0] ?? null;
     return buildFleetSnapshot({
@@ -57,19 +59,19 @@ export class FleetSource {
       preflight: this.preflightCache,
       apply,
       lastApply: lastApplyByHost(applies),
-      health: this.deps.store.health.all(),
+      health,
       kubernetesVersion: (record ? kubernetesVersionOfPlan(record.plan) : null) ?? this.preflightVersion,
       now: this.now(),
       heartbeatIntervalMs: this.deps.heartbeatIntervalMs,
     });
   }
 
-  private stepsOf(record: ApplyRecord): StepRecord[] {
+  private async stepsOf(record: ApplyRecord): Promise<StepRecord[]> {
     if (record.status === 'running') return this.applies.steps(record.id);
     const key = `${record.status}:${record.finishedAt}`;
     const cached = this.finishedSteps.get(record.id);
     if (cached?.key === key) return cached.steps;
-    const steps = this.applies.steps(record.id);
+    const steps = await this.applies.steps(record.id);
     this.finishedSteps.set(record.id, { key, steps });
     if (this.finishedSteps.size > APPLIES_LOOKED_AT * 2) {
       const oldest = this.finishedSteps.keys().next().value;
@@ -79,13 +81,13 @@ export class FleetSource {
   }
 
   /** Changes whenever something the page shows may have changed in the store (Store.fleetFingerprint). */
-  fingerprint(): string {
+  fingerprint(): Promise<string> {
     return this.deps.store.fleetFingerprint();
   }
 
-  preflightDetails(hostId: string): PreflightDetails | undefined {
-    const host = this.deps.store.getHost(hostId);
-    const p = host ? this.preflight.latest(host.id) : undefined;
+  async preflightDetails(hostId: string): Promise<PreflightDetails | undefined> {
+    const host = await this.deps.store.getHost(hostId);
+    const p = host ? await this.preflight.latest(host.id) : undefined;
     if (!host || !p) return undefined;
     return {
       host: host.name,
@@ -97,12 +99,12 @@ export class FleetSource {
     };
   }
 
-  private refreshPreflight(): void {
-    const stamps = this.preflight.stamps();
+  private async refreshPreflight(): Promise<void> {
+    const stamps = await this.preflight.stamps();
     let newest: { at: number; version: string } | null = null;
     for (const [hostId, at] of stamps) {
       if (this.preflightStamps.get(hostId) === at) continue;
-      const p = this.preflight.latest(hostId);
+      const p = await this.preflight.latest(hostId);
       if (!p) continue;
       this.preflightStamps.set(hostId, p.at);
       this.preflightCache.set(hostId, summarizePreflight(p));

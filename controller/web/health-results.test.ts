@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HostHealth } from '../../proto/health.js';
 import { SqliteStore } from '../store/sqlite-store.js';
+import { sqliteAsAsyncStore } from '../store/sqlite-async-store.js';
 import { recordHealth, summarizeHealth } from './health-results.js';
 
 const result = (id: string, severity: 'ok' | 'warning' | 'critical') => ({
@@ -71,7 +72,7 @@ describe('health results for the fleet page', () => {
     ]);
   });
 
-  it('keeps the newest run per host, by host name, and forgets a deleted host', () => {
+  it('keeps the newest run per host, by host name, and forgets a deleted host', async () => {
     const db = new SqliteStore(':memory:');
     store = db;
     for (const id of ['a', 'b']) {
@@ -85,9 +86,13 @@ describe('health results for the fleet page', () => {
         enrolledAt: 0,
       });
     }
-    recordHealth(db, [{ host: 'a', worst: 'warning', results: [result('Drift-file', 'warning')] }], 1);
-    recordHealth(
-      db,
+    await recordHealth(
+      sqliteAsAsyncStore(db),
+      [{ host: 'a', worst: 'warning', results: [result('Drift-file', 'warning')] }],
+      1,
+    );
+    await recordHealth(
+      sqliteAsAsyncStore(db),
       [
         { host: 'a', worst: 'ok', results: [result('Swap', 'ok')] },
         {

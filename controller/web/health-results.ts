@@ -1,5 +1,5 @@
 import type { HostHealth } from '../../proto/health.js';
-import type { Store } from '../store/store.js';
+import type { AsyncStore } from '../store/store.js';
 import type { HostHealthSummary } from './fleet-api.js';
 
 const MAX_FINDINGS = 8;
@@ -44,11 +44,15 @@ export function summarizeHealth(h: HostHealth, at: number): HostHealthSummary {
  * Keeps each host's newest health summary for the fleet page (store.health), in one transaction;
  * `kctl health` (the health route) and the health schedule call it after every run.
  */
-export function recordHealth(store: Store, hosts: readonly HostHealth[], at = Date.now()): void {
-  store.transaction(() => {
+export async function recordHealth(
+  store: AsyncStore,
+  hosts: readonly HostHealth[],
+  at = Date.now(),
+): Promise<void> {
+  await store.transaction(async (tx) => {
     for (const h of hosts) {
-      const host = store.getHostByName(h.host);
-      if (host) store.health.record(host.id, summarizeHealth(h, at));
+      const host = await tx.getHostByName(h.host);
+      if (host) await tx.health.record(host.id, summarizeHealth(h, at));
     }
   });
 }

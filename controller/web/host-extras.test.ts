@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../store/sqlite-store.js';
+import { sqliteAsAsyncStore } from '../store/sqlite-async-store.js';
 import type { HostRecord } from '../store/store.js';
 import { hostExtras } from './host-extras.js';
 import { recordHealth } from './health-results.js';
@@ -8,7 +9,7 @@ describe('kctl hosts extras', () => {
   let store: SqliteStore | undefined;
   afterEach(() => store?.close());
 
-  it('adds each host its last health run and last apply, null where there is none', () => {
+  it('adds each host its last health run and last apply, null where there is none', async () => {
     const db = new SqliteStore(':memory:');
     store = db;
     for (const name of ['a', 'b']) {
@@ -43,8 +44,8 @@ describe('kctl hosts extras', () => {
       error: { code: 'internal', message: 'kubeadm join failed', retryable: false },
     });
     applies.finishApply('ap', 'failed', 4);
-    recordHealth(db, [{ host: 'b', worst: 'warning', results: [] }], 9);
-    const extras = hostExtras(db);
+    await recordHealth(sqliteAsAsyncStore(db), [{ host: 'b', worst: 'warning', results: [] }], 9);
+    const extras = await hostExtras(sqliteAsAsyncStore(db));
     const [a, b] = db.listHosts().map(extras);
     expect(a).toEqual({
       health: null,
@@ -56,10 +57,10 @@ describe('kctl hosts extras', () => {
     });
   });
 
-  it('gives a host with no health run and no apply nulls', () => {
+  it('gives a host with no health run and no apply nulls', async () => {
     const db = new SqliteStore(':memory:');
     store = db;
     const h = { id: 'id-c', name: 'c' } as HostRecord;
-    expect(hostExtras(db)(h)).toEqual({ health: null, lastApply: null });
+    expect((await hostExtras(sqliteAsAsyncStore(db)))(h)).toEqual({ health: null, lastApply: null });
   });
 });

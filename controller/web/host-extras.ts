@@ -1,5 +1,5 @@
 import type { HostView } from '../../proto/admin-api.js';
-import type { HostRecord, Store } from '../store/store.js';
+import type { AsyncStore, HostRecord } from '../store/store.js';
 import { lastApplyByHost } from './fleet-view.js';
 
 const APPLIES_LOOKED_AT = 20;
@@ -8,12 +8,15 @@ const APPLIES_LOOKED_AT = 20;
  * What `kctl hosts` shows beside the host rows, as the fleet page does: each host's last health
  * run and last apply.
  */
-export function hostExtras(store: Store): (h: HostRecord) => Pick<HostView, 'health' | 'lastApply'> {
+export async function hostExtras(
+  store: AsyncStore,
+): Promise<(h: HostRecord) => Pick<HostView, 'health' | 'lastApply'>> {
   const applies = store.applies;
+  const recent = await applies.listApplies(APPLIES_LOOKED_AT);
   const byName = lastApplyByHost(
-    applies.listApplies(APPLIES_LOOKED_AT).map((record) => ({ record, steps: applies.steps(record.id) })),
+    await Promise.all(recent.map(async (record) => ({ record, steps: await applies.steps(record.id) }))),
   );
-  const health = store.health.all();
+  const health = await store.health.all();
   return (h) => {
     const run = health.get(h.id);
     const apply = byName.get(h.name);

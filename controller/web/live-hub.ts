@@ -5,8 +5,8 @@ import { diffRows } from './fleet-view.js';
 
 /** What the hub needs to know about the fleet; FleetSource in production, plain objects in tests. */
 export interface FleetReader {
-  snapshot(): FleetSnapshot;
-  fingerprint(): string;
+  snapshot(): FleetSnapshot | Promise<FleetSnapshot>;
+  fingerprint(): string | Promise<string>;
 }
 
 export interface LiveHubOptions {
@@ -15,7 +15,7 @@ export interface LiveHubOptions {
   /** subscribe to registry online/offline events; returns the unsubscribe function */
   subscribe(listener: () => void): () => void;
   /** is this client's session still valid (not expired, token not deleted)? */
-  stillAllowed(client: LiveClientInfo): boolean;
+  stillAllowed(client: LiveClientInfo): boolean | Promise<boolean>;
   /** coalescing period: at most one update per period (default 500 ms: ~2 updates a second) */
   intervalMs?: number;
   /** keep-alive and clock message period (default 10 s) */
@@ -45,6 +45,8 @@ export class LiveHub {
   private lastFingerprint = '';
   private dirty = true;
   private seq = 0;
+  /** the flush in progress: a timer firing meanwhile waits for the next period instead of overlapping it */
+  private flushing: Promise<void> | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly unsubscribe: () => void;
 
@@ -52,7 +54,7 @@ export class LiveHub {
     this.unsubscribe = options.subscribe(() => {
       this.dirty = true;
     });
-    this.timers.push(setInterval(() => this.flush(), options.intervalMs ?? 500));
+    this.timers.push(setInterval(() => void this.flush(), options.intervalMs ?? 500));
     this.timers.push(setInterval(() => this.tick(), options.tickMs ?? 10_000));
     for (const t of this.timers) t.unref();
   }
@@ -69,23 +71,36 @@ export class LiveHub {
     ws.on('message', () => ws.close(LiveCloseCode.noInput, 'the live channel takes no input'));
     ws.on('close', () => this.clients.delete(ws));
     ws.on('error', (err) => this.options.log.debug({ err: err.message }, 'live socket error'));
-    const snapshot = this.options.fleet.snapshot();
-    this.send(ws, { type: 'snapshot', seq: this.seq, snapshot });
+    void (async () => {
+      const snapshot = await this.options.fleet.snapshot();
+      this.send(ws, { type: 'snapshot', seq: this.seq, snapshot });
+    })().catch((err: unknown) => {
+      this.options.log.error({ err }, 'fleet snapshot failed');
+      this.clients.delete(ws);
+      ws.close(LiveCloseCode.shutdown, 'fleet snapshot failed');
+    });
   }
 
   /** Sends what changed since the last message, if anything did. */
-  flush(): void {
-    this.dropEnded();
+  flush(): Promise<void> {
+    this.flushing ??= this.flushOnce()
+      .catch((err: unknown) => this.options.log.error({ err }, 'fleet page update failed'))
+      .finally(() => (this.flushing = undefined));
+    return this.flushing;
+  }
+
+  private async flushOnce(): Promise<void> {
+    await this.dropEnded();
     if (this.clients.size === 0) {
       // nobody listens: forget what was sent so the next listener's deltas start clean
       this.dirty = true;
       return;
     }
-    const fingerprint = this.options.fleet.fingerprint();
+    const fingerprint = await this.options.fleet.fingerprint();
     if (!this.dirty && fingerprint === this.lastFingerprint) return;
     this.dirty = false;
     this.lastFingerprint = fingerprint;
-    const snapshot = this.options.fleet.snapshot();
+    const snapshot = await this.options.fleet.snapshot();
     const { upserts, removed } = diffRows(this.known, snapshot.hosts);
     const summaryText = JSON.stringify(snapshot.summary);
     if (upserts.length === 0 && removed.length === 0 && summaryText === this.lastSummary) return;
@@ -119,9 +134,9 @@ export class LiveHub {
     this.broadcast({ type: 'tick', now: Date.now() });
   }
 
-  private dropEnded(): void {
-    for (const [ws, info] of this.clients) {
-      if (!this.options.stillAllowed(info)) {
+  private async dropEnded(): Promise<void> {
+    for (const [ws, info] of [...this.clients]) {
+      if (!(await this.options.stillAllowed(info))) {
         this.clients.delete(ws);
         ws.close(LiveCloseCode.sessionEnded, 'session ended');
       }

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
-import type { Store } from '../store/store.js';
+import type { AsyncStore } from '../store/store.js';
 import type { RegistryEvent } from '../registry.js';
 import { identityOfPeer } from '../pki.js';
 import { splitHostPort } from '../data-dir.js';
@@ -26,7 +26,7 @@ import { WebTokens } from './web-tokens.js';
 import { requestTargetOrUndefined } from '../request-target.js';
 
 export interface WebServerDeps {
-  store: Store;
+  store: AsyncStore;
   /** the agent registry: who is online, and online/offline events */
   registry: { isOnline(hostId: string): boolean; on(listener: (e: RegistryEvent) => void): () => void };
   log: Logger;
@@ -102,18 +102,18 @@ export async function startWebServer(deps: WebServerDeps): Promise<RunningWebSer
   const allowed = new Set(origins.map((o) => new URL(o).origin));
 
   /** The cookie's session, if it is live and its web token still exists. */
-  const sessionOf = (req: IncomingMessage): Session | undefined => {
+  const sessionOf = async (req: IncomingMessage): Promise<Session | undefined> => {
     const s = sessions.get(parseCookies(req.headers.cookie).get(SESSION_COOKIE));
-    if (s?.principal.kind === 'web-token' && !tokens.isValid(s.principal.tokenId)) {
+    if (s?.principal.kind === 'web-token' && !(await tokens.isValid(s.principal.tokenId))) {
       sessions.delete(s.id);
       return undefined;
     }
     return s;
   };
-  const stillValid = (sessionId: string): boolean => {
+  const stillValid = async (sessionId: string): Promise<boolean> => {
     const s = sessions.get(sessionId);
     if (!s) return false;
-    if (s.principal.kind === 'web-token' && !tokens.isValid(s.principal.tokenId)) {
+    if (s.principal.kind === 'web-token' && !(await tokens.isValid(s.principal.tokenId))) {
       sessions.delete(s.id);
       return false;
     }
@@ -141,11 +141,13 @@ export async function startWebServer(deps: WebServerDeps): Promise<RunningWebSer
     const url = requestTargetOrUndefined(req.url);
     if (!url)
       return sendError(res, 400, 'invalid_args', `Request target ${JSON.stringify(req.url)} is not a path`);
-    dispatchWeb(routes, { req, res, url, session: sessionOf(req) }).catch((err: unknown) => {
-      log.error({ err }, 'fleet page request failed');
-      if (!res.headersSent) sendError(res, 500, 'internal', 'internal error');
-      else res.end();
-    });
+    sessionOf(req)
+      .then((session) => dispatchWeb(routes, { req, res, url, session }))
+      .catch((err: unknown) => {
+        log.error({ err }, 'fleet page request failed');
+        if (!res.headersSent) sendError(res, 500, 'internal', 'internal error');
+        else res.end();
+      });
   });
 
   const hub = new LiveHub({
@@ -181,7 +183,19 @@ export async function startWebServer(deps: WebServerDeps): Promise<RunningWebSer
     const url = requestTargetOrUndefined(req.url);
     if (url?.pathname !== LIVE_PATH) return refuse(404, 'not_found');
     if (!isOriginAllowed(req.headers.origin, allowed)) return refuse(403, 'origin_not_allowed');
-    const session = sessionOf(req);
+    void sessionOf(req).then(
+      (session) => upgradeLive(req, socket, head, session, refuse),
+      () => refuse(503, 'session_check_failed'),
+    );
+  });
+
+  const upgradeLive = (
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    session: Session | undefined,
+    refuse: (status: 401 | 403 | 404 | 503, reason: string) => void,
+  ): void => {
     if (!session) return refuse(401, 'not_authenticated');
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     const token = offered.find((p) => p.startsWith(LIVE_TOKEN_PREFIX))?.slice(LIVE_TOKEN_PREFIX.length);
@@ -198,7 +212,7 @@ export async function startWebServer(deps: WebServerDeps): Promise<RunningWebSer
       });
       hub.add(ws, { sessionId: session.id });
     });
-  });
+  };
   server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'fleet page tls handshake failed'));
 
   const urlHost = bindHost === '0.0.0.0' || bindHost === '::' || bindHost === '' ? '127.0.0.1' : host;

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import type { Store } from '../store/store.js';
+import type { AsyncStore } from '../store/store.js';
 import { LIVE_PATH, type SessionInfo } from './fleet-api.js';
 import type { FleetSource } from './fleet-source.js';
 import { isOriginAllowed } from './origin.js';
@@ -42,7 +42,7 @@ export interface WebRoute {
 }
 
 export interface WebRouteDeps {
-  store: Store;
+  store: AsyncStore;
   tokens: WebTokens;
   sessions: SessionStore;
   fleet: FleetSource;
@@ -124,9 +124,14 @@ function originOk(req: IncomingMessage, allowed: ReadonlySet<string>): boolean {
 /** Every route of the web port, in one list, so a test can walk them all without a session (S14). */
 export function webRoutes(deps: WebRouteDeps): WebRoute[] {
   const { sessions, tokens, store, log } = deps;
-  const loginFailed = (ctx: WebContext, ip: string, why: string): void => {
+  const loginFailed = async (ctx: WebContext, ip: string, why: string): Promise<void> => {
     deps.throttle.fail(ip);
-    store.audit({ actor: 'anonymous', action: 'web.login.refused', target: null, details: { ip, why } });
+    await store.audit({
+      actor: 'anonymous',
+      action: 'web.login.refused',
+      target: null,
+      details: { ip, why },
+    });
     log.warn({ ip, why }, 'fleet page login refused');
     send(
       ctx.res,
@@ -163,7 +168,7 @@ export function webRoutes(deps: WebRouteDeps): WebRoute[] {
           if (name === undefined) return loginFailed(ctx, ip, 'no admin certificate');
           session = sessions.create({ kind: 'admin-cert', name }, false);
         } else {
-          const record = tokens.verify(form.get('token') ?? '');
+          const record = await tokens.verify(form.get('token') ?? '');
           if (!record) return loginFailed(ctx, ip, 'bad token');
           session = sessions.create({ kind: 'web-token', tokenId: record.id }, record.readOnly);
         }
@@ -171,7 +176,7 @@ export function webRoutes(deps: WebRouteDeps): WebRoute[] {
         if (ctx.session) sessions.delete(ctx.session.id);
         deps.throttle.succeed(ip);
         const actor = describePrincipal(session.principal);
-        store.audit({
+        await store.audit({
           actor,
           action: 'web.login',
           target: null,
@@ -237,14 +242,14 @@ export function webRoutes(deps: WebRouteDeps): WebRoute[] {
       method: 'GET',
       path: '/api/fleet',
       access: 'session',
-      handle: (ctx) => sendJson(ctx.res, 200, deps.fleet.snapshot()),
+      handle: async (ctx) => sendJson(ctx.res, 200, await deps.fleet.snapshot()),
     },
     {
       method: 'GET',
       path: '/api/hosts/:id/preflight',
       access: 'session',
-      handle: (ctx) => {
-        const details = deps.fleet.preflightDetails(ctx.params.id ?? '');
+      handle: async (ctx) => {
+        const details = await deps.fleet.preflightDetails(ctx.params.id ?? '');
         if (!details) return sendError(ctx.res, 404, 'not_found', 'No preflight result for this host yet');
         sendJson(ctx.res, 200, details);
       },

@@ -1,5 +1,7 @@
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
-import type { WebTokenRecord, WebTokenTable } from '../store/store.js';
+import type { AsyncStore, WebTokenRecord } from '../store/store.js';
+
+type WebTokenTable = AsyncStore['webTokens'];
 
 export type { WebTokenRecord } from '../store/store.js';
 
@@ -34,17 +36,17 @@ function hashSecret(secret: string): Buffer {
 export class WebTokens {
   constructor(private readonly table: WebTokenTable) {}
 
-  create(options: {
+  async create(options: {
     readOnly: boolean;
     description?: string;
     ttlMs?: number;
     now?: number;
-  }): CreatedWebToken {
+  }): Promise<CreatedWebToken> {
     const now = options.now ?? Date.now();
     const id = randomString(8);
     const secret = randomString(32);
     const expiresAt = options.ttlMs === undefined ? null : now + options.ttlMs;
-    this.table.insert({
+    await this.table.insert({
       id,
       secretHash: hashSecret(secret).toString('hex'),
       readOnly: options.readOnly,
@@ -57,11 +59,11 @@ export class WebTokens {
   }
 
   /** The token's record when the secret matches and it has not expired (now >= expiresAt is expired). */
-  verify(token: string, now = Date.now()): WebTokenRecord | undefined {
+  async verify(token: string, now = Date.now()): Promise<WebTokenRecord | undefined> {
     const m = WEB_TOKEN.exec(token.trim());
     if (!m) return undefined;
     const [, id = '', secret = ''] = m;
-    const stored = this.table.get(id);
+    const stored = await this.table.get(id);
     if (!stored) return undefined;
     const want = Buffer.from(stored.secretHash, 'hex');
     const have = hashSecret(secret);
@@ -75,21 +77,21 @@ export class WebTokens {
       lastUsedAt: stored.lastUsedAt,
     };
     if (record.expiresAt !== null && now >= record.expiresAt) return undefined;
-    this.table.touch(id, now);
+    await this.table.touch(id, now);
     return { ...record, lastUsedAt: now };
   }
 
   /** Sessions re-check their token on every request, so deleting a token logs its sessions out. */
-  isValid(id: string, now = Date.now()): boolean {
-    const stored = this.table.get(id);
+  async isValid(id: string, now = Date.now()): Promise<boolean> {
+    const stored = await this.table.get(id);
     return stored !== undefined && (stored.expiresAt === null || now < stored.expiresAt);
   }
 
-  list(): WebTokenRecord[] {
+  list(): Promise<WebTokenRecord[]> {
     return this.table.list();
   }
 
-  revoke(id: string): boolean {
+  revoke(id: string): Promise<boolean> {
     return this.table.delete(id);
   }
 }
@@ -98,6 +100,6 @@ export class WebTokens {
 export function createWebToken(
   store: { readonly webTokens: WebTokenTable },
   options: { readOnly: boolean; description?: string; ttlMs?: number },
-): CreatedWebToken {
+): Promise<CreatedWebToken> {
   return new WebTokens(store.webTokens).create(options);
 }

@@ -147,7 +147,7 @@ describe('every route answers bad input with a 4xx naming it, never a 5xx', () =
     );
     expect(enrolled.status, enrolled.body).toBe(200);
     host = { certPem: (JSON.parse(enrolled.body) as { certPem: string }).certPem, keyPem };
-    cookie = await login(f, webToken(f));
+    cookie = await login(f, await webToken(f));
   });
   afterAll(async () => {
     await f?.close();

@@ -93,7 +93,7 @@ export interface AgentCredential {
 export async function enrollFakeAgent(c: InProcessController, hostname: string): Promise<AgentCredential> {
   const t = generateToken();
   const now = Date.now();
-  c.controller.store.createToken({
+  await c.controller.store.createToken({
     id: t.id,
     secretHash: hashTokenSecret(t.secret),
     createdAt: now,

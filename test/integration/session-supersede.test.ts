@@ -67,7 +67,7 @@ describe('agent sessions follow the host certificate', () => {
     // live session is not told, so the newer certificate must win when it connects
     const { keyPem, csrPem } = await createAgentKeyAndCsr();
     const signed = await signAgentCsr(c.files.ca, csrPem, { hostId: first.hostId, validityDays: 30 });
-    c.controller.store.setHostCertificate(first.hostId, signed.serial, signed.notAfter);
+    await c.controller.store.setHostCertificate(first.hostId, signed.serial, signed.notAfter);
     const second = { ...first, certPem: signed.certPem, keyPem };
 
     const fresh = await connectFakeAgent(c, second);
@@ -83,7 +83,7 @@ describe('agent sessions follow the host certificate', () => {
     const old = await connectFakeAgent(c, first);
     const { csrPem } = await createAgentKeyAndCsr();
     const signed = await signAgentCsr(c.files.ca, csrPem, { hostId: first.hostId, validityDays: 30 });
-    c.controller.store.setHostCertificate(first.hostId, signed.serial, signed.notAfter);
+    await c.controller.store.setHostCertificate(first.hostId, signed.serial, signed.notAfter);
 
     await expect(ping(first)).rejects.toMatchObject({ code: 'host_offline' });
     expect((await old.closed).code).toBe(CloseCode.superseded);
@@ -105,7 +105,7 @@ describe('agent sessions follow the host certificate', () => {
   it('a revoked host’s live session is closed and its commands refused', async () => {
     const cred = await enrollFakeAgent(c, 'rev-a');
     const live = await connectFakeAgent(c, cred);
-    c.controller.store.revokeHost(cred.hostId, Date.now());
+    await c.controller.store.revokeHost(cred.hostId, Date.now());
     await expect(ping(cred)).rejects.toMatchObject({ code: 'host_revoked' });
     // revoked behind the registry's back: the next check that reads the store ends the session
     expect((await live.closed).code).toBe(CloseCode.revoked);

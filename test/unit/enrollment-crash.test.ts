@@ -10,6 +10,8 @@ import { Enrollment } from '../../controller/enrollment.js';
 import { ControllerMetrics } from '../../controller/metrics.js';
 import { certificateSerial, createCa, type CaKeyPair } from '../../controller/pki.js';
 import { SqliteStore } from '../../controller/store/sqlite-store.js';
+import { sqliteAsAsyncStore } from '../../controller/store/sqlite-async-store.js';
+import type { AsyncStore } from '../../controller/store/store.js';
 import { generateToken, hashTokenSecret } from '../../controller/tokens.js';
 
 const facts = (hostname: string): EnrollRequest['facts'] => ({
@@ -35,16 +37,18 @@ describe('enrollment across a controller crash', () => {
   let ca: CaKeyPair;
   let dir: string;
   let token: ReturnType<typeof generateToken>;
-  const open = (): { store: SqliteStore; enrollment: Enrollment } => {
+  const open = (): { store: SqliteStore; asyncStore: AsyncStore; enrollment: Enrollment } => {
     const store = new SqliteStore(join(dir, 'state.db'));
+    // the controller's view of the same file (controller/main.ts)
+    const asyncStore = sqliteAsAsyncStore(store);
     const enrollment = new Enrollment({
-      store,
+      store: asyncStore,
       ca,
       log: pino({ level: 'silent' }),
       metrics: new ControllerMetrics(),
       certValidityDays: 30,
     });
-    return { store, enrollment };
+    return { store, asyncStore, enrollment };
   };
   const request = (csrPem: string, name = 'node-1'): EnrollRequest => ({
     token: token.token,
@@ -81,9 +85,9 @@ describe('enrollment across a controller crash', () => {
     const agent = await createAgentKeyAndCsr();
     const first = open();
     // the controller dies as it commits: nothing after this point runs, not even a compensation
-    first.store.transaction = () => {
+    first.asyncStore.transaction = () => {
       first.store.close();
-      throw new Error('killed');
+      return Promise.reject(new Error('killed'));
     };
     await expect(first.enrollment.enroll(request(agent.csrPem), '10.0.0.5')).rejects.toThrow('killed');
     first.store.close();

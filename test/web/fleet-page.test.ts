@@ -105,20 +105,20 @@ describe.skipIf(!hasChromium)('the fleet page in Chromium, with three live agent
       ],
     };
     const t0 = Date.now() - 60_000;
-    applies.createApply({ id: 'apply-1', cluster: 'lab', planHash: 'sha256:x', plan, now: t0 });
+    await applies.createApply({ id: 'apply-1', cluster: 'lab', planHash: 'sha256:x', plan, now: t0 });
     for (const h of ['node-a', 'node-b']) {
-      applies.stepStarted({
+      await applies.stepStarted({
         applyId: 'apply-1',
         taskId: `prepare/${h}`,
         phase: 'prepare',
         host: h,
         now: t0 + 1,
       });
-      applies.stepFinished({ applyId: 'apply-1', taskId: `prepare/${h}`, status: 'done', now: t0 + 2 });
+      await applies.stepFinished({ applyId: 'apply-1', taskId: `prepare/${h}`, status: 'done', now: t0 + 2 });
     }
-    applies.finishApply('apply-1', 'succeeded', t0 + 3);
+    await applies.finishApply('apply-1', 'succeeded', t0 + 3);
     // a health run that found drift on node-b
-    recordHealth(f.controller.store, [
+    await recordHealth(f.controller.store, [
       {
         host: 'node-b',
         worst: 'warning',
@@ -188,7 +188,7 @@ describe.skipIf(!hasChromium)('the fleet page in Chromium, with three live agent
 
   it('logs in with a web token and shows every host with its facts', async () => {
     await page.goto(`${origin()}/login`);
-    await page.fill('#token', webToken(f, true));
+    await page.fill('#token', await webToken(f, true));
     await page.click('form:not(.cert) button[type=submit]');
     await page.waitForURL(`${origin()}/`);
     await page.waitForSelector('.body .row[data-host="node-c"]', { timeout: 10_000 });

@@ -40,25 +40,25 @@ describe.skipIf(!hasChromium)('the fleet page in Chromium with 1,000 simulated h
 
   beforeAll(async () => {
     f = await startWebFixture();
-    names = seedHosts(f.controller, HOSTS);
+    names = await seedHosts(f.controller, HOSTS);
     const store = f.controller.store;
     // two hosts cloned from one image, and a kubelet newer than the cluster: fleet warnings
-    const first = store.getHostByName('sim-0001')!;
-    const second = store.getHostByName('sim-0002')!;
-    store.recordHostSeen(second.id, {
+    const first = (await store.getHostByName('sim-0001'))!;
+    const second = (await store.getHostByName('sim-0002'))!;
+    await store.recordHostSeen(second.id, {
       at: Date.now(),
       ip: null,
       facts: { ...second.facts!, machineId: first.facts!.machineId },
     });
-    const third = store.getHostByName('sim-0003')!;
-    store.recordHostSeen(third.id, {
+    const third = (await store.getHostByName('sim-0003'))!;
+    await store.recordHostSeen(third.id, {
       at: Date.now(),
       ip: null,
       facts: { ...third.facts!, kubeletVersion: 'v1.34.1' },
     });
     // preflight results for every tenth host
     for (const name of names.filter((_, i) => i % 10 === 0)) {
-      recordPreflight(store, {
+      await recordPreflight(store, {
         host: name,
         spec: {
           role: 'worker',
@@ -106,13 +106,13 @@ describe.skipIf(!hasChromium)('the fleet page in Chromium with 1,000 simulated h
       ],
     };
     const started = Date.now() - 95_000;
-    applies.createApply({ id: 'apply-1', cluster: 'lab', planHash: 'sha256:x', plan, now: started });
+    await applies.createApply({ id: 'apply-1', cluster: 'lab', planHash: 'sha256:x', plan, now: started });
     for (const t of plan.phases[0]!.tasks) {
-      applies.stepStarted({ applyId: 'apply-1', taskId: t.id, phase: t.phase, host: t.host, now: started });
-      applies.stepFinished({ applyId: 'apply-1', taskId: t.id, status: 'done', now: started + 1000 });
+      await applies.stepStarted({ applyId: 'apply-1', taskId: t.id, phase: t.phase, host: t.host, now: started });
+      await applies.stepFinished({ applyId: 'apply-1', taskId: t.id, status: 'done', now: started + 1000 });
     }
     for (const t of plan.phases[1]!.tasks.slice(0, 10)) {
-      applies.stepStarted({
+      await applies.stepStarted({
         applyId: 'apply-1',
         taskId: t.id,
         phase: t.phase,
@@ -125,7 +125,7 @@ describe.skipIf(!hasChromium)('the fleet page in Chromium with 1,000 simulated h
     page = await browser.context.newPage();
     const origin = `https://127.0.0.1:${f.web.port}`;
     await page.goto(`${origin}/login`);
-    await page.fill('#token', webToken(f));
+    await page.fill('#token', await webToken(f));
     await page.click('form:not(.cert) button[type=submit]');
     await page.waitForURL(`${origin}/`);
   }, 60_000);

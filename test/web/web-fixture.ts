@@ -95,7 +95,8 @@ export async function startWebFixture(
     bootstrapToken(uses, labels = {}) {
       const t = generateToken();
       const now = Date.now();
-      controller.store.createToken({
+      // SQLite writes it before the call returns (no transaction holds the store here)
+      void controller.store.createToken({
         id: t.id,
         secretHash: hashTokenSecret(t.secret),
         createdAt: now,
@@ -116,8 +117,8 @@ export async function startWebFixture(
   return fixture;
 }
 
-export function webToken(fixture: WebFixture, readOnly = false): string {
-  return createWebToken(fixture.controller.store, { readOnly, description: 'test' }).token;
+export async function webToken(fixture: WebFixture, readOnly = false): Promise<string> {
+  return (await createWebToken(fixture.controller.store, { readOnly, description: 'test' })).token;
 }
 
 export interface HttpResult {
@@ -189,14 +190,18 @@ const OSES = [
 ];
 
 /** Simulated hosts straight into the store: enrolled, seen once, with varied facts. */
-export function seedHosts(controller: RunningController, count: number, now = Date.now()): string[] {
+export async function seedHosts(
+  controller: RunningController,
+  count: number,
+  now = Date.now(),
+): Promise<string[]> {
   const names: string[] = [];
-  controller.store.transaction(() => {
+  await controller.store.transaction(async (tx) => {
     for (let i = 0; i < count; i++) {
       const id = randomUUID();
       const name = `sim-${String(i + 1).padStart(4, '0')}`;
       names.push(name);
-      controller.store.createHost({
+      await tx.createHost({
         id,
         name,
         labels: { role: i % 50 === 0 ? 'control-plane' : 'worker' },
@@ -221,7 +226,7 @@ export function seedHosts(controller: RunningController, count: number, now = Da
         cgroupVersion: 2,
         kubeletVersion: `v1.${30 + (i % 4)}.${i % 9}`,
       };
-      controller.store.recordHostSeen(id, {
+      await tx.recordHostSeen(id, {
         at: now - (i % 600) * 1000,
         ip: facts.ips[0] ?? null,
         agentVersion: `0.1.${i % 3}`,

@@ -22,8 +22,8 @@ describe('the fleet page server', () => {
 
   beforeAll(async () => {
     f = await startWebFixture({ liveIntervalMs: 200 });
-    seedHosts(f.controller, 5);
-    cookie = await login(f, webToken(f));
+    await seedHosts(f.controller, 5);
+    cookie = await login(f, await webToken(f));
     session = JSON.parse((await httpsCall(f, '/api/session', { headers: { cookie } })).body) as SessionInfo;
   });
   afterAll(async () => {
@@ -60,7 +60,7 @@ describe('the fleet page server', () => {
     const r = await httpsCall(f, '/login', {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: `token=${encodeURIComponent(webToken(f, true))}`,
+      body: `token=${encodeURIComponent(await webToken(f, true))}`,
     });
     expect(r.status).toBe(303);
     const setCookie = ([] as string[]).concat(r.headers['set-cookie'] ?? [])[0] ?? '';
@@ -86,14 +86,14 @@ describe('the fleet page server', () => {
     });
     expect(r.status).toBe(401);
     expect(r.headers['set-cookie']).toBeUndefined();
-    expect(f.controller.store.listAudit(5).map((a) => a.action)).toContain('web.login.refused');
+    expect((await f.controller.store.listAudit(5)).map((a) => a.action)).toContain('web.login.refused');
   });
 
   it('refuses a login form posted from another origin', async () => {
     const r = await httpsCall(f, '/login', {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example' },
-      body: `token=${encodeURIComponent(webToken(f))}`,
+      body: `token=${encodeURIComponent(await webToken(f))}`,
     });
     expect(r.status).toBe(403);
   });
@@ -111,15 +111,15 @@ describe('the fleet page server', () => {
   });
 
   it('ends the sessions of a deleted web token at their next request', async () => {
-    const token = webToken(f);
+    const token = await webToken(f);
     const c = await login(f, token);
     expect((await httpsCall(f, '/api/fleet', { headers: { cookie: c } })).status).toBe(200);
-    new WebTokens(f.controller.store.webTokens).revoke(token.split('.')[0] ?? '');
+    await new WebTokens(f.controller.store.webTokens).revoke(token.split('.')[0] ?? '');
     expect((await httpsCall(f, '/api/fleet', { headers: { cookie: c } })).status).toBe(401);
   });
 
   it('logs out only with the session token, and the cookie is dead afterwards', async () => {
-    const c = await login(f, webToken(f));
+    const c = await login(f, await webToken(f));
     const me = JSON.parse(
       (await httpsCall(f, '/api/session', { headers: { cookie: c } })).body,
     ) as SessionInfo;
@@ -145,8 +145,8 @@ describe('the fleet page server', () => {
   });
 
   it('answers the details of a host preflight by host id', async () => {
-    const host = f.controller.store.getHostByName('sim-0002')!;
-    recordPreflight(f.controller.store, {
+    const host = (await f.controller.store.getHostByName('sim-0002'))!;
+    await recordPreflight(f.controller.store, {
       host: 'sim-0002',
       spec: {
         role: 'worker',
@@ -223,11 +223,11 @@ describe('the fleet page server', () => {
       expect(r.first.snapshot.hosts.map((h) => h.name)).toContain('sim-0001');
       const updates: LiveMessage[] = [];
       r.ws.on('message', (d: Buffer) => updates.push(JSON.parse(d.toString()) as LiveMessage));
-      const host = f.controller.store.getHostByName('sim-0003')!;
+      const host = (await f.controller.store.getHostByName('sim-0003'))!;
       const started = Date.now();
       // 200 heartbeats in one second
       for (let i = 0; i < 200; i++) {
-        f.controller.store.recordHostSeen(host.id, { at: started + i, ip: null });
+        await f.controller.store.recordHostSeen(host.id, { at: started + i, ip: null });
         await new Promise((res) => setTimeout(res, 5));
       }
       await new Promise((res) => setTimeout(res, 400));
@@ -244,7 +244,7 @@ describe('the fleet page server', () => {
     });
 
     it('closes the live socket when its session ends', async () => {
-      const c = await login(f, webToken(f));
+      const c = await login(f, await webToken(f));
       const me = JSON.parse(
         (await httpsCall(f, '/api/session', { headers: { cookie: c } })).body,
       ) as SessionInfo;
