@@ -17,6 +17,9 @@ import type { Observation } from '../../controller/plan/observe.js';
 import { etcdMembersPhase, etcdPhase, type EtcdMemberTaskInput } from '../../controller/plan/phases/etcd.js';
 import type { Store } from '../../controller/store/store.js';
 import { standinLab } from '../standins/standin-fixture.js';
+import { etcdRemoveMemberPhase } from '../../controller/plan/phases/etcd-remove.js';
+import { etcdStatusFrom } from '../../agent/ops/etcd-status-ops.js';
+import { parseEtcdJson } from '../../agent/ops/etcdctl.js';
 
 /**
  * etcd.mode managed with the REAL etcd (Debian's etcd-server 3.4): three members, each in a network
@@ -416,4 +419,59 @@ describe('managed etcd: three real etcd members with the specs the etcd phase co
     await startMember(JOINER, steady.files, defaultsOf(steady));
     await healthyMembers(ALL, 30_000);
   });
+
+  it('removes that member again as the etcd-remove-member phase plans it (kctl node remove), through a surviving member', async () => {
+    // what a remove plan observes: etcd.status of a surviving member, joined from etcdctl's own JSON
+    const readStatus = async () => {
+      const [list, status, health] = await Promise.all([
+        etcdctl(['-w', 'json', 'member', 'list']),
+        etcdctl(['-w', 'json', 'endpoint', 'status', '--cluster']),
+        etcdctl(['-w', 'json', 'endpoint', 'health', '--cluster']),
+      ]);
+      return etcdStatusFrom(
+        parseEtcdJson(list.stdout) as never,
+        parseEtcdJson(status.stdout || '[]') as never,
+        parseEtcdJson(health.stdout || '[]') as never,
+      );
+    };
+    const via = { host: 'etcd-1', endpoint: etcdClientUrl(MEMBERS[0]!.address) };
+    const plan = async () =>
+      etcdRemoveMemberPhase.tasks({
+        // cluster.yaml without the fourth host again: the member is found by its name
+        cluster,
+        target: { node: JOINER.name },
+        observed: {
+          hosts: new Map(),
+          nodes: undefined,
+          adminHost: undefined,
+          etcdMembership: { status: await readStatus(), via },
+        },
+      });
+    const tasks = await plan();
+    expect(tasks.map((t) => [t.host, t.input])).toEqual([[JOINER.name, { name: JOINER.name, via }]]);
+    expect(tasks[0]?.detail).toMatch(
+      /^etcdctl member remove [0-9a-f]+ \(etcd-4\) on etcd-1, 3 member\(s\) left;/,
+    );
+    const id = /member remove ([0-9a-f]+) /.exec(tasks[0]?.detail ?? '')?.[1] ?? '';
+    // the argv etcd.memberRemove runs (the op itself: test/integration/etcd-member-remove.test.ts)
+    const started = Date.now();
+    let removed = await etcdctl(['member', 'remove', id]);
+    while (
+      removed.exitCode !== 0 &&
+      removed.stderr.includes('unhealthy cluster') &&
+      Date.now() - started < 30_000
+    ) {
+      await sleep(500);
+      removed = await etcdctl(['member', 'remove', id]);
+    }
+    expect(removed.exitCode, removed.stderr).toBe(0);
+    // a removed etcd 3.4 member stops by itself; etcd.memberStop then disables the unit and empties its data
+    const child = processes.get(JOINER.name);
+    const deadline = Date.now() + 20_000;
+    while (child?.exitCode === null && Date.now() < deadline) await sleep(200);
+    expect(child?.exitCode, daemonOutput()).not.toBeNull();
+    console.log(`removed member exited ${Date.now() - started} ms after member remove was sent`);
+    await healthyMembers(MEMBERS, 30_000);
+    expect(await plan()).toEqual([]);
+  }, 90_000);
 });
