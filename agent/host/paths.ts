@@ -33,6 +33,9 @@ export const WRITE_ALLOWLIST: readonly AllowedPath[] = [
   { path: '/var/lib/kctl/bundle', kind: 'dir' },
   // a removed managed etcd member's data (etcd.memberStop empties it; etcd itself writes it)
   { path: '/var/lib/etcd/kctl', kind: 'dir' },
+  // etcd.mode managed: the member's settings and the unit's drop-in kctl renders, no more
+  { path: '/etc/default/etcd', kind: 'file' },
+  { path: '/etc/systemd/system/etcd.service.d/10-kctl.conf', kind: 'file' },
   // ha.mode haproxy-keepalived: the three files kctl renders for HAProxy and keepalived, no more
   { path: '/etc/haproxy/haproxy.cfg', kind: 'file' },
   { path: '/etc/keepalived/keepalived.conf', kind: 'file' },
