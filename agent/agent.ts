@@ -51,7 +51,8 @@ export async function runAgent(
   const controllers = agentControllerUrls(config);
   // the replica this agent was last connected to: a restart goes back there (a first start picks
   // a random one, so a fleet spreads over the replicas)
-  const lastController = await readLastController(state, controllers);
+  const remembered = await readLastController(state, controllers);
+  let firstDial = remembered;
   let identity: AgentIdentity | undefined = await loadIdentity(state);
   if (!identity) {
     if (!config.token) {
@@ -60,7 +61,8 @@ export async function runAgent(
         'token: this agent has no identity yet and agent.yaml has no bootstrap token',
       );
     }
-    ({ identity } = await enrollWithFailover({
+    // the replica that enrolled us answered just now: connect there first
+    ({ identity, controller: firstDial } = await enrollWithFailover({
       controllers,
       pins: agentConfigPins(config),
       skipCaVerification: config.unsafeSkipCaVerification,
@@ -75,7 +77,7 @@ export async function runAgent(
   }
   try {
     identity = await rotateIfDue({
-      controller: lastController ?? controllers[0]!,
+      controller: firstDial ?? controllers[0]!,
       identity,
       state,
       log,
@@ -93,10 +95,10 @@ export async function runAgent(
 
   // commands are judged fresh on the controller's clock as measured over the channel, not on ours
   const controllerClock = new ControllerClock(clocks);
-  let rememberedController = lastController;
+  let rememberedController = remembered;
   const connection = new AgentConnection({
     controllers,
-    startAt: lastController,
+    startAt: firstDial,
     onConnected: (url) => {
       if (url === rememberedController) return;
       rememberedController = url;

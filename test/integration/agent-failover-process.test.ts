@@ -59,14 +59,20 @@ describe('the agent process with a list of controllers', () => {
   it('enrolls, connects, fails over when its replica dies, and remembers where it was', async () => {
     agent = startProcess(['agent/main.ts', '--config', configFile]);
     const first = await waitFor('a first session', () => Promise.resolve(live()), 60_000);
+    // enrolled on the replica it then connected to, and that one is remembered
+    expect(first.enrollments).toBe(1);
     expect(replicas.reduce((n, r) => n + r.enrollments, 0)).toBe(1);
+    const remembered = join(stateDir, 'state', 'last-controller');
+    const rememberedIs = (url: string) => () =>
+      readFile(remembered, 'utf8').then(
+        (text) => text.trim() === url,
+        () => false,
+      );
+    await waitFor('the first replica remembered', rememberedIs(first.url));
     await first.kill();
     const second = await waitFor('a session on another replica', () => Promise.resolve(live()), 15_000);
     expect(second).not.toBe(first);
-    const remembered = join(stateDir, 'state', 'last-controller');
-    await waitFor('the remembered replica', async () =>
-      (await readFile(remembered, 'utf8').catch(() => '')).trim() === second.url ? true : undefined,
-    );
+    await waitFor('the second replica remembered', rememberedIs(second.url));
     await first.start();
 
     await agent.stop();
