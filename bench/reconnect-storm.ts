@@ -219,12 +219,16 @@ async function main(): Promise<void> {
   process.once('exit', stopWorkers);
   const all = <T extends SliceReply['type']>(message: SliceRequest, want: T, timeoutMs = 60_000) =>
     Promise.all(workers.map((w) => request<SliceReply, T>(w, message, want, timeoutMs)));
-  const counts = async (): Promise<{ online: number; back: number }> => {
+  const counts = async (): Promise<{ online: number; back: number; notOnline: Record<string, number> }> => {
     const replies = await all({ type: 'count' }, 'count');
-    return replies.reduce((sum, r) => ({ online: sum.online + r.online, back: sum.back + r.back }), {
-      online: 0,
-      back: 0,
-    });
+    const notOnline: Record<string, number> = {};
+    for (const r of replies)
+      for (const [k, v] of Object.entries(r.notOnline)) notOnline[k] = (notOnline[k] ?? 0) + v;
+    return {
+      online: replies.reduce((n, r) => n + r.online, 0),
+      back: replies.reduce((n, r) => n + r.back, 0),
+      notOnline,
+    };
   };
   say(`agents: ${workers.length} processes of ${slices.map((s) => s.to - s.from).join(', ')} agents`);
 
@@ -247,9 +251,18 @@ async function main(): Promise<void> {
       ),
     ),
   );
-  while ((await counts()).online < N) {
-    if (Date.now() - t0 > CONNECT_TIMEOUT_S * 1000)
-      throw new Error(`only ${(await counts()).online}/${N} agents online after ${CONNECT_TIMEOUT_S} s`);
+  let lastSaid = t0;
+  for (let c = await counts(); c.online < N; c = await counts()) {
+    const elapsed = Date.now() - t0;
+    if (elapsed > CONNECT_TIMEOUT_S * 1000)
+      throw new Error(
+        `only ${c.online}/${N} agents online after ${CONNECT_TIMEOUT_S} s; the others (state/dials): ` +
+          JSON.stringify(c.notOnline),
+      );
+    if (Date.now() - lastSaid > 30_000) {
+      say(`  first connect: ${c.online}/${N} online after ${(elapsed / 1000).toFixed(0)} s`);
+      lastSaid = Date.now();
+    }
     await sleep(500);
   }
   say(`all ${N} online after ${((Date.now() - t0) / 1000).toFixed(1)} s (first connect); settling 5 s`);

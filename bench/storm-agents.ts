@@ -49,7 +49,7 @@ export interface SliceReport {
 export type SliceReply =
   | { type: 'ready' }
   | { type: 'started' }
-  | { type: 'count'; online: number; back: number }
+  | { type: 'count'; online: number; back: number; notOnline: Record<string, number> }
   | { type: 'marked' }
   | { type: 'watching' }
   | { type: 'cpu'; cpuSeconds: number }
@@ -130,6 +130,16 @@ function agentLog(agent: number): Logger {
 }
 
 const online = (): number => agents.reduce((n, a) => n + (a.state === 'online' ? 1 : 0), 0);
+/** agents not online, by state and dials so far ("connecting/3"): where a slow first connect is stuck */
+const notOnline = (): Record<string, number> => {
+  const out: Record<string, number> = {};
+  agents.forEach((a, i) => {
+    if (a.state === 'online') return;
+    const key = `${a.state}/${traces[i]?.dials.length ?? 0}`;
+    out[key] = (out[key] ?? 0) + 1;
+  });
+  return out;
+};
 const back = (): number => traces.reduce((n, t) => n + (t.backAt === undefined ? 0 : 1), 0);
 
 async function start(m: SliceStart): Promise<void> {
@@ -184,7 +194,7 @@ process.on('message', (m: SliceRequest) => {
       void start(m).then(() => send({ type: 'started' }));
       return;
     case 'count':
-      send({ type: 'count', online: online(), back: back() });
+      send({ type: 'count', online: online(), back: back(), notOnline: notOnline() });
       return;
     case 'mark':
       for (const t of traces) {
