@@ -168,7 +168,9 @@ export async function planCluster(
       ...(await checkRepoCarries(repoNeeds(hostSpecsOf(phases), cluster.spec.kubernetesVersion), read)),
     );
   }
-  if (op.kind === 'remove-node' && cluster.hosts.has(op.node)) {
+  const selected = (node: string): boolean =>
+    cluster.hosts.has(node) || cluster.etcdMembers.some((m) => m.name === node);
+  if (op.kind === 'remove-node' && selected(op.node)) {
     warnings.push({
       path: 'hosts',
       message: `${op.node} is still selected by cluster.yaml: the next kctl apply joins it again unless you take it out`,
