@@ -6,6 +6,7 @@ import { KCTL_VERSION, PROTOCOL_VERSION } from '../proto/version.js';
 import { createJsonLogger } from '../proto/json-logger.js';
 import { parseAgentConfig, type AgentConfig } from './config.js';
 import { runAgent } from './agent.js';
+import { HEAP_TRIM_DEFAULTS, startHeapTrim } from './heap-trim.js';
 
 const USAGE = `Usage: kctl-agent --config /etc/kctl/agent.yaml
        kctl-agent --version`;
@@ -68,6 +69,8 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`kctl-agent: ${wire.message}\n`);
     return 1;
   }
+  // an idle agent gives back the young generation that start-up and commands grew (issue 13 part 7)
+  startHeapTrim({ ...HEAP_TRIM_DEFAULTS, log });
   return new Promise<number>(() => undefined); // runs until a signal
 }
 
