@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { TokenCreateResponse } from '../../proto/admin-api.js';
 import { KctlError } from '../../proto/errors.js';
 import { caPinOf } from '../../proto/ca-pin.js';
+import { HostRole } from '../../proto/checks.js';
 import { PlainHttpsUrl, renderCloudInit } from '../cloud-init.js';
 import { loadClientConfig } from './client-config.js';
 import type { CliContext } from './context.js';
@@ -23,7 +24,7 @@ interface CloudInitFlags {
 export function cloudInitCommand(ctx: CliContext): Command {
   return new Command('cloud-init')
     .description('print #cloud-config user-data that installs and enrolls an agent (fresh one-use token)')
-    .requiredOption('--role <role>', 'control-plane or worker')
+    .requiredOption('--role <role>', `the host's role: ${HostRole.options.join(', ')}`)
     .option('--labels <k=v,...>', 'more labels for the host')
     .option('--ttl <duration>', 'token lifetime, e.g. 30m, 1h, 24h (default 1h, max 24h)')
     .option(
@@ -33,8 +34,12 @@ export function cloudInitCommand(ctx: CliContext): Command {
       [] as string[],
     )
     .action(async (opts: CloudInitFlags, self: Command) => {
-      if (opts.role !== 'worker' && opts.role !== 'control-plane') {
-        throw new KctlError('invalid_args', `--role: "${opts.role}" must be control-plane or worker`);
+      const role = HostRole.safeParse(opts.role);
+      if (!role.success) {
+        throw new KctlError(
+          'invalid_args',
+          `--role: "${opts.role}" must be one of ${HostRole.options.join(', ')}`,
+        );
       }
       // flags are checked before anything touches the network
       const ttlMs = parseTokenTtl(opts.ttl, '--ttl');
@@ -89,7 +94,7 @@ export function cloudInitCommand(ctx: CliContext): Command {
           caPin: caPinOf(clientConfig.caPem),
           caCertPem: clientConfig.caPem,
           token: token.token,
-          role: opts.role,
+          role: role.data,
           labels,
           agentArtifact: {
             url: `${clientConfig.controller.replace(/\/$/, '')}/artifacts/${AGENT_ARTIFACT}`,
