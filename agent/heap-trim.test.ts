@@ -37,14 +37,15 @@ describe('heap trim', () => {
       const script = `
       import { pino } from 'pino';
       import { newSpaceBytes, startHeapTrim } from './agent/heap-trim.ts';
-      const keep = [];
+      let keep = [];
       for (let i = 0; i < 100_000; i++) keep.push({ i, s: 'x' + i });
       const grown = newSpaceBytes();
+      keep = []; // start-up's temporaries are garbage once it is done
       setTimeout(() => {
         const trim = startHeapTrim({ intervalMs: 60_000, newSpaceLimitBytes: 2 * 1024 * 1024, log: pino({ level: 'silent' }) });
         const ran = trim.check();
         trim.stop();
-        process.stdout.write(JSON.stringify({ grown, ran, after: newSpaceBytes(), kept: keep.length }));
+        process.stdout.write(JSON.stringify({ grown, ran, after: newSpaceBytes() }));
       }, 6000);
     `;
       const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
