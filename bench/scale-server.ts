@@ -176,7 +176,7 @@ function rawText(data: RawData): string {
 let profiles = 0;
 /**
  * With KCTL_BENCH_CPU_PROF=DIR, each fan-out round is profiled on its own (V8's sampling profiler
- * through the inspector) and written to DIR/fanout-MODE-K.cpuprofile, so connect and idle time do
+ * through the inspector) and written to DIR/fanout-MODE-HOSTS-K.cpuprofile, so connect and idle time do
  * not drown it.
  */
 async function profiled(run: () => Promise<FanoutResult>): Promise<FanoutResult> {
@@ -189,7 +189,10 @@ async function profiled(run: () => Promise<FanoutResult>): Promise<FanoutResult>
   await session.post('Profiler.start');
   const result = await run();
   const { profile } = await session.post('Profiler.stop');
-  writeFileSync(join(dir, `fanout-${mode}-${++profiles}.cpuprofile`), JSON.stringify(profile));
+  writeFileSync(
+    join(dir, `fanout-${mode}-${result.hosts}-${++profiles}.cpuprofile`),
+    JSON.stringify(profile),
+  );
   session.disconnect();
   return result;
 }
