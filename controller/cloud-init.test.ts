@@ -50,7 +50,7 @@ describe('renderCloudInit', () => {
       const config = fileAt(userData(renderCloudInit(input({ role }))), '/etc/kctl/agent.yaml');
       expect(config).toMatchObject({ permissions: '0600', owner: 'root:root' });
       expect(parse(config!.content)).toEqual({
-        controller: 'https://198.18.0.1:7443',
+        controllers: ['https://198.18.0.1:7443'],
         caPin: CA_PIN,
         token: TOKEN,
         labels: { zone: 'a', role },
