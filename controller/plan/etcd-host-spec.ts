@@ -11,6 +11,7 @@ import {
   type EtcdMember,
 } from '../render/etcd.js';
 import type { PackageFormat } from '../render/types.js';
+import { bundleRepoFiles } from './host-spec.js';
 
 /**
  * What an etcd host (role etcd, etcd.mode managed) converges to: Debian's etcd-server and etcd-client (from the
@@ -67,6 +68,7 @@ export function etcdHostSpec(
         restarts,
       },
       { path: ETCD_DROPIN_PATH, content: renderEtcdDropIn(), mode: 0o644, sensitive: false, restarts },
+      ...(installs ? bundleRepoFiles(spec, options.packageFormat) : []),
     ],
     ...(installs && spec.packages.source === 'bundle' ? { packagesFrom: 'bundle' as const } : {}),
     // etcd-client: etcdctl, which checks the member's health (etcd.status) and adds members

@@ -6,7 +6,12 @@ import { hostPrepSettings } from '../render/host-prep.js';
 import { checkContainerdConfigFits } from '../render/containerd.js';
 import { hostPrepInputFor } from '../render/cluster-spec-inputs.js';
 import { registryTrustStore } from '../render/trust-store.js';
-import { kubernetesPackages, kubernetesRepoKey, type PackageFormat } from '../render/packages.js';
+import {
+  kubernetesPackages,
+  kubernetesRepoKey,
+  packageRepoFile,
+  type PackageFormat,
+} from '../render/packages.js';
 import { preflightToolPackages } from '../render/preflight-tools.js';
 import {
   haproxyKeepalivedFiles,
@@ -27,6 +32,17 @@ export function prepRepoKey(spec: ClusterSpec, format: PackageFormat | undefined
     p.keyFingerprint,
   );
   return repoKey === undefined ? {} : { repoKey };
+}
+
+/**
+ * What a host that installs from the offline bundle but gets no prepare spec (an etcd or lb host)
+ * needs beside `packagesFrom: 'bundle'`: the bundle's repository file, so apt or dnf reads the synced
+ * copy. From upstream or a mirror those hosts take etcd, HAProxy and keepalived from their own
+ * distribution's repositories, which are already configured.
+ */
+export function bundleRepoFiles(spec: ClusterSpec, format: PackageFormat | undefined): HostSpec['files'] {
+  if (spec.packages.source !== 'bundle' || format === undefined) return [];
+  return [packageRepoFile({ kubernetesVersion: spec.kubernetesVersion, source: { kind: 'bundle' } }, format)];
 }
 
 /** containerd and runc from the host's own distribution (or the bundle), the kube packages pinned and held. */

@@ -8,6 +8,7 @@ import {
   type LbControlPlane,
 } from '../render/haproxy-keepalived-inputs.js';
 import type { PackageFormat } from '../render/types.js';
+import { bundleRepoFiles } from './host-spec.js';
 
 /**
  * What a dedicated lb host (role lb, ha.mode haproxy-keepalived) converges to: haproxy and
@@ -44,11 +45,14 @@ export function lbHostSpec(
     swap: 'keep',
     sysctls: nonlocalBindSysctl(spec.ha.vip),
     modules: [],
-    files: loadBalancerFiles(spec, self.name, {
-      balancers: options.balancers,
-      controlPlanes: options.controlPlanes,
-      placement: 'dedicated',
-    }),
+    files: [
+      ...loadBalancerFiles(spec, self.name, {
+        balancers: options.balancers,
+        controlPlanes: options.controlPlanes,
+        placement: 'dedicated',
+      }),
+      ...(installs ? bundleRepoFiles(spec, options.packageFormat) : []),
+    ],
     ...(installs && spec.packages.source === 'bundle' ? { packagesFrom: 'bundle' as const } : {}),
     packages: installs ? lb.packages : [],
     services: lb.services,

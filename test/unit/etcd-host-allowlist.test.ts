@@ -41,6 +41,9 @@ describe('managed etcd files are inside the agent write allow-list', () => {
     const paths = host.files.map((f) => f.path);
     expect(paths).toContain('/etc/default/etcd');
     expect(paths).toContain('/etc/systemd/system/etcd.service.d/10-kctl.conf');
+    // packages.source bundle: apt must read the synced bundle (the e2e found etcd-server unlocatable)
+    expect(host.packagesFrom).toBe('bundle');
+    expect(paths).toContain('/etc/apt/sources.list.d/kubernetes.list');
     for (const p of paths) expect(() => checkWritablePath(p), p).not.toThrow();
   });
 
