@@ -108,7 +108,13 @@ describe.skipIf(!hasChromium)('the fleet page in Chromium with 1,000 simulated h
     const started = Date.now() - 95_000;
     await applies.createApply({ id: 'apply-1', cluster: 'lab', planHash: 'sha256:x', plan, now: started });
     for (const t of plan.phases[0]!.tasks) {
-      await applies.stepStarted({ applyId: 'apply-1', taskId: t.id, phase: t.phase, host: t.host, now: started });
+      await applies.stepStarted({
+        applyId: 'apply-1',
+        taskId: t.id,
+        phase: t.phase,
+        host: t.host,
+        now: started,
+      });
       await applies.stepFinished({ applyId: 'apply-1', taskId: t.id, status: 'done', now: started + 1000 });
     }
     for (const t of plan.phases[1]!.tasks.slice(0, 10)) {
