@@ -86,6 +86,7 @@ export async function startController(options: {
     controllerUrl: files.settings.advertiseUrl,
     ca: files.ca,
     certValidityDays: files.settings.agentCertValidityDays,
+    clusterLocks: opened.clusterLocks,
   });
   const { server, wss } = createControllerServer({
     tls: { certPem: files.server.certPem, keyPem: files.server.keyPem, caPem: files.ca.certPem },

@@ -13,6 +13,7 @@ import type { HostStateReader } from './store/host-state-cache.js';
 import { z } from 'zod';
 import { createWebToken } from './web/web-tokens.js';
 import { parseDuration } from './tokens.js';
+import type { ClusterLockService } from './store/cluster-locks.js';
 
 /** Every HTTP route the controller serves, in one list: the S14 test enumerates exactly this. */
 export function allRoutes(
@@ -26,6 +27,8 @@ export function allRoutes(
     controllerUrl?: string;
     /** the controller's data dir (the etcd PKI of etcd.mode managed) */
     dataDir?: string;
+    /** one operation per cluster (open-store.ts picks it with the store); in-process by default */
+    clusterLocks?: ClusterLockService;
   },
 ): Route[] {
   return [
@@ -39,6 +42,7 @@ export function allRoutes(
       ...(deps.controllerUrl !== undefined ? { controllerUrl: deps.controllerUrl } : {}),
       bundlePaths: () => bundleManifestPaths(deps.bundleDir),
       dataDir: deps.dataDir,
+      ...(deps.clusterLocks !== undefined ? { clusterLocks: deps.clusterLocks } : {}),
     }),
     artifactsRoute(deps.artifactsDir),
     ...healthRoutes({ store: deps.store, registry: deps.registry, controllerUrl: deps.controllerUrl }),

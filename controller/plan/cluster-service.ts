@@ -5,6 +5,7 @@ import type { PhaseId } from '../../proto/phases.js';
 import type { PlanView, PlannedTask } from '../../proto/plan-api.js';
 import { planHash as hashOf } from '../../proto/results.js';
 import type { AsyncStore } from '../store/store.js';
+import type { ClusterLockService } from '../store/cluster-locks.js';
 import type { AgentRegistry } from '../registry.js';
 import type { ControllerMetrics } from '../metrics.js';
 import { HostClient, stableCommandId, type HostRef } from '../host-client.js';
@@ -34,6 +35,8 @@ export interface ClusterDeps {
   bundlePaths?: () => Promise<readonly string[] | undefined>;
   /** the controller's data dir: the etcd PKI of etcd.mode managed lives there */
   dataDir?: string | undefined;
+  /** one operation per cluster: in this process (SQLite), or across replicas (PostgreSQL); default in-process */
+  clusterLocks?: ClusterLockService;
 }
 
 /** What a plan is for: converge to cluster.yaml (optionally only some phases), or a lifecycle operation. */
@@ -307,28 +310,6 @@ class PhaseTaskRunner implements TaskRunner {
         }),
     };
     return phaseRecord(task.phase).run(task.input, task.host, run);
-  }
-}
-
-/** One apply or lifecycle operation per cluster at a time, on this controller. */
-export class ClusterLocks {
-  private readonly held = new Map<string, string>();
-
-  async with<T>(cluster: string, what: string, fn: () => Promise<T>): Promise<T> {
-    const running = this.held.get(cluster);
-    if (running !== undefined) {
-      throw new KctlError(
-        'cluster_busy',
-        `Cluster "${cluster}" is busy: ${running} is running; wait for it (kctl status) and try again`,
-        { retryable: true, details: { running } },
-      );
-    }
-    this.held.set(cluster, what);
-    try {
-      return await fn();
-    } finally {
-      this.held.delete(cluster);
-    }
   }
 }
 

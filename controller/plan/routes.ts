@@ -9,13 +9,13 @@ import type { ClusterPlan } from '../orchestrator/plan.js';
 import type { Route } from '../http-router.js';
 import { queryInteger } from '../request-target.js';
 import {
-  ClusterLocks,
   planCluster,
   runClusterOperation,
   type ClusterDeps,
   type ClusterOperation,
 } from './cluster-service.js';
 import { resolveClusterWithEtcd } from './resolved-cluster.js';
+import { LocalClusterLocks } from '../store/cluster-locks.js';
 
 function operationOf(body: PlanRequest): ClusterOperation {
   if (body.operation?.kind === 'remove-node') return { kind: 'remove-node', node: body.operation.node };
@@ -36,7 +36,7 @@ function confirmationFor(op: ClusterOperation, cluster: string): string | undefi
 
 /** Plan and apply routes: every change to a cluster, one at a time per cluster. */
 export function clusterRoutes(deps: ClusterDeps): Route[] {
-  const locks = new ClusterLocks();
+  const locks = deps.clusterLocks ?? new LocalClusterLocks();
   return [
     {
       method: 'GET',

@@ -1,15 +1,19 @@
 import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { KctlError } from '../../proto/errors.js';
 import type { AsyncStore } from './store.js';
 import type { StoreLocation } from './store-location.js';
+import { LocalClusterLocks, type ClusterLockService } from './cluster-locks.js';
 import { SqliteStore } from './sqlite-store.js';
 import { sqliteAsAsyncStore } from './sqlite-async-store.js';
 import { PgStore, redactConnectionString } from './pg-store.js';
 
 export interface OpenedStore {
   store: AsyncStore;
+  /** one operation per cluster: in this process on SQLite, across replicas on PostgreSQL */
+  clusterLocks: ClusterLockService;
   /** what logs and errors may show: the file, or the connection string without its password */
   describe: string;
 }
@@ -27,7 +31,11 @@ export async function openControllerStore(options: {
   const { location, log } = options;
   if (location === undefined || location === 'sqlite') {
     const sqlite = new SqliteStore(options.dbFile, { log });
-    return { store: sqliteAsAsyncStore(sqlite), describe: options.dbFile };
+    return {
+      store: sqliteAsAsyncStore(sqlite),
+      clusterLocks: new LocalClusterLocks(),
+      describe: options.dbFile,
+    };
   }
   const where = typeof location === 'string' ? { url: location } : location;
   const read = async (file: string | undefined, what: string): Promise<string | undefined> => {
@@ -60,5 +68,9 @@ export async function openControllerStore(options: {
         }
       : undefined;
   const store = await PgStore.open({ connectionString: where.url, ...(tls ? { tls } : {}), log });
-  return { store, describe: redactConnectionString(where.url) };
+  return {
+    store,
+    clusterLocks: store.clusterLocks(`${hostname()}:${process.pid}`),
+    describe: redactConnectionString(where.url),
+  };
 }

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { KctlError } from '../../proto/errors.js';
+import type { ClusterLockService } from './cluster-locks.js';
 
 /**
  * One apply (or lifecycle operation) per cluster across every controller replica on one PostgreSQL
@@ -13,7 +14,7 @@ import { KctlError } from '../../proto/errors.js';
  * cut), the lock is gone: `signal` aborts so the caller stops at its next task rather than run
  * unguarded beside another replica.
  */
-export class PgClusterLocks {
+export class PgClusterLocks implements ClusterLockService {
   constructor(
     private readonly pool: pg.Pool,
     /** this replica, for the refusal message another replica shows */

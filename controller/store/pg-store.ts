@@ -20,6 +20,7 @@ import type {
   WebTokenRecord,
 } from './store.js';
 import { PG_MIGRATIONS } from './pg-migrations.js';
+import { PgClusterLocks } from './pg-cluster-locks.js';
 import { applyFromRow, stepFromRow } from './sqlite-applies.js';
 import {
   healthMap,
@@ -136,6 +137,12 @@ export class PgStore implements AsyncStore {
   }
 
   /** Connects, checks the schema version and runs the migrations this database lacks. */
+  /** The cluster lock across every replica on this database (pg-cluster-locks.ts); `replica` names this one. */
+  clusterLocks(replica: string): PgClusterLocks {
+    if (!this.pool) throw new KctlError('internal', 'A store bound to one transaction has no cluster locks');
+    return new PgClusterLocks(this.pool, replica);
+  }
+
   static async open(options: PgStoreOptions): Promise<PgStore> {
     const target = redactConnectionString(options.connectionString);
     const password = passwordOf(options.connectionString);

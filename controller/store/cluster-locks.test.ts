@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { statusFor } from '../http-router.js';
-import { ClusterLocks } from './cluster-service.js';
+import { LocalClusterLocks } from './cluster-locks.js';
 
 describe('one apply or lifecycle operation per cluster', () => {
   it('refuses a second operation on a busy cluster with cluster_busy (409), naming what runs; other clusters go on', async () => {
-    const locks = new ClusterLocks();
+    const locks = new LocalClusterLocks();
     let release!: () => void;
     const first = locks.with('prod', 'apply', () => new Promise<string>((r) => (release = () => r('done'))));
     await expect(locks.with('prod', 'reset', () => Promise.resolve('x'))).rejects.toMatchObject({
