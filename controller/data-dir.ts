@@ -1,4 +1,5 @@
 import { chmod, mkdir, readFile, writeFile, access } from 'node:fs/promises';
+import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { stringify as toYaml } from 'yaml';
@@ -76,12 +77,26 @@ export async function initDataDir(options: {
   dir: string;
   listen: string;
   sans: string[];
+  /**
+   * another replica's CA: a directory holding its ca.crt and ca.key (issue 16). This replica gets
+   * its own serving certificate and admin credential from that CA, so one agent pin fits every
+   * replica; the CA key stays in the replicas' data dirs (0600), never in the shared database.
+   */
+  caFrom?: string;
 }): Promise<InitResult> {
   const { dir } = options;
+  const sharedCa = options.caFrom !== undefined ? await readReplicaCa(options.caFrom) : undefined;
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
   if (await exists(join(dir, FILES.caKey))) {
     const loaded = await loadDataDir(dir);
+    if (sharedCa !== undefined && caPinOf(sharedCa.certPem) !== caPinOf(loaded.ca.certPem)) {
+      throw new KctlError(
+        'invalid_config',
+        `"${dir}" already holds a controller CA (${caPinOf(loaded.ca.certPem)}) that is not the CA in "${options.caFrom}" (${caPinOf(sharedCa.certPem)})`,
+        { details: { remedy: `initialise the replica in an empty directory` } },
+      );
+    }
     return {
       caPin: caPinOf(loaded.ca.certPem),
       clientConfig: clientConfigPath(dir),
@@ -116,7 +131,7 @@ export async function initDataDir(options: {
     ...new Set(['localhost', '127.0.0.1', '::1', advertiseHost.replace(/^\[|\]$/g, ''), ...options.sans]),
   ];
   const advertiseUrl = `https://${advertiseHost}:${port}`;
-  const ca = await createCa({ commonName: 'kctl controller CA' });
+  const ca = sharedCa ?? (await createCa({ commonName: 'kctl controller CA' }));
   const server = await issueServerCert(ca, { sans });
   const admin = await issueAdminCert(ca, { name: 'admin' });
   const settings: ControllerSettings = ControllerSettings.parse({
@@ -135,6 +150,36 @@ export async function initDataDir(options: {
     toYaml({ controller: advertiseUrl, caPem: ca.certPem, certPem: admin.certPem, keyPem: admin.keyPem }),
   );
   return { caPin: caPinOf(ca.certPem), clientConfig: clientConfigPath(dir), advertiseUrl, created: true };
+}
+
+/** ca.crt and ca.key of another replica's data dir (or a copy of the two), checked to be one pair. */
+async function readReplicaCa(from: string): Promise<CaKeyPair> {
+  const read = async (name: string): Promise<string> => {
+    try {
+      return await readFile(join(from, name), 'utf8');
+    } catch (err) {
+      throw new KctlError(
+        'invalid_args',
+        `--ca-from: cannot read "${join(from, name)}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      );
+    }
+  };
+  const certPem = await read(FILES.caCert);
+  const keyPem = await read(FILES.caKey);
+  try {
+    const cert = new X509Certificate(certPem);
+    if (!cert.ca) throw new Error('the certificate is not a CA certificate');
+    const spki = (k: KeyObject): Buffer => k.export({ type: 'spki', format: 'der' });
+    if (!spki(createPublicKey(createPrivateKey(keyPem))).equals(spki(cert.publicKey)))
+      throw new Error('the key does not belong to the certificate');
+  } catch (err) {
+    // a key parse error's message never contains the key itself
+    throw new KctlError(
+      'invalid_args',
+      `--ca-from: "${join(from, FILES.caCert)}" and "${join(from, FILES.caKey)}" are not a CA and its key: ${(err as Error).message}`,
+    );
+  }
+  return { certPem, keyPem };
 }
 
 export async function loadDataDir(dir: string): Promise<DataDirFiles> {

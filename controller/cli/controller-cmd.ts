@@ -33,8 +33,17 @@ export function controllerCommand(ctx: CliContext): Command {
     .requiredOption('--data-dir <dir>', 'controller state directory')
     .option('--listen <host:port>', 'address to serve on', '127.0.0.1:7443')
     .option('--san <name>', 'extra DNS name or IP for the serving certificate (repeatable)', collect, [])
-    .action(async (opts: { dataDir: string; listen: string; san: string[] }) => {
-      const r = await initDataDir({ dir: opts.dataDir, listen: opts.listen, sans: opts.san });
+    .option(
+      '--ca-from <dir>',
+      "another replica's CA (a directory with its ca.crt and ca.key): this replica serves under the same CA pin",
+    )
+    .action(async (opts: { dataDir: string; listen: string; san: string[]; caFrom?: string }) => {
+      const r = await initDataDir({
+        dir: opts.dataDir,
+        listen: opts.listen,
+        sans: opts.san,
+        ...(opts.caFrom !== undefined ? { caFrom: opts.caFrom } : {}),
+      });
       if (!r.created) ctx.out(`controller already initialized in ${opts.dataDir}; nothing changed\n`);
       ctx.out(
         `CA pin:        ${r.caPin}\n` +
