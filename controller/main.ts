@@ -62,6 +62,34 @@ export async function startController(options: {
   const metrics = new ControllerMetrics();
   const heartbeatIntervalMs = files.settings.heartbeatIntervalMs;
   const registry = new AgentRegistry({ store, hostStates, log, metrics, heartbeatIntervalMs });
+  // replicas on PostgreSQL: commands for hosts on another replica, and host changes made there
+  const relay = await opened.startRelay?.({
+    holds: (hostId) => registry.isOnline(hostId),
+    run: (hostId, op, args, o) =>
+      registry.sendCommand(hostId, op, args, {
+        timeoutMs: o.timeoutMs,
+        commandId: o.commandId,
+        ...(o.planId !== undefined ? { planId: o.planId } : {}),
+        ...(o.planHash !== undefined ? { planHash: o.planHash } : {}),
+        ...(o.onProgress !== undefined ? { onProgress: o.onProgress } : {}),
+      }),
+    hostChanged: (hostId) => {
+      hostStates
+        .refresh(hostId)
+        .then(() => registry.recheck(hostId))
+        .catch((err: unknown) =>
+          log.warn({ err, hostId }, 'cannot refresh a host changed on another replica'),
+        );
+    },
+  });
+  if (relay) {
+    registry.useRelay(relay);
+    hostStates.onWrite((hostId) => {
+      relay
+        .hostChanged(hostId)
+        .catch((err: unknown) => log.warn({ err, hostId }, 'cannot tell the replicas'));
+    });
+  }
   const lastSeen = new LastSeenWriter({ store, log, flushEveryMs: Math.min(1000, heartbeatIntervalMs) });
   const endpoint = new AgentEndpoint({ store, registry, metrics, log, heartbeatIntervalMs, lastSeen, facts });
   const enrollment = new Enrollment({
@@ -145,6 +173,7 @@ export async function startController(options: {
       health.stop();
       await web?.close();
       registry.closeAll(CloseCode.shutdown, 'controller stopping');
+      await relay?.close();
       wss.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

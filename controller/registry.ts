@@ -58,8 +58,26 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
  * whose connection drops stays pending and is re-sent with the same id when the host reconnects;
  * the agent's journal makes the second delivery a replay, not a second run.
  */
+/** Commands for hosts connected to another controller replica (store/pg-relay.ts). */
+export interface CommandRelay {
+  send(
+    hostId: string,
+    hostName: string,
+    op: string,
+    args: Record<string, unknown>,
+    options: {
+      timeoutMs: number;
+      commandId: string;
+      planId?: string | undefined;
+      planHash?: string | undefined;
+      onProgress?: ((p: ProgressFrame) => void) | undefined;
+    },
+  ): Promise<CommandResult>;
+}
+
 export class AgentRegistry {
   private readonly sessions = new Map<string, AgentSession>();
+  private relay: CommandRelay | undefined;
   private readonly pending = new Map<string, Map<string, Pending>>();
   private readonly listeners = new Set<(event: RegistryEvent) => void>();
 
@@ -98,6 +116,11 @@ export class AgentRegistry {
       if (Date.now() < p.frame.expiresAt) this.sendFrame(session, p.frame);
     }
     return 'attached';
+  }
+
+  /** With replicas: a command for a host with no session here goes through the relay. */
+  useRelay(relay: CommandRelay): void {
+    this.relay = relay;
   }
 
   detach(hostId: string, ws: WebSocket): void {
@@ -211,12 +234,22 @@ export class AgentRegistry {
     const live = this.sessions.get(hostId);
     if (live && !sameSerial(live.certSerial, host.certSerial)) this.recheck(hostId);
     const session = this.sessions.get(hostId);
+    const timeoutMs = options.timeoutMs ?? 60_000;
+    if (!session && this.relay) {
+      // maybe on another replica: it authorises and sends as it would its own (host_offline if none)
+      return this.relay.send(hostId, host.name, op, args, {
+        timeoutMs,
+        commandId: options.commandId ?? randomUUID(),
+        planId: options.planId,
+        planHash: options.planHash,
+        onProgress: options.onProgress,
+      });
+    }
     if (!session) {
       return Promise.reject(
         new KctlError('host_offline', `Host "${host.name}" is offline`, { retryable: true }),
       );
     }
-    const timeoutMs = options.timeoutMs ?? 60_000;
     const now = Date.now();
     const frame: CommandFrame = {
       type: 'command',

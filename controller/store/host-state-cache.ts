@@ -23,6 +23,8 @@ const HOST_STATE_WRITES = new Set<PropertyKey>([
  */
 export class HostStateCache implements HostStateReader {
   private readonly states = new Map<string, HostState>();
+  /** called after each committed host write made through `track` (replicas tell each other) */
+  private readonly writeListeners = new Set<(hostId: string) => void>();
 
   private constructor(private readonly store: AsyncStore) {}
 
@@ -48,6 +50,14 @@ export class HostStateCache implements HostStateReader {
    * The store the controller writes through: host writes refresh this cache once they are
    * committed. Everything else is the store itself.
    */
+  onWrite(listener: (hostId: string) => void): void {
+    this.writeListeners.add(listener);
+  }
+
+  private written(id: string): void {
+    for (const l of this.writeListeners) l(id);
+  }
+
   track(store: AsyncStore = this.store): AsyncStore {
     return this.tracked(store, undefined);
   }
@@ -69,7 +79,10 @@ export class HostStateCache implements HostStateReader {
             const result = await method.call(target, (tx: AsyncStore) => fn(this.tracked(tx, inner)));
             for (const id of inner) {
               if (touched) touched.add(id);
-              else await this.refresh(id);
+              else {
+                await this.refresh(id);
+                this.written(id);
+              }
             }
             return result;
           };
@@ -80,7 +93,10 @@ export class HostStateCache implements HostStateReader {
           const id = typeof first === 'string' ? first : (first as { id: string }).id;
           const result = await method.apply(target, args);
           if (touched) touched.add(id);
-          else await this.refresh(id);
+          else {
+            await this.refresh(id);
+            this.written(id);
+          }
           return result;
         };
       },

@@ -111,4 +111,11 @@ export const MIGRATIONS: readonly string[] = [
    );`,
   // 7: the fleet page's drift and certificate expiry columns: {drift, certs} of the last health run
   `ALTER TABLE host_health ADD COLUMN details TEXT;`,
+  // 8: the replicas' relay table (store/pg-relay.ts); one controller on SQLite never relays, the
+  // table is here so both stores keep one numbering of migrations
+  `CREATE TABLE relay_messages (
+     id TEXT PRIMARY KEY,
+     body TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );`,
 ];

@@ -6,6 +6,7 @@ import { KctlError } from '../../proto/errors.js';
 import type { AsyncStore } from './store.js';
 import type { StoreLocation } from './store-location.js';
 import { LocalClusterLocks, type ClusterLockService } from './cluster-locks.js';
+import type { PgRelay, RelayHost } from './pg-relay.js';
 import { SqliteStore } from './sqlite-store.js';
 import { sqliteAsAsyncStore } from './sqlite-async-store.js';
 import { PgStore, redactConnectionString } from './pg-store.js';
@@ -14,6 +15,8 @@ export interface OpenedStore {
   store: AsyncStore;
   /** one operation per cluster: in this process on SQLite, across replicas on PostgreSQL */
   clusterLocks: ClusterLockService;
+  /** PostgreSQL: commands and host notices between replicas; absent on SQLite (one controller) */
+  startRelay?: (host: RelayHost) => Promise<PgRelay>;
   /** what logs and errors may show: the file, or the connection string without its password */
   describe: string;
 }
@@ -67,10 +70,13 @@ export async function openControllerStore(options: {
           ...(where.servername !== undefined ? { servername: where.servername } : {}),
         }
       : undefined;
+  // this replica's name in locks and relay notices: unique per process
+  const replica = `${hostname()}:${process.pid}`;
   const store = await PgStore.open({ connectionString: where.url, ...(tls ? { tls } : {}), log });
   return {
     store,
-    clusterLocks: store.clusterLocks(`${hostname()}:${process.pid}`),
+    clusterLocks: store.clusterLocks(replica),
+    startRelay: (host) => store.startRelay(replica, host, log.child({ component: 'relay' })),
     describe: redactConnectionString(where.url),
   };
 }

@@ -117,4 +117,10 @@ export const PG_MIGRATIONS: readonly string[] = [
    );`,
   // 7: the fleet page's drift and certificate expiry columns
   `ALTER TABLE host_health ADD COLUMN details TEXT;`,
+  // 8: bodies of commands and results relayed between replicas (pg-relay.ts); transient, so unlogged
+  `CREATE UNLOGGED TABLE relay_messages (
+     id TEXT PRIMARY KEY,
+     body TEXT NOT NULL,
+     at BIGINT NOT NULL
+   );`,
 ];

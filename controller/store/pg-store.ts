@@ -21,6 +21,7 @@ import type {
 } from './store.js';
 import { PG_MIGRATIONS } from './pg-migrations.js';
 import { PgClusterLocks } from './pg-cluster-locks.js';
+import { PgRelay, type RelayHost } from './pg-relay.js';
 import { applyFromRow, stepFromRow } from './sqlite-applies.js';
 import {
   healthMap,
@@ -137,6 +138,12 @@ export class PgStore implements AsyncStore {
   }
 
   /** Connects, checks the schema version and runs the migrations this database lacks. */
+  /** Commands and host notices between replicas on this database (pg-relay.ts). */
+  startRelay(replica: string, host: RelayHost, log: Logger): Promise<PgRelay> {
+    if (!this.pool) throw new KctlError('internal', 'A store bound to one transaction has no relay');
+    return PgRelay.start({ pool: this.pool, replica, host, log });
+  }
+
   /** The cluster lock across every replica on this database (pg-cluster-locks.ts); `replica` names this one. */
   clusterLocks(replica: string): PgClusterLocks {
     if (!this.pool) throw new KctlError('internal', 'A store bound to one transaction has no cluster locks');

@@ -114,11 +114,21 @@ export interface ControllerHandle {
 
 /** A real controller process on loopback with its own data dir. */
 export async function startControllerProcess(
-  options: { heartbeatIntervalMs?: number; settings?: Record<string, unknown> } = {},
+  options: {
+    heartbeatIntervalMs?: number;
+    settings?: Record<string, unknown>;
+    /** another replica's data dir: this one shares its CA (kctl controller init --ca-from) */
+    caFrom?: string;
+  } = {},
 ): Promise<ControllerHandle> {
   const dataDir = await tempDir('controller');
   const port = await freePort();
-  const init = await initDataDir({ dir: dataDir, listen: `127.0.0.1:${port}`, sans: [] });
+  const init = await initDataDir({
+    dir: dataDir,
+    listen: `127.0.0.1:${port}`,
+    sans: [],
+    ...(options.caFrom !== undefined ? { caFrom: options.caFrom } : {}),
+  });
   {
     const settingsFile = join(dataDir, 'controller.json');
     const { readFile } = await import('node:fs/promises');
