@@ -77,6 +77,8 @@ export async function startLab(
     agentExtra?: (host: string) => Record<string, unknown>;
     /** more controller.json settings (e.g. healthIntervalMs) */
     controllerSettings?: Record<string, unknown>;
+    /** how many agents are online, when they are spread over controller replicas (default: this controller's) */
+    countOnline?: (controller: ControllerHandle) => Promise<number>;
   } = {},
 ): Promise<Lab> {
   const hosts = options.hosts ?? HOSTS;
@@ -169,7 +171,9 @@ export async function startLab(
     );
   }
   const onlineCount = async (): Promise<number> =>
-    (await controller.api.get('/v1/admin/hosts', HostList)).hosts.filter((x) => x.online).length;
+    options.countOnline
+      ? options.countOnline(controller)
+      : (await controller.api.get('/v1/admin/hosts', HostList)).hosts.filter((x) => x.online).length;
   await waitFor(
     `${hosts.length} agents online`,
     async () => (await onlineCount()) === hosts.length,
