@@ -109,7 +109,7 @@ export function controllerRoutes(deps: RouteDeps): Route[] {
         const extras = await hostExtras(store);
         return {
           hosts: (await store.listHosts()).map((h) => ({
-            ...hostView(h, registry.isOnline(h.id)),
+            ...hostView(h, registry.isOnlineAnywhere(h)),
             ...extras(h),
           })),
         };

@@ -139,6 +139,19 @@ export class AgentRegistry {
     return this.sessions.has(hostId);
   }
 
+  /**
+   * For views (kctl hosts, the fleet page): a session on this replica, or, with replicas, a host
+   * whose heartbeats another replica recorded lately (last_seen is written there within a second).
+   */
+  isOnlineAnywhere(h: { id: string; lastSeenAt: number | null }): boolean {
+    if (this.sessions.has(h.id)) return true;
+    return (
+      this.relay !== undefined &&
+      h.lastSeenAt !== null &&
+      Date.now() - h.lastSeenAt < 3 * this.deps.heartbeatIntervalMs
+    );
+  }
+
   onlineCount(): number {
     return this.sessions.size;
   }

@@ -12,7 +12,8 @@ const APPLIES_LOOKED_AT = 20;
 
 export interface FleetSourceDeps {
   store: AsyncStore;
-  isOnline(hostId: string): boolean;
+  /** a host's session on this replica, or (replicas) its recent heartbeats recorded by another */
+  isOnline(host: { id: string; lastSeenAt: number | null }): boolean;
   heartbeatIntervalMs: number;
   now?: () => number;
 }
@@ -45,6 +46,7 @@ export class FleetSource {
 
   async snapshot(): Promise<FleetSnapshot> {
     const hosts = await this.deps.store.listHosts();
+    const byId = new Map(hosts.map((h) => [h.id, h]));
     await this.refreshPreflight();
     const records = await this.applies.listApplies(APPLIES_LOOKED_AT);
     const applies = await Promise.all(
@@ -55,7 +57,7 @@ export class FleetSource {
     const apply = applies[0] ?? null;
     return buildFleetSnapshot({
       hosts,
-      isOnline: (id) => this.deps.isOnline(id),
+      isOnline: (id) => this.deps.isOnline({ id, lastSeenAt: byId.get(id)?.lastSeenAt ?? null }),
       preflight: this.preflightCache,
       apply,
       lastApply: lastApplyByHost(applies),

@@ -28,7 +28,11 @@ import { requestTargetOrUndefined } from '../request-target.js';
 export interface WebServerDeps {
   store: AsyncStore;
   /** the agent registry: who is online, and online/offline events */
-  registry: { isOnline(hostId: string): boolean; on(listener: (e: RegistryEvent) => void): () => void };
+  registry: {
+    isOnline(hostId: string): boolean;
+    isOnlineAnywhere(host: { id: string; lastSeenAt: number | null }): boolean;
+    on(listener: (e: RegistryEvent) => void): () => void;
+  };
   log: Logger;
   /** the controller's serving certificate and CA (data dir) */
   tls: { certPem: string; keyPem: string; caPem: string };
@@ -78,7 +82,7 @@ export async function startWebServer(deps: WebServerDeps): Promise<RunningWebSer
   const limits = deps.sessionLimits ?? DEFAULT_SESSION_LIMITS;
   const fleet = new FleetSource({
     store,
-    isOnline: (id) => deps.registry.isOnline(id),
+    isOnline: (h) => deps.registry.isOnlineAnywhere(h),
     heartbeatIntervalMs: deps.heartbeatIntervalMs,
   });
 

@@ -5,6 +5,7 @@ import { startThrowawayPostgres, type ThrowawayPostgres } from '../support/postg
 import {
   cleanup,
   kctl,
+  localSessions,
   startAgentProcess,
   startControllerProcess,
   waitFor,
@@ -62,8 +63,10 @@ describe('two controller replicas on one PostgreSQL', () => {
     expect(r.host).toBe('rep-1');
     const ping = await a.api.post('/v1/admin/ops', { host: 'rep-1', op: 'ping', args: {} }, RunOpResponse);
     expect(ping.outcome.ok).toBe(true);
-    // A's own sessions: none
-    expect(await online(a)).toEqual([]);
+    // A holds no session itself, yet its host list shows rep-1 online: B records its heartbeats
+    expect(await localSessions(a)).toBe(0);
+    expect(await localSessions(b)).toBe(1);
+    expect(await online(a)).toEqual(['rep-1']);
   });
 
   it('a revocation made through A ends the session on B at once', async () => {

@@ -323,3 +323,29 @@ export function postJson(
     req.end(JSON.stringify(body));
   });
 }
+
+/**
+ * How many agent sessions this controller itself holds (its kctl_agents_online gauge). With
+ * replicas, `kctl hosts` shows a host online wherever its session is; this is the one replica's share.
+ */
+export async function localSessions(c: ControllerHandle): Promise<number> {
+  const cfg = await loadClientConfig(c.clientConfig);
+  const text = await new Promise<string>((resolve, reject) => {
+    const req = request(
+      `${c.url}/metrics`,
+      { ca: cfg.caPem, cert: cfg.certPem, key: cfg.keyPem, timeout: 5000 },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve(body));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('metrics: timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+  const m = /^kctl_agents_online (\d+)$/m.exec(text);
+  if (!m) throw new Error(`no kctl_agents_online in ${c.url}/metrics`);
+  return Number(m[1]);
+}
