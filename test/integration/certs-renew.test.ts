@@ -138,6 +138,12 @@ describe('kctl certs check and kctl certs renew', () => {
       const admin = await readFile(join(rootOf('cp-1'), 'etc/kubernetes/admin.conf'), 'utf8');
       expect(admin).toContain('client-certificate-data');
       await access(join(rootOf('cp-1'), 'etc/kubernetes/pki/apiserver.key'));
+      // under load an agent may have dropped and be reconnecting: the plan needs every host
+      await waitFor(
+        'agents online for the plan',
+        async () => (await lab.onlineCount()) === lab.hosts.length,
+        90_000,
+      );
       const after = await kctl(['plan', '-f', lab.clusterFile], { env: lab.env });
       expect(after.code, after.stderr).toBe(0);
       expect(after.stdout).toContain('no changes');

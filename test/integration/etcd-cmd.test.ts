@@ -110,7 +110,7 @@ describe('kctl etcd status and kctl etcd snapshot through a controller and an ag
     expect(text.stdout).toContain('etcd of cluster ext (external), read on cp-1');
     expect(text.stdout).toContain('healthy: 3 member(s)');
     expect(text.stdout).toMatch(/^\S+\s+m\d\s+https:\/\/127\.0\.0\.1:\d+\s+yes\s+healthy\s+/m);
-  }, 15_000);
+  }, 60_000);
 
   it('kctl etcd snapshot: FILE 0600 and FILE.sha256 that match, etcdctl reads it, no copy left on the host, no trace in journal or logs', async () => {
     // one argument may not exceed 128 KiB (MAX_ARG_STRLEN)
@@ -148,7 +148,7 @@ describe('kctl etcd status and kctl etcd snapshot through a controller and an ag
     expect(controller.proc.output()).not.toContain(needle);
     const audit = await kctlHere(controller.clientConfig, ['audit', '-o', 'json']);
     expect(audit.stdout).toContain('etcd.snapshot');
-  }, 15_000);
+  }, 60_000);
 
   it('kctl etcd status exits 1 and names the member that is down', async () => {
     await etcd.stop('m3');
@@ -164,5 +164,5 @@ describe('kctl etcd status and kctl etcd snapshot through a controller and an ag
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('UNHEALTHY: 1 of 3 member(s) unhealthy');
     expect(r.stdout).toMatch(/m3\s+https:\/\/127\.0\.0\.1:\d+\s+no\s+UNHEALTHY/);
-  }, 15_000);
+  }, 60_000);
 });
