@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Writable } from 'node:stream';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { HostFacts } from '../../proto/facts.js';
 import { createCa, signAgentCsr, type CaKeyPair } from '../../controller/pki.js';
 import { AgentConnection } from '../../agent/connection.js';
@@ -8,6 +7,7 @@ import type { CommandExecutor } from '../../agent/executor.js';
 import { createAgentKeyAndCsr } from '../../agent/identity.js';
 import { startReplicaStandIn, type ReplicaStandIn } from './replica-standin.js';
 import { waitFor } from './harness.js';
+import { captureJsonLog } from '../support/capture-log.js';
 
 /**
  * Issue 16 part 3: an agent with a list of controller URLs fails over between the replicas with
@@ -24,17 +24,7 @@ interface LogLine {
   next?: string;
 }
 
-function captureLog(): { log: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const text of chunk.toString().split('\n'))
-        if (text.trim() !== '') lines.push(JSON.parse(text) as LogLine);
-      done();
-    },
-  });
-  return { log: pino({ level: 'debug' }, stream), lines };
-}
+const captureLog = (): { log: Logger; lines: LogLine[] } => captureJsonLog<LogLine>();
 
 const INITIAL_MS = 300;
 const MAX_MS = 2400;

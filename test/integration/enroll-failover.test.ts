@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Writable } from 'node:stream';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { HostList, TokenCreateResponse, TokenList } from '../../proto/admin-api.js';
 import { createCa } from '../../controller/pki.js';
 import { enrollWithFailover, loadIdentity } from '../../agent/enroll.js';
@@ -17,6 +16,7 @@ import {
   type ControllerHandle,
 } from './harness.js';
 import { startReplicaStandIn, type ReplicaStandIn } from './replica-standin.js';
+import { captureJsonLog } from '../support/capture-log.js';
 
 /**
  * Issue 16 part 3: enrollment (CA fetch and pin, then token + CSR) works against any URL of the
@@ -32,17 +32,7 @@ interface LogLine {
   retryInMs?: number;
 }
 
-function captureLog(): { log: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const text of chunk.toString().split('\n'))
-        if (text.trim() !== '') lines.push(JSON.parse(text) as LogLine);
-      done();
-    },
-  });
-  return { log: pino({ level: 'debug' }, stream), lines };
-}
+const captureLog = (): { log: Logger; lines: LogLine[] } => captureJsonLog<LogLine>();
 
 /** the first draw picks the start (0: the first URL), later draws are the jitter */
 const draws = (...values: number[]): (() => number) => {
