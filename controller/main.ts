@@ -81,6 +81,10 @@ export async function startController(options: {
           log.warn({ err, hostId }, 'cannot refresh a host changed on another replica'),
         );
     },
+    seenLately: async (hostId) => {
+      const h = await store.getHost(hostId);
+      return h?.lastSeenAt != null && Date.now() - h.lastSeenAt < 3 * heartbeatIntervalMs;
+    },
   });
   if (relay) {
     registry.useRelay(relay);

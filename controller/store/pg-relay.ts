@@ -13,7 +13,8 @@ import type { Outcome, ProgressFrame } from '../../proto/wire.js';
  * host's session acknowledges, runs it through its own registry (the same authorisation, journal
  * ids and at-least-once delivery as a local command), relays progress lines, and answers with the
  * outcome. No acknowledgement within `ackMs` means no replica holds the host: `host_offline`, as
- * for a local host without a session. A replica that dies after acknowledging leaves the caller to
+ * for a local host without a session; unless its heartbeats were recorded lately, when the asker
+ * waits a few more windows (a replica under load acknowledges late; seen in CI at load 20+). A replica that dies after acknowledging leaves the caller to
  * its timeout; the engine retries with the same command id, which the agent's journal replays.
  *
  * The same channel carries "host changed" notices, so every replica's host-state cache follows
@@ -50,6 +51,11 @@ export interface RelayHost {
   ): Promise<RelayedResult>;
   /** a host's standing changed through another replica */
   hostChanged(hostId: string): void;
+  /**
+   * whether some replica recorded the host's heartbeats lately: a loaded replica may acknowledge
+   * late, and a host that is plainly alive is not declared offline for that
+   */
+  seenLately(hostId: string): Promise<boolean>;
 }
 
 type Notice =
@@ -78,8 +84,12 @@ type ResultBody = { ok: true; result: RelayedResult } | { ok: false; error: Wire
 /** Progress lines relayed are cut to this many characters (a notification is small). */
 const MAX_PROGRESS_CHARS = 500;
 
+/** Acknowledgement windows granted to a host whose heartbeats are recent, before it counts as offline. */
+const MAX_ACK_WAITS = 5;
+
 export class PgRelay {
   private readonly waiting = new Map<string, Waiting>();
+  private readonly serving = new Set<string>();
   private listener: pg.PoolClient | undefined;
   private closed = false;
 
@@ -185,22 +195,36 @@ export class PgRelay {
           commandId: options.commandId,
         };
         this.waiting.set(id, waiting);
-        const ackTimer = setTimeout(() => {
+        let ackWaits = 0;
+        const onAckDeadline = async (): Promise<void> => {
           if (waiting.acked || !this.waiting.has(id)) return;
+          ackWaits += 1;
+          const alive = ackWaits < MAX_ACK_WAITS && (await this.host.seenLately(hostId).catch(() => false));
+          if (waiting.acked || !this.waiting.has(id)) return;
+          if (alive) {
+            // announced again: a holder that took the session after the first notice serves it now
+            this.notify({ k: 'cmd', id, from: this.replica, host: hostId }).catch(() => undefined);
+            ackTimer = setTimeout(() => void onAckDeadline(), this.ackMs);
+            return;
+          }
           this.waiting.delete(id);
           reject(new KctlError('host_offline', `Host "${hostName}" is offline`, { retryable: true }));
-        }, this.ackMs);
-        const doneTimer = setTimeout(() => {
-          if (!this.waiting.has(id)) return;
-          this.waiting.delete(id);
-          reject(
-            new KctlError(
-              'timeout',
-              `Command ${op} to host "${hostName}" (on another controller replica) got no result within ${options.timeoutMs} ms`,
-              { retryable: true, details: { commandId: options.commandId } },
-            ),
-          );
-        }, options.timeoutMs + this.ackMs);
+        };
+        let ackTimer = setTimeout(() => void onAckDeadline(), this.ackMs);
+        const doneTimer = setTimeout(
+          () => {
+            if (!this.waiting.has(id)) return;
+            this.waiting.delete(id);
+            reject(
+              new KctlError(
+                'timeout',
+                `Command ${op} to host "${hostName}" (on another controller replica) got no result within ${options.timeoutMs} ms`,
+                { retryable: true, details: { commandId: options.commandId } },
+              ),
+            );
+          },
+          options.timeoutMs + MAX_ACK_WAITS * this.ackMs,
+        );
         const clear = () => {
           clearTimeout(ackTimer);
           clearTimeout(doneTimer);
@@ -272,6 +296,17 @@ export class PgRelay {
 
   /** This replica holds the host: run the command here and answer the replica that asked. */
   private async serve(id: string, to: string, hostId: string): Promise<void> {
+    // a command announced again (its ack came late) is served once here
+    if (this.serving.has(id)) return;
+    this.serving.add(id);
+    try {
+      await this.serveOnce(id, to, hostId);
+    } finally {
+      setTimeout(() => this.serving.delete(id), 60_000).unref();
+    }
+  }
+
+  private async serveOnce(id: string, to: string, hostId: string): Promise<void> {
     await this.notify({ k: 'ack', id, from: this.replica, to });
     const r = await this.pool.query<{ body: string }>('SELECT body FROM relay_messages WHERE id = $1', [
       `${id}:cmd`,
