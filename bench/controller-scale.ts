@@ -13,8 +13,8 @@
  * $TMPDIR/kctl-bench-scale); later runs reuse them. Needs root (or CAP_SYS_RESOURCE) to raise the
  * open-files limit with prlimit; without it, N is capped by `ulimit -n`.
  */
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { writeFileSync, readFileSync } from 'node:fs';
+import { type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,11 +26,11 @@ import {
   spawnChild,
   type FanoutResult,
   type LoadgenReply,
-  type LoadgenStats,
   type ServerMode,
   type ServerReply,
   type ServerStats,
 } from './scale-ipc.js';
+import { fanoutRound, loadgenStats, raiseFileLimit, say, serverStats, sleep } from './scale-driver.js';
 import { againstTarget, cpuPercent, fmt, kibPerConnection, markdownTable } from './scale-stats.js';
 
 const { values: opts } = parseArgs({
@@ -50,21 +50,6 @@ const rounds = Number(opts.rounds);
 const concurrency = Number(opts.concurrency);
 const sources = Number(opts.sources);
 const cacheDir = opts.cache ?? DEFAULT_CACHE_DIR;
-const NOFILE = 65_536;
-
-const say = (line: string): void => void process.stdout.write(`${line}\n`);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Raises this process's open-files limit; the children inherit it. Returns the soft limit now in force. */
-function raiseFileLimit(): number {
-  const r = spawnSync('prlimit', ['--pid', String(process.pid), `--nofile=${NOFILE}:${NOFILE}`], {
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) say(`prlimit failed (${r.stderr.trim() || r.error?.message}); keeping ulimit -n`);
-  const m = /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'));
-  return Number(m?.[1] ?? 1024);
-}
-
 interface RunResult {
   mode: ServerMode;
   n: number;
@@ -80,11 +65,6 @@ interface RunResult {
   fanouts: FanoutResult[];
   unexpectedCloses: number;
 }
-
-const serverStats = (server: ChildProcess, gc: boolean): Promise<ServerStats> =>
-  request<ServerReply, 'stats'>(server, { type: 'stats', gc }, 'stats', 60_000);
-const loadgenStats = (loadgen: ChildProcess): Promise<LoadgenStats> =>
-  request<LoadgenReply, 'stats'>(loadgen, { type: 'stats' }, 'stats', 60_000);
 
 async function runOne(
   mode: ServerMode,
@@ -167,16 +147,7 @@ async function runOne(
       );
     }
     for (let r = 0; r < rounds; r++) {
-      const cpu0 = [(await serverStats(server, false)).cpuMicros, (await loadgenStats(loadgen)).cpuMicros];
-      const f = await request<ServerReply, 'fanout'>(
-        server,
-        { type: 'fanout', timeoutMs: 60_000 },
-        'fanout',
-        120_000,
-      );
-      // whose CPU the fan-out took: the server's, or the load generator's (N agents on one core)
-      f.serverCpuMs = ((await serverStats(server, false)).cpuMicros - (cpu0[0] ?? 0)) / 1000;
-      f.loadgenCpuMs = ((await loadgenStats(loadgen)).cpuMicros - (cpu0[1] ?? 0)) / 1000;
+      const f = await fanoutRound(server, loadgen, { timeoutMs: 60_000 });
       result.fanouts.push(f);
       say(
         `  ${mode} N=${n}: fan-out ${r + 1}: ${f.sinceStart.count}/${f.hosts} replies, p50 ${fmt(f.sinceStart.p50, 0)} ms, p99 ${fmt(f.sinceStart.p99, 0)} ms, max ${fmt(f.sinceStart.max, 0)} ms, issue ${fmt(f.issueMs, 0)} ms, CPU server ${fmt(f.serverCpuMs ?? NaN, 0)} ms / load generator ${fmt(f.loadgenCpuMs ?? NaN, 0)} ms, ${f.failures} failed ${f.failureSamples.join('; ')}`,

@@ -41,7 +41,10 @@ export interface FanoutResult {
 }
 
 export type ServerRequest =
-  { type: 'stats'; gc: boolean } | { type: 'fanout'; timeoutMs: number } | { type: 'stop' };
+  | { type: 'stats'; gc: boolean }
+  /** to `hostIds` when given (with replicas: hosts held here or elsewhere), else to every host online here */
+  | { type: 'fanout'; timeoutMs: number; hostIds?: string[] }
+  | { type: 'stop' };
 export type ServerReply = { type: 'ready'; port: number } | ServerStats | FanoutResult | { type: 'stopped' };
 
 export interface LoadgenStats extends ProcessStats {
@@ -58,6 +61,8 @@ export type LoadgenRequest =
       mode: ServerMode;
       port: number;
       n: number;
+      /** the first identity to use (default 0): identities from..from+n-1 */
+      from?: number;
       identitiesFile: string;
       caFile: string;
       concurrency: number;

@@ -163,8 +163,10 @@ async function connectAll(m: Extract<LoadgenRequest, { type: 'connect' }>): Prom
   const started = performance.now();
   template ??= await gatherFacts(new LocalHost({ root: '/' }), { kubeletTimeoutMs: 2000 });
   const facts = template;
-  const identities = readIdentities(m.identitiesFile, m.n);
-  if (identities.length < m.n) throw new Error(`only ${identities.length} identities in ${m.identitiesFile}`);
+  const from = m.from ?? 0;
+  const identities = readIdentities(m.identitiesFile, from + m.n).slice(from);
+  if (identities.length < m.n)
+    throw new Error(`only ${from + identities.length} identities in ${m.identitiesFile}`);
   const caPem = readFileSync(m.caFile, 'utf8');
   const errors = new Map<string, number>();
   let ok = 0;
@@ -172,8 +174,9 @@ async function connectAll(m: Extract<LoadgenRequest, { type: 'connect' }>): Prom
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < identities.length) {
-      const i = next++;
-      const identity = identities[i] as BenchIdentity;
+      const k = next++;
+      const identity = identities[k] as BenchIdentity;
+      const i = from + k;
       for (let attempt = 1; ; attempt++) {
         try {
           conns.push(await open(m.mode, m.port, identity, i, caPem, m.sources, factsFor(i, facts)));

@@ -4,7 +4,10 @@
  * registry, the SQLite store) or a raw `ws` server over the same mutual TLS that only echoes.
  * Driven over IPC by bench/controller-scale.ts; run with --expose-gc.
  *
- *   node --expose-gc --import tsx bench/scale-server.ts kctl|raw DATA_DIR LOG_FILE
+ *   node --expose-gc --import tsx bench/scale-server.ts kctl|raw DATA_DIR LOG_FILE [STORE]
+ *
+ * STORE: a postgres:// connection string, for a controller replica (bench/replica-fanout.ts);
+ * without it the data dir's SQLite store.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -20,6 +23,7 @@ import { processStats, reply, type FanoutResult, type ServerMode, type ServerReq
 const mode = process.argv[2] as ServerMode;
 const dataDir = process.argv[3] ?? '';
 const logFile = process.argv[4] ?? '/dev/null';
+const store = process.argv[5];
 if ((mode !== 'kctl' && mode !== 'raw') || dataDir === '') {
   process.stderr.write('usage: scale-server.ts kctl|raw DATA_DIR [LOG_FILE]\n');
   process.exit(2);
@@ -29,21 +33,28 @@ interface Target {
   port: number;
   online(): number;
   heartbeats(): number;
-  fanout(timeoutMs: number): Promise<FanoutResult>;
+  fanout(timeoutMs: number, hostIds?: string[]): Promise<FanoutResult>;
   stop(): Promise<void>;
 }
 
 async function kctlTarget(): Promise<Target> {
   const log = pino({ level: 'info' }, pino.destination({ dest: logFile, sync: false }));
-  const c = await startController({ dataDir, listen: '127.0.0.1:0', webListen: false, log });
+  const c = await startController({
+    dataDir,
+    listen: '127.0.0.1:0',
+    webListen: false,
+    log,
+    ...(store !== undefined ? { store } : {}),
+  });
   return {
     port: c.port,
     online: () => c.registry.onlineCount(),
     heartbeats: () => c.metrics.heartbeatsReceived,
     // the path `ping` and every plan/apply command take: registry.sendCommand per host, the reply
     // validated against the op's result schema by the registry
-    async fanout(timeoutMs) {
-      const ids = (await c.store.listHosts()).filter((h) => c.registry.isOnline(h.id)).map((h) => h.id);
+    async fanout(timeoutMs, hostIds) {
+      const ids =
+        hostIds ?? (await c.store.listHosts()).filter((h) => c.registry.isOnline(h.id)).map((h) => h.id);
       const sinceStart: number[] = [];
       const roundTrip: number[] = [];
       const failureSamples: string[] = [];
@@ -212,7 +223,7 @@ process.on('message', (m: ServerRequest) => {
       });
       return;
     case 'fanout':
-      void profiled(() => target.fanout(m.timeoutMs)).then(reply);
+      void profiled(() => target.fanout(m.timeoutMs, m.hostIds)).then(reply);
       return;
     case 'stop':
       void target.stop().finally(() => {

@@ -22,7 +22,7 @@ describe('scale benchmark arithmetic', () => {
 
   it('p99 of 1..1000 is the 990th value, and the summary sorts its input', () => {
     const values = Array.from({ length: 1000 }, (_, i) => 1000 - i);
-    expect(summarize(values)).toEqual({ count: 1000, p50: 500, p99: 990, max: 1000 });
+    expect(summarize(values)).toEqual({ count: 1000, p50: 500, p95: 950, p99: 990, max: 1000 });
   });
 
   it('per-connection memory is the growth over the baseline divided by the connections, in KiB', () => {
