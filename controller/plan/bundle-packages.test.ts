@@ -13,6 +13,9 @@ const BUNDLE = [
 
 const spec = (version: string, from: 'bundle' | 'elsewhere' = 'bundle'): HostSpec =>
   ({
+    hostName: 'w-1',
+    role: 'worker',
+    files: [],
     packages: ['kubeadm', 'kubelet', 'kubectl'].map((name) => ({ name, version, hold: true })),
     ...(from === 'bundle' ? { packagesFrom: from } : {}),
   }) as unknown as HostSpec;
@@ -30,7 +33,7 @@ describe('the offline bundle carries what a plan installs', () => {
 
   it('refuses a version the bundle lacks, naming kubernetesVersion and what the bundle has', () => {
     expect(() => checkBundleCarries([spec('1.31.3-1.1')], BUNDLE)).toThrow(
-      'kubernetesVersion: the offline bundle does not carry kubelet 1.31.3-1.1 (the bundle has 1.31.2-1.1); kubectl 1.31.3-1.1 (the bundle has 1.31.2-1.1)',
+      'kubernetesVersion: the offline bundle does not carry kubelet 1.31.3-1.1 (the bundle has 1.31.2-1.1), needed by worker w-1; kubectl 1.31.3-1.1 (the bundle has 1.31.2-1.1), needed by worker w-1',
     );
   });
 

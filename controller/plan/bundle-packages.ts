@@ -1,55 +1,142 @@
 import { KctlError } from '../../proto/errors.js';
 import type { SpecIssue } from '../../proto/cluster-spec.js';
 import type { HostSpec } from '../../proto/host-spec.js';
-import { rpmVersionsIn } from '../bundle/rpm-repo.js';
+import type { PlanView } from '../../proto/plan-api.js';
+import {
+  bundleCarries,
+  bundleContentsOf,
+  fieldNeeding,
+  versionsOf,
+  type BundleContents,
+} from '../bundle/bundle-coverage.js';
+import { KUBERNETES_APT_LIST, KUBERNETES_YUM_REPO } from '../render/packages.js';
+import type { PackageFormat } from '../render/types.js';
 
-/** `apt/kubeadm_1.31.3-1.1_all.deb` -> kubeadm 1.31.3-1.1: the .deb files an offline bundle carries. */
-export function debVersionsIn(paths: readonly string[]): Map<string, Set<string>> {
+export { debVersionsIn } from '../bundle/bundle-coverage.js';
+
+/** A package some hosts install from the bundle and the bundle lacks. */
+export interface MissingPackage {
+  name: string;
+  version: string | undefined;
+  format: PackageFormat | undefined;
+  /** what the bundle has of that name */
+  has: string[];
+  /** host name -> its role */
+  hosts: Map<string, string>;
+}
+
+/** The repository file a bundle host gets says which of the bundle's repositories it reads. */
+function formatOf(spec: HostSpec): PackageFormat | undefined {
+  if (spec.files.some((f) => f.path === KUBERNETES_APT_LIST)) return 'deb';
+  if (spec.files.some((f) => f.path === KUBERNETES_YUM_REPO)) return 'rpm';
+  return undefined;
+}
+
+/** host name -> the packages its planned tasks install or move (the agent's `package` changes). */
+export function packagesToInstall(phases: PlanView['phases']): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
-  for (const p of paths) {
-    const m = /(?:^|\/)([a-z0-9][a-z0-9+.-]*)_([^_/]+)_[a-z0-9]+\.deb$/.exec(p);
-    if (!m) continue;
-    const [, name = '', version = ''] = m;
-    let set = out.get(name);
-    if (!set) out.set(name, (set = new Set()));
-    set.add(version);
+  for (const t of phases.flatMap((p) => p.tasks)) {
+    for (const c of t.changes) {
+      if (c.kind !== 'package') continue;
+      let set = out.get(t.host);
+      if (!set) out.set(t.host, (set = new Set()));
+      set.add(c.name);
+    }
   }
   return out;
 }
 
 /**
- * A pinned kube package the offline bundle does not carry is found while planning, naming
- * kubernetesVersion, rather than by apt on every host half-way through an apply.
+ * Every package a bundle host's spec lists that the bundle does not carry. A pinned version is
+ * judged on every such host; an unversioned package (containerd, haproxy, etcd-server...) only where
+ * the host would install it (`installs`, from the plan's changes: a package the host already has is
+ * not fetched), or on every such host when `installs` is not given. What the bundle's apt repository
+ * carries besides (the dependency closure) is never asked for: only HostSpec.packages is.
  */
-export function checkBundleCarries(specs: readonly HostSpec[], bundlePaths: readonly string[]): void {
-  const have = debVersionsIn(bundlePaths);
-  const rpms = rpmVersionsIn(bundlePaths);
-  for (const [name, versions] of rpms) have.set(name, new Set([...(have.get(name) ?? []), ...versions]));
-  // rpm pins leave the release out: 1.31.2 is met by 1.31.2-150500.1.1, as dnf resolves it
-  const carries = (name: string, version: string): boolean =>
-    have.get(name)?.has(version) === true ||
-    [...(rpms.get(name) ?? [])].some((v) => v.startsWith(`${version}-`));
-  const missing = new Map<string, string[]>();
+export function bundleMissing(
+  specs: readonly HostSpec[],
+  contents: BundleContents,
+  installs?: ReadonlyMap<string, ReadonlySet<string>>,
+): MissingPackage[] {
+  const missing = new Map<string, MissingPackage>();
   for (const spec of specs) {
     if (spec.packagesFrom !== 'bundle') continue;
+    const format = formatOf(spec);
     for (const p of spec.packages) {
-      if (!p.name.startsWith('kube') || p.version === undefined) continue;
-      if (carries(p.name, p.version)) continue;
-      missing.set(`${p.name} ${p.version}`, [...(have.get(p.name) ?? [])].sort());
+      if (p.version === undefined && installs && installs.get(spec.hostName)?.has(p.name) !== true) continue;
+      if (bundleCarries(contents, format, p.name, p.version)) continue;
+      const key = `${p.name}\0${p.version ?? ''}\0${format ?? ''}`;
+      let m = missing.get(key);
+      if (!m) {
+        m = {
+          name: p.name,
+          version: p.version,
+          format,
+          has: versionsOf(contents, format, p.name),
+          hosts: new Map(),
+        };
+        missing.set(key, m);
+      }
+      m.hosts.set(spec.hostName, spec.role);
     }
   }
-  if (missing.size === 0) return;
-  const list = [...missing.entries()].map(
-    ([want, has]) => `${want} (the bundle has ${has.length > 0 ? has.join(', ') : 'none'})`,
-  );
-  const issue: SpecIssue = {
-    path: 'kubernetesVersion',
-    message: `the offline bundle does not carry ${list.join('; ')}`,
-  };
-  throw new KctlError('invalid_spec', `kubernetesVersion: ${issue.message}`, {
-    details: {
-      issues: [issue],
-      remedy: 'rebuild the bundle with kctl bundle build --deb ... for this version',
-    },
+  return [...missing.values()];
+}
+
+/** `control-plane cp-1, cp-2 and lb lb-1`, at most 5 names per role. */
+export function hostsByRole(hosts: ReadonlyMap<string, string>): string {
+  const byRole = new Map<string, string[]>();
+  for (const [host, role] of hosts) byRole.set(role, [...(byRole.get(role) ?? []), host]);
+  return [...byRole.entries()]
+    .map(([role, names]) => {
+      const shown = names.slice(0, 5).join(', ');
+      return `${role} ${shown}${names.length > 5 ? ` and ${names.length - 5} more` : ''}`;
+    })
+    .join(' and ');
+}
+
+function describeMissing(m: MissingPackage): string {
+  const want = m.version === undefined ? m.name : `${m.name} ${m.version}`;
+  const has = m.has.length > 0 ? m.has.join(', ') : 'none';
+  return `${want} (the bundle has ${has}), needed by ${hostsByRole(m.hosts)}`;
+}
+
+/** The build flags that put these packages in a bundle (a host of unknown format: the deb flags). */
+export function bundleRemedy(missing: ReadonlyArray<Pick<MissingPackage, 'name' | 'format'>>): string {
+  const names = (rpm: boolean) => [
+    ...new Set(missing.filter((m) => (m.format === 'rpm') === rpm).map((m) => m.name)),
+  ];
+  const deb = names(false);
+  const rpm = names(true);
+  const parts = [
+    ...(deb.length > 0 ? [`--deb FILE (or --package NAME for apt to fetch) for ${deb.join(', ')}`] : []),
+    ...(rpm.length > 0 ? [`--format rpm --rpm FILE for ${rpm.join(', ')}`] : []),
+  ];
+  return `rebuild the bundle with kctl bundle build -f cluster.yaml ${parts.join('; ')}`;
+}
+
+/**
+ * A package a bundle host installs that the offline bundle does not carry is found while planning,
+ * naming the cluster.yaml field that asks for it and the hosts that need it, rather than by apt or
+ * dnf ("unable to locate package") on a host half-way through an apply.
+ */
+export function checkBundleCarries(
+  specs: readonly HostSpec[],
+  bundlePaths: readonly string[],
+  installs?: ReadonlyMap<string, ReadonlySet<string>>,
+): void {
+  const missing = bundleMissing(specs, bundleContentsOf(bundlePaths), installs);
+  if (missing.length === 0) return;
+  const byField = new Map<string, MissingPackage[]>();
+  for (const m of missing) {
+    const field = fieldNeeding(m.name);
+    byField.set(field, [...(byField.get(field) ?? []), m]);
+  }
+  const issues: SpecIssue[] = [...byField.entries()].map(([path, list]) => ({
+    path,
+    message: `the offline bundle does not carry ${list.map(describeMissing).join('; ')}`,
+  }));
+  throw new KctlError('invalid_spec', issues.map((i) => `${i.path}: ${i.message}`).join('\n'), {
+    details: { issues, remedy: bundleRemedy(missing) },
   });
 }

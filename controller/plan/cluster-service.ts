@@ -18,7 +18,7 @@ import type { PlanningContext, TaskRun } from './phase.js';
 import { JoinMaterialCache } from './join-material.js';
 import type { PlannedHost, ResolvedCluster } from './resolved-cluster.js';
 import type { HostSpec } from '../../proto/host-spec.js';
-import { checkBundleCarries } from './bundle-packages.js';
+import { checkBundleCarries, packagesToInstall } from './bundle-packages.js';
 import { checkBundleCarriesImages } from '../bundle/images.js';
 import { checkRepoCarries, repoNeeds, type ReadIndex } from './repo-versions.js';
 import { STATIC_POD_RESTART_WAIT_MS } from './phases/certs.js';
@@ -156,6 +156,7 @@ export async function planCluster(
       checkBundleCarries(
         hostSpecsOf(phases).map((s) => s.spec),
         paths,
+        packagesToInstall(shown),
       );
       if (op.kind === 'apply') checkBundleCarriesImages(cluster.spec, paths);
     }
