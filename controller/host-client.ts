@@ -52,6 +52,7 @@ const TIMEOUT_MS: Partial<Record<OpName, number>> = {
   'packages.available': 2 * MINUTE,
   'certs.check': MINUTE,
   'kubeadm.certsRenew': 10 * MINUTE,
+  'kubeadm.apiserverEtcd': 15 * MINUTE,
   'kubeadm.userKubeconfig': MINUTE,
 };
 const DEFAULT_TIMEOUT_MS = 5 * MINUTE;

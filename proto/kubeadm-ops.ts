@@ -88,6 +88,8 @@ export const KubeadmOps = {
       kubeletVersion: z.string().nullable(),
       /** the API server image tag in its static pod manifest: what this control plane runs */
       controlPlaneVersion: z.string().nullable().optional(),
+      /** the API server's --etcd-servers in its static pod manifest (null: no manifest or no flag) */
+      etcdServers: z.array(z.string().max(1024)).max(64).nullable().optional(),
     }),
   },
   /** `kubeadm init --upload-certs` on the first control plane; skipped when admin.conf exists */

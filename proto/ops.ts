@@ -10,6 +10,7 @@ import { PackageIndexOps } from './package-index.js';
 import { CertsOps, KubeconfigOps } from './certs.js';
 import { EtcdOps } from './etcd-ops.js';
 import { EtcdMemberOps } from './etcd-member-ops.js';
+import { ApiserverEtcdOps } from './ops-apiserver-etcd.js';
 
 /** The units `service.restart` may restart: kctl's own, never an arbitrary name from the wire. */
 export const RestartableUnit = z.enum([
@@ -82,6 +83,7 @@ export const Ops = {
   ...KubeconfigOps,
   ...EtcdOps,
   ...EtcdMemberOps,
+  ...ApiserverEtcdOps,
 } as const;
 
 export type OpName = keyof typeof Ops;

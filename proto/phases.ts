@@ -12,6 +12,7 @@ export const PHASE_IDS = [
   'prepare',
   'etcd',
   'etcd-members',
+  'apiserver-etcd-endpoints',
   'upgrade-first',
   'upgrade-control-planes',
   'upgrade-workers',
@@ -24,6 +25,7 @@ export const PHASE_IDS = [
   'verify',
   'remove-node',
   'etcd-remove-member',
+  'apiserver-etcd-after-removal',
   'reset',
   'renew-certs',
 ] as const;

@@ -79,6 +79,10 @@ export function opLoaders(options: Pick<HealthInput, 'clockOffset'> = {}): OpLoa
     'etcd.memberAdd': { load: async () => (await import('./etcd-member-ops.js')).etcdMemberAddOp },
     'etcd.memberRemove': { load: async () => (await import('./etcd-member-ops.js')).etcdMemberRemoveOp },
     'etcd.memberStop': { load: async () => (await import('./etcd-member-ops.js')).etcdMemberStopOp },
+    'kubeadm.apiserverEtcd': {
+      load: async () => (await import('./apiserver-etcd-ops.js')).kubeadmApiserverEtcdOp,
+      exclusive: 'kubeadm',
+    },
     'packages.available': {
       load: async () => (await import('./package-index-ops.js')).packagesAvailableOp,
     },

@@ -9,6 +9,7 @@ import {
 } from '../../proto/node-labels.js';
 import type { Host } from '../host/host.js';
 import { resetHalfDoneJoin } from './join-leftovers.js';
+import { apiserverEtcdServers } from './apiserver-etcd-ops.js';
 import type { AgentOp, OpImplementations } from './registry.js';
 
 const ADMIN_CONF = '/etc/kubernetes/admin.conf';
@@ -226,6 +227,7 @@ export const kubeadmStateOp: AgentOp<'kubeadm.state'> = {
       joined,
       kubeletVersion: version,
       controlPlaneVersion: await controlPlaneVersion(host),
+      etcdServers: await apiserverEtcdServers(host),
     };
   },
 };

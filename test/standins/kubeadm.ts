@@ -5,6 +5,7 @@ import { kubeadmCerts, kubeadmKubeconfigUser } from './kubeadm-certs.js';
 import { kubeadmError, loadConfigFile } from './kubeadm-common.js';
 import { kubeadmInit, resolveKubernetesVersion } from './kubeadm-init.js';
 import { kubeadmJoin } from './kubeadm-join.js';
+import { kubeadmPhaseControlPlane, kubeadmPhaseUploadConfig } from './kubeadm-phase-control-plane.js';
 import { kubeadmReset } from './kubeadm-reset.js';
 import { kubeadmToken, kubeadmUploadCerts } from './kubeadm-token.js';
 import { kubeadmUpgrade } from './kubeadm-upgrade.js';
@@ -24,6 +25,8 @@ Commands:
   kubeadm version [-o short|json|yaml]
   kubeadm init --config FILE [--upload-certs] [--ignore-preflight-errors=A,B] (or init flags)
   kubeadm init phase upload-certs --upload-certs [--certificate-key KEY] [--kubeconfig F]
+  kubeadm init phase control-plane apiserver --config FILE   (rewrites kube-apiserver.yaml)
+  kubeadm init phase upload-config kubeadm --config FILE [--kubeconfig F]
   kubeadm join --config FILE [--ignore-preflight-errors=...] (or join flags and an endpoint)
   kubeadm token create [TOKEN] [--ttl D] [--print-join-command] [--certificate-key KEY]
   kubeadm token list | delete TOKEN... | generate
@@ -146,6 +149,14 @@ runStandin('kubeadm', async (env, args) => {
       if (rest[0] === 'phase') {
         if (rest[1] === 'upload-certs') {
           await kubeadmUploadCerts(env, rest.slice(2));
+          return undefined;
+        }
+        if (rest[1] === 'control-plane') {
+          kubeadmPhaseControlPlane(env, rest.slice(2));
+          return undefined;
+        }
+        if (rest[1] === 'upload-config') {
+          await kubeadmPhaseUploadConfig(env, rest.slice(2));
           return undefined;
         }
         throw new StandinExit(

@@ -15,6 +15,7 @@ import { removeNodePhase, resetPhase } from './lifecycle.js';
 import { renewCertsPhase } from './certs.js';
 import { etcdMembersPhase, etcdPhase } from './etcd.js';
 import { etcdRemoveMemberPhase } from './etcd-remove.js';
+import { apiserverEtcdAfterRemovalPhase, apiserverEtcdEndpointsPhase } from './apiserver-etcd.js';
 import { nodeLabelsPhase } from './node-labels.js';
 import { loadBalancerChecksPhase, loadBalancersPhase } from './load-balancers.js';
 
@@ -26,6 +27,7 @@ const RECORDS: Record<PhaseId, AnyPhaseRecord> = {
   prepare: preparePhase,
   etcd: etcdPhase,
   'etcd-members': etcdMembersPhase,
+  'apiserver-etcd-endpoints': apiserverEtcdEndpointsPhase,
   'upgrade-first': upgradeFirstPhase,
   'upgrade-control-planes': upgradeControlPlanesPhase,
   'upgrade-workers': upgradeWorkersPhase,
@@ -38,6 +40,7 @@ const RECORDS: Record<PhaseId, AnyPhaseRecord> = {
   verify: verifyPhase,
   'remove-node': removeNodePhase,
   'etcd-remove-member': etcdRemoveMemberPhase,
+  'apiserver-etcd-after-removal': apiserverEtcdAfterRemovalPhase,
   reset: resetPhase,
   'renew-certs': renewCertsPhase,
 };
