@@ -12,7 +12,10 @@ import {
 import { bundlePackageTargets, verifyAptClosure } from './closure.js';
 import { MANIFEST_FILE, writeManifest } from './manifest.js';
 import { addBundleImages, removeBundleImages, type BundleImagesOptions } from './images.js';
-import { BUNDLE_RPM_DIR, buildBundleRpmRepo } from './rpm-repo.js';
+import { BUNDLE_RPM_DIR, RPM_REPO_PROGRAMS, buildBundleRpmRepo, rpmFields } from './rpm-repo.js';
+import { requireBuildPrograms } from './build-programs.js';
+import { checkBuildCovers, debNamesAndVersions } from './bundle-needs.js';
+import type { ClusterSpec } from '../../proto/cluster-spec.js';
 
 /** deb: DIR/apt for Debian/Ubuntu hosts; rpm: DIR/rpm for dnf hosts (EL, Fedora). */
 export type BundleFormat = 'deb' | 'rpm';
@@ -34,6 +37,8 @@ export interface BuildBundleOptions {
   now?: Date;
   /** --images: the cluster's images as OCI archives (controller/bundle/images.ts) */
   images?: BundleImagesOptions;
+  /** -f cluster.yaml: refuse, before fetching anything, inputs that leave out what its hosts install */
+  cluster?: { spec: ClusterSpec; file: string };
 }
 
 export interface BuiltBundle {
@@ -62,11 +67,16 @@ export async function buildBundle(options: BuildBundleOptions): Promise<BuiltBun
       details: { remedy: 'use an empty or new directory, or one made by kctl bundle build' },
     });
   }
+  const formats = new Set<BundleFormat>(options.formats ?? ['deb']);
+  if (formats.size === 0) throw new KctlError('invalid_args', '--format names no package format');
+  // the extra .debs' Depends (kubelet: iptables, conntrack, ...) are fetched too (closure.ts)
+  const targets = formats.has('deb')
+    ? await bundlePackageTargets(options.packages ?? DEFAULT_REPO_PACKAGES, options.debs ?? [])
+    : [];
+  if (options.cluster) await checkInputsCover(options, [...formats], targets, options.cluster);
   await mkdir(dir, { recursive: true, mode: 0o755 });
   await rm(join(dir, MANIFEST_FILE), { force: true });
-  const formats = new Set(options.formats ?? ['deb']);
-  if (formats.size === 0) throw new KctlError('invalid_args', '--format names no package format');
-  const apt = formats.has('deb') ? await buildAptPart(dir, options) : undefined;
+  const apt = formats.has('deb') ? await buildAptPart(dir, options, targets) : undefined;
   if (!apt) await rm(join(dir, 'apt'), { recursive: true, force: true });
   const rpmPackages = formats.has('rpm')
     ? await buildBundleRpmRepo({
@@ -89,10 +99,32 @@ export async function buildBundle(options: BuildBundleOptions): Promise<BuiltBun
   };
 }
 
+/** The -f cluster.yaml check, on the inputs' own control data, before anything is fetched or written. */
+async function checkInputsCover(
+  options: BuildBundleOptions,
+  formats: BundleFormat[],
+  fetched: readonly string[],
+  cluster: { spec: ClusterSpec; file: string },
+): Promise<void> {
+  const rpms: Array<{ name: string; version: string }> = [];
+  if (formats.includes('rpm') && (options.rpms ?? []).length > 0) {
+    await requireBuildPrograms(RPM_REPO_PROGRAMS, { installMissing: options.installMissing ?? true });
+    for (const f of options.rpms ?? []) rpms.push(await rpmFields(f));
+  }
+  checkBuildCovers(cluster.spec, cluster.file, {
+    formats,
+    fetched,
+    debs: formats.includes('deb') ? await debNamesAndVersions(options.debs ?? []) : [],
+    rpms,
+  });
+}
+
 /** DIR/apt with the dependency closure of what was asked for, refused when it cannot install on its own. */
-async function buildAptPart(dir: string, options: BuildBundleOptions): Promise<OfflineAptRepo> {
-  // the extra .debs' Depends (kubelet: iptables, conntrack, ...) are fetched too (closure.ts)
-  const packages = await bundlePackageTargets(options.packages ?? DEFAULT_REPO_PACKAGES, options.debs ?? []);
+async function buildAptPart(
+  dir: string,
+  options: BuildBundleOptions,
+  packages: string[],
+): Promise<OfflineAptRepo> {
   const repo = await buildOfflineAptRepo({
     outDir: join(dir, 'apt'),
     packages,

@@ -32,7 +32,7 @@ export function rpmVersionsIn(paths: readonly string[]): Map<string, Set<string>
 }
 
 /** Name, version-release and arch from the package header: a file name proves nothing. */
-async function rpmFields(path: string): Promise<RepoPackage> {
+export async function rpmFields(path: string): Promise<RepoPackage> {
   const r = await execa(
     'rpm',
     ['-qp', '--nosignature', '--nodigest', '--qf', '%{NAME}\\t%{VERSION}-%{RELEASE}\\t%{ARCH}\\n', path],

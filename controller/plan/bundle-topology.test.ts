@@ -2,36 +2,12 @@ import { describe, expect, it } from 'vitest';
 import type { ClusterSpec } from '../../proto/cluster-spec.js';
 import type { HostSpec } from '../../proto/host-spec.js';
 import { KctlError } from '../../proto/errors.js';
-import { parseClusterSpec } from '../spec/parse.js';
+import { parseTopology } from '../../test/fixtures/bundle-topology.js';
 import { ensureEtcdPki } from '../etcd/pki.js';
 import { bundleRepoFiles, prepareHostSpec } from './host-spec.js';
 import { etcdHostSpec } from './etcd-host-spec.js';
 import { lbHostSpec } from './lb-host-spec.js';
 import { checkBundleCarries, packagesToInstall } from './bundle-packages.js';
-
-/** Managed etcd and haproxy-keepalived: on the control planes, or (lb: true) on dedicated lb hosts. */
-export function topologyYaml(lb: boolean): string {
-  return `apiVersion: kctl.dev/v1alpha1
-kind: Cluster
-name: offline
-kubernetesVersion: v1.31.2
-controlPlaneEndpoint: { host: 10.0.0.100, port: ${lb ? 6443 : 8443} }
-ha: { mode: haproxy-keepalived, interface: eth0, vip: 10.0.0.100 }
-etcd: { mode: managed }
-packages: { source: bundle }
-hosts:
-  - { name: cp-1, address: 10.0.0.11, role: control-plane }
-  - { name: cp-2, address: 10.0.0.12, role: control-plane }
-  - { name: etcd-1, address: 10.0.0.21, role: etcd }
-  - { name: w-1, address: 10.0.0.31, role: worker }
-${lb ? '  - { name: lb-1, address: 10.0.0.41, role: lb }\n  - { name: lb-2, address: 10.0.0.42, role: lb }\n' : ''}`;
-}
-
-export function parseTopology(lb: boolean): ClusterSpec {
-  const r = parseClusterSpec(topologyYaml(lb));
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  return r.spec;
-}
 
 const members = [{ name: 'etcd-1', address: '10.0.0.21' }];
 const { pki } = await ensureEtcdPki(undefined, members);

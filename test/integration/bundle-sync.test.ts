@@ -75,7 +75,26 @@ describe('offline bundle: controller to agent', () => {
     const kube = await Promise.all(
       ['kubeadm', 'kubelet', 'kubectl'].map((n) => makeDeb(work, n, '1.31.2-1.1')),
     );
-    await buildBundle({ outDir: bundle, packages: [], debs: [deb, ...kube], installMissing: true });
+    // and under the names prepare installs unversioned: a bundle host lacking them is refused while planning
+    const prep = [
+      'containerd',
+      'runc',
+      'conntrack',
+      'ebtables',
+      'ethtool',
+      'iproute2',
+      'iptables',
+      'mount',
+      'socat',
+      'util-linux',
+    ];
+    const prepDebs = await Promise.all(prep.map((n) => makeDeb(work, n, '1.0')));
+    await buildBundle({
+      outDir: bundle,
+      packages: [],
+      debs: [deb, ...kube, ...prepDebs],
+      installMissing: true,
+    });
     await mkdir(join(bundle, 'bin'), { recursive: true });
     await writeFile(join(bundle, 'bin/tool'), tool);
     await writeManifest(bundle);

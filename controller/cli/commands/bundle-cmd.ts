@@ -3,6 +3,7 @@ import { KctlError } from '../../../proto/errors.js';
 import { BUNDLE_FORMATS, buildBundle, type BundleFormat } from '../../bundle/build.js';
 import { verifyBundle } from '../../bundle/manifest.js';
 import type { CliContext } from '../context.js';
+import { loadClusterFile } from '../cluster-file.js';
 import { collect } from '../controller-cmd.js';
 import { imagesOptionsFrom, withImageOptions, type ImageFlags } from './bundle-images-flags.js';
 
@@ -65,6 +66,10 @@ export function bundleCommand(ctx: CliContext): Command {
       if (opts.rpm.length > 0 && !formats.includes('rpm'))
         throw new KctlError('invalid_args', '--rpm needs --format rpm (or deb,rpm)');
       const images = await imagesOptionsFrom(opts);
+      const cluster =
+        opts.file === undefined
+          ? undefined
+          : { spec: (await loadClusterFile(opts.file)).spec, file: opts.file };
       const built = await buildBundle({
         outDir: opts.out,
         formats,
@@ -74,6 +79,7 @@ export function bundleCommand(ctx: CliContext): Command {
         ...(opts.baseRootfs !== undefined ? { baseRootfs: opts.baseRootfs } : {}),
         installMissing: opts.installMissing,
         ...(images ? { images } : {}),
+        ...(cluster ? { cluster } : {}),
       });
       const bytes = built.manifest.files.reduce((n, f) => n + f.size, 0);
       for (const p of built.packages) ctx.out(`  ${p.name} ${p.version} ${p.architecture}\n`);

@@ -17,7 +17,10 @@ export interface ImageFlags {
 export function withImageOptions(cmd: Command): Command {
   return cmd
     .option('--images', 'add every image cluster.yaml needs (all roles) as OCI archives', false)
-    .option('-f, --file <cluster.yaml>', 'the cluster spec whose images --images adds')
+    .option(
+      '-f, --file <cluster.yaml>',
+      "the cluster spec: the build is refused when its inputs leave out a package the cluster's hosts install (and --images adds its images)",
+    )
     .option(
       '--image-archive <file>',
       'OCI archive (skopeo oci-archive) of one image (repeatable)',
