@@ -5,12 +5,12 @@
  *
  *   npx tsx packaging/sea/build.ts OUTDIR [ENTRY]
  */
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 import { execFile } from 'node:child_process';
 import { chmod, copyFile, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { sha256File, writeChecksumFile } from '../checksums.js';
@@ -41,8 +41,112 @@ export interface SeaBuildResult {
   bundleBytes: number;
 }
 
+/**
+ * Code the daemon never runs, left out of the single file (issue 13 part 7, fourth pass). The bundle
+ * is held twice at run time, as a V8 heap string and as the blob's pages, so every KiB counts twice.
+ * Each entry replaces one module by a small stand-in; `importer` names the only package allowed to
+ * import it, so a new use elsewhere is bundled for real instead of being silently stubbed.
+ */
+export interface SeaStub {
+  /** matches the import specifier as written */
+  filter: RegExp;
+  /** the importing file's path must contain this */
+  importer: string;
+  why: string;
+  contents: string;
+}
+
+export const SEA_STUBS: readonly SeaStub[] = [
+  {
+    // zod's `z` namespace re-exports every locale (300 KiB); the schemas use the English one, which
+    // zod's classic schemas import from locales/en.js directly
+    filter: /^\.\.\/locales\/index\.js$/,
+    importer: '/node_modules/zod/',
+    why: "zod's other locales",
+    contents: 'export { default as en } from "./en.js";\n',
+  },
+  {
+    // z.fromJSONSchema builds schemas from JSON Schema documents; no kctl code does
+    filter: /^\.\/from-json-schema\.js$/,
+    importer: '/node_modules/zod/',
+    why: "zod's fromJSONSchema",
+    contents:
+      'export function fromJSONSchema() { throw new Error("z.fromJSONSchema is not part of the single-file agent"); }\n',
+  },
+  {
+    // z.compile (ahead-of-time compiled parsers) runs only when called or imported as "zod/compile";
+    // no kctl code does. The error classes stay real so `instanceof` checks elsewhere keep working.
+    filter: /^\.\/compile\.js$/,
+    importer: '/node_modules/zod/v4/core/',
+    why: "zod's schema compiler",
+    contents: [
+      'const absent = () => { throw new Error("z.compile is not part of the single-file agent"); };',
+      'export const INVALID = Symbol.for("zod.compile.invalid");',
+      'export class ZodCompileAsyncError extends Error {}',
+      'export class ZodCompileUnsupportedError extends Error {}',
+      'export const compile = absent;',
+      'export const withParser = absent;',
+      'export const compileFn = absent;',
+      '',
+    ].join('\n'),
+  },
+  {
+    // proto/logging.ts pretty-prints on a terminal; the single-file agent writes JSON lines there too
+    filter: /^pino-pretty$/,
+    importer: '/proto/logging.',
+    why: 'pino-pretty (and its colour, date and stream helpers)',
+    contents: 'module.exports = function noPrettyPrinter() { return process.stdout; };\n',
+  },
+  {
+    // pino's transports run in worker threads loaded from files: a SEA has no such files
+    filter: /^thread-stream$/,
+    importer: '/node_modules/pino/',
+    why: "pino's worker-thread transports",
+    contents:
+      'module.exports = class ThreadStream { constructor() { throw new Error("pino transports are not part of the single-file agent"); } };\n',
+  },
+];
+
+const STUB_NAMESPACE = 'kctl-sea-stub';
+
+function seaStubPlugin(stubs: readonly SeaStub[]): Plugin {
+  return {
+    name: 'kctl-sea-stubs',
+    setup(b) {
+      stubs.forEach((stub, index) => {
+        b.onResolve({ filter: stub.filter }, (args) =>
+          args.importer.includes(stub.importer)
+            ? {
+                path: `${stubDir(args.path, args.resolveDir)}#${index}`,
+                namespace: STUB_NAMESPACE,
+                pluginData: index,
+              }
+            : undefined,
+        );
+      });
+      b.onLoad({ filter: /.*/, namespace: STUB_NAMESPACE }, (args) => {
+        const stub = stubs[args.pluginData as number];
+        if (!stub) throw new Error(`no SEA stub for ${args.path}`);
+        // relative imports inside a stand-in resolve beside the module it replaces
+        return { contents: stub.contents, loader: 'js', resolveDir: args.path.replace(/#\d+$/, '') };
+      });
+    },
+  };
+}
+
+/** the folder of the module a stand-in replaces (relative specifiers), else the importer's */
+function stubDir(specifier: string, resolveDir: string): string {
+  return specifier.startsWith('.') ? dirname(resolve(resolveDir, specifier)) : resolveDir;
+}
+
+export interface BundleResult {
+  bytes: number;
+  /** the files inside the bundle (paths relative to the repository; stand-ins as `kctl-sea-stub:…`) */
+  inputs: string[];
+}
+
 /** Bundles `entry` to one CommonJS file; ESM-only constructs are shimmed for a CJS/SEA runtime. */
-export async function bundleToCjs(entry: string, outfile: string): Promise<number> {
+export async function bundleToCjs(entry: string, outfile: string): Promise<BundleResult> {
   const result = await build({
     entryPoints: [entry],
     outfile,
@@ -52,6 +156,7 @@ export async function bundleToCjs(entry: string, outfile: string): Promise<numbe
     format: 'cjs',
     // ws loads these optional native speed-ups inside try/catch; the agent works without them
     external: ['bufferutil', 'utf-8-validate'],
+    plugins: [seaStubPlugin(SEA_STUBS)],
     define: {
       // import.meta does not exist in CommonJS; inside a SEA the only file is the executable itself
       'import.meta.url': '__kctlImportMetaUrl',
@@ -62,12 +167,18 @@ export async function bundleToCjs(entry: string, outfile: string): Promise<numbe
     banner: { js: 'var __kctlImportMetaUrl = require("node:url").pathToFileURL(process.execPath).href;' },
     minifyWhitespace: true,
     minifySyntax: true,
+    // short local names: a smaller source string and fewer identifier strings in V8's heap (−1.3 MiB
+    // idle with the stubs above, docs/benchmarks.md); keepNames stays, execa's error names and pino's
+    // `err.type` read class names
+    minifyIdentifiers: true,
     keepNames: true,
     legalComments: 'none',
+    metafile: true,
+    absWorkingDir: REPO_ROOT,
     logLevel: 'silent',
   });
   if (result.errors.length > 0) throw new Error(`esbuild failed for ${entry}`);
-  return (await stat(outfile)).size;
+  return { bytes: (await stat(outfile)).size, inputs: Object.keys(result.metafile.inputs) };
 }
 
 export async function buildSea(options: SeaBuildOptions): Promise<SeaBuildResult> {
@@ -77,7 +188,7 @@ export async function buildSea(options: SeaBuildOptions): Promise<SeaBuildResult
   const work = await mkdtemp(join(tmpdir(), 'kctl-sea-'));
   try {
     const bundle = join(work, 'main.cjs');
-    const bundleBytes = await bundleToCjs(entry, bundle);
+    const { bytes: bundleBytes } = await bundleToCjs(entry, bundle);
     const blob = join(work, 'sea.blob');
     const config = join(work, 'sea-config.json');
     await writeFile(
