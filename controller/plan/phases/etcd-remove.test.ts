@@ -90,7 +90,11 @@ const via = { host: 'etcd-1', endpoint: 'https://198.18.0.31:2379' };
 
 describe('removing a node with etcd', () => {
   it('runs the etcd member removal after the node removal, in the remove-node operation', () => {
-    expect(phasesOf('remove-node').map((p) => p.id)).toEqual(['remove-node', 'etcd-remove-member']);
+    expect(phasesOf('remove-node').map((p) => p.id)).toEqual([
+      'remove-node',
+      'etcd-remove-member',
+      'apiserver-etcd-after-removal',
+    ]);
   });
 
   it.each([
