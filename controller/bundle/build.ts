@@ -1,4 +1,4 @@
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { KctlError } from '../../proto/errors.js';
 import type { BundleManifest } from '../../proto/bundle.js';
@@ -14,7 +14,7 @@ import { MANIFEST_FILE, writeManifest } from './manifest.js';
 import { addBundleImages, removeBundleImages, type BundleImagesOptions } from './images.js';
 import { BUNDLE_RPM_DIR, RPM_REPO_PROGRAMS, buildBundleRpmRepo, rpmFields } from './rpm-repo.js';
 import { requireBuildPrograms } from './build-programs.js';
-import { checkBuildCovers, debNamesAndVersions } from './bundle-needs.js';
+import { checkBuildCovers, debNamesAndVersions, installedIn } from './bundle-needs.js';
 import type { ClusterSpec } from '../../proto/cluster-spec.js';
 
 /** deb: DIR/apt for Debian/Ubuntu hosts; rpm: DIR/rpm for dnf hosts (EL, Fedora). */
@@ -111,11 +111,16 @@ async function checkInputsCover(
     await requireBuildPrograms(RPM_REPO_PROGRAMS, { installMissing: options.installMissing ?? true });
     for (const f of options.rpms ?? []) rpms.push(await rpmFields(f));
   }
+  const installed =
+    options.baseRootfs === undefined
+      ? undefined
+      : installedIn(await readFile(join(options.baseRootfs, 'var/lib/dpkg/status'), 'utf8'));
   checkBuildCovers(cluster.spec, cluster.file, {
     formats,
     fetched,
     debs: formats.includes('deb') ? await debNamesAndVersions(options.debs ?? []) : [],
     rpms,
+    ...(installed ? { installed } : {}),
   });
 }
 

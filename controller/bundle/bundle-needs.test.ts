@@ -7,7 +7,13 @@ import { KctlError } from '../../proto/errors.js';
 import { parseTopology, topologyYaml } from '../../test/fixtures/bundle-topology.js';
 import { runKctl } from '../cli/program.js';
 import type { CliContext } from '../cli/context.js';
-import { buildMissing, checkBuildCovers, clusterBundleNeeds, type BuildInputs } from './bundle-needs.js';
+import {
+  buildMissing,
+  checkBuildCovers,
+  clusterBundleNeeds,
+  installedIn,
+  type BuildInputs,
+} from './bundle-needs.js';
 
 const KUBE_DEBS = ['kubeadm', 'kubelet', 'kubectl'].map((name) => ({ name, version: '1.31.2-1.1' }));
 const inputs = (over: Partial<BuildInputs> = {}): BuildInputs => ({
@@ -142,5 +148,24 @@ describe('kctl bundle build -f', () => {
       `-f ${cluster}: the bundle would not carry what the cluster's hosts install: deb keepalived (needed by control-plane cp-1, cp-2)`,
     );
     expect(await readdir(out).catch(() => 'absent')).toBe('absent');
+  });
+});
+
+describe('what a build need not carry', () => {
+  it('asks nothing of a cluster that does not install from the bundle', () => {
+    const spec = { ...parseTopology(false), packages: { source: 'upstream' as const } };
+    expect(buildMissing(spec, inputs({ fetched: [], debs: [] }))).toEqual([]);
+  });
+
+  it('counts what --base-rootfs has installed (apt does not fetch it, the hosts have it)', () => {
+    const status = [
+      'Package: keepalived\nStatus: install ok installed\nVersion: 1:2.2.7-1',
+      'Package: haproxy\nStatus: deinstall ok config-files\nVersion: 2.6.12-1',
+    ].join('\n\n');
+    const installed = installedIn(status);
+    expect([...installed]).toEqual(['keepalived']);
+    const fetched = [...inputs().fetched, 'etcd-server', 'etcd-client'];
+    const missing = buildMissing(parseTopology(false), inputs({ fetched, installed }));
+    expect(missing.map((m) => m.name)).toEqual(['haproxy']);
   });
 });

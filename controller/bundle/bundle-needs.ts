@@ -59,6 +59,8 @@ export interface BuildInputs {
   debs: ReadonlyArray<{ name: string; version: string }>;
   /** the --rpm files' NAME and VERSION-RELEASE */
   rpms: ReadonlyArray<{ name: string; version: string }>;
+  /** --base-rootfs: packages installed there, which apt does not fetch and the hosts already have */
+  installed?: ReadonlySet<string>;
 }
 
 /**
@@ -67,8 +69,10 @@ export interface BuildInputs {
  * adds as dependencies is not known before fetching and not needed: only HostSpec.packages is.
  */
 export function buildMissing(cluster: ClusterSpec, inputs: BuildInputs): MissingPackage[] {
+  // a cluster that does not install from the bundle asks nothing of its packages (-f for --images)
+  if (cluster.packages.source !== 'bundle') return [];
   const contents: BundleContents = { deb: new Map(), rpm: new Map() };
-  const anyVersion = new Set<string>();
+  const anyVersion = new Set<string>(inputs.installed ?? []);
   for (const f of inputs.fetched) {
     const [name = '', version] = f.split('=');
     if (version === undefined) anyVersion.add(name);
@@ -126,6 +130,16 @@ export function checkBuildCovers(cluster: ClusterSpec, file: string, inputs: Bui
       },
     },
   );
+}
+
+/** The packages dpkg's status file lists as installed (`Status: install ok installed`). */
+export function installedIn(status: string): Set<string> {
+  const out = new Set<string>();
+  for (const stanza of status.split(/\n\s*\n/)) {
+    const name = /^Package:\s*(\S+)/m.exec(stanza)?.[1];
+    if (name !== undefined && /^Status:.*\binstalled$/m.test(stanza)) out.add(name);
+  }
+  return out;
 }
 
 /** Package and Version of each --deb file, from its control data (a file name proves nothing). */
