@@ -8,6 +8,7 @@ import type { Server } from 'node:https';
 import { initDataDir, ControllerSettings } from './data-dir.js';
 import { createHardenedHttpsServer } from './server.js';
 import { admitTlsHandshakes, ConnectionAdmission, DEFAULT_ADMISSION } from './admission.js';
+import { AdaptiveHandshakeBound } from './adaptive-handshake-bound.js';
 
 /**
  * Issue 12, finding 12: TLS handshakes in flight are bounded; above the bound a new connection is
@@ -104,11 +105,69 @@ describe('TLS handshake admission', () => {
     expect(refused).toBe(2);
   });
 
+  it('an adaptive bound admits more once it was reached while the loop kept up; refusals stay resets', async () => {
+    // a second server on the same data dir whose bound starts at MAX and grows by 2 per quiet window
+    let t = 0;
+    let lagMs = 0;
+    let refusedHere = 0;
+    const grow = new AdaptiveHandshakeBound(
+      { initial: MAX, floor: 1, ceiling: MAX + 2, targetLagMs: 200, intervalMs: 250, increase: 2 },
+      { readMs: () => lagMs },
+      () => t,
+    );
+    const s2 = createHardenedHttpsServer(
+      {
+        certPem: await readFile(join(dir, 'server.crt'), 'utf8'),
+        keyPem: await readFile(join(dir, 'server.key'), 'utf8'),
+        caPem,
+      },
+      { requestTimeoutMs: 60_000 },
+    );
+    s2.on('request', (_req, res) => res.end('ok'));
+    admitTlsHandshakes(s2, { max: grow, onRefused: () => refusedHere++ });
+    await new Promise<void>((r) => s2.listen(0, '127.0.0.1', () => r()));
+    const a = s2.address();
+    const first = port;
+    port = typeof a === 'object' && a ? a.port : 0;
+    try {
+      await Promise.all(Array.from({ length: MAX }, () => stalled()));
+      await settle();
+      expect(await outcome()).toBe('reset');
+      // the loop was quiet through the window in which the bound refused: it grows (a fixed bound
+      // of MAX refuses these two)
+      t += 250;
+      expect(await outcome()).toBe('secure');
+      // the server counts a handshake finished a moment after the client does
+      await settle();
+      await stalled();
+      await settle();
+      expect(await outcome()).toBe('secure');
+      await settle();
+      // up to its ceiling, MAX + 2 handshakes in flight
+      await stalled();
+      await settle();
+      expect(await outcome()).toBe('reset');
+      // a loop that fell behind halves it: below the handshakes already running, nothing new starts
+      lagMs = 500;
+      t += 250;
+      expect(await outcome()).toBe('reset');
+      expect(grow.current()).toBe(2);
+      expect(refusedHere).toBe(3);
+    } finally {
+      for (const x of open) x.destroy();
+      port = first;
+      s2.closeAllConnections();
+      await new Promise<void>((r) => s2.close(() => r()));
+    }
+  });
+
   it('is a controller.json setting with defaults a steady fleet does not reach', () => {
     expect(DEFAULT_ADMISSION).toEqual({
       maxTlsHandshakesInFlight: 256,
       maxUpgradesInFlight: 256,
       maxUpgradesPerIp: 64,
+      bound: 'adaptive',
+      adaptive: { floor: 32, ceiling: 4096, targetLagMs: 200, intervalMs: 250, increase: 64 },
     });
     const settings = ControllerSettings.parse({
       listen: '127.0.0.1:9443',

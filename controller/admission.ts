@@ -1,7 +1,9 @@
 import type { Server } from 'node:https';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
+import { AdaptiveHandshakeBound, type LoopLag } from './adaptive-handshake-bound.js';
 
 /**
  * Bounds on connection setup work in flight (S12; issue 12, finding 12). In a reconnect storm every
@@ -11,14 +13,93 @@ import { z } from 'zod';
  * A fleet that is not in a storm stays far below: a steady fleet reconnects a few agents at a time.
  */
 export const ConnectionAdmission = z.strictObject({
-  /** TCP connections accepted whose TLS handshake has not finished */
+  /**
+   * TCP connections accepted whose TLS handshake has not finished: the bound itself when `bound` is
+   * `fixed`, the starting point of the adaptive bound otherwise
+   */
   maxTlsHandshakesInFlight: z.number().int().min(1).max(100_000).default(256),
-  /** agent channel upgrades between the HTTP upgrade request and the hello (or the close) */
+  /** agent channel upgrades between the HTTP upgrade request and the hello (or the close); the same */
   maxUpgradesInFlight: z.number().int().min(1).max(100_000).default(256),
-  /** the same, from one source address */
+  /** the same, from one source address (always fixed: one address is one machine) */
   maxUpgradesPerIp: z.number().int().min(1).max(100_000).default(64),
+  /**
+   * `adaptive`: both in-flight bounds follow the event loop's lag (controller/adaptive-handshake-bound.ts)
+   * between `floor` and `ceiling`; `fixed`: they stay at the numbers above (before issue 12's second pass)
+   */
+  bound: z.enum(['adaptive', 'fixed']).default('adaptive'),
+  adaptive: z
+    .strictObject({
+      floor: z.number().int().min(1).max(100_000).default(32),
+      ceiling: z.number().int().min(1).max(100_000).default(4096),
+      /** event-loop lag (ms) above which the bounds are halved */
+      targetLagMs: z.number().int().min(1).max(10_000).default(200),
+      intervalMs: z.number().int().min(10).max(60_000).default(250),
+      /** added per interval in which the bound was reached while the loop kept up */
+      increase: z.number().int().min(1).max(100_000).default(64),
+    })
+    .refine((a) => a.floor <= a.ceiling, { message: 'floor must not exceed ceiling', path: ['floor'] })
+    .prefault({}),
 });
 export type ConnectionAdmission = z.infer<typeof ConnectionAdmission>;
+
+/** What each stage asks before starting a handshake: may one more start with `inFlight` running? */
+export interface InFlightBound {
+  admit(inFlight: number): boolean;
+  current(): number;
+}
+
+/** A bound that never moves: the behaviour with `bound: "fixed"`. */
+export const fixedBound = (max: number): InFlightBound => ({
+  admit: (inFlight) => inFlight < max,
+  current: () => max,
+});
+
+/**
+ * The bounds of both stages as `admission` says: fixed numbers, or one adaptive bound each that
+ * reads the same event-loop lag (`lag`, shared; the caller stops it with the server).
+ */
+export function inFlightBounds(
+  admission: ConnectionAdmission,
+  lag: () => LoopLag,
+  now: () => number = () => performance.now(),
+): { tls: InFlightBound; upgrades: InFlightBound } {
+  if (admission.bound === 'fixed')
+    return {
+      tls: fixedBound(admission.maxTlsHandshakesInFlight),
+      upgrades: fixedBound(admission.maxUpgradesInFlight),
+    };
+  const source = sharedLag(lag());
+  const adaptive = (initial: number): InFlightBound =>
+    new AdaptiveHandshakeBound({ ...admission.adaptive, initial }, source(), now);
+  return {
+    tls: adaptive(admission.maxTlsHandshakesInFlight),
+    upgrades: adaptive(admission.maxUpgradesInFlight),
+  };
+}
+
+/**
+ * One lag histogram read by several bounds: each reader sees the largest lag since its own previous
+ * read (a read by one does not hide a stall from the other).
+ */
+function sharedLag(lag: LoopLag): () => LoopLag {
+  const readers: Array<{ worst: number }> = [];
+  const drain = (): void => {
+    const ms = lag.readMs();
+    for (const r of readers) r.worst = Math.max(r.worst, ms);
+  };
+  return () => {
+    const mine = { worst: 0 };
+    readers.push(mine);
+    return {
+      readMs() {
+        drain();
+        const ms = mine.worst;
+        mine.worst = 0;
+        return ms;
+      },
+    };
+  };
+}
 
 export const DEFAULT_ADMISSION: ConnectionAdmission = ConnectionAdmission.parse({});
 
@@ -38,8 +119,9 @@ export interface TlsAdmission {
  */
 export function admitTlsHandshakes(
   server: Server,
-  options: { max: number; onRefused: (socket: Socket) => void },
+  options: { max: number | InFlightBound; onRefused: (socket: Socket) => void },
 ): TlsAdmission {
+  const bound = typeof options.max === 'number' ? fixedBound(options.max) : options.max;
   const wrapTls = server.listeners('connection');
   if (wrapTls.length !== 1) throw new Error(`expected one TLS connection listener, found ${wrapTls.length}`);
   const startTls = wrapTls[0] as (socket: Socket) => void;
@@ -52,7 +134,7 @@ export function admitTlsHandshakes(
     inFlight--;
   };
   server.on('connection', (raw: Socket) => {
-    if (inFlight >= options.max) {
+    if (!bound.admit(inFlight)) {
       options.onRefused(raw);
       raw.resetAndDestroy();
       return;

@@ -14,7 +14,13 @@ import { identityOfPeer } from './pki.js';
 import { sameSerial } from './session-standing.js';
 import { DEFAULT_AGENT_LIMITS, KeyedRateLimiter, type RateLimit } from './rate-limit.js';
 import { LogSampler } from './log-sampler.js';
-import { DEFAULT_ADMISSION, admitTlsHandshakes, type ConnectionAdmission } from './admission.js';
+import {
+  DEFAULT_ADMISSION,
+  admitTlsHandshakes,
+  inFlightBounds,
+  type ConnectionAdmission,
+} from './admission.js';
+import { eventLoopLag } from './adaptive-handshake-bound.js';
 
 export { sameSerial };
 
@@ -58,9 +64,13 @@ export function createControllerServer(options: ServerOptions): {
       log.debug({ ip }, 'request headers timed out');
     },
   });
-  // a reconnect storm is refused at the door, before TLS work, above the bound (S12)
+  // a reconnect storm is refused at the door, before TLS work, above the bound (S12); the bounds
+  // follow the event loop's lag unless controller.json fixes them
+  let loopLag: ReturnType<typeof eventLoopLag> | undefined;
+  const bounds = inFlightBounds(admission, () => (loopLag = eventLoopLag()));
+  server.once('close', () => loopLag?.stop());
   admitTlsHandshakes(server, {
-    max: admission.maxTlsHandshakesInFlight,
+    max: bounds.tls,
     onRefused: () => metrics.refuseHandshake('tls'),
   });
 
@@ -156,7 +166,7 @@ export function createControllerServer(options: ServerOptions): {
       return refuse(429, 'rate_limited', `Host "${host.name}" reconnects too often; retry with backoff`);
     }
     const perIp = upgradesPerIp.get(ip) ?? 0;
-    if (upgradesInFlight >= admission.maxUpgradesInFlight || perIp >= admission.maxUpgradesPerIp) {
+    if (perIp >= admission.maxUpgradesPerIp || !bounds.upgrades.admit(upgradesInFlight)) {
       metrics.refuseHandshake('upgrade');
       return refuse(503, 'enroll_rate_limited', 'Too many connection attempts in flight; retry with backoff');
     }
