@@ -47,6 +47,12 @@ const { values: opts } = parseArgs({
     'storm-timeout': { type: 'string', default: '240' },
     /** the controller's handshake bounds for this run, JSON (controller.json `admission`); `{}` = defaults */
     admission: { type: 'string', default: '{}' },
+    /**
+     * A/B in one run: a JSON array of `admission` settings; the storm is repeated --rounds times per
+     * entry, alternating (A B A B ...), on the same agents after one first connect
+     */
+    variants: { type: 'string' },
+    rounds: { type: 'string', default: '1' },
   },
 });
 const N = Number(opts.agents);
@@ -58,6 +64,14 @@ const WORKERS = Number(opts.workers);
 const CONTROLLER_PROF = opts['controller-prof'];
 if (!Number.isInteger(N) || N < 1 || N > 50_000) throw new Error(`--agents: ${opts.agents}`);
 if (!Number.isInteger(WORKERS) || WORKERS < 1 || WORKERS > 64) throw new Error(`--workers: ${opts.workers}`);
+const ROUNDS = Number(opts.rounds);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1 || ROUNDS > 20) throw new Error(`--rounds: ${opts.rounds}`);
+const VARIANTS = (
+  opts.variants === undefined
+    ? [JSON.parse(opts.admission ?? '{}')]
+    : (JSON.parse(opts.variants) as unknown[])
+).map((v) => ConnectionAdmission.parse(v));
+if (VARIANTS.length < 1) throw new Error('--variants: an array of at least one admission setting');
 const REPO = join(import.meta.dirname, '..');
 const NOFILE = 65_536;
 
@@ -176,9 +190,11 @@ async function main(): Promise<void> {
   // the bounds under test go into controller.json, where an operator would set them
   const settingsFile = join(cache.dataDir, 'controller.json');
   const settings = JSON.parse(readFileSync(settingsFile, 'utf8')) as Record<string, unknown>;
-  const admission = ConnectionAdmission.parse(JSON.parse(opts.admission ?? '{}'));
-  writeFileSync(settingsFile, JSON.stringify({ ...settings, admission }, null, 2));
-  say(`admission: ${JSON.stringify(admission)}`);
+  const useAdmission = (admission: ConnectionAdmission): void => {
+    writeFileSync(settingsFile, JSON.stringify({ ...settings, admission }, null, 2));
+    say(`admission: ${JSON.stringify(admission)}`);
+  };
+  useAdmission(VARIANTS[0] ?? ConnectionAdmission.parse({}));
   const port = await freePort();
   const logFile = join(CACHE, 'controller.log');
   writeFileSync(logFile, '');
@@ -268,93 +284,137 @@ async function main(): Promise<void> {
   say(`all ${N} online after ${((Date.now() - t0) / 1000).toFixed(1)} s (first connect); settling 5 s`);
   await sleep(5000);
 
-  // the storm: kill -9 the controller's process group, start it again at once
-  await all({ type: 'mark' }, 'marked');
-  await all({ type: 'watch' }, 'watching');
-  const loadAtKill = loadavg();
-  const killedAt = Date.now();
-  killGroup(controller.proc);
-  controller = startControllerProcess(cache.dataDir, port, logFile, CONTROLLER_PROF);
-  const readyAt = await controller.ready;
-  const controllerCpuAtReady = cpuSecondsOf(controller.proc.pid);
-  say(`killed at +0 ms, new controller ready at +${readyAt - killedAt} ms`);
-  const agentsCpuAtReady = (await all({ type: 'cpu' }, 'cpu')).reduce((s, r) => s + r.cpuSeconds, 0);
-
-  while (true) {
-    const { back } = await counts();
-    if (back === N) break;
-    if (Date.now() - killedAt > STORM_TIMEOUT_S * 1000) break;
-    await sleep(200);
+  type StormResult = Awaited<ReturnType<typeof storm>>;
+  const results: StormResult[] = [];
+  for (let k = 0; k < VARIANTS.length * ROUNDS; k++) {
+    const admission = VARIANTS[k % VARIANTS.length] ?? ConnectionAdmission.parse({});
+    if (k > 0) {
+      // the previous storm's agents settle online before the next kill
+      for (let c = await counts(); c.online < N; c = await counts()) await sleep(500);
+      await sleep(5000);
+    }
+    say('');
+    say(`storm ${k + 1}/${VARIANTS.length * ROUNDS}, variant ${k % VARIANTS.length}`);
+    useAdmission(admission);
+    const r = await storm(admission);
+    results.push(r);
+    if (opts.json) writeFileSync(opts.json, JSON.stringify(results, null, 2));
   }
-  // who was busy during the storm: the controller, or the processes standing in for the agents
-  const controllerCpuS = cpuSecondsOf(controller.proc.pid) - controllerCpuAtReady;
-  const reports = await all({ type: 'report' }, 'report', 120_000);
-  const agentsCpuS = reports.reduce((s, r) => s + r.cpuSeconds, 0) - agentsCpuAtReady;
-  const traces = reports.flatMap((r) => r.traces);
-  const secured = reports.flatMap((r) => r.secured);
-  const resetBeforeSecure = reports.flatMap((r) => r.resetBeforeSecure);
-  const backTimes = traces.flatMap((t) => (t.backAt === undefined ? [] : [t.backAt]));
-  const allBackAt = backTimes.length === N ? Math.max(...backTimes) : NaN;
-  const seconds = Math.ceil(((Number.isNaN(allBackAt) ? Date.now() : allBackAt) - killedAt) / 1000) + 1;
-  const dialsPerAgent = summarize(traces.map((t) => t.dials.length));
-  const noticed = summarize(traces.flatMap((t) => (t.waits[0] ? [t.waits[0].at - killedAt] : [])));
-  const backoff = checkBackoff(traces);
-  // one "agent online" per agent from the new controller: none for sockets that were closing
-  const newPid = `"pid":${controller.proc.pid},`;
-  const onlineLines = readFileSync(logFile, 'utf8')
-    .split('\n')
-    .filter((l) => l.includes(newPid) && l.includes('"msg":"agent online"')).length;
-  const reconnect = AgentConfig.shape.reconnect.parse(undefined);
-  const result = {
-    agents: N,
-    admission,
-    onlineLines,
-    back: backTimes.length,
-    killToAllBackS: (allBackAt - killedAt) / 1000,
-    readyToAllBackS: (allBackAt - readyAt) / 1000,
-    controllerRestartS: (readyAt - killedAt) / 1000,
-    halfBackS: (summarize(backTimes.map((t) => t - killedAt)).p50 ?? NaN) / 1000,
-    dialsPerAgent,
-    killNoticedMs: noticed,
-    handshakesAcceptedPerSecond: perSecond(secured, killedAt, seconds),
-    refusedBeforeTlsPerSecond: perSecond(resetBeforeSecure, killedAt, seconds),
-    backPerSecond: perSecond(backTimes, killedAt, seconds),
-    backoff,
-    cpuSecondsFromReady: { controller: controllerCpuS, agents: agentsCpuS },
-    agentProcesses: workers.length,
-    loadAverageAtKill: loadAtKill,
-    loadAverage: loadavg(),
-    reconnect,
-  };
-
-  say('');
-  say(`back online: ${result.back}/${N}`);
-  say(`"agent online" lines from the new controller: ${onlineLines}`);
-  say(`kill -> all back: ${result.killToAllBackS.toFixed(1)} s (goal 60 s)`);
-  say(`controller ready -> all back: ${result.readyToAllBackS.toFixed(1)} s`);
-  say(
-    `CPU from ready until all back: controller ${controllerCpuS.toFixed(1)} s, ` +
-      `agents' ${workers.length} processes ${agentsCpuS.toFixed(1)} s; load average at the kill ` +
-      `${loadAtKill[0]?.toFixed(1)}, now ${loadavg()[0]?.toFixed(1)}`,
-  );
-  say(`controller restart (kill -> listening): ${result.controllerRestartS.toFixed(1)} s`);
-  say(`agents saw the connection drop: p50 +${noticed.p50} ms, max +${noticed.max} ms after the kill`);
-  say(
-    `dials per agent after the kill: p50 ${dialsPerAgent.p50}, p99 ${dialsPerAgent.p99}, max ${dialsPerAgent.max}`,
-  );
-  say(`TLS handshakes completed per second: ${result.handshakesAcceptedPerSecond.join(' ')}`);
-  say(`connections ended before TLS finished, per second: ${result.refusedBeforeTlsPerSecond.join(' ')}`);
-  say(`agents back per second: ${result.backPerSecond.join(' ')}`);
-  say(
-    `backoff: ${backoff.retries} retries checked, ${backoff.early} sooner than their backoff chose ` +
-      `(smallest margin ${backoff.minMarginMs} ms)${backoff.samples.length ? `: ${backoff.samples.join('; ')}` : ''}`,
-  );
-  if (opts.json) writeFileSync(opts.json, JSON.stringify(result, null, 2));
+  if (results.length > 1) {
+    say('');
+    say(
+      'variant | load at kill | kill -> all back | ready -> all back | handshakes/s ready -> all back | ended before TLS after ready | dials p50/max',
+    );
+    results.forEach((r, k) =>
+      say(
+        `${k % VARIANTS.length} ${r.admission.bound} | ${r.loadAverageAtKill[0]?.toFixed(2)} | ${r.killToAllBackS.toFixed(1)} s | ` +
+          `${r.readyToAllBackS.toFixed(1)} s | ${r.handshakesPerSecondFromReady.toFixed(0)} | ${r.endedBeforeTlsAfterReady} | ` +
+          `${r.dialsPerAgent.p50}/${r.dialsPerAgent.max}`,
+      ),
+    );
+  }
 
   await all({ type: 'stop' }, 'stopped');
   await stopController(controller, CONTROLLER_PROF !== undefined);
-  if (backoff.early > 0) throw new Error(`${backoff.early} agents retried sooner than their backoff floor`);
-  if (result.back < N) throw new Error(`only ${result.back}/${N} agents back within ${STORM_TIMEOUT_S} s`);
+  const early = results.reduce((n, r) => n + r.backoff.early, 0);
+  if (early > 0) throw new Error(`${early} agents retried sooner than their backoff floor`);
+  const short = results.find((r) => r.back < N);
+  if (short) throw new Error(`only ${short.back}/${N} agents back within ${STORM_TIMEOUT_S} s`);
+
+  /** One storm: kill -9 the controller's process group, start it again at once, wait for every agent. */
+  async function storm(admission: ConnectionAdmission) {
+    await all({ type: 'mark' }, 'marked');
+    await all({ type: 'watch' }, 'watching');
+    const loadAtKill = loadavg();
+    const killedAt = Date.now();
+    killGroup(controller.proc);
+    controller = startControllerProcess(cache.dataDir, port, logFile, CONTROLLER_PROF);
+    const readyAt = await controller.ready;
+    const controllerCpuAtReady = cpuSecondsOf(controller.proc.pid);
+    say(`killed at +0 ms, new controller ready at +${readyAt - killedAt} ms`);
+    const agentsCpuAtReady = (await all({ type: 'cpu' }, 'cpu')).reduce((s, r) => s + r.cpuSeconds, 0);
+
+    while (true) {
+      const { back } = await counts();
+      if (back === N) break;
+      if (Date.now() - killedAt > STORM_TIMEOUT_S * 1000) break;
+      await sleep(200);
+    }
+    // who was busy during the storm: the controller, or the processes standing in for the agents
+    const controllerCpuS = cpuSecondsOf(controller.proc.pid) - controllerCpuAtReady;
+    const reports = await all({ type: 'report' }, 'report', 120_000);
+    const agentsCpuS = reports.reduce((s, r) => s + r.cpuSeconds, 0) - agentsCpuAtReady;
+    const traces = reports.flatMap((r) => r.traces);
+    const secured = reports.flatMap((r) => r.secured);
+    const resetBeforeSecure = reports.flatMap((r) => r.resetBeforeSecure);
+    const backTimes = traces.flatMap((t) => (t.backAt === undefined ? [] : [t.backAt]));
+    const allBackAt = backTimes.length === N ? Math.max(...backTimes) : NaN;
+    const seconds = Math.ceil(((Number.isNaN(allBackAt) ? Date.now() : allBackAt) - killedAt) / 1000) + 1;
+    const dialsPerAgent = summarize(traces.map((t) => t.dials.length));
+    const noticed = summarize(traces.flatMap((t) => (t.waits[0] ? [t.waits[0].at - killedAt] : [])));
+    const backoff = checkBackoff(traces);
+    // one "agent online" per agent from the new controller: none for sockets that were closing
+    const newPid = `"pid":${controller.proc.pid},`;
+    const onlineLines = readFileSync(logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(newPid) && l.includes('"msg":"agent online"')).length;
+    const reconnect = AgentConfig.shape.reconnect.parse(undefined);
+    const result = {
+      agents: N,
+      admission,
+      onlineLines,
+      back: backTimes.length,
+      killToAllBackS: (allBackAt - killedAt) / 1000,
+      readyToAllBackS: (allBackAt - readyAt) / 1000,
+      controllerRestartS: (readyAt - killedAt) / 1000,
+      halfBackS: (summarize(backTimes.map((t) => t - killedAt)).p50 ?? NaN) / 1000,
+      dialsPerAgent,
+      killNoticedMs: noticed,
+      handshakesAcceptedPerSecond: perSecond(secured, killedAt, seconds),
+      // from the new controller's ready until the last agent was back: what admission let through
+      // and what ended before TLS finished (resets above the bound, mostly; client side)
+      handshakesFromReady: secured.filter((t) => t >= readyAt && t <= allBackAt).length,
+      handshakesPerSecondFromReady:
+        secured.filter((t) => t >= readyAt && t <= allBackAt).length / ((allBackAt - readyAt) / 1000),
+      endedBeforeTlsAfterReady: resetBeforeSecure.filter((t) => t >= readyAt && t <= allBackAt).length,
+      refusedBeforeTlsPerSecond: perSecond(resetBeforeSecure, killedAt, seconds),
+      backPerSecond: perSecond(backTimes, killedAt, seconds),
+      backoff,
+      cpuSecondsFromReady: { controller: controllerCpuS, agents: agentsCpuS },
+      agentProcesses: workers.length,
+      loadAverageAtKill: loadAtKill,
+      loadAverage: loadavg(),
+      reconnect,
+    };
+
+    say('');
+    say(`back online: ${result.back}/${N}`);
+    say(`"agent online" lines from the new controller: ${onlineLines}`);
+    say(`kill -> all back: ${result.killToAllBackS.toFixed(1)} s (goal 60 s)`);
+    say(`controller ready -> all back: ${result.readyToAllBackS.toFixed(1)} s`);
+    say(
+      `CPU from ready until all back: controller ${controllerCpuS.toFixed(1)} s, ` +
+        `agents' ${workers.length} processes ${agentsCpuS.toFixed(1)} s; load average at the kill ` +
+        `${loadAtKill[0]?.toFixed(1)}, now ${loadavg()[0]?.toFixed(1)}`,
+    );
+    say(`controller restart (kill -> listening): ${result.controllerRestartS.toFixed(1)} s`);
+    say(`agents saw the connection drop: p50 +${noticed.p50} ms, max +${noticed.max} ms after the kill`);
+    say(
+      `dials per agent after the kill: p50 ${dialsPerAgent.p50}, p99 ${dialsPerAgent.p99}, max ${dialsPerAgent.max}`,
+    );
+    say(
+      `from ready until all back: ${result.handshakesFromReady} TLS handshakes completed ` +
+        `(${result.handshakesPerSecondFromReady.toFixed(0)}/s), ${result.endedBeforeTlsAfterReady} connections ended before TLS`,
+    );
+    say(`TLS handshakes completed per second: ${result.handshakesAcceptedPerSecond.join(' ')}`);
+    say(`connections ended before TLS finished, per second: ${result.refusedBeforeTlsPerSecond.join(' ')}`);
+    say(`agents back per second: ${result.backPerSecond.join(' ')}`);
+    say(
+      `backoff: ${backoff.retries} retries checked, ${backoff.early} sooner than their backoff chose ` +
+        `(smallest margin ${backoff.minMarginMs} ms)${backoff.samples.length ? `: ${backoff.samples.join('; ')}` : ''}`,
+    );
+    return result;
+  }
 }
 
 main().then(
