@@ -1,8 +1,9 @@
+import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KctlError } from '../../proto/errors.js';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../../test/support/postgres.js';
-import type { PgRelay, RelayHost } from './pg-relay.js';
+import { PgRelay, type RelayHost } from './pg-relay.js';
 import { PgStore } from './pg-store.js';
 
 /**
@@ -11,13 +12,14 @@ import { PgStore } from './pg-store.js';
  */
 describe('PgRelay acknowledgement (issue 16)', () => {
   let server: ThrowawayPostgres;
+  let url: string;
   const stores: PgStore[] = [];
   const relays: PgRelay[] = [];
   const log = pino({ level: 'silent' });
 
   beforeAll(async () => {
     server = await startThrowawayPostgres();
-    const url = server.url(await server.createDatabase());
+    url = server.url(await server.createDatabase());
     for (let i = 0; i < 2; i++) stores.push(await PgStore.open({ connectionString: url, maxConnections: 4 }));
   }, 120_000);
   afterAll(async () => {
@@ -89,5 +91,62 @@ describe('PgRelay acknowledgement (issue 16)', () => {
     );
     expect((err as KctlError).code).toBe('host_offline');
     expect(Date.now() - t0).toBeLessThan(12_000);
+  }, 30_000);
+
+  /** a pool that counts the statements run through it (the relay's listener connection aside) */
+  const countingPool = (): { pool: pg.Pool; count: () => number } => {
+    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    const query = pool.query.bind(pool);
+    let n = 0;
+    pool.query = ((...args: Parameters<typeof query>) => {
+      n += 1;
+      return query(...args);
+    }) as typeof pool.query;
+    return { pool, count: () => n };
+  };
+  /** a holder that answers every command with its own arguments */
+  const echo: RelayHost = {
+    ...holder(0),
+    run: (_hostId, _op, args, o) =>
+      Promise.resolve({
+        commandId: o.commandId,
+        outcome: { ok: true, value: args },
+        replayed: false,
+        durationMs: 1,
+      }),
+  };
+
+  it('a fan-out of 200 relayed commands takes a few batched statements, not several per command', async () => {
+    const [pa, pb] = [countingPool(), countingPool()];
+    const b = await PgRelay.start({ pool: pb.pool, replica: 'b4', host: echo, log });
+    const a = await PgRelay.start({ pool: pa.pool, replica: 'a4', host: asker(true), log });
+    const before = pa.count() + pb.count();
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        a.send(`h-${i}`, `w-${i}`, 'ping', { i }, { ...options, commandId: `fan-${i}` }),
+      ),
+    );
+    const statements = pa.count() + pb.count() - before;
+    await Promise.all([a.close(), b.close()]);
+    await Promise.all([pa.pool.end(), pb.pool.end()]);
+    expect(results.map((r) => r.outcome)).toEqual(
+      Array.from({ length: 200 }, (_, i) => ({ ok: true, value: { i } })),
+    );
+    // one INSERT, SELECT, DELETE and NOTIFY per command and notice was 1,600 statements
+    expect(statements).toBeLessThan(40);
+  }, 60_000);
+
+  it('a command and a result too large for a notification go through relay_messages, which is left empty', async () => {
+    const b = await start('b5', stores[1]!, echo);
+    const a = await start('a5', stores[0]!, asker(true));
+    const blob = 'x'.repeat(20_000);
+    const r = await a.send('h-5', 'w-5', 'ping', { blob }, { ...options, commandId: 'cmd-5' });
+    expect(r.outcome).toEqual({ ok: true, value: { blob } });
+    const probe = new pg.Client({ connectionString: url });
+    await probe.connect();
+    const left = await probe.query<{ n: string }>('SELECT count(*) AS n FROM relay_messages');
+    await probe.end();
+    expect(Number(left.rows[0]?.n)).toBe(0);
+    await Promise.all([a.close(), b.close()]);
   }, 30_000);
 });
