@@ -33,10 +33,23 @@ export const REQUIRED_MEMBERS: readonly MemberName[] = MemberName.options.filter
 
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');
 
+/**
+ * A controller whose state lives in PostgreSQL (controller.json `store`, or `--store`): the backup
+ * holds the CA and settings only, and names the database (password redacted) that pg_dump backs up.
+ */
+export const BackupStore = z.strictObject({
+  kind: z.literal('postgres'),
+  /** the connection string with its password replaced by *** */
+  url: z.string().max(2048),
+});
+export type BackupStore = z.infer<typeof BackupStore>;
+
 export const BackupManifest = z.strictObject({
   kctlVersion: z.string().max(64),
-  /** PRAGMA user_version of state.db: how many migrations it has */
+  /** PRAGMA user_version of state.db: how many migrations it has (0 when the state is in PostgreSQL) */
   schemaVersion: z.number().int().min(0),
+  /** present when the database is not in the backup (PostgreSQL) */
+  store: BackupStore.optional(),
   createdAt: z.iso.datetime(),
   members: z.partialRecord(MemberName, z.strictObject({ sha256: Sha256, size: z.number().int().min(0) })),
 });
@@ -59,10 +72,12 @@ export function encodeBackup(options: {
   schemaVersion: number;
   createdAt: Date;
   members: Partial<Record<MemberName, Uint8Array>>;
+  store?: BackupStore;
 }): { text: string; manifest: BackupManifest } {
   const manifest: BackupManifest = {
     kctlVersion: options.kctlVersion,
     schemaVersion: options.schemaVersion,
+    ...(options.store ? { store: options.store } : {}),
     createdAt: options.createdAt.toISOString(),
     members: {},
   };
@@ -105,7 +120,9 @@ export function decodeBackup(text: string, source: string): DecodedBackup {
     const listed = manifest.members[name];
     const encoded = parsed.data.members[name];
     if (listed === undefined && encoded === undefined) {
-      if (REQUIRED_MEMBERS.includes(name)) {
+      // the state of a PostgreSQL controller is in its database, not in the backup
+      const inDatabase = name === 'state.db' && manifest.store !== undefined;
+      if (REQUIRED_MEMBERS.includes(name) && !inDatabase) {
         throw new KctlError('invalid_config', `Backup "${source}" has no member "${name}"`);
       }
       continue;

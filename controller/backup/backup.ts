@@ -7,24 +7,82 @@ import { KctlError } from '../../proto/errors.js';
 import { caPinOf } from '../../proto/ca-pin.js';
 import { KCTL_VERSION } from '../../proto/version.js';
 import { SqliteStore } from '../store/sqlite-store.js';
+import { StoreLocation } from '../store/store-location.js';
+import { redactConnectionString } from '../store/pg-connection.js';
+import { describeZodError } from '../../proto/errors.js';
 import { encodeBackup, MemberName, OPTIONAL_MEMBERS, type BackupManifest } from './archive.js';
+
+/** The database a backup leaves out: a PostgreSQL store, which pg_dump backs up. */
+export interface DatabaseElsewhere {
+  /** the connection string, password replaced by *** */
+  url: string;
+  /** where the setting came from: `--store` or `controller.json "store"` */
+  setting: string;
+  /** the store's TLS files (caFile, certFile, keyFile): paths in controller.json, not copied */
+  tlsFiles: string[];
+}
 
 export interface BackupResult {
   out: string;
   manifest: BackupManifest;
   caPin: string;
+  /** set when the state is in PostgreSQL: the backup holds the CA and settings only */
+  database?: DatabaseElsewhere;
+}
+
+/**
+ * The PostgreSQL store this controller runs on, or undefined for SQLite: `--store` when given (as
+ * `kctl controller run --store` overrides controller.json), else controller.json's `store`.
+ */
+export function postgresStoreOf(
+  settingsJson: Uint8Array | undefined,
+  flag: StoreLocation | undefined,
+  dataDir: string,
+): DatabaseElsewhere | undefined {
+  let location = flag;
+  let setting = '--store';
+  if (location === undefined && settingsJson !== undefined) {
+    let raw: unknown;
+    try {
+      raw = (JSON.parse(Buffer.from(settingsJson).toString('utf8')) as { store?: unknown }).store;
+    } catch {
+      raw = undefined; // restore checks controller.json as a whole; the store setting is all that matters here
+    }
+    if (raw !== undefined) {
+      const parsed = StoreLocation.safeParse(raw);
+      if (!parsed.success)
+        throw new KctlError(
+          'invalid_config',
+          `"${join(dataDir, 'controller.json')}": store: ${describeZodError(parsed.error)}`,
+        );
+      location = parsed.data;
+      setting = 'controller.json "store"';
+    }
+  }
+  if (location === undefined || location === 'sqlite') return undefined;
+  const where = typeof location === 'string' ? { url: location } : location;
+  return {
+    url: redactConnectionString(where.url),
+    setting,
+    tlsFiles: [where.caFile, where.certFile, where.keyFile].filter((f) => f !== undefined),
+  };
 }
 
 /**
  * `kctl controller backup`: an online copy of state.db through SQLite's backup API (consistent
  * even with WAL and a running controller writing), checked with integrity_check, plus the CA,
  * the serving certificate, the settings and the admin client config, in one file written 0600.
+ * A controller on PostgreSQL gets the CA and settings only: its state is in the database (shared
+ * by every replica), which pg_dump copies consistently; a state.db in the data dir would be stale
+ * or empty, and restoring it would look like a success.
  */
 export async function backupController(options: {
   dataDir: string;
   out: string;
   force?: boolean;
   now?: Date;
+  /** --store: the store the controller runs on, when not (or not as) in controller.json */
+  store?: StoreLocation;
 }): Promise<BackupResult> {
   const { dataDir, out } = options;
   if (!options.force && (await exists(out))) {
@@ -47,13 +105,19 @@ export async function backupController(options: {
       );
     }
   }
-  const db = await copyDatabase(join(dataDir, 'state.db'));
-  members['state.db'] = db.bytes;
+  const database = postgresStoreOf(members['controller.json'], options.store, dataDir);
+  let schemaVersion = 0;
+  if (database === undefined) {
+    const db = await copyDatabase(join(dataDir, 'state.db'));
+    members['state.db'] = db.bytes;
+    schemaVersion = db.schemaVersion;
+  }
   const { text, manifest } = encodeBackup({
     kctlVersion: KCTL_VERSION,
-    schemaVersion: db.schemaVersion,
+    schemaVersion,
     createdAt: options.now ?? new Date(),
     members,
+    ...(database ? { store: { kind: 'postgres' as const, url: database.url } } : {}),
   });
   await writeFileAtomic(out, text);
   const caCrt = members['ca.crt'];
@@ -61,6 +125,7 @@ export async function backupController(options: {
     out,
     manifest,
     caPin: caPinOf(Buffer.from(caCrt ?? new Uint8Array()).toString('utf8')),
+    ...(database ? { database } : {}),
   };
 }
 

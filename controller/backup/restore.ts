@@ -20,7 +20,8 @@ export interface RestoreResult {
 }
 
 /**
- * `kctl controller restore`: verifies every member against the manifest, refuses a schema newer
+ * `kctl controller restore`: (for a backup of a PostgreSQL controller: the CA and settings only, the
+ * manifest's `store` names the database) verifies every member against the manifest, refuses a schema newer
  * than this code, builds the new data dir beside the target (0700, files 0600) and renames it into
  * place, so a failure half-way leaves no half-restored directory. A directory that already holds
  * controller state is replaced only with force, and then kept aside as DIR.replaced-<time>.
@@ -88,7 +89,9 @@ export async function restoreController(options: {
         await handle.close();
       }
     }
-    checkDatabase(join(staging, 'state.db'), manifest.schemaVersion, options.from);
+    // a PostgreSQL controller's state stays in its database (pg_dump/pg_restore), not in the data dir
+    if (manifest.store === undefined)
+      checkDatabase(join(staging, 'state.db'), manifest.schemaVersion, options.from);
     await fsyncDir(staging);
 
     let replaced: string | undefined;

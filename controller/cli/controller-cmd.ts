@@ -93,22 +93,46 @@ export function controllerCommand(ctx: CliContext): Command {
   cmd
     .command('backup')
     .description(
-      'write an online, consistent backup of the data dir (state, CA, settings) to FILE, mode 0600',
+      'write an online, consistent backup of the data dir (state, CA, settings) to FILE, mode 0600; on PostgreSQL the CA and settings only (the database: pg_dump)',
     )
     .requiredOption('--data-dir <dir>', 'controller state directory (the controller may be running)')
     .requiredOption('--out <file>', 'backup file to write (holds the CA key: keep it like the key)')
     .option('--force', 'replace FILE if it exists', false)
-    .action(async (opts: { dataDir: string; out: string; force: boolean }) => {
-      const r = await backupController({ dataDir: opts.dataDir, out: opts.out, force: opts.force });
-      const dbSize = r.manifest.members['state.db']?.size ?? 0;
-      ctx.out(
-        `backup:         ${r.out} (mode 0600; it holds the CA key)\n` +
-          `members:        ${Object.keys(r.manifest.members).join(', ')}\n` +
-          `state.db:       ${dbSize} bytes, schema version ${r.manifest.schemaVersion}, integrity ok\n` +
-          `CA pin:         ${r.caPin}\n` +
-          `created:        ${r.manifest.createdAt}\n`,
-      );
-    });
+    .option(
+      '--store <url>',
+      'the store the controller runs on, as given to kctl controller run --store (default: controller.json\'s "store", else sqlite)',
+    )
+    .option('--store-ca <file>', 'with --store: the PostgreSQL CA, as given to kctl controller run')
+    .action(
+      async (opts: { dataDir: string; out: string; force: boolean; store?: string; storeCa?: string }) => {
+        const r = await backupController({
+          dataDir: opts.dataDir,
+          out: opts.out,
+          force: opts.force,
+          ...storeOption(opts),
+        });
+        ctx.out(
+          `backup:         ${r.out} (mode 0600; it holds the CA key)\n` +
+            `members:        ${Object.keys(r.manifest.members).join(', ')}\n` +
+            (r.database === undefined
+              ? `state.db:       ${r.manifest.members['state.db']?.size ?? 0} bytes, schema version ${r.manifest.schemaVersion}, integrity ok\n`
+              : '') +
+            `CA pin:         ${r.caPin}\n` +
+            `created:        ${r.manifest.createdAt}\n`,
+        );
+        if (r.database !== undefined) {
+          const d = r.database;
+          ctx.err(
+            `database:       NOT in this backup: the state is in PostgreSQL ${d.url} (${d.setting}).\n` +
+              `                Back the database up with pg_dump (e.g. pg_dump -Fc -f kctl.dump '<connection string>')\n` +
+              `                or pg_basebackup; this file holds the CA, certificates and settings only.\n` +
+              (d.tlsFiles.length > 0
+                ? `                Not copied either: the store's TLS files ${d.tlsFiles.join(', ')}.\n`
+                : ''),
+          );
+        }
+      },
+    );
 
   cmd
     .command('restore')
@@ -132,7 +156,11 @@ export function controllerCommand(ctx: CliContext): Command {
           `     certificate is valid for: ${r.sans.join(', ')}\n` +
           `  2. kctl controller run --data-dir ${r.dataDir}\n` +
           `  3. kctl --config ${join(r.dataDir, 'kctl.yaml')} hosts   (agents reconnect on their own)\n` +
-          `  changes made after the backup (applies, enrollments, tokens) are not in it; re-run them\n`,
+          (r.manifest.store === undefined
+            ? `  changes made after the backup (applies, enrollments, tokens) are not in it; re-run them\n`
+            : `  the state is in PostgreSQL ${r.manifest.store.url}, not in this backup: the controller uses\n` +
+              `  that database as it is now (give --store to run if controller.json has no "store"); to go\n` +
+              `  back to the backup's time, pg_restore the database's pg_dump first\n`),
       );
     });
 
