@@ -41,8 +41,14 @@ describe('kubeadm.apiserverEtcd', () => {
     signal: new AbortController().signal,
     progress: () => undefined,
   });
-  const failure = (h: TempHost) =>
-    kubeadmApiserverEtcdOp.run(args, ctx(h)).catch((e: unknown) => e as KctlError);
+  const failure = async (h: TempHost): Promise<KctlError> => {
+    try {
+      await kubeadmApiserverEtcdOp.run(args, ctx(h));
+    } catch (err) {
+      return err as KctlError;
+    }
+    throw new Error('kubeadm.apiserverEtcd did not fail');
+  };
 
   it('reads --etcd-servers from the manifest, null without one', async () => {
     t = await tempHost({ files: { [MANIFEST]: manifest('https://a:2379,https://b:2379') } });

@@ -70,7 +70,7 @@ function state(etcdServers: string[] | null, member = true, version = 'v1.31.2')
 function context(
   c: ResolvedCluster,
   hosts: Record<string, KubeadmState>,
-  extra: Partial<PlanningContext> & { observed?: Partial<Observation> } = {},
+  extra: { target?: { node: string }; observed?: Partial<Observation> } = {},
 ): PlanningContext {
   return {
     cluster: c,
