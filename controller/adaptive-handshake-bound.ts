@@ -30,6 +30,13 @@ export interface LoopLag {
   readMs(): number;
 }
 
+/** One adjustment: the bound after it, the lag that decided it, whether the bound had refused. */
+export interface BoundAdjustment {
+  bound: number;
+  lagMs: number;
+  limited: boolean;
+}
+
 export class AdaptiveHandshakeBound {
   private bound: number;
   private windowStart: number;
@@ -40,6 +47,7 @@ export class AdaptiveHandshakeBound {
     private readonly settings: AdaptiveBoundSettings,
     private readonly lag: LoopLag,
     private readonly now: () => number,
+    private readonly onAdjust?: (a: BoundAdjustment) => void,
   ) {
     const { floor, ceiling, initial } = settings;
     if (!(floor >= 1 && floor <= ceiling))
@@ -74,6 +82,7 @@ export class AdaptiveHandshakeBound {
     else if (this.limited) this.bound = Math.min(ceiling, this.bound + increase);
     else if (this.bound > initial) this.bound = Math.max(initial, this.bound - increase);
     else if (this.bound < initial) this.bound = Math.min(initial, this.bound + increase);
+    this.onAdjust?.({ bound: this.bound, lagMs, limited: this.limited });
     this.limited = false;
     this.windowStart = t;
   }

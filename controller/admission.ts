@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
-import { AdaptiveHandshakeBound, type LoopLag } from './adaptive-handshake-bound.js';
+import { AdaptiveHandshakeBound, type BoundAdjustment, type LoopLag } from './adaptive-handshake-bound.js';
 
 /**
  * Bounds on connection setup work in flight (S12; issue 12, finding 12). In a reconnect storm every
@@ -62,6 +62,7 @@ export function inFlightBounds(
   admission: ConnectionAdmission,
   lag: () => LoopLag,
   now: () => number = () => performance.now(),
+  onAdjust?: (stage: 'tls' | 'upgrade', a: BoundAdjustment) => void,
 ): { tls: InFlightBound; upgrades: InFlightBound } {
   if (admission.bound === 'fixed')
     return {
@@ -69,11 +70,16 @@ export function inFlightBounds(
       upgrades: fixedBound(admission.maxUpgradesInFlight),
     };
   const source = sharedLag(lag());
-  const adaptive = (initial: number): InFlightBound =>
-    new AdaptiveHandshakeBound({ ...admission.adaptive, initial }, source(), now);
+  const adaptive = (stage: 'tls' | 'upgrade', initial: number): InFlightBound =>
+    new AdaptiveHandshakeBound(
+      { ...admission.adaptive, initial },
+      source(),
+      now,
+      onAdjust && ((a) => onAdjust(stage, a)),
+    );
   return {
-    tls: adaptive(admission.maxTlsHandshakesInFlight),
-    upgrades: adaptive(admission.maxUpgradesInFlight),
+    tls: adaptive('tls', admission.maxTlsHandshakesInFlight),
+    upgrades: adaptive('upgrade', admission.maxUpgradesInFlight),
   };
 }
 

@@ -20,7 +20,7 @@ import {
   inFlightBounds,
   type ConnectionAdmission,
 } from './admission.js';
-import { eventLoopLag } from './adaptive-handshake-bound.js';
+import { eventLoopLag, type BoundAdjustment } from './adaptive-handshake-bound.js';
 
 export { sameSerial };
 
@@ -67,7 +67,12 @@ export function createControllerServer(options: ServerOptions): {
   // a reconnect storm is refused at the door, before TLS work, above the bound (S12); the bounds
   // follow the event loop's lag unless controller.json fixes them
   let loopLag: ReturnType<typeof eventLoopLag> | undefined;
-  const bounds = inFlightBounds(admission, () => (loopLag = eventLoopLag()));
+  const bounds = inFlightBounds(
+    admission,
+    () => (loopLag = eventLoopLag()),
+    undefined,
+    boundLogger(log.child({ component: 'admission' })),
+  );
   server.once('close', () => loopLag?.stop());
   admitTlsHandshakes(server, {
     max: bounds.tls,
@@ -196,6 +201,36 @@ export function createControllerServer(options: ServerOptions): {
   });
 
   return { server, router, wss };
+}
+
+/**
+ * A line a second at most per stage while the adaptive bounds are at work (a storm): the bound, the
+ * lowest and highest it took since the last line, the worst lag, and how many windows had refused.
+ */
+function boundLogger(log: Logger): (stage: 'tls' | 'upgrade', a: BoundAdjustment) => void {
+  const seen = new Map<string, { at: number; min: number; max: number; lagMs: number; limited: number }>();
+  return (stage, a) => {
+    const s = seen.get(stage) ?? { at: 0, min: a.bound, max: a.bound, lagMs: 0, limited: 0 };
+    s.min = Math.min(s.min, a.bound);
+    s.max = Math.max(s.max, a.bound);
+    s.lagMs = Math.max(s.lagMs, a.lagMs);
+    if (a.limited) s.limited++;
+    seen.set(stage, s);
+    const t = Date.now();
+    if (t - s.at < 1000 || s.limited === 0) return;
+    log.info(
+      {
+        stage,
+        bound: a.bound,
+        min: s.min,
+        max: s.max,
+        lagMs: Math.round(s.lagMs),
+        limitedWindows: s.limited,
+      },
+      'handshake bound',
+    );
+    seen.set(stage, { at: t, min: a.bound, max: a.bound, lagMs: 0, limited: 0 });
+  };
 }
 
 /**
