@@ -130,6 +130,22 @@ describe('kubeadm stand-in init phase control-plane apiserver / upload-config ku
     expect(await cp1.read(MANIFEST)).toBe(manifest);
   });
 
+  it('refuses a node name init would refuse, naming the field', async () => {
+    const manifest = await cp1.read(MANIFEST);
+    await cp1.write(PHASE_CONFIG, renderKubeadmApiserverConfig({ ...input(FOUR), nodeName: 'CP_1' }));
+    const r = await cp1.run('kubeadm', [
+      'init',
+      'phase',
+      'control-plane',
+      'apiserver',
+      '--config',
+      PHASE_CONFIG,
+    ]);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toContain('nodeRegistration.name: Invalid value: "CP_1"');
+    expect(await cp1.read(MANIFEST)).toBe(manifest);
+  });
+
   it('refuses when the etcd client pair is missing on the host, naming the file', async () => {
     const cp9 = await lab.host('cp-9', { version: 'v1.31.2' });
     await cp9.write(PHASE_CONFIG, renderKubeadmApiserverConfig({ ...input(FOUR), nodeName: 'cp-9' }));

@@ -7,6 +7,8 @@ import { externalEtcdChecks } from './kubeadm-external-etcd.js';
 import { resolveKubernetesVersion } from './kubeadm-init.js';
 import { requireAdmin } from './kubeadm-token.js';
 import { useKubeconfig } from './kubeconfig.js';
+import { DNS1123_SUBDOMAIN_MESSAGE, isDns1123Subdomain } from './k8s-values.js';
+import { aggregate, validateNodeRegistration } from './kubeadm-validate.js';
 import { MANIFESTS_DIR, renderStaticPods } from './node-files.js';
 import { runChecks } from './preflight.js';
 import { STANDIN_MARK, type StandinEnv } from './standin-env.js';
@@ -55,8 +57,14 @@ export function kubeadmPhaseControlPlane(env: StandinEnv, args: string[]): void 
   const { loaded, cluster: clusterConfig, kubeadm } = loadPhaseConfig(env, rest, command);
   const target = resolveKubernetesVersion(env, clusterConfig.kubernetesVersion, kubeadm);
   const cluster = resolveCluster(clusterConfig, target);
-  const nodeName = loaded.init?.nodeRegistration?.name ?? env.defaultNodeName();
+  const nr = loaded.init?.nodeRegistration ?? {};
+  const nodeName = nr.name ?? env.defaultNodeName();
   env.node = nodeName;
+  // init's node checks: the name becomes the pod's node and the manifest's annotations
+  if (!isDns1123Subdomain(nodeName))
+    throw kubeadmError(`nodeRegistration.name: Invalid value: "${nodeName}": ${DNS1123_SUBDOMAIN_MESSAGE}`);
+  const nrErrors = validateNodeRegistration({ ...nr, name: nodeName });
+  if (nrErrors.length > 0) throw kubeadmError(aggregate(nrErrors));
   const advertiseAddress = loaded.init?.localAPIEndpoint?.advertiseAddress || detectHostIp(env);
   const bindPort = loaded.init?.localAPIEndpoint?.bindPort || DEFAULT_BIND_PORT;
   // the API server could not reach etcd without its client pair: refused as init's preflight does
