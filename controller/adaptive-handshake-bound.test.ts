@@ -134,12 +134,13 @@ describe('adaptive handshake bound', () => {
     expect(ConnectionAdmission.safeParse({ adaptive: { floor: 100, ceiling: 50 } }).success).toBe(false);
   });
 
-  it('controller.json picks fixed or adaptive bounds for both stages', () => {
+  it('controller.json picks a fixed or an adaptive TLS bound; the upgrade bound follows it up, never down', () => {
     let lagMade = 0;
     let t = 0;
+    let lagMs = 0;
     const lag = () => {
       lagMade++;
-      return { readMs: () => 0 };
+      return { readMs: () => lagMs };
     };
     const fixed = inFlightBounds(ConnectionAdmission.parse({ bound: 'fixed' }), lag, () => t);
     const adaptive = inFlightBounds(ConnectionAdmission.parse({}), lag, () => t);
@@ -152,24 +153,13 @@ describe('adaptive handshake bound', () => {
     t += 250;
     expect(fixed.tls.current()).toBe(256);
     expect(adaptive.tls.current()).toBe(320);
-    expect(adaptive.upgrades.current()).toBe(320);
-  });
-
-  it('both stages see a stall, whichever reads the shared lag first', () => {
-    let t = 0;
-    let pending = 0;
-    const lag = () => ({
-      readMs: () => {
-        const ms = pending;
-        pending = 0;
-        return ms;
-      },
-    });
-    const b = inFlightBounds(ConnectionAdmission.parse({}), lag, () => t);
-    pending = 900;
+    expect(adaptive.upgrades.admit(300)).toBe(true);
+    // a loop that falls behind halves the TLS bound; finished handshakes still get their upgrade
+    lagMs = 900;
     t += 250;
-    expect(b.tls.current()).toBe(128);
-    expect(b.upgrades.current()).toBe(128);
+    expect(adaptive.tls.current()).toBe(160);
+    expect(adaptive.upgrades.current()).toBe(256);
+    expect(adaptive.upgrades.admit(255)).toBe(true);
   });
 
   it('the real lag source sees a blocked event loop', async () => {

@@ -167,7 +167,7 @@ describe('TLS handshake admission', () => {
       maxUpgradesInFlight: 256,
       maxUpgradesPerIp: 64,
       bound: 'adaptive',
-      adaptive: { floor: 32, ceiling: 4096, targetLagMs: 200, intervalMs: 250, increase: 64 },
+      adaptive: { floor: 32, ceiling: 4096, targetLagMs: 500, intervalMs: 250, increase: 64 },
     });
     const settings = ControllerSettings.parse({
       listen: '127.0.0.1:9443',

@@ -23,16 +23,20 @@ export const ConnectionAdmission = z.strictObject({
   /** the same, from one source address (always fixed: one address is one machine) */
   maxUpgradesPerIp: z.number().int().min(1).max(100_000).default(64),
   /**
-   * `adaptive`: both in-flight bounds follow the event loop's lag (controller/adaptive-handshake-bound.ts)
-   * between `floor` and `ceiling`; `fixed`: they stay at the numbers above (before issue 12's second pass)
+   * `adaptive`: the TLS bound follows the event loop's lag (controller/adaptive-handshake-bound.ts)
+   * between `floor` and `ceiling`, and the upgrade bound follows it up; `fixed`: both stay at the
+   * numbers above (the behaviour before issue 12's adaptive admission)
    */
   bound: z.enum(['adaptive', 'fixed']).default('adaptive'),
   adaptive: z
     .strictObject({
       floor: z.number().int().min(1).max(100_000).default(32),
       ceiling: z.number().int().min(1).max(100_000).default(4096),
-      /** event-loop lag (ms) above which the bounds are halved */
-      targetLagMs: z.number().int().min(1).max(10_000).default(200),
+      /**
+       * event-loop lag (ms) above which the TLS bound is halved: at half a second a handshake's few
+       * turns of the loop stay far inside the 10 s handshake and hello timeouts
+       */
+      targetLagMs: z.number().int().min(1).max(10_000).default(500),
       intervalMs: z.number().int().min(10).max(60_000).default(250),
       /** added per interval in which the bound was reached while the loop kept up */
       increase: z.number().int().min(1).max(100_000).default(64),
@@ -55,55 +59,32 @@ export const fixedBound = (max: number): InFlightBound => ({
 });
 
 /**
- * The bounds of both stages as `admission` says: fixed numbers, or one adaptive bound each that
- * reads the same event-loop lag (`lag`, shared; the caller stops it with the server).
+ * The bounds of both stages as `admission` says: fixed numbers, or an adaptive TLS bound (the door:
+ * refusing there costs no TLS work) with the upgrade bound following it upward, never below its
+ * fixed number. Refusing at the upgrade throws a finished handshake away, so that stage must not
+ * be the tighter one. `lag` is called once (the caller stops it with the server).
  */
 export function inFlightBounds(
   admission: ConnectionAdmission,
   lag: () => LoopLag,
   now: () => number = () => performance.now(),
-  onAdjust?: (stage: 'tls' | 'upgrade', a: BoundAdjustment) => void,
+  onAdjust?: (a: BoundAdjustment) => void,
 ): { tls: InFlightBound; upgrades: InFlightBound } {
   if (admission.bound === 'fixed')
     return {
       tls: fixedBound(admission.maxTlsHandshakesInFlight),
       upgrades: fixedBound(admission.maxUpgradesInFlight),
     };
-  const source = sharedLag(lag());
-  const adaptive = (stage: 'tls' | 'upgrade', initial: number): InFlightBound =>
-    new AdaptiveHandshakeBound(
-      { ...admission.adaptive, initial },
-      source(),
-      now,
-      onAdjust && ((a) => onAdjust(stage, a)),
-    );
+  const tls = new AdaptiveHandshakeBound(
+    { ...admission.adaptive, initial: admission.maxTlsHandshakesInFlight },
+    lag(),
+    now,
+    onAdjust,
+  );
+  const upgradeBound = (): number => Math.max(admission.maxUpgradesInFlight, tls.current());
   return {
-    tls: adaptive('tls', admission.maxTlsHandshakesInFlight),
-    upgrades: adaptive('upgrade', admission.maxUpgradesInFlight),
-  };
-}
-
-/**
- * One lag histogram read by several bounds: each reader sees the largest lag since its own previous
- * read (a read by one does not hide a stall from the other).
- */
-function sharedLag(lag: LoopLag): () => LoopLag {
-  const readers: Array<{ worst: number }> = [];
-  const drain = (): void => {
-    const ms = lag.readMs();
-    for (const r of readers) r.worst = Math.max(r.worst, ms);
-  };
-  return () => {
-    const mine = { worst: 0 };
-    readers.push(mine);
-    return {
-      readMs() {
-        drain();
-        const ms = mine.worst;
-        mine.worst = 0;
-        return ms;
-      },
-    };
+    tls,
+    upgrades: { admit: (inFlight) => inFlight < upgradeBound(), current: upgradeBound },
   };
 }
 

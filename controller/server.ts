@@ -204,32 +204,23 @@ export function createControllerServer(options: ServerOptions): {
 }
 
 /**
- * A line a second at most per stage while the adaptive bounds are at work (a storm): the bound, the
- * lowest and highest it took since the last line, the worst lag, and how many windows had refused.
+ * A line a second at most while the adaptive TLS bound refuses (a storm): the bound, the lowest and
+ * highest it took since the last line, the worst lag, and how many windows had refused.
  */
-function boundLogger(log: Logger): (stage: 'tls' | 'upgrade', a: BoundAdjustment) => void {
-  const seen = new Map<string, { at: number; min: number; max: number; lagMs: number; limited: number }>();
-  return (stage, a) => {
-    const s = seen.get(stage) ?? { at: 0, min: a.bound, max: a.bound, lagMs: 0, limited: 0 };
+function boundLogger(log: Logger): (a: BoundAdjustment) => void {
+  let s = { at: 0, min: Infinity, max: 0, lagMs: 0, limited: 0 };
+  return (a) => {
     s.min = Math.min(s.min, a.bound);
     s.max = Math.max(s.max, a.bound);
     s.lagMs = Math.max(s.lagMs, a.lagMs);
     if (a.limited) s.limited++;
-    seen.set(stage, s);
     const t = Date.now();
     if (t - s.at < 1000 || s.limited === 0) return;
     log.info(
-      {
-        stage,
-        bound: a.bound,
-        min: s.min,
-        max: s.max,
-        lagMs: Math.round(s.lagMs),
-        limitedWindows: s.limited,
-      },
-      'handshake bound',
+      { bound: a.bound, min: s.min, max: s.max, lagMs: Math.round(s.lagMs), limitedWindows: s.limited },
+      'tls handshake bound',
     );
-    seen.set(stage, { at: t, min: a.bound, max: a.bound, lagMs: 0, limited: 0 });
+    s = { at: t, min: a.bound, max: a.bound, lagMs: 0, limited: 0 };
   };
 }
 
