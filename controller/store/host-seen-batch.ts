@@ -37,7 +37,9 @@ export class HostSeenBatch {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.pending.size === 0) return this.inFlight;
-    const batch = [...this.pending];
+    // rows in one order (host id) for every batch: two flushing at once (facts and last seen, or two
+    // replicas) then wait for each other on PostgreSQL instead of deadlocking and losing one
+    const batch = [...this.pending].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     this.pending.clear();
     const previous = this.inFlight;
     this.inFlight = (async () => {
