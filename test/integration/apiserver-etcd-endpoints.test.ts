@@ -53,6 +53,7 @@ describe('API servers follow managed etcd membership (stand-in kubeadm, agent op
   const roots = new Map<string, StandinHost>();
   const hosts = new Map<string, LocalHost>();
   const servers: Server[] = [];
+  let caCertHash = '';
   const log = pino({ level: 'silent' });
   const ctx = (name: string): OpContext => ({
     host: hosts.get(name)!,
@@ -62,14 +63,14 @@ describe('API servers follow managed etcd membership (stand-in kubeadm, agent op
     progress: () => undefined,
   });
 
-  function cluster(members: number): ResolvedCluster {
+  function cluster(members: number, joining: Array<{ name: string; ip: string }> = []): ResolvedCluster {
     const etcd = Array.from({ length: members }, (_, i) => ({
       name: `etcd-${i + 1}`,
       ip: `198.18.0.3${i + 1}`,
     }));
     const store = {
       listHosts: () =>
-        [...CP, ...etcd].map((h) => ({
+        [...CP, ...joining, ...etcd].map((h) => ({
           id: `id-${h.name}`,
           name: h.name,
           labels: {},
@@ -89,7 +90,7 @@ describe('API servers follow managed etcd membership (stand-in kubeadm, agent op
         cni: { plugin: 'none' },
         etcd: { mode: 'managed' },
         hosts: [
-          ...CP.map((h) => ({ name: h.name, role: 'control-plane', address: h.ip })),
+          ...[...CP, ...joining].map((h) => ({ name: h.name, role: 'control-plane', address: h.ip })),
           ...etcd.map((h) => ({ name: h.name, role: 'etcd', address: h.ip })),
         ],
       },
@@ -184,6 +185,7 @@ describe('API servers follow managed etcd membership (stand-in kubeadm, agent op
       },
       ctx('cp-1'),
     );
+    caCertHash = init.caCertHash;
     await kubeadmJoinOp.run(
       {
         config: three.renderers.join(three.host('cp-2'), {
@@ -323,5 +325,33 @@ describe('API servers follow managed etcd membership (stand-in kubeadm, agent op
     expect(err).toBeInstanceOf(KctlError);
     expect((err as KctlError).retryable).toBe(true);
     expect((err as KctlError).message).toContain(`https://127.0.0.12:${port}/readyz is not ready`);
+  }, 60_000);
+
+  it('a control plane joining later takes the endpoints from the kubeadm-config ConfigMap the phase uploaded', async () => {
+    const cp3 = { name: 'cp-3', ip: '127.0.0.13' };
+    const root = await lab.host(cp3.name, { version: 'v1.31.2' });
+    await root.write('/etc/kubernetes/pki/etcd/ca.crt', pki.ca.certPem);
+    await root.write('/etc/kubernetes/pki/apiserver-etcd-client.crt', pki.apiserverClient.certPem);
+    await root.write('/etc/kubernetes/pki/apiserver-etcd-client.key', pki.apiserverClient.keyPem);
+    roots.set(cp3.name, root);
+    hosts.set(cp3.name, new LocalHost({ root: root.root, programPath: [lab.bin, ...DEFAULT_PROGRAM_PATH] }));
+    const four = cluster(4, [cp3]);
+    await kubeadmJoinOp.run(
+      {
+        config: four.renderers.join(four.host(cp3.name), {
+          token: TOKEN,
+          tokenExpiresAt: Date.now() + 3_600_000,
+          certificateKey: CERT_KEY,
+          caCertHash,
+          certsUploadedAt: Date.now(),
+        }),
+        controlPlane: true,
+        manifests: [],
+        ignorePreflightErrors: [],
+      },
+      ctx(cp3.name),
+    );
+    // kubeadm join has no etcd section of its own: without the upload it would get the first three
+    expect(await manifestServers(cp3.name)).toEqual([1, 2, 3, 4].map(url));
   }, 60_000);
 });

@@ -56,7 +56,8 @@ function tasksFor(
     .flatMap((h) => {
       const state = c.observed.hosts.get(h.name)?.state;
       const now = state?.etcdServers;
-      // not a member yet (its join renders the new list) or an agent that does not report it
+      // not a member yet (kubeadm join takes the list from the kubeadm-config ConfigMap this
+      // phase uploads), or an agent too old to report it
       if (!isMember(state) || now === undefined || now === null) return [];
       return sameEtcdServers(now, want)
         ? []
