@@ -109,7 +109,7 @@ export const SEA_STUBS: readonly SeaStub[] = [
 
 const STUB_NAMESPACE = 'kctl-sea-stub';
 
-function seaStubPlugin(stubs: readonly SeaStub[]): Plugin {
+export function seaStubPlugin(stubs: readonly SeaStub[]): Plugin {
   return {
     name: 'kctl-sea-stubs',
     setup(b) {
@@ -139,6 +139,17 @@ function stubDir(specifier: string, resolveDir: string): string {
   return specifier.startsWith('.') ? dirname(resolve(resolveDir, specifier)) : resolveDir;
 }
 
+/**
+ * First statement of the bundle: V8's optimizing compiler (TurboFan) off before any code gets hot.
+ * Its machine code is 3.3 MiB of the Node binary's pages that an agent otherwise touches at start
+ * and keeps resident (idle 55.6 -> 52.3 MiB, same run); the agent's work is I/O and subprocesses,
+ * and interpreter + baseline compiler kept facts and preflight as fast (docs/benchmarks.md, fourth
+ * pass). Set at run time, not in NODE_OPTIONS, so that V8 still accepts the SEA's code cache.
+ * `KCTL_AGENT_TURBOFAN=1` in the agent's environment keeps TurboFan.
+ */
+export const SEA_PRELUDE =
+  'if(process.env.KCTL_AGENT_TURBOFAN!=="1")require("node:v8").setFlagsFromString("--no-opt");';
+
 export interface BundleResult {
   bytes: number;
   /** the files inside the bundle (paths relative to the repository; stand-ins as `kctl-sea-stub:…`) */
@@ -164,7 +175,9 @@ export async function bundleToCjs(entry: string, outfile: string): Promise<Bundl
       'process.env.WS_NO_BUFFER_UTIL': '"1"',
       'process.env.WS_NO_UTF_8_VALIDATE': '"1"',
     },
-    banner: { js: 'var __kctlImportMetaUrl = require("node:url").pathToFileURL(process.execPath).href;' },
+    banner: {
+      js: `${SEA_PRELUDE}var __kctlImportMetaUrl = require("node:url").pathToFileURL(process.execPath).href;`,
+    },
     minifyWhitespace: true,
     minifySyntax: true,
     // short local names: a smaller source string and fewer identifier strings in V8's heap (−1.3 MiB

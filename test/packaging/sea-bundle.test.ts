@@ -1,9 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AGENT_ENTRY, SEA_STUBS, bundleToCjs, type BundleResult } from '../../packaging/sea/build.js';
+import {
+  AGENT_ENTRY,
+  SEA_PRELUDE,
+  SEA_STUBS,
+  bundleToCjs,
+  type BundleResult,
+} from '../../packaging/sea/build.js';
 import { tempDir } from './system-tools.js';
 
 /**
@@ -54,6 +60,25 @@ describe("the single-file agent's bundle", () => {
         kept,
       ).toBe(true);
     }
+  });
+
+  it('turns TurboFan off before any of its code runs, unless KCTL_AGENT_TURBOFAN=1', async () => {
+    const text = (await readFile(outfile, 'utf8')).replace(/^#!.*\n/, '');
+    expect(text.startsWith(SEA_PRELUDE)).toBe(true);
+    expect(SEA_PRELUDE).toContain('setFlagsFromString("--no-opt")');
+  });
+
+  it.each([
+    ['leaves a hot function unoptimized', {}, 'false'],
+    ['lets TurboFan optimize it with KCTL_AGENT_TURBOFAN=1', { KCTL_AGENT_TURBOFAN: '1' }, 'true'],
+  ])('the prelude %s', async (_name, env, optimized) => {
+    // %GetOptimizationStatus bit 4 (16): the function runs TurboFan code
+    const hot = `function add(a,b){return a+b}let s=0;for(let i=0;i<3e6;i++)s=add(s,i);
+process.stdout.write(String((%GetOptimizationStatus(add)&16)!==0))`;
+    const r = await execa(process.execPath, ['--allow-natives-syntax', '-e', `${SEA_PRELUDE}${hot}`], {
+      env,
+    });
+    expect(r.stdout).toBe(optimized);
   });
 
   it('is under 900 KB (1.6 MB before the fourth pass)', () => {
