@@ -143,9 +143,10 @@ function stubDir(specifier: string, resolveDir: string): string {
  * First statement of the bundle: V8's optimizing compiler (TurboFan) off before any code gets hot.
  * Its machine code is 3.3 MiB of the Node binary's pages that an agent otherwise touches at start
  * and keeps resident (idle 55.6 -> 52.3 MiB, same run); the agent's work is I/O and subprocesses,
- * and interpreter + baseline compiler kept facts and preflight as fast (docs/benchmarks.md, fourth
- * pass). Set at run time, not in NODE_OPTIONS, so that V8 still accepts the SEA's code cache.
- * `KCTL_AGENT_TURBOFAN=1` in the agent's environment keeps TurboFan.
+ * and facts and preflight showed no slowdown beyond the noise (docs/benchmarks.md, fourth pass).
+ * Set here because NODE_OPTIONS refuses --no-opt and a SEA has no command line of its own; the code
+ * cache is checked before this runs, so V8 still accepts it. `KCTL_AGENT_TURBOFAN=1` in the agent's
+ * environment keeps TurboFan.
  */
 export const SEA_PRELUDE =
   'if(process.env.KCTL_AGENT_TURBOFAN!=="1")require("node:v8").setFlagsFromString("--no-opt");';
