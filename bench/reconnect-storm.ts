@@ -9,7 +9,11 @@
  * sooner than the delay its own backoff chose.
  *
  *   npx tsx bench/reconnect-storm.ts [--agents 10000] [--workers 4] [--sources 64] [--cache DIR]
- *     [--json FILE] [--controller-prof DIR]
+ *     [--json FILE] [--controller-prof DIR] [--admission JSON | --variants JSON-ARRAY [--rounds N]]
+ *
+ * With --variants (controller.json `admission` settings, e.g. '[{"bound":"fixed"},{}]') the storm is
+ * repeated N times per variant, alternating A B A B on the same agents after one first connect, so
+ * the variants meet the same machine load; --json then holds one entry per storm.
  *
  * The agents run in --workers child processes (bench/storm-agents.ts), each with a slice of them
  * (one Node process cannot do the TLS of 10,000 machines in a storm); each agent has its own
