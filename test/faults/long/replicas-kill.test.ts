@@ -108,7 +108,7 @@ describe('three controller replicas, one killed -9 mid-apply (20 agents)', () =>
       'A was killed before the apply finished',
     ).not.toContain('apply-done');
     const killedId = killed.find((e) => e.type === 'apply-start')?.applyId;
-    expect(killedId).toBeDefined();
+    expect(killedId, `the apply through A never started:\n${apply.output().slice(-3000)}`).toBeDefined();
 
     // 2. every agent back, on B or C, within its backoff
     const killAt = Date.now();
