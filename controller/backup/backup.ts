@@ -27,7 +27,7 @@ export interface BackupResult {
   manifest: BackupManifest;
   caPin: string;
   /** set when the state is in PostgreSQL: the backup holds the CA and settings only */
-  database?: DatabaseElsewhere;
+  storeElsewhere?: DatabaseElsewhere;
 }
 
 /**
@@ -125,7 +125,7 @@ export async function backupController(options: {
     out,
     manifest,
     caPin: caPinOf(Buffer.from(caCrt ?? new Uint8Array()).toString('utf8')),
-    ...(database ? { database } : {}),
+    ...(database ? { storeElsewhere: database } : {}),
   };
 }
 

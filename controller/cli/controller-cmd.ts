@@ -114,14 +114,14 @@ export function controllerCommand(ctx: CliContext): Command {
         ctx.out(
           `backup:         ${r.out} (mode 0600; it holds the CA key)\n` +
             `members:        ${Object.keys(r.manifest.members).join(', ')}\n` +
-            (r.database === undefined
+            (r.storeElsewhere === undefined
               ? `state.db:       ${r.manifest.members['state.db']?.size ?? 0} bytes, schema version ${r.manifest.schemaVersion}, integrity ok\n`
               : '') +
             `CA pin:         ${r.caPin}\n` +
             `created:        ${r.manifest.createdAt}\n`,
         );
-        if (r.database !== undefined) {
-          const d = r.database;
+        if (r.storeElsewhere !== undefined) {
+          const d = r.storeElsewhere;
           ctx.err(
             `database:       NOT in this backup: the state is in PostgreSQL ${d.url} (${d.setting}).\n` +
               `                Back the database up with pg_dump (e.g. pg_dump -Fc -f kctl.dump '<connection string>')\n` +
