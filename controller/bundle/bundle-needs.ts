@@ -3,11 +3,11 @@ import type { ClusterSpec } from '../../proto/cluster-spec.js';
 import { KctlError } from '../../proto/errors.js';
 import type { HostSpec } from '../../proto/host-spec.js';
 import { prepPackages } from '../plan/host-spec.js';
-import { bundleRemedy, hostsByRole, type MissingPackage } from '../plan/bundle-packages.js';
+import { bundleRemedy, hostsByRole, noteMissing, type MissingPackage } from '../plan/bundle-packages.js';
 import { haproxyKeepalivedPackages } from '../render/haproxy-keepalived-inputs.js';
 import type { PackageFormat } from '../render/types.js';
 import { BUILD_PATH } from './build-programs.js';
-import { addVersion, bundleCarries, versionsOf, type BundleContents } from './bundle-coverage.js';
+import { addVersion, bundleCarries, type BundleContents } from './bundle-coverage.js';
 
 /**
  * The packages etcd hosts install (etcd.mode managed; controller/plan/etcd-host-spec.ts): Debian's
@@ -86,19 +86,7 @@ export function buildMissing(cluster: ClusterSpec, inputs: BuildInputs): Missing
       for (const p of host.packages) {
         if (format === 'deb' && anyVersion.has(p.name)) continue;
         if (bundleCarries(contents, format, p.name, p.version)) continue;
-        const key = `${format}\0${p.name}\0${p.version ?? ''}`;
-        let m = missing.get(key);
-        if (!m) {
-          m = {
-            name: p.name,
-            version: p.version,
-            format,
-            has: versionsOf(contents, format, p.name),
-            hosts: new Map(),
-          };
-          missing.set(key, m);
-        }
-        m.hosts.set(host.hostName, host.role);
+        noteMissing(missing, contents, format, p, host.hostName, host.role);
       }
     }
   }

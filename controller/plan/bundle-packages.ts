@@ -65,25 +65,37 @@ export function bundleMissing(
     for (const p of spec.packages) {
       if (p.version === undefined && installs && installs.get(spec.hostName)?.has(p.name) !== true) continue;
       if (bundleCarries(contents, format, p.name, p.version)) continue;
-      const key = `${p.name}\0${p.version ?? ''}\0${format ?? ''}`;
-      let m = missing.get(key);
-      if (!m) {
-        m = {
-          name: p.name,
-          version: p.version,
-          format,
-          has: versionsOf(contents, format, p.name),
-          hosts: new Map(),
-        };
-        missing.set(key, m);
-      }
-      m.hosts.set(spec.hostName, spec.role);
+      noteMissing(missing, contents, format, p, spec.hostName, spec.role);
     }
   }
   return [...missing.values()];
 }
 
 /** `control-plane cp-1, cp-2 and lb lb-1`, at most 5 names per role. */
+/** Records that `hostName` needs package `p`, which the bundle lacks: one entry per name, version and format. */
+export function noteMissing(
+  missing: Map<string, MissingPackage>,
+  contents: BundleContents,
+  format: PackageFormat | undefined,
+  p: { name: string; version?: string | undefined },
+  hostName: string,
+  role: string,
+): void {
+  const key = `${p.name}\0${p.version ?? ''}\0${format ?? ''}`;
+  let m = missing.get(key);
+  if (!m) {
+    m = {
+      name: p.name,
+      version: p.version,
+      format,
+      has: versionsOf(contents, format, p.name),
+      hosts: new Map(),
+    };
+    missing.set(key, m);
+  }
+  m.hosts.set(hostName, role);
+}
+
 export function hostsByRole(hosts: ReadonlyMap<string, string>): string {
   const byRole = new Map<string, string[]>();
   for (const [host, role] of hosts) byRole.set(role, [...(byRole.get(role) ?? []), host]);
